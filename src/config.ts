@@ -1,0 +1,188 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { LineCounter, parseDocument, isMap, type Node } from 'yaml';
+import { z } from 'zod';
+import { usdToMicros, type Pricing } from './cost.js';
+import { DEFAULTABLE_FIELDS } from './manifest/row.js';
+import type { RawDefaults } from './manifest/raw.js';
+import { readYamlMap } from './manifest/yaml.js';
+import { InputError, type Problem } from './problem.js';
+
+export const PROVIDERS = ['runflow', 'fal', 'simulator'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+/** "500ms", "5s", "20m", "1h" or a number of seconds. */
+export function parseDurationMs(value: string | number): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value * 1000 : undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(value);
+  if (!m) return undefined;
+  const unit = (m[2] ?? 's').toLowerCase();
+  const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
+  return Math.round(Number(m[1]) * factor);
+}
+
+const duration = (fallback: string) =>
+  z
+    .union([z.string(), z.number()])
+    .default(fallback)
+    .transform((v, ctx) => {
+      const ms = parseDurationMs(v);
+      if (ms === undefined) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a duration (like 500ms, 5s, 20m, 1h)` });
+      return ms ?? 0;
+    });
+
+const rate = z.number().min(0).max(1);
+
+export const simulatorOptionsSchema = z
+  .object({
+    port: z.number().int().min(0).max(65535).default(0),
+    latency_ms: z.number().int().min(0).default(1500),
+    concurrency: z.number().int().min(1).default(8),
+    fail_rate: rate.default(0),
+    error_rate: rate.default(0),
+    rate_limit_rate: rate.default(0),
+    url_ttl_ms: z.number().int().min(0).default(0),
+    credit_usd: z.number().min(0).optional(),
+    price_usd_per_second: z.number().min(0).default(0.14),
+    api_key: z.string().min(1).optional(),
+    seed: z.number().int().default(1),
+  })
+  .strict();
+export type SimulatorSettings = z.output<typeof simulatorOptionsSchema>;
+
+const pipelineSchema = z
+  .object({
+    provider: z.enum(PROVIDERS).default('runflow'),
+    base_url: z.string().optional(),
+    concurrency: z.number().int().min(1).max(1000).default(4),
+    requests_per_minute: z.number().int().min(1).max(100_000).default(60),
+    poll_interval: duration('5s'),
+    request_timeout: duration('30s'),
+    job_timeout: duration('20m'),
+    retry: z
+      .object({
+        max_attempts: z.number().int().min(1).max(20).default(5),
+        base_delay: duration('1s'),
+        max_delay: duration('30s'),
+      })
+      .strict()
+      .prefault({}),
+    pricing: z
+      .object({
+        silent_usd_per_second: z.number().min(0).default(0.14),
+        audio_usd_per_second: z.number().min(0).default(0.14),
+        voice_usd_per_second: z.number().min(0).default(0.14),
+      })
+      .strict()
+      .prefault({}),
+    budget_usd: z.number().positive().optional(),
+    output: z.object({ dir: z.string().min(1).default('out') }).strict().prefault({}),
+    defaults: z.record(z.string(), z.unknown()).optional(),
+    simulator: simulatorOptionsSchema.prefault({}),
+  })
+  .strict();
+
+export interface Pipeline {
+  /** The file it came from, or undefined for built-in defaults. */
+  file: string | undefined;
+  provider: ProviderName;
+  baseUrl: string | undefined;
+  concurrency: number;
+  requestsPerMinute: number;
+  pollIntervalMs: number;
+  requestTimeoutMs: number;
+  jobTimeoutMs: number;
+  retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
+  pricing: Pricing;
+  budgetMicros: number | undefined;
+  outputDir: string;
+  defaults: RawDefaults;
+  simulator: SimulatorSettings;
+}
+
+function toPipeline(data: z.output<typeof pipelineSchema>, file: string | undefined, defaults: RawDefaults): Pipeline {
+  return {
+    file,
+    provider: data.provider,
+    baseUrl: data.base_url,
+    concurrency: data.concurrency,
+    requestsPerMinute: data.requests_per_minute,
+    pollIntervalMs: data.poll_interval,
+    requestTimeoutMs: data.request_timeout,
+    jobTimeoutMs: data.job_timeout,
+    retry: { maxAttempts: data.retry.max_attempts, baseDelayMs: data.retry.base_delay, maxDelayMs: data.retry.max_delay },
+    pricing: {
+      silentMicrosPerSecond: usdToMicros(data.pricing.silent_usd_per_second),
+      audioMicrosPerSecond: usdToMicros(data.pricing.audio_usd_per_second),
+      voiceMicrosPerSecond: usdToMicros(data.pricing.voice_usd_per_second),
+    },
+    budgetMicros: data.budget_usd === undefined ? undefined : usdToMicros(data.budget_usd),
+    outputDir: data.output.dir,
+    defaults,
+    simulator: data.simulator,
+  };
+}
+
+export function defaultPipeline(): Pipeline {
+  return toPipeline(pipelineSchema.parse({}), undefined, new Map());
+}
+
+function zodProblems(error: z.ZodError, file: string, lineAt: (path: PropertyKey[]) => number): Problem[] {
+  return error.issues.map((issue) => {
+    const field = issue.path.map(String).join('.');
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+    return { file, line: lineAt(issue.path), field, message };
+  });
+}
+
+/** Loads and checks a pipeline file; every problem is reported with its line, then InputError. */
+export async function loadPipeline(file: string): Promise<Pipeline> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new InputError([{ file, line: 0, field: '', message: `cannot read the pipeline file (${(error as NodeJS.ErrnoException).code ?? String(error)})` }]);
+  }
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new InputError(doc.errors.map((e) => ({ file, line: e.linePos?.[0].line ?? 0, field: '', message: `YAML syntax: ${e.message.split('\n')[0]}` })));
+  }
+  const lineAt = (at: PropertyKey[]): number => {
+    for (let n = at.length; n >= 0; n--) {
+      const node = doc.getIn(at.slice(0, n) as string[], true) as Node | undefined;
+      if (node?.range) return lines.linePos(node.range[0]).line;
+    }
+    return 0;
+  };
+  const parsed = pipelineSchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) throw new InputError(zodProblems(parsed.error, file, lineAt));
+  const defaultsNode = doc.get('defaults', true) as Node | undefined;
+  const defaults = defaultsNode && isMap(defaultsNode) ? readYamlMap(defaultsNode, file, lines) : new Map();
+  const problems: Problem[] = [];
+  for (const [name, value] of defaults) {
+    if (!DEFAULTABLE_FIELDS.includes(name)) problems.push({ file, line: value.line, field: `defaults.${name}`, message: `not a row field that can have a default (allowed: ${DEFAULTABLE_FIELDS.join(', ')})` });
+  }
+  if (parsed.data.base_url !== undefined) {
+    const problem = checkBaseUrl(parsed.data.base_url);
+    if (problem) problems.push({ file, line: lineAt(['base_url']), field: 'base_url', message: problem });
+  }
+  if (problems.length > 0) throw new InputError(problems);
+  return toPipeline(parsed.data, path.resolve(file), defaults);
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+/** Plain http is allowed only on loopback: an API key must never cross a network in clear text. */
+export function checkBaseUrl(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `${JSON.stringify(url)} is not a URL`;
+  }
+  if (parsed.protocol === 'https:') return undefined;
+  if (parsed.protocol === 'http:' && (LOOPBACK_HOSTS.has(parsed.hostname) || parsed.hostname.startsWith('127.'))) return undefined;
+  return `${JSON.stringify(url)} must be https (plain http only for loopback addresses)`;
+}

@@ -1,0 +1,106 @@
+import { z } from 'zod';
+
+/** Kling 3.0 Pro image-to-video: the model's input rules (PROVIDERS.md), shared by Runflow and fal. */
+export const MODEL_PATH = 'kuaishou/kling-video/v3/pro/image-to-video';
+export const MIN_DURATION_S = 3;
+export const MAX_DURATION_S = 15;
+export const DEFAULT_DURATION_S = 5;
+export const MAX_PROMPT_CHARS = 2500;
+export const MAX_SHOTS = 6;
+export const SHOT_TYPES = ['customize', 'intelligent'] as const;
+export type ShotType = (typeof SHOT_TYPES)[number];
+
+export const IMAGE_LIMITS = {
+  maxBytes: 10 * 1000 * 1000,
+  minSidePx: 300,
+  minAspect: 0.4,
+  maxAspect: 2.5,
+  types: ['jpg', 'png', 'webp'] as readonly string[],
+};
+
+/** Where a row's image comes from: a local file (sent inline or uploaded) or a URL passed through. */
+export type ImageRef = { kind: 'file'; path: string; written: string } | { kind: 'url'; url: string };
+
+export interface Shot {
+  prompt: string;
+  durationSeconds: number;
+}
+
+/** A validated request for one clip, in our own units; the wire body is built from it. */
+export interface KlingRequest {
+  image: ImageRef;
+  endImage?: ImageRef;
+  prompt?: string;
+  multiPrompt?: Shot[];
+  shotType?: ShotType;
+  durationSeconds: number;
+  generateAudio: boolean;
+  negativePrompt?: string;
+  cfgScale?: number;
+}
+
+const durationValues = Array.from({ length: MAX_DURATION_S - MIN_DURATION_S + 1 }, (_, i) => String(MIN_DURATION_S + i));
+const durationString = z.enum(durationValues as [string, ...string[]], {
+  error: `must be a string "${MIN_DURATION_S}" to "${MAX_DURATION_S}"`,
+});
+const imageUrl = z.string().refine((s) => /^(https?:|data:image\/)/.test(s), 'must be an http(s) URL or a data:image URI');
+
+/** The wire body's `input`, as the provider validates it. */
+export const klingV3InputSchema = z
+  .object({
+    start_image_url: imageUrl,
+    prompt: z.string().min(1).max(MAX_PROMPT_CHARS).optional(),
+    multi_prompt: z
+      .array(z.object({ prompt: z.string().min(1).max(MAX_PROMPT_CHARS), duration: durationString }).strict())
+      .min(1)
+      .max(MAX_SHOTS)
+      .optional(),
+    shot_type: z.enum(SHOT_TYPES).optional(),
+    duration: durationString.optional(),
+    generate_audio: z.boolean().optional(),
+    end_image_url: imageUrl.optional(),
+    negative_prompt: z.string().max(MAX_PROMPT_CHARS).optional(),
+    cfg_scale: z.number().min(0).max(1).optional(),
+  })
+  .strict()
+  .superRefine((input, ctx) => {
+    if ((input.prompt === undefined) === (input.multi_prompt === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['prompt'], message: 'exactly one of prompt and multi_prompt is required' });
+    }
+    if (input.multi_prompt) {
+      const total = input.multi_prompt.reduce((sum, shot) => sum + Number(shot.duration), 0);
+      if (total > MAX_DURATION_S) {
+        ctx.addIssue({ code: 'custom', path: ['multi_prompt'], message: `shots total ${total}s, at most ${MAX_DURATION_S}s` });
+      }
+      if (input.shot_type === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['shot_type'], message: 'required when multi_prompt is given' });
+      }
+    }
+  });
+
+export type KlingV3Input = z.infer<typeof klingV3InputSchema>;
+
+/** The duration the provider bills and returns: multi-shot rows last as long as their shots. */
+export function outputSeconds(input: Pick<KlingV3Input, 'duration' | 'multi_prompt'>): number {
+  if (input.multi_prompt) return input.multi_prompt.reduce((sum, shot) => sum + Number(shot.duration), 0);
+  return Number(input.duration ?? DEFAULT_DURATION_S);
+}
+
+/** Builds the wire body. `generate_audio` is always explicit because the provider defaults it to true (costs more). */
+export function buildKlingInput(request: KlingRequest, imageUrlOf: (ref: ImageRef) => string): KlingV3Input {
+  const input: KlingV3Input = {
+    start_image_url: imageUrlOf(request.image),
+    duration: String(request.durationSeconds),
+    generate_audio: request.generateAudio,
+  };
+  if (request.multiPrompt) {
+    input.multi_prompt = request.multiPrompt.map((shot) => ({ prompt: shot.prompt, duration: String(shot.durationSeconds) }));
+    input.shot_type = request.shotType ?? 'customize';
+  } else if (request.prompt !== undefined) {
+    input.prompt = request.prompt;
+  }
+  if (request.endImage) input.end_image_url = imageUrlOf(request.endImage);
+  if (request.negativePrompt !== undefined) input.negative_prompt = request.negativePrompt;
+  if (request.cfgScale !== undefined) input.cfg_scale = request.cfgScale;
+  return input;
+}
