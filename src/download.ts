@@ -1,0 +1,104 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { ApiError, kindOfStatus } from './errors.js';
+import { redactUrl, type HttpClient } from './http.js';
+import { Mp4Inspector } from './mp4.js';
+
+export interface DownloadedVideo {
+  path: string;
+  bytes: number;
+  sha256: string;
+  seconds: number;
+}
+
+export interface DownloadOptions {
+  http: HttpClient;
+  signal: AbortSignal;
+  /** Give up when no byte arrives for this long. */
+  idleTimeoutMs: number;
+}
+
+/** The temporary name a download streams to, beside its final name (so the rename is atomic). */
+export function temporaryPathFor(finalPath: string): string {
+  return path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.${randomBytes(4).toString('hex')}.part`);
+}
+
+export const TEMPORARY_FILE_PATTERN = /^\..+\.[0-9a-f]{8}\.part$/;
+
+/**
+ * Streams a video to a temporary file, checks it (HTTP status, length, MP4 structure), then renames
+ * it into place: a partial or bogus file never sits under the final name.
+ */
+export async function downloadVideo(url: string, finalPath: string, options: DownloadOptions): Promise<DownloadedVideo> {
+  const { http, signal, idleTimeoutMs } = options;
+  await mkdir(path.dirname(finalPath), { recursive: true });
+  const what = `download ${redactUrl(url)}`;
+  const req = { method: 'GET' as const, url, timeoutMs: idleTimeoutMs, signal };
+  const response = await http.open(req);
+  if (response.statusCode !== 200) {
+    const text = (await response.body.text().catch(() => '')).slice(0, 200).replace(/\s+/g, ' ');
+    // A presigned URL that is refused has usually expired: the caller fetches the run again for a fresh one.
+    const code = [401, 403, 404, 410].includes(response.statusCode) ? 'URL_REFUSED' : `HTTP_${response.statusCode}`;
+    throw new ApiError(code === 'URL_REFUSED' ? 'row' : kindOfStatus(response.statusCode), code, `${what}: HTTP ${response.statusCode} ${text}`.trim(), { status: response.statusCode });
+  }
+  const lengthHeader = response.headers['content-length'];
+  const expected = lengthHeader === undefined ? undefined : Number(lengthHeader);
+  const temporary = temporaryPathFor(finalPath);
+  const hash = createHash('sha256');
+  const inspector = new Mp4Inspector();
+  let bytes = 0;
+  const idle = new AbortController();
+  let idleTimer = setTimeout(() => idle.abort(), idleTimeoutMs);
+  try {
+    await pipeline(
+      response.body,
+      async function* (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          clearTimeout(idleTimer);
+          idleTimer = setTimeout(() => idle.abort(), idleTimeoutMs);
+          hash.update(chunk);
+          inspector.push(chunk);
+          bytes += chunk.length;
+          yield chunk;
+        }
+      },
+      createWriteStream(temporary),
+      { signal: AbortSignal.any([signal, idle.signal]) },
+    );
+    if (expected !== undefined && bytes !== expected) {
+      throw new ApiError('transient', 'TRUNCATED', `${what}: got ${bytes} of ${expected} bytes`);
+    }
+    const facts = inspector.finish();
+    if ('problem' in facts) throw new ApiError('transient', 'NOT_A_VIDEO', `${what}: ${facts.problem}`);
+    const handle = await open(temporary, 'r+');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, finalPath);
+    await syncDirectory(path.dirname(finalPath));
+    return { path: finalPath, bytes, sha256: hash.digest('hex'), seconds: Math.round(facts.durationSeconds * 1000) / 1000 };
+  } catch (error) {
+    await rm(temporary, { force: true });
+    if (signal.aborted) throw signal.reason ?? error;
+    if (idle.signal.aborted) throw new ApiError('transient', 'TIMEOUT', `${what}: no data for ${idleTimeoutMs} ms`);
+    if (error instanceof ApiError) throw error;
+    throw http.streamError(error, req);
+  } finally {
+    clearTimeout(idleTimer);
+  }
+}
+
+/** Makes a rename durable: without it a crash can forget the new directory entry. */
+export async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

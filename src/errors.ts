@@ -1,0 +1,47 @@
+/**
+ * What happens next after a failed call, as DESIGN.md sorts errors:
+ * - `transient`: try again later (429, 5xx, network, timeouts);
+ * - `row`: this row failed for good (422, model failure), the run goes on;
+ * - `fatal`: the run must stop (401/403, misconfiguration);
+ * - `credit`: out of credit or budget, stop submitting (exit 3).
+ */
+export type ErrorKind = 'transient' | 'row' | 'fatal' | 'credit';
+
+export interface ApiErrorDetails {
+  status?: number;
+  /** Milliseconds the server asked us to wait (Retry-After), already capped. */
+  retryAfterMs?: number;
+  /** False only when the request certainly never reached the server (connection refused). */
+  mayHaveReachedServer?: boolean;
+}
+
+/** An error from a provider or the network, already classified. Its message never holds a secret. */
+export class ApiError extends Error {
+  readonly kind: ErrorKind;
+  readonly code: string;
+  readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
+  readonly mayHaveReachedServer: boolean;
+
+  constructor(kind: ErrorKind, code: string, message: string, details: ApiErrorDetails = {}) {
+    super(message);
+    this.name = 'ApiError';
+    this.kind = kind;
+    this.code = code;
+    this.status = details.status;
+    this.retryAfterMs = details.retryAfterMs;
+    this.mayHaveReachedServer = details.mayHaveReachedServer ?? true;
+  }
+}
+
+export function isAbortError(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'AbortError' || (error as { code?: string }).code === 'ABORT_ERR');
+}
+
+/** The kind of failure an HTTP status means; the row or run decides what to do with it. */
+export function kindOfStatus(status: number): ErrorKind {
+  if (status === 429 || status === 408 || status >= 500) return 'transient';
+  if (status === 401 || status === 403) return 'fatal';
+  if (status === 402) return 'credit';
+  return 'row';
+}

@@ -1,0 +1,120 @@
+import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
+import { ApiError, isAbortError } from './errors.js';
+
+export interface HttpRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  url: string;
+  headers?: Record<string, string>;
+  body?: string | Uint8Array;
+  timeoutMs: number;
+  signal: AbortSignal;
+}
+
+export interface HttpResponse<T = unknown> {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: T;
+}
+
+/** For error messages: a URL without its query string, which may hold a signature or token. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return '(invalid url)';
+  }
+}
+
+const REFUSED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * The one HTTP transport (undici). Each call has its own timeout, far below undici's 300 s defaults,
+ * and the run's AbortSignal; failures become ApiError with a kind, never a raw socket error.
+ */
+export class HttpClient {
+  private readonly agent: Agent;
+
+  constructor(options: { connections?: number } = {}) {
+    // Timeouts are enforced per call with AbortSignal; the agent's own stay as a backstop.
+    this.agent = new Agent({ connections: options.connections ?? 64, keepAliveTimeout: 10_000, headersTimeout: 120_000, bodyTimeout: 120_000 });
+  }
+
+  /** Sends a request and reads the whole body (as JSON when it parses, else text); one timeout covers both. */
+  async send(req: HttpRequest): Promise<HttpResponse> {
+    const timeout = this.timeoutSignal(req);
+    let status: number;
+    let headers: HttpResponse['headers'];
+    let text: string;
+    try {
+      const response = await this.dispatch(req, timeout.signal);
+      status = response.statusCode;
+      headers = response.headers;
+      text = await response.body.text();
+    } catch (error) {
+      throw this.mapError(error, req, timeout.signal);
+    } finally {
+      timeout.clear();
+    }
+    let body: unknown = text;
+    if (text.length > 0) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // Not JSON (a proxy's HTML error page): keep the text for the message.
+      }
+    }
+    return { status, headers, body };
+  }
+
+  /** Opens a request and returns the response with its body still streaming; the timeout covers the headers only. */
+  async open(req: HttpRequest): Promise<Dispatcher.ResponseData> {
+    const timeout = this.timeoutSignal(req);
+    try {
+      return await this.dispatch(req, timeout.signal);
+    } catch (error) {
+      throw this.mapError(error, req, timeout.signal);
+    } finally {
+      timeout.clear();
+    }
+  }
+
+  /** Maps an error raised while reading a streamed body, as `send` and `open` do. */
+  streamError(error: unknown, req: HttpRequest): unknown {
+    return this.mapError(error, req, req.signal);
+  }
+
+  private dispatch(req: HttpRequest, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    return request(req.url, {
+      method: req.method,
+      headers: req.headers ?? {},
+      body: req.body ?? null,
+      dispatcher: this.agent,
+      signal,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  private timeoutSignal(req: HttpRequest): { signal: AbortSignal; clear: () => void } {
+    const timer = new AbortController();
+    const handle = setTimeout(() => timer.abort(new ApiError('transient', 'TIMEOUT', `no answer within ${req.timeoutMs} ms`)), req.timeoutMs);
+    handle.unref();
+    return { signal: AbortSignal.any([req.signal, timer.signal]), clear: () => clearTimeout(handle) };
+  }
+
+  private mapError(error: unknown, req: HttpRequest, signal: AbortSignal): unknown {
+    const where = `${req.method} ${redactUrl(req.url)}`;
+    if (req.signal.aborted) return req.signal.reason ?? error; // the user's abort is never retried
+    if (signal.aborted && signal.reason instanceof ApiError) {
+      return new ApiError('transient', 'TIMEOUT', `${where}: ${signal.reason.message}`);
+    }
+    if (isAbortError(error)) return error;
+    const code = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code ?? 'NETWORK';
+    const reached = !REFUSED.has(code);
+    const detail = error instanceof undiciErrors.UndiciError || error instanceof Error ? error.message : String(error);
+    return new ApiError('transient', code, `${where}: ${code} (${detail})`, { mayHaveReachedServer: reached });
+  }
+}

@@ -1,0 +1,69 @@
+/** The journal's vocabulary: one line per state change of a row, appended before the next side effect. */
+interface EventBase {
+  /** ISO time the event was recorded. */
+  at: string;
+  /** `<manifest>/<row id>`: the row's identity across runs. */
+  key: string;
+  /** Hash of the request as sent (local images by content); a changed row is new work. */
+  request: string;
+}
+
+export type JournalEvent =
+  | (EventBase & { type: 'submitting'; attempt: number })
+  | (EventBase & { type: 'submitted'; runId: string })
+  /** The create certainly made no run (refused before reaching the provider, or rejected by it). */
+  | (EventBase & { type: 'not_submitted'; code: string; message: string })
+  | (EventBase & { type: 'succeeded'; runId: string; videoUrl?: string; costMicros?: number })
+  | (EventBase & { type: 'downloaded'; runId: string; path: string; bytes: number; sha256: string; seconds: number })
+  | (EventBase & { type: 'failed'; runId?: string; code: string; message: string; attempt: number; billed: boolean; costMicros?: number });
+
+export type JournalEventType = JournalEvent['type'];
+
+/** Where a row stands after replaying its events. */
+export interface RowState {
+  key: string;
+  request: string;
+  status: 'submitting' | 'submitted' | 'pending' | 'succeeded' | 'downloaded' | 'failed';
+  /** Submissions attempted for this request (each `submitting`). */
+  attempts: number;
+  runId?: string;
+  videoUrl?: string;
+  costMicros?: number;
+  output?: { path: string; bytes: number; sha256: string; seconds: number };
+  failure?: { code: string; message: string; billed: boolean };
+}
+
+/** Folds one event into a row's state (pure). An event for another request starts the row afresh. */
+export function applyEvent(previous: RowState | undefined, event: JournalEvent): RowState {
+  const base: RowState = previous && previous.request === event.request ? { ...previous } : { key: event.key, request: event.request, status: 'pending', attempts: 0 };
+  switch (event.type) {
+    case 'submitting':
+      delete base.runId;
+      delete base.failure;
+      return { ...base, status: 'submitting', attempts: Math.max(base.attempts + 1, event.attempt) };
+    case 'submitted':
+      return { ...base, status: 'submitted', runId: event.runId };
+    case 'not_submitted':
+      return { ...base, status: 'pending' };
+    case 'succeeded': {
+      const next: RowState = { ...base, status: 'succeeded', runId: event.runId };
+      if (event.videoUrl !== undefined) next.videoUrl = event.videoUrl;
+      if (event.costMicros !== undefined) next.costMicros = event.costMicros;
+      return next;
+    }
+    case 'downloaded':
+      return { ...base, status: 'downloaded', runId: event.runId, output: { path: event.path, bytes: event.bytes, sha256: event.sha256, seconds: event.seconds } };
+    case 'failed': {
+      const next: RowState = { ...base, status: 'failed', failure: { code: event.code, message: event.message, billed: event.billed } };
+      if (event.runId !== undefined) next.runId = event.runId;
+      if (event.costMicros !== undefined) next.costMicros = event.costMicros;
+      return next;
+    }
+  }
+}
+
+export function foldEvents(events: Iterable<JournalEvent>): Map<string, RowState> {
+  const states = new Map<string, RowState>();
+  for (const event of events) states.set(event.key, applyEvent(states.get(event.key), event));
+  return states;
+}

@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto';
+import { estimateMicros, type Pricing } from './cost.js';
+import type { RowState } from './journal-events.js';
+import type { ImageInfo } from './manifest/images.js';
+import type { Manifest } from './manifest/load.js';
+import type { Row } from './manifest/row.js';
+import { buildKlingInput } from './model/kling-v3.js';
+
+/**
+ * What a run does with a row:
+ * - `done`: downloaded for this exact request; nothing to do;
+ * - `reattach`: a run exists at the provider: poll it, never submit again;
+ * - `download`: the run succeeded but its video is not here yet;
+ * - `submit`: new work (or a changed row, or a retried failure);
+ * - `failed`: failed for good last time, left alone unless asked to retry;
+ * - `unknown`: a create was sent but its answer was lost; it must be looked up before any resubmit.
+ */
+export type Action = 'done' | 'reattach' | 'download' | 'submit' | 'failed' | 'unknown';
+
+export interface WorkItem {
+  row: Row;
+  key: string;
+  request: string;
+  action: Action;
+  estimateMicros: number;
+  /** The state for this exact request, when the journal has one. */
+  state?: RowState;
+  /** True when the journal knows this row with a different request (the manifest row was edited). */
+  changed: boolean;
+}
+
+export interface Plan {
+  items: WorkItem[];
+  counts: Record<Action, number>;
+  /** Estimated cost of the rows that will be submitted. */
+  submitMicros: number;
+}
+
+export function rowKey(row: Pick<Row, 'manifest' | 'id'>): string {
+  return `${row.manifest}/${row.id}`;
+}
+
+/** Hash of the wire request with local images by content: editing a prompt or replacing an image is new work. */
+export function requestHash(row: Row, images: ReadonlyMap<string, ImageInfo>): string {
+  const input = buildKlingInput(row.request, (ref) => (ref.kind === 'url' ? ref.url : `sha256:${images.get(ref.path)?.sha256 ?? ref.path}`));
+  // The builder writes keys in a fixed order, so the JSON text is canonical.
+  return createHash('sha256').update(JSON.stringify(input)).digest('hex').slice(0, 16);
+}
+
+function actionFor(state: RowState | undefined, retryFailed: boolean): Action {
+  switch (state?.status) {
+    case undefined:
+    case 'pending':
+      return 'submit';
+    case 'submitting':
+      return 'unknown';
+    case 'submitted':
+      return 'reattach';
+    case 'succeeded':
+      return 'download';
+    case 'downloaded':
+      return 'done';
+    case 'failed':
+      return retryFailed ? 'submit' : 'failed';
+  }
+}
+
+/** Pure: manifest rows + journal → what to do with each row, and what the new submissions should cost. */
+export function planRun(
+  manifests: readonly Manifest[],
+  states: ReadonlyMap<string, RowState>,
+  images: ReadonlyMap<string, ImageInfo>,
+  options: { pricing: Pricing; retryFailed: boolean },
+): Plan {
+  const counts: Record<Action, number> = { done: 0, reattach: 0, download: 0, submit: 0, failed: 0, unknown: 0 };
+  const items: WorkItem[] = [];
+  let submitMicros = 0;
+  for (const manifest of manifests) {
+    for (const row of manifest.rows) {
+      const key = rowKey(row);
+      const request = requestHash(row, images);
+      const known = states.get(key);
+      const state = known?.request === request ? known : undefined;
+      const action = actionFor(state, options.retryFailed);
+      const estimate = estimateMicros(row.request, options.pricing);
+      counts[action]++;
+      if (action === 'submit') submitMicros += estimate;
+      items.push({ row, key, request, action, estimateMicros: estimate, ...(state && { state }), changed: known !== undefined && state === undefined });
+    }
+  }
+  return { items, counts, submitMicros };
+}

@@ -1,0 +1,135 @@
+import { parseUsdToMicros } from '../cost.js';
+import { ApiError, kindOfStatus } from '../errors.js';
+import { redactUrl, type HttpClient } from '../http.js';
+import type { ImageInfo } from '../manifest/images.js';
+import { MODEL_PATH, type KlingV3Input } from '../model/kling-v3.js';
+import { parseRetryAfterMs } from '../retry.js';
+import type { RateGate } from '../scheduler.js';
+import type { Provider, RunMetadata, RunSnapshot, RunState } from './provider.js';
+
+export const RUNFLOW_BASE_URL = 'https://api.runflow.io';
+export const RUNFLOW_CREATE_PATH = `/v1/models/${MODEL_PATH}/runs`;
+/** Runflow accepts inline data: URIs up to about 1 MiB; base64 grows bytes by 4/3. */
+export const RUNFLOW_MAX_INLINE_BYTES = Math.floor(((1024 * 1024 - 64) * 3) / 4);
+
+export interface RunflowOptions {
+  baseUrl: string;
+  apiKey: string;
+  http: HttpClient;
+  gate: RateGate;
+  requestTimeoutMs: number;
+  maxRetryAfterMs: number;
+}
+
+const STATES: Record<string, RunState> = {
+  queued: 'queued',
+  dispatching: 'queued',
+  running: 'running',
+  succeeded: 'succeeded',
+  failed: 'failed',
+  canceled: 'canceled',
+  cancelled: 'canceled',
+};
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v.length > 0 ? v : undefined;
+}
+
+/** The video URL in the shapes Runflow normalises output to, in the documented order of preference. */
+export function findVideoUrl(run: Record<string, unknown>): string | undefined {
+  for (const holder of [run.output, run]) {
+    if (!isRecord(holder)) continue;
+    const outputs = holder.outputs;
+    if (Array.isArray(outputs)) {
+      const video = outputs.find((o) => isRecord(o) && o.type === 'video' && str(o.url)) as Record<string, unknown> | undefined;
+      if (video) return str(video.url);
+    }
+    const url = (isRecord(holder.video) ? str(holder.video.url) : undefined) ?? str(holder.url) ?? str(holder.output_url);
+    if (url) return url;
+  }
+  return undefined;
+}
+
+/** Reads a run object into a snapshot; an unknown status is an error, never "still running". */
+export function parseRun(body: unknown): RunSnapshot {
+  if (!isRecord(body) || !str(body.id)) throw new ApiError('transient', 'BAD_RESPONSE', 'Runflow answered without a run object');
+  const runId = body.id as string;
+  const status = String(body.status_code ?? body.status ?? '').toLowerCase();
+  const state = STATES[status];
+  if (!state) throw new ApiError('row', 'UNKNOWN_STATUS', `run ${runId} has status "${status}", which clipmill does not know`);
+  const snapshot: RunSnapshot = { runId, state };
+  const cost = typeof body.cost === 'number' ? parseUsdToMicros(body.cost.toFixed(6)) : str(body.cost) ? parseUsdToMicros(body.cost as string) : undefined;
+  if (cost !== undefined) snapshot.costMicros = cost;
+  if (state === 'succeeded') {
+    const url = findVideoUrl(body);
+    if (url) snapshot.videoUrl = url;
+  }
+  if (state === 'failed' || state === 'canceled') {
+    const error = isRecord(body.error) ? body.error : {};
+    snapshot.failure = {
+      code: str(body.failure_code) ?? str(error.code) ?? state.toUpperCase(),
+      message: str(body.failure_message) ?? str(error.message) ?? `the run ended as ${state}`,
+    };
+  }
+  return snapshot;
+}
+
+/** Turns Runflow's error envelope `{code, message, errors}` into one readable, classified error. */
+export function envelopeError(status: number, body: unknown, headers: Record<string, string | string[] | undefined>, what: string, maxRetryAfterMs: number): ApiError {
+  const envelope = isRecord(body) ? body : {};
+  const code = str(envelope.code) ?? `HTTP_${status}`;
+  let message = str(envelope.message) ?? (typeof body === 'string' && body.trim() ? body.trim().slice(0, 200) : `HTTP ${status}`);
+  if (Array.isArray(envelope.errors) && envelope.errors.length > 0) {
+    const details = envelope.errors.map((e) => (isRecord(e) ? [str(e.field) ?? str(e.loc) ?? '', str(e.message) ?? str(e.msg) ?? ''].filter(Boolean).join(': ') : String(e)));
+    message += ` (${details.join('; ')})`;
+  }
+  const hint = status === 401 ? ' — check RUNFLOW_API_KEY' : status === 402 ? ' — top up the Runflow balance' : status === 403 ? ' — the key may not use this model' : '';
+  const retryAfter = headers['retry-after'];
+  const retryAfterMs = parseRetryAfterMs(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, Date.now(), maxRetryAfterMs);
+  return new ApiError(kindOfStatus(status), code, `${what}: Runflow ${status} ${code}: ${message}${hint}`, {
+    status,
+    ...(retryAfterMs !== undefined && { retryAfterMs }),
+  });
+}
+
+export class RunflowProvider implements Provider {
+  readonly name = 'runflow' as const;
+  readonly maxInlineImageBytes = RUNFLOW_MAX_INLINE_BYTES;
+
+  constructor(private readonly options: RunflowOptions) {}
+
+  imageUrl(image: ImageInfo, bytes: Uint8Array): string {
+    return `data:${image.mime};base64,${Buffer.from(bytes).toString('base64')}`;
+  }
+
+  async submit(input: KlingV3Input, metadata: RunMetadata, signal: AbortSignal): Promise<string> {
+    const run = await this.call('POST', RUNFLOW_CREATE_PATH, { input, metadata }, signal);
+    return parseRun(run).runId;
+  }
+
+  async getRun(runId: string, signal: AbortSignal): Promise<RunSnapshot> {
+    return parseRun(await this.call('GET', `/v1/runs/${encodeURIComponent(runId)}`, undefined, signal));
+  }
+
+  private async call(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal): Promise<unknown> {
+    const { baseUrl, apiKey, http, gate, requestTimeoutMs, maxRetryAfterMs } = this.options;
+    const url = new URL(path, baseUrl).href;
+    await gate.take(signal);
+    const response = await http.send({
+      method,
+      url,
+      headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json', ...(body !== undefined && { 'content-type': 'application/json' }) },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+      timeoutMs: requestTimeoutMs,
+      signal,
+    });
+    if (response.status >= 200 && response.status < 300) return response.body;
+    const error = envelopeError(response.status, response.body, response.headers, `${method} ${redactUrl(url)}`, maxRetryAfterMs);
+    if (response.status === 429) gate.holdOff(error.retryAfterMs ?? 1000);
+    throw error;
+  }
+}

@@ -1,0 +1,344 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { imageSize } from 'image-size';
+import { IMAGE_LIMITS, klingV3InputSchema, outputSeconds, type KlingV3Input } from '../../model/kling-v3.js';
+import { RUNFLOW_CREATE_PATH } from '../runflow.js';
+import { clipName, loadClips, type ClipLibrary } from './clips.js';
+
+export interface SimulatorOptions {
+  host: string;
+  port: number;
+  /** Time a run spends running once it has a slot. */
+  latencyMs: number;
+  /** Per-model cap on running runs; runs over it wait in `queued`. */
+  concurrency: number;
+  /** Share of runs that end `failed` (not billed). */
+  failRate: number;
+  /** Share of API requests answered 503 before doing anything. */
+  errorRate: number;
+  /** Share of API requests answered 429 (half of them with Retry-After). */
+  rateLimitRate: number;
+  /** Presigned output URLs expire after this long (0: never). */
+  urlTtlMs: number;
+  /** Credit in micro-dollars; creates are refused with 402 when a run could exceed it. */
+  creditMicros: number | undefined;
+  priceMicrosPerSecond: number;
+  /** When set, only this bearer key is accepted; otherwise any non-empty key. */
+  apiKey: string | undefined;
+  seed: number;
+}
+
+export const DEFAULT_SIMULATOR_OPTIONS: SimulatorOptions = {
+  host: '127.0.0.1',
+  port: 0,
+  latencyMs: 1500,
+  concurrency: 8,
+  failRate: 0,
+  errorRate: 0,
+  rateLimitRate: 0,
+  urlTtlMs: 0,
+  creditMicros: undefined,
+  priceMicrosPerSecond: 140_000,
+  apiKey: undefined,
+  seed: 1,
+};
+
+export interface LedgerEntry {
+  id: string;
+  metadata: unknown;
+  seconds: number;
+  usd: number;
+}
+
+interface SimRun {
+  id: string;
+  status: 'queued' | 'running' | 'succeeded' | 'failed';
+  input: KlingV3Input;
+  metadata: unknown;
+  seconds: number;
+  audio: boolean;
+  costMicros: number;
+  createdAt: number;
+  startedAt?: number;
+  completedAt?: number;
+  failure?: { code: string; message: string };
+}
+
+/** Small deterministic PRNG so a seeded simulator fails the same runs every time. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function usd(micros: number): string {
+  return (micros / 1_000_000).toFixed(6);
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function envelope(res: ServerResponse, status: number, code: string, message: string, errors: unknown[] | null = null, headers: Record<string, string> = {}): void {
+  sendJson(res, status, { code, message, errors }, headers);
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Checks an image URL the way the model's fetcher would: data: URIs are decoded and measured. */
+function imageProblem(url: string): string | undefined {
+  if (url.startsWith('data:')) {
+    const m = /^data:image\/[\w.+-]+;base64,(.*)$/s.exec(url);
+    if (!m) return 'is not a base64 data:image URI';
+    const bytes = Buffer.from(m[1] ?? '', 'base64');
+    try {
+      const { width, height } = imageSize(bytes);
+      if (Math.min(width, height) < IMAGE_LIMITS.minSidePx) return `image is ${width}x${height}, each side must be at least ${IMAGE_LIMITS.minSidePx}px`;
+      const aspect = width / height;
+      if (aspect < IMAGE_LIMITS.minAspect || aspect > IMAGE_LIMITS.maxAspect) return `aspect ratio ${aspect.toFixed(2)} is outside ${IMAGE_LIMITS.minAspect}-${IMAGE_LIMITS.maxAspect}`;
+    } catch {
+      return 'could not be decoded as an image';
+    }
+    return undefined;
+  }
+  // No network here: hosts under the reserved .invalid TLD stand for images the model cannot fetch.
+  if (new URL(url).hostname.endsWith('.invalid')) return 'could not be downloaded (HTTP 404)';
+  return undefined;
+}
+
+/**
+ * A local stand-in for Runflow's runs API for Kling 3.0 Pro: same paths, envelope, statuses and
+ * billing rules, with knobs for latency, queueing and faults, and a ledger that tests read.
+ */
+export class Simulator {
+  readonly options: SimulatorOptions;
+  readonly created: LedgerEntry[] = [];
+  readonly billed: LedgerEntry[] = [];
+  /** Every API request received (not file downloads), for tests that assert nothing was sent. */
+  apiRequests = 0;
+  private readonly runs = new Map<string, SimRun>();
+  private readonly waiting: SimRun[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private running = 0;
+  private readonly random: () => number;
+  private readonly urlSecret = randomBytes(16);
+  private server: Server | undefined;
+  private clips: ClipLibrary = new Map();
+  private baseUrl = '';
+
+  constructor(options: Partial<SimulatorOptions> = {}) {
+    this.options = { ...DEFAULT_SIMULATOR_OPTIONS, ...options };
+    this.random = mulberry32(this.options.seed);
+  }
+
+  get url(): string {
+    return this.baseUrl;
+  }
+
+  async start(): Promise<string> {
+    this.clips = await loadClips();
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((error: unknown) => {
+        if (!res.headersSent) envelope(res, 500, 'INTERNAL', String(error));
+        else res.destroy();
+      });
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port, this.options.host, () => resolve());
+    });
+    const { port } = server.address() as AddressInfo;
+    this.baseUrl = `http://${this.options.host}:${port}`;
+    return this.baseUrl;
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    const server = this.server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private billedMicros(): number {
+    return this.billed.reduce((sum, e) => sum + Math.round(e.usd * 1_000_000), 0);
+  }
+
+  private committedMicros(): number {
+    let sum = this.billedMicros();
+    for (const run of this.runs.values()) if (run.status === 'queued' || run.status === 'running') sum += run.costMicros;
+    return sum;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', this.baseUrl);
+    const route = `${req.method} ${url.pathname}`;
+    if (url.pathname.startsWith('/__simulator/files/')) return this.serveFile(url, res);
+    if (route === 'GET /__simulator/ledger') return sendJson(res, 200, { created: this.created, billed: this.billed });
+    if (route === 'GET /__simulator/stats') return sendJson(res, 200, { api_requests: this.apiRequests, runs: this.runs.size });
+
+    this.apiRequests++;
+    const auth = req.headers.authorization ?? '';
+    const key = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
+    if (!key || (this.options.apiKey !== undefined && key !== this.options.apiKey)) {
+      await readBody(req);
+      return envelope(res, 401, 'UNAUTHORIZED', 'Missing or invalid API key');
+    }
+    if (this.random() < this.options.rateLimitRate) {
+      await readBody(req);
+      const headers: Record<string, string> = this.random() < 0.5 ? { 'retry-after': '1' } : {};
+      return envelope(res, 429, 'RATE_LIMITED', 'Too many requests', null, headers);
+    }
+    if (this.random() < this.options.errorRate) {
+      await readBody(req);
+      return envelope(res, 503, 'MODEL_UNAVAILABLE', 'The model is temporarily unavailable');
+    }
+
+    if (route === `POST ${RUNFLOW_CREATE_PATH}`) return this.create(await readBody(req), res);
+    const runMatch = /^\/v1\/runs\/([^/]+)$/.exec(url.pathname);
+    if (req.method === 'GET' && runMatch) {
+      const run = this.runs.get(decodeURIComponent(runMatch[1] ?? ''));
+      if (!run) return envelope(res, 404, 'RUN_NOT_FOUND', 'Run not found');
+      return sendJson(res, 200, this.runObject(run));
+    }
+    if (route === 'GET /v1/billing/balance') {
+      const credit = this.options.creditMicros;
+      return sendJson(res, 200, { balance: credit === undefined ? null : usd(credit - this.billedMicros()), currency: 'USD' });
+    }
+    await readBody(req);
+    return envelope(res, 404, 'NOT_FOUND', `No route for ${route}`);
+  }
+
+  private create(text: string, res: ServerResponse): void {
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return envelope(res, 400, 'BAD_REQUEST', 'Body is not valid JSON');
+    }
+    if (typeof body !== 'object' || body === null || typeof (body as { input?: unknown }).input !== 'object') {
+      return envelope(res, 422, 'VALIDATION_ERROR', 'Input validation failed', [{ field: 'input', message: 'is required' }]);
+    }
+    const raw = { ...(body as { input: Record<string, unknown> }).input };
+    // Some copies of the Runflow page name the first frame `image_url`.
+    if (raw.start_image_url === undefined && raw.image_url !== undefined) {
+      raw.start_image_url = raw.image_url;
+      delete raw.image_url;
+    }
+    const parsed = klingV3InputSchema.safeParse(raw);
+    if (!parsed.success) {
+      const errors = parsed.error.issues.map((i) => ({ field: ['input', ...i.path.map(String)].join('.'), message: i.message }));
+      return envelope(res, 422, 'VALIDATION_ERROR', 'Input validation failed', errors);
+    }
+    const input = parsed.data;
+    const imageErrors = (['start_image_url', 'end_image_url'] as const)
+      .map((field) => ({ field, problem: input[field] === undefined ? undefined : imageProblem(input[field]) }))
+      .filter((e) => e.problem !== undefined)
+      .map((e) => ({ field: `input.${e.field}`, message: e.problem }));
+    if (imageErrors.length > 0) return envelope(res, 422, 'VALIDATION_ERROR', 'Input validation failed', imageErrors);
+
+    const seconds = outputSeconds(input);
+    const audio = input.generate_audio ?? true; // the provider's default, which costs more
+    const costMicros = seconds * this.options.priceMicrosPerSecond;
+    const credit = this.options.creditMicros;
+    if (credit !== undefined && this.committedMicros() + costMicros > credit) {
+      return envelope(res, 402, 'INSUFFICIENT_CREDIT', 'Insufficient credit to run this model; top up your balance');
+    }
+    const metadata = (body as { metadata?: unknown }).metadata ?? null;
+    const run: SimRun = { id: `run_${randomBytes(8).toString('hex')}`, status: 'queued', input, metadata, seconds, audio, costMicros, createdAt: Date.now() };
+    this.runs.set(run.id, run);
+    this.created.push({ id: run.id, metadata, seconds, usd: costMicros / 1_000_000 });
+    this.waiting.push(run);
+    this.dispatch();
+    sendJson(res, 201, this.runObject(run));
+  }
+
+  /** Starts queued runs while the model's concurrency cap allows. */
+  private dispatch(): void {
+    while (this.running < this.options.concurrency && this.waiting.length > 0) {
+      const run = this.waiting.shift()!;
+      run.status = 'running';
+      run.startedAt = Date.now();
+      this.running++;
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        this.finish(run);
+      }, this.options.latencyMs);
+      this.timers.add(timer);
+    }
+  }
+
+  private finish(run: SimRun): void {
+    this.running--;
+    run.completedAt = Date.now();
+    if (this.random() < this.options.failRate) {
+      run.status = 'failed';
+      run.failure = { code: 'GENERATION_FAILED', message: 'The model could not generate a video for this input' };
+    } else {
+      run.status = 'succeeded';
+      this.billed.push({ id: run.id, metadata: run.metadata, seconds: run.seconds, usd: run.costMicros / 1_000_000 });
+    }
+    this.dispatch();
+  }
+
+  private signedFileUrl(run: SimRun): string {
+    const expires = this.options.urlTtlMs > 0 ? Date.now() + this.options.urlTtlMs : 0;
+    const sig = createHmac('sha256', this.urlSecret).update(`${run.id}:${expires}`).digest('hex').slice(0, 32);
+    return `${this.baseUrl}/__simulator/files/${run.id}.mp4?expires=${expires}&signature=${sig}`;
+  }
+
+  private runObject(run: SimRun): Record<string, unknown> {
+    const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
+    const done = run.status === 'succeeded';
+    const clip = this.clips.get(clipName(run.seconds, run.audio));
+    return {
+      id: run.id,
+      status_code: run.status,
+      model_id: 'kuaishou/kling-video/v3/pro/image-to-video',
+      input: run.input,
+      metadata: run.metadata,
+      output: done ? { video: { url: this.signedFileUrl(run), content_type: 'video/mp4', file_name: `${run.id}.mp4`, file_size: clip?.length ?? null } } : null,
+      // Failed runs are not billed: their cost is zero.
+      cost: done ? usd(run.costMicros) : run.status === 'failed' ? usd(0) : null,
+      duration_ms: run.startedAt !== undefined && run.completedAt !== undefined ? run.completedAt - run.startedAt : null,
+      created_at: iso(run.createdAt),
+      started_at: iso(run.startedAt),
+      completed_at: iso(run.completedAt),
+      failure_code: run.failure?.code ?? null,
+      failure_message: run.failure?.message ?? null,
+      error: run.failure ?? null,
+    };
+  }
+
+  private serveFile(url: URL, res: ServerResponse): void {
+    const id = /^\/__simulator\/files\/([^/]+)\.mp4$/.exec(url.pathname)?.[1] ?? '';
+    const run = this.runs.get(id);
+    const expires = Number(url.searchParams.get('expires') ?? 'NaN');
+    const sig = createHmac('sha256', this.urlSecret).update(`${id}:${expires}`).digest('hex').slice(0, 32);
+    const denied = (message: string) => {
+      const xml = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>${message}</Message></Error>`;
+      res.writeHead(403, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(xml) });
+      res.end(xml);
+    };
+    if (!run || run.status !== 'succeeded' || url.searchParams.get('signature') !== sig) return denied('Invalid signature');
+    if (expires !== 0 && Date.now() > expires) return denied('Request has expired');
+    const clip = this.clips.get(clipName(run.seconds, run.audio));
+    if (!clip) return denied('No such clip');
+    res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': clip.length });
+    res.end(clip);
+  }
+}
