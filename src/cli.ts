@@ -1,0 +1,161 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { simulatorOptionsSchema } from './config.js';
+import { formatUsd } from './cost.js';
+import { InputError, formatProblem } from './problem.js';
+import { simulatorOptionsFrom } from './providers/index.js';
+import { Simulator } from './providers/simulator/server.js';
+import { EXIT, loadValidated, resolvePipeline, runManifests } from './run.js';
+
+function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number of at least 1`);
+    return n;
+  };
+}
+
+function nonNegative(name: string, max = Number.POSITIVE_INFINITY) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0 || n > max) throw new InvalidArgumentError(`${name} must be a number from 0${max === Number.POSITIVE_INFINITY ? '' : ` to ${max}`}`);
+    return n;
+  };
+}
+
+/** Ctrl-C or SIGTERM stops the run cleanly (reports written, exit 130); a second one exits at once. */
+function abortOnSignals(): AbortController {
+  const controller = new AbortController();
+  const onSignal = (name: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(EXIT.interrupted);
+    process.stderr.write(`\n${name}: stopping; runs in flight stay recorded and a rerun resumes them (press Ctrl-C again to quit at once)\n`);
+    controller.abort(new DOMException('interrupted', 'AbortError'));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return controller;
+}
+
+const program = new Command()
+  .name('clipmill')
+  .description('Turns manifests of image + prompt + duration rows into Kling 3.0 Pro videos, overnight, without paying twice.')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+program
+  .command('run')
+  .description('validate the manifests, then generate and download every video not already done, and write the reports')
+  .argument('<manifests...>', 'manifest files (.yaml, .yml, .csv) or folders of them')
+  .option('--pipeline <file>', 'pipeline file: provider, limits, pricing, defaults (default: Runflow with built-in limits)')
+  .option('--out <dir>', 'output folder for videos, reports and the journal (default: the pipeline\'s output.dir, else out/)')
+  .option('--concurrency <n>', 'rows in flight at once (overrides the pipeline)', positiveInt('--concurrency'))
+  .option('--rpm <n>', 'API requests per minute (overrides the pipeline)', positiveInt('--rpm'))
+  .option('--dry-run', 'validate and plan, print what would be done and its estimated cost, send nothing')
+  .option('--retry-failed', 'resubmit rows that failed for good in an earlier run')
+  .addOption(new Option('--log <format>', 'log format on stderr').choices(['pretty', 'json']).default('pretty'))
+  .addHelpText(
+    'after',
+    `
+Exit codes: 0 all rows done, 1 some rows failed (see the report), 2 invalid input or config,
+3 stopped by budget or credit, 130 interrupted (run the same command again to resume).
+Secrets come from the environment only: RUNFLOW_API_KEY (RUNFLOW_BASE_URL points elsewhere).`,
+  )
+  .action(async (manifests: string[], opts: { pipeline?: string; out?: string; concurrency?: number; rpm?: number; dryRun?: boolean; retryFailed?: boolean; log: 'pretty' | 'json' }) => {
+    const controller = abortOnSignals();
+    const result = await runManifests({
+      manifests,
+      ...(opts.pipeline !== undefined && { pipelineFile: opts.pipeline }),
+      ...(opts.out !== undefined && { outDir: opts.out }),
+      ...(opts.concurrency !== undefined && { concurrency: opts.concurrency }),
+      ...(opts.rpm !== undefined && { requestsPerMinute: opts.rpm }),
+      dryRun: opts.dryRun ?? false,
+      retryFailed: opts.retryFailed ?? false,
+      log: opts.log,
+      signal: controller.signal,
+    });
+    process.exitCode = result.exitCode;
+  });
+
+program
+  .command('validate')
+  .description('check manifests completely (every row, every image) without sending anything; exit 2 on any problem')
+  .argument('<manifests...>', 'manifest files (.yaml, .yml, .csv) or folders of them')
+  .option('--pipeline <file>', 'pipeline file whose defaults apply to rows')
+  .action(async (manifests: string[], opts: { pipeline?: string }) => {
+    const pipeline = await resolvePipeline(opts.pipeline !== undefined ? { pipelineFile: opts.pipeline } : {});
+    const loaded = await loadValidated(manifests, pipeline);
+    let rows = 0;
+    let seconds = 0;
+    for (const m of loaded.manifests) {
+      rows += m.rows.length;
+      seconds += m.rows.reduce((sum, r) => sum + r.request.durationSeconds, 0);
+      process.stdout.write(`ok  ${m.file}: ${m.rows.length} rows\n`);
+    }
+    process.stdout.write(`${loaded.manifests.length} manifests, ${rows} rows, ${seconds} s of video: valid\n`);
+  });
+
+program
+  .command('simulate')
+  .description('run the built-in Runflow simulator on loopback, to rehearse a pipeline for free (RUNFLOW_BASE_URL=<printed url>)')
+  .option('--port <n>', 'port (0 picks a free one)', nonNegative('--port', 65535), 0)
+  .option('--latency-ms <n>', 'time each run spends running', nonNegative('--latency-ms'), 1500)
+  .option('--concurrency <n>', 'runs running at once; more wait in queued', positiveInt('--concurrency'), 8)
+  .option('--fail-rate <r>', 'share of runs that fail (not billed)', nonNegative('--fail-rate', 1), 0)
+  .option('--error-rate <r>', 'share of API requests answered 503', nonNegative('--error-rate', 1), 0)
+  .option('--rate-limit-rate <r>', 'share of API requests answered 429', nonNegative('--rate-limit-rate', 1), 0)
+  .option('--url-ttl-ms <n>', 'result URLs expire after this long (0: never)', nonNegative('--url-ttl-ms'), 0)
+  .option('--credit-usd <x>', 'credit; creates beyond it get 402', nonNegative('--credit-usd'))
+  .option('--price-usd-per-second <x>', 'billing rate', nonNegative('--price-usd-per-second'), 0.14)
+  .option('--api-key <key>', 'accept only this bearer key (default: any non-empty key)')
+  .option('--seed <n>', 'seed for the simulated faults', nonNegative('--seed'), 1)
+  .action(async (opts: Record<string, unknown>) => {
+    const settings = simulatorOptionsSchema.parse({
+      port: opts.port,
+      latency_ms: opts.latencyMs,
+      concurrency: opts.concurrency,
+      fail_rate: opts.failRate,
+      error_rate: opts.errorRate,
+      rate_limit_rate: opts.rateLimitRate,
+      url_ttl_ms: opts.urlTtlMs,
+      price_usd_per_second: opts.priceUsdPerSecond,
+      seed: opts.seed,
+      ...(opts.creditUsd !== undefined && { credit_usd: opts.creditUsd }),
+      ...(opts.apiKey !== undefined && { api_key: opts.apiKey }),
+    });
+    const simulator = new Simulator(simulatorOptionsFrom(settings));
+    const url = await simulator.start();
+    process.stdout.write(`listening on ${url}\n`);
+    process.stdout.write(`ledger: ${url}/__simulator/ledger; price ${formatUsd(simulator.options.priceMicrosPerSecond, 3)}/s; Ctrl-C to stop\n`);
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await simulator.close();
+  });
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') {
+      process.exitCode = EXIT.ok;
+      return;
+    }
+    if (typeof code === 'string' && code.startsWith('commander.')) {
+      process.exitCode = EXIT.invalid;
+      return;
+    }
+    if (error instanceof InputError) {
+      for (const problem of error.problems) process.stderr.write(`${formatProblem(problem)}\n`);
+      process.stderr.write(`${error.message}; nothing was sent. Fix them and run again.\n`);
+      process.exitCode = EXIT.invalid;
+      return;
+    }
+    process.stderr.write(`clipmill: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = EXIT.rowsFailed;
+  }
+}
+
+await main(process.argv);

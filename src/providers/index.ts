@@ -1,0 +1,62 @@
+import { checkBaseUrl, type Pipeline } from '../config.js';
+import { usdToMicros } from '../cost.js';
+import type { HttpClient } from '../http.js';
+import { InputError, type Problem } from '../problem.js';
+import type { RateGate } from '../scheduler.js';
+import type { Provider } from './provider.js';
+import { RUNFLOW_BASE_URL, RunflowProvider } from './runflow.js';
+import { Simulator, type SimulatorOptions } from './simulator/server.js';
+
+export interface ProviderHandle {
+  provider: Provider;
+  /** Where requests go (no secrets in it), for the log. */
+  endpoint: string;
+  close(): Promise<void>;
+}
+
+export function simulatorOptionsFrom(settings: Pipeline['simulator']): Partial<SimulatorOptions> {
+  return {
+    port: settings.port,
+    latencyMs: settings.latency_ms,
+    concurrency: settings.concurrency,
+    failRate: settings.fail_rate,
+    errorRate: settings.error_rate,
+    rateLimitRate: settings.rate_limit_rate,
+    urlTtlMs: settings.url_ttl_ms,
+    creditMicros: settings.credit_usd === undefined ? undefined : usdToMicros(settings.credit_usd),
+    priceMicrosPerSecond: usdToMicros(settings.price_usd_per_second),
+    apiKey: settings.api_key,
+    seed: settings.seed,
+  };
+}
+
+/** Checks what a provider needs from the environment, before any manifest is read or money moves. */
+export function providerProblems(pipeline: Pipeline, env: NodeJS.ProcessEnv): Problem[] {
+  const file = pipeline.file ?? '(built-in pipeline defaults)';
+  const problems: Problem[] = [];
+  if (pipeline.provider === 'runflow') {
+    if (!env.RUNFLOW_API_KEY?.trim()) problems.push({ file, line: 0, field: 'provider', message: 'runflow needs an API key: set RUNFLOW_API_KEY in the environment (never in a file)' });
+    const envUrl = env.RUNFLOW_BASE_URL?.trim();
+    if (envUrl) {
+      const problem = checkBaseUrl(envUrl);
+      if (problem) problems.push({ file: 'RUNFLOW_BASE_URL', line: 0, field: '', message: problem });
+    }
+  }
+  if (pipeline.provider === 'fal') problems.push({ file, line: 0, field: 'provider', message: 'the fal provider is not available in this version (use runflow or simulator)' });
+  return problems;
+}
+
+/** Builds the configured provider; `simulator` starts the built-in one on loopback, in this process. */
+export async function openProvider(pipeline: Pipeline, env: NodeJS.ProcessEnv, http: HttpClient, gate: RateGate): Promise<ProviderHandle> {
+  const problems = providerProblems(pipeline, env);
+  if (problems.length > 0) throw new InputError(problems);
+  const common = { http, gate, requestTimeoutMs: pipeline.requestTimeoutMs, maxRetryAfterMs: pipeline.retry.maxDelayMs };
+  if (pipeline.provider === 'simulator') {
+    const simulator = new Simulator(simulatorOptionsFrom(pipeline.simulator));
+    const baseUrl = await simulator.start();
+    const key = pipeline.simulator.api_key ?? 'simulator-key';
+    return { provider: new RunflowProvider({ ...common, baseUrl, apiKey: key }), endpoint: `built-in simulator at ${baseUrl}`, close: () => simulator.close() };
+  }
+  const baseUrl = env.RUNFLOW_BASE_URL?.trim() || pipeline.baseUrl || RUNFLOW_BASE_URL;
+  return { provider: new RunflowProvider({ ...common, baseUrl, apiKey: env.RUNFLOW_API_KEY!.trim() }), endpoint: `Runflow at ${baseUrl}`, close: async () => {} };
+}

@@ -1,0 +1,137 @@
+import { MICROS_PER_USD, audioModeOf, type AudioMode } from '../cost.js';
+import type { RowState } from '../journal-events.js';
+import type { Manifest } from '../manifest/load.js';
+import type { WorkItem } from '../plan.js';
+
+export type RowStatus = 'done' | 'failed' | 'in_flight' | 'unknown' | 'skipped';
+/** Which figure `actual_usd` holds: the provider's reported cost, our estimate, or nothing billed. */
+export type CostSource = 'provider' | 'estimate' | 'not_billed' | 'none';
+
+export interface ReportRow {
+  manifest: string;
+  id: string;
+  file: string;
+  line: number;
+  status: RowStatus;
+  prompt: string;
+  duration: number;
+  generate_audio: boolean;
+  audio_mode: AudioMode;
+  estimated_usd: number;
+  actual_usd: number | null;
+  cost_source: CostSource;
+  attempts: number;
+  run_id: string | null;
+  output: string | null;
+  bytes: number | null;
+  sha256: string | null;
+  video_seconds: number | null;
+  changed: boolean;
+  error: string | null;
+}
+
+export interface ReportTotals {
+  rows: number;
+  done: number;
+  failed: number;
+  skipped: number;
+  in_flight: number;
+  seconds: number;
+  estimated_usd: number;
+  actual_usd: number;
+}
+
+export interface Report {
+  generated_at: string;
+  provider: string;
+  totals: ReportTotals;
+  manifests: ({ name: string; file: string } & ReportTotals)[];
+  rows: ReportRow[];
+}
+
+function usd(micros: number): number {
+  return micros / MICROS_PER_USD;
+}
+
+function statusOf(state: RowState | undefined): RowStatus {
+  switch (state?.status) {
+    case 'downloaded':
+      return 'done';
+    case 'failed':
+      return 'failed';
+    case 'submitted':
+    case 'succeeded':
+      return 'in_flight';
+    case 'submitting':
+      return 'unknown';
+    default:
+      return 'skipped';
+  }
+}
+
+/** The provider's cost wins over our estimate; a failed run is not billed. Micro-dollars. */
+export function actualCost(state: RowState | undefined, estimateMicros: number): { micros: number | undefined; source: CostSource } {
+  if (!state) return { micros: undefined, source: 'none' };
+  if (state.status === 'downloaded' || state.status === 'succeeded') {
+    return state.costMicros !== undefined ? { micros: state.costMicros, source: 'provider' } : { micros: estimateMicros, source: 'estimate' };
+  }
+  if (state.status === 'failed') {
+    if (state.failure?.billed) return state.costMicros !== undefined ? { micros: state.costMicros, source: 'provider' } : { micros: estimateMicros, source: 'estimate' };
+    return { micros: 0, source: 'not_billed' };
+  }
+  return { micros: undefined, source: 'none' };
+}
+
+function totalsOf(rows: readonly { row: ReportRow; estimate: number; actual: number }[]): ReportTotals {
+  const count = (status: RowStatus) => rows.filter((r) => r.row.status === status).length;
+  return {
+    rows: rows.length,
+    done: count('done'),
+    failed: count('failed'),
+    skipped: count('skipped'),
+    in_flight: count('in_flight') + count('unknown'),
+    seconds: rows.reduce((sum, r) => sum + (r.row.status === 'done' ? r.row.duration : 0), 0),
+    estimated_usd: usd(rows.reduce((sum, r) => sum + r.estimate, 0)),
+    actual_usd: usd(rows.reduce((sum, r) => sum + r.actual, 0)),
+  };
+}
+
+/** Pure: the plan's rows and the journal's states → the report every renderer draws from. */
+export function buildReport(manifests: readonly Manifest[], items: readonly WorkItem[], states: ReadonlyMap<string, RowState>, provider: string, now = new Date()): Report {
+  const built = items.map((item) => {
+    const known = states.get(item.key);
+    const state = known?.request === item.request ? known : undefined;
+    const cost = actualCost(state, item.estimateMicros);
+    const request = item.row.request;
+    const row: ReportRow = {
+      manifest: item.row.manifest,
+      id: item.row.id,
+      file: item.row.file,
+      line: item.row.line,
+      status: statusOf(state),
+      prompt: request.prompt ?? (request.multiPrompt ?? []).map((s) => s.prompt).join(' | '),
+      duration: request.durationSeconds,
+      generate_audio: request.generateAudio,
+      audio_mode: audioModeOf(request),
+      estimated_usd: usd(item.estimateMicros),
+      actual_usd: cost.micros === undefined ? null : usd(cost.micros),
+      cost_source: cost.source,
+      attempts: state?.attempts ?? 0,
+      run_id: state?.runId ?? null,
+      output: state?.output?.path ?? null,
+      bytes: state?.output?.bytes ?? null,
+      sha256: state?.output?.sha256 ?? null,
+      video_seconds: state?.output?.seconds ?? null,
+      changed: item.changed,
+      error: state?.status === 'failed' ? `${state.failure?.code}: ${state.failure?.message}` : state?.status === 'submitting' ? 'the create request got no answer; the next run looks the run up before resubmitting' : null,
+    };
+    return { row, estimate: item.estimateMicros, actual: cost.micros ?? 0 };
+  });
+  return {
+    generated_at: now.toISOString(),
+    provider,
+    totals: totalsOf(built),
+    manifests: manifests.map((m) => ({ name: m.name, file: m.file, ...totalsOf(built.filter((b) => b.row.manifest === m.name)) })),
+    rows: built.map((b) => b.row),
+  };
+}

@@ -1,0 +1,54 @@
+import { formatUsd, usdToMicros } from '../cost.js';
+import type { Report, ReportRow } from './build.js';
+
+export function renderJson(report: Report): string {
+  return `${JSON.stringify(report, null, 2)}\n`;
+}
+
+const CSV_COLUMNS: (keyof ReportRow)[] = [
+  'manifest', 'id', 'file', 'line', 'status', 'duration', 'generate_audio', 'audio_mode', 'estimated_usd', 'actual_usd',
+  'cost_source', 'attempts', 'run_id', 'output', 'bytes', 'sha256', 'video_seconds', 'changed', 'prompt', 'error',
+];
+
+/** Spreadsheets run cells starting with = + - @ (or tab/CR) as formulas: prefix a quote so they stay text. */
+export function neutraliseCell(text: string): string {
+  return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+}
+
+function csvCell(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  const text = typeof value === 'number' || typeof value === 'boolean' ? String(value) : neutraliseCell(String(value));
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+export function renderCsv(report: Report): string {
+  const lines = [CSV_COLUMNS.join(',')];
+  for (const row of report.rows) lines.push(CSV_COLUMNS.map((c) => csvCell(row[c])).join(','));
+  // CRLF and a BOM: what Excel expects to open UTF-8 text correctly.
+  return `\uFEFF${lines.join('\r\n')}\r\n`;
+}
+
+const money = (dollars: number) => formatUsd(usdToMicros(dollars));
+const escapeMd = (text: string) => text.replace(/\|/g, '\\|').replace(/\s+/g, ' ');
+
+/** A short summary a person can paste into a chat. */
+export function renderMarkdown(report: Report): string {
+  const t = report.totals;
+  const out = [
+    `# clipmill report`,
+    '',
+    `${t.done} of ${t.rows} videos done, ${t.failed} failed, ${t.skipped} skipped${t.in_flight > 0 ? `, ${t.in_flight} still in flight` : ''}. ` +
+      `Cost ${money(t.actual_usd)} (estimated ${money(t.estimated_usd)}), ${t.seconds} s of video, provider ${report.provider}.`,
+    '',
+    '| manifest | rows | done | failed | skipped | seconds | estimated | actual |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...report.manifests.map((m) => `| ${escapeMd(m.name)} | ${m.rows} | ${m.done} | ${m.failed} | ${m.skipped} | ${m.seconds} | ${money(m.estimated_usd)} | ${money(m.actual_usd)} |`),
+  ];
+  const failed = report.rows.filter((r) => r.status === 'failed' || r.status === 'unknown');
+  if (failed.length > 0) {
+    out.push('', '## Needs attention', '');
+    for (const r of failed) out.push(`- \`${r.manifest}/${r.id}\` (${r.file}:${r.line}): ${escapeMd(r.error ?? r.status)}`);
+  }
+  out.push('', `_Generated ${report.generated_at}._`, '');
+  return out.join('\n');
+}
