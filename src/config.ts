@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { usdToMicros, type Pricing } from './cost.js';
 import { DEFAULTABLE_FIELDS } from './manifest/row.js';
 import type { RawDefaults } from './manifest/raw.js';
-import { readYamlMap } from './manifest/yaml.js';
+import { readYamlMap, yamlMessage } from './manifest/yaml.js';
 import { InputError, type Problem } from './problem.js';
 
 export const PROVIDERS = ['runflow', 'fal', 'simulator'] as const;
@@ -145,9 +145,9 @@ export async function loadPipeline(file: string): Promise<Pipeline> {
     throw new InputError([{ file, line: 0, field: '', message: `cannot read the pipeline file (${(error as NodeJS.ErrnoException).code ?? String(error)})` }]);
   }
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new InputError(doc.errors.map((e) => ({ file, line: e.linePos?.[0].line ?? 0, field: '', message: `YAML syntax: ${e.message.split('\n')[0]}` })));
+    throw new InputError(doc.errors.map((e) => ({ file, line: e.linePos?.[0].line ?? 0, field: '', message: `YAML syntax: ${yamlMessage(e.message)}` })));
   }
   const lineAt = (at: PropertyKey[]): number => {
     for (let n = at.length; n >= 0; n--) {

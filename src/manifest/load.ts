@@ -65,7 +65,14 @@ async function readRawRows(file: string): Promise<{ defaults: RawDefaults; rows:
   return parseYamlManifest(bytes.toString('utf8').replace(/^\uFEFF/, ''), shown);
 }
 
-function checkDuplicateIds(rows: readonly Row[]): Problem[] {
+interface RowId {
+  id: string;
+  idDerived: boolean;
+  file: string;
+  line: number;
+}
+
+function checkDuplicateIds(rows: readonly RowId[]): Problem[] {
   const problems: Problem[] = [];
   // Case-insensitive: "Hero" and "hero" are the same file on macOS and Windows.
   const firstLine = new Map<string, number>();
@@ -104,14 +111,17 @@ export async function loadManifests(args: readonly string[], pipeline: Pick<Pipe
     problems.push(...raw.problems);
     const defaults: RawDefaults = new Map([...pipeline.defaults, ...raw.defaults]);
     const rows: Row[] = [];
+    const ids: RowId[] = [];
     for (const rawRow of raw.rows) {
       const parsed = parseRow(rawRow, defaults, name);
       imageUses.push(...parsed.images);
       problems.push(...parsed.problems);
       if (parsed.row) rows.push(parsed.row);
+      // Explicit ids count even on rows with other mistakes, so every clash shows in one pass.
+      if (parsed.id !== undefined) ids.push({ id: parsed.id, idDerived: parsed.row?.idDerived ?? false, file: rawRow.file, line: rawRow.line });
     }
     if (raw.rows.length === 0 && raw.problems.length === 0) problems.push({ file: display(file), line: 0, field: '', message: 'has no rows' });
-    problems.push(...checkDuplicateIds(rows));
+    problems.push(...checkDuplicateIds(ids));
     manifests.push({ name, file, rows });
   }
   const images = new Map<string, ImageInfo>();

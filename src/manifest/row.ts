@@ -188,6 +188,8 @@ export function deriveRowId(request: KlingRequest): string {
 
 export interface ParsedRow {
   row?: Row;
+  /** The row's explicit id when it is usable, even if other fields are wrong (for duplicate checks). */
+  id?: string;
   images: ImageUse[];
   problems: Problem[];
 }
@@ -270,7 +272,7 @@ export function parseRow(raw: RawRow, defaults: RawDefaults, manifest: string): 
   const cfgScale = cfgRaw ? readNumber(cfgRaw, 'cfg_scale', out, 0, 1) : undefined;
 
   if (out.problems.length > 0 || !image || durationSeconds === undefined || generateAudio === undefined) {
-    return { images, problems: out.problems };
+    return { images, problems: out.problems, ...(id !== undefined && { id }) };
   }
   const request: KlingRequest = { image, durationSeconds, generateAudio };
   if (endImage) request.endImage = endImage;
@@ -283,5 +285,5 @@ export function parseRow(raw: RawRow, defaults: RawDefaults, manifest: string): 
   if (negativePrompt !== undefined) request.negativePrompt = negativePrompt;
   if (cfgScale !== undefined) request.cfgScale = cfgScale;
   const row: Row = { manifest, file: raw.file, line: raw.line, id: id ?? deriveRowId(request), idDerived: id === undefined, request };
-  return { row, images, problems: [] };
+  return { row, id: row.id, images, problems: [] };
 }

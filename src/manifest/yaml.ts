@@ -10,6 +10,11 @@ export interface LoadedYamlManifest {
 
 const TOP_LEVEL_KEYS = ['defaults', 'rows'];
 
+/** yaml's message without the position suffix and code frame, which the file:line prefix already gives. */
+export function yamlMessage(message: string): string {
+  return (message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+}
+
 function keyName(pair: Pair): string {
   return isScalar(pair.key) ? String(pair.key.value).trim() : String(pair.key);
 }
@@ -36,16 +41,20 @@ export function readYamlMap(node: Node, file: string, lines: LineCounter): Map<s
 /** Parses a YAML manifest (`defaults:` + `rows:`) keeping the line of every row and field. */
 export function parseYamlManifest(text: string, file: string): LoadedYamlManifest {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const problems: Problem[] = [];
   const result: LoadedYamlManifest = { defaults: new Map(), rows: [], problems };
   for (const error of doc.errors) {
-    problems.push({ file, line: error.linePos?.[0].line ?? 0, field: '', message: `YAML syntax: ${error.message.split('\n')[0]}` });
+    problems.push({ file, line: error.linePos?.[0].line ?? 0, field: '', message: `YAML syntax: ${yamlMessage(error.message)}` });
   }
   if (problems.length > 0) return result;
   const root = doc.contents;
   if (!isMap(root)) {
     problems.push({ file, line: lineOf(lines, root), field: '', message: 'expected a mapping with `rows:` (a list of rows) and optionally `defaults:`' });
+    return result;
+  }
+  if (root.has('provider') && !root.has('rows')) {
+    problems.push({ file, line: 1, field: '', message: 'this is a pipeline file, not a manifest: pass it with --pipeline and keep it outside the manifests folder' });
     return result;
   }
   for (const pair of root.items) {

@@ -49,6 +49,8 @@ export interface LedgerEntry {
   metadata: unknown;
   seconds: number;
   usd: number;
+  /** The model input as received (created runs only), so tests can check the wire body. */
+  input?: KlingV3Input;
 }
 
 interface SimRun {
@@ -261,7 +263,7 @@ export class Simulator {
     const metadata = (body as { metadata?: unknown }).metadata ?? null;
     const run: SimRun = { id: `run_${randomBytes(8).toString('hex')}`, status: 'queued', input, metadata, seconds, audio, costMicros, createdAt: Date.now() };
     this.runs.set(run.id, run);
-    this.created.push({ id: run.id, metadata, seconds, usd: costMicros / 1_000_000 });
+    this.created.push({ id: run.id, metadata, seconds, usd: costMicros / 1_000_000, input });
     this.waiting.push(run);
     this.dispatch();
     sendJson(res, 201, this.runObject(run));

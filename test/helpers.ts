@@ -1,0 +1,88 @@
+import { spawn } from 'node:child_process';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Simulator, type LedgerEntry, type SimulatorOptions } from '../src/providers/simulator/server.js';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const IMAGES_DIR = path.join(ROOT, 'manifests', 'images');
+const CLI = path.join(ROOT, 'src', 'cli.ts');
+/** Absolute, so the CLI can run from any working folder. */
+const TSX = import.meta.resolve('tsx');
+
+/** A fresh folder removed after the test. */
+export async function tempDir(t: TestContext): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'clipmill-test-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A folder with the example images copied in, for manifests written by a test. */
+export async function workspace(t: TestContext): Promise<string> {
+  const dir = await tempDir(t);
+  await cp(IMAGES_DIR, path.join(dir, 'images'), { recursive: true });
+  return dir;
+}
+
+export async function write(dir: string, name: string, content: string | Uint8Array): Promise<string> {
+  const file = path.join(dir, name);
+  await writeFile(file, content);
+  return file;
+}
+
+export async function startSimulator(t: TestContext, options: Partial<SimulatorOptions> = {}): Promise<Simulator> {
+  const simulator = new Simulator({ latencyMs: 20, ...options });
+  await simulator.start();
+  t.after(() => simulator.close());
+  return simulator;
+}
+
+/** A pipeline file pointing at a simulator already running (provider runflow + RUNFLOW_BASE_URL), fast timings. */
+export function fastPipeline(extra = ''): string {
+  return [
+    'provider: runflow',
+    'concurrency: 4',
+    'requests_per_minute: 100000',
+    'poll_interval: 10ms',
+    'request_timeout: 5s',
+    'job_timeout: 30s',
+    'retry:',
+    '  max_attempts: 3',
+    '  base_delay: 10ms',
+    '  max_delay: 50ms',
+    extra,
+  ].join('\n');
+}
+
+export function envFor(simulator: Simulator): NodeJS.ProcessEnv {
+  return { RUNFLOW_API_KEY: 'test-key', RUNFLOW_BASE_URL: simulator.url };
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI in a child process (through tsx), as a scheduler would. */
+export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
+      cwd: options.cwd ?? ROOT,
+      env: { PATH: process.env.PATH, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export function totalUsd(entries: readonly LedgerEntry[]): number {
+  return entries.reduce((sum, e) => sum + Math.round(e.usd * 1e6), 0) / 1e6;
+}
