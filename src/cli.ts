@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { simulatorOptionsSchema } from './config.js';
 import { formatUsd } from './cost.js';
@@ -36,11 +37,24 @@ function abortOnSignals(): AbortController {
   return controller;
 }
 
+// package.json sits one folder above both src/ and dist/.
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
 const program = new Command()
   .name('clipmill')
   .description('Turns manifests of image + prompt + duration rows into Kling 3.0 Pro videos, overnight, without paying twice.')
+  .version(version)
   .showHelpAfterError('(run with --help for usage)')
-  .exitOverride();
+  .exitOverride()
+  .addHelpText(
+    'after',
+    `
+Examples:
+  clipmill validate manifests/                                   check every manifest, send nothing
+  clipmill run manifests/ --pipeline pipeline/demo.yaml          rehearse on the built-in simulator
+  RUNFLOW_API_KEY=... clipmill run manifests/ --pipeline pipeline/nightly.yaml --dry-run
+  clipmill run --help                                            options and exit codes of a run`,
+  );
 
 program
   .command('run')

@@ -90,15 +90,17 @@ class RowRunner {
       }
       const message = error instanceof Error ? error.message : String(error);
       this.ctx.log.error('row_error', message, this.fields(item));
+      const known = this.ctx.journal.states.get(item.key);
+      const runId = known?.request === item.request ? known.runId : undefined;
       await this.ctx.journal.append({
         type: 'failed',
         key: item.key,
         request: item.request,
         code: error instanceof ApiError ? error.code : 'INTERNAL',
         message,
-        attempt: this.ctx.journal.states.get(item.key)?.attempts ?? 0,
+        attempt: known?.attempts ?? 0,
         billed: false,
-        ...(this.ctx.journal.states.get(item.key)?.runId !== undefined && { runId: this.ctx.journal.states.get(item.key)!.runId! }),
+        ...(runId !== undefined && { runId }),
       });
     }
   }

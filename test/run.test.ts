@@ -112,3 +112,15 @@ test('a model failure is recorded as failed and not billed; a wrong key stops th
   assert.ok(!journal.includes('wrong-key-123'), 'the key never reaches the journal');
   assert.deepEqual(locked.created, []);
 });
+
+test('--dry-run plans and prices the work but sends nothing', async (t) => {
+  const simulator = await startSimulator(t);
+  const dir = await tempDir(t);
+  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
+  const lines: string[] = [];
+  const result = await runManifests({ manifests: [path.join(ROOT, 'manifests')], pipelineFile, outDir: path.join(dir, 'out'), dryRun: true, env: envFor(simulator), print: (l) => lines.push(l), logLine: () => {} });
+  assert.equal(result.exitCode, 0);
+  assert.equal(result.plan?.counts.submit, 7);
+  assert.match(lines.join('\n'), /7 to submit; estimated cost of new submissions \$6\.02\. Nothing was sent\./);
+  assert.equal(simulator.apiRequests, 0);
+});
