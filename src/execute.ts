@@ -89,8 +89,13 @@ class RowRunner {
         return;
       }
       const message = error instanceof Error ? error.message : String(error);
-      this.ctx.log.error('row_error', message, this.fields(item));
       const known = this.ctx.journal.states.get(item.key);
+      if (known?.request === item.request && known.status === 'succeeded') {
+        // Generated and paid for: never written off. The journal keeps the run id and a rerun downloads it.
+        this.ctx.log.error('download_failed', `${message}; the video is paid for and a rerun downloads it`, this.fields(item));
+        return;
+      }
+      this.ctx.log.error('row_error', message, this.fields(item));
       const runId = known?.request === item.request ? known.runId : undefined;
       await this.ctx.journal.append({
         type: 'failed',

@@ -69,6 +69,19 @@ function statusOf(state: RowState | undefined): RowStatus {
   }
 }
 
+function errorOf(state: RowState | undefined): string | null {
+  switch (state?.status) {
+    case 'failed':
+      return `${state.failure?.code}: ${state.failure?.message}`;
+    case 'submitting':
+      return 'the create request got no answer, so the run may exist: it is not resubmitted blindly';
+    case 'succeeded':
+      return 'generated and paid for, not downloaded yet: run again to download it';
+    default:
+      return null;
+  }
+}
+
 /** The provider's cost wins over our estimate; a failed run is not billed. Micro-dollars. */
 export function actualCost(state: RowState | undefined, estimateMicros: number): { micros: number | undefined; source: CostSource } {
   if (!state) return { micros: undefined, source: 'none' };
@@ -123,7 +136,7 @@ export function buildReport(manifests: readonly Manifest[], items: readonly Work
       sha256: state?.output?.sha256 ?? null,
       video_seconds: state?.output?.seconds ?? null,
       changed: item.changed,
-      error: state?.status === 'failed' ? `${state.failure?.code}: ${state.failure?.message}` : state?.status === 'submitting' ? 'the create request got no answer; the next run looks the run up before resubmitting' : null,
+      error: errorOf(state),
     };
     return { row, estimate: item.estimateMicros, actual: cost.micros ?? 0 };
   });
