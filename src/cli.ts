@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { simulatorOptionsSchema } from './config.js';
 import { formatUsd } from './cost.js';
+import { Journal } from './journal.js';
+import { LockedError } from './lock.js';
 import { InputError, formatProblem } from './problem.js';
+import { renderStatus } from './status.js';
 import { simulatorOptionsFrom } from './providers/index.js';
 import { Simulator } from './providers/simulator/server.js';
 import { EXIT, loadValidated, resolvePipeline, runManifests } from './run.js';
@@ -109,6 +113,17 @@ program
   });
 
 program
+  .command('status')
+  .description('show what the journal of an output folder says: per-manifest counts, rows in flight or failed (no network)')
+  .option('--out <dir>', 'output folder (default: the pipeline\'s output.dir, else out/)')
+  .option('--pipeline <file>', 'pipeline file whose output.dir to read')
+  .action(async (opts: { out?: string; pipeline?: string }) => {
+    const pipeline = await resolvePipeline({ ...(opts.pipeline !== undefined && { pipelineFile: opts.pipeline }), ...(opts.out !== undefined && { outDir: opts.out }) });
+    const outDir = path.resolve(pipeline.outputDir);
+    process.stdout.write(`${renderStatus(await Journal.read(outDir), outDir)}\n`);
+  });
+
+program
   .command('simulate')
   .description('run the built-in Runflow simulator on loopback, to rehearse a pipeline for free (RUNFLOW_BASE_URL=<printed url>)')
   .option('--port <n>', 'port (0 picks a free one)', nonNegative('--port', 65535), 0)
@@ -164,6 +179,11 @@ async function main(argv: string[]): Promise<void> {
     if (error instanceof InputError) {
       for (const problem of error.problems) process.stderr.write(`${formatProblem(problem)}\n`);
       process.stderr.write(`${error.message}; nothing was sent. Fix them and run again.\n`);
+      process.exitCode = EXIT.invalid;
+      return;
+    }
+    if (error instanceof LockedError) {
+      process.stderr.write(`clipmill: ${error.message}\n`);
       process.exitCode = EXIT.invalid;
       return;
     }

@@ -45,6 +45,7 @@ export const simulatorOptionsSchema = z
     credit_usd: z.number().min(0).optional(),
     price_usd_per_second: z.number().min(0).default(0.14),
     api_key: z.string().min(1).optional(),
+    create_response_delay_ms: z.number().int().min(0).default(0),
     seed: z.number().int().default(1),
   })
   .strict();

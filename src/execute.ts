@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
@@ -6,12 +6,13 @@ import type { Pipeline } from './config.js';
 import { downloadVideo } from './download.js';
 import { ApiError, isAbortError } from './errors.js';
 import type { HttpClient } from './http.js';
+import type { RowState } from './journal-events.js';
 import type { Journal } from './journal.js';
 import type { Logger } from './log.js';
 import type { ImageInfo } from './manifest/images.js';
 import { buildKlingInput, type ImageRef, type KlingV3Input } from './model/kling-v3.js';
-import type { WorkItem } from './plan.js';
-import type { Provider, RunSnapshot } from './providers/provider.js';
+import { archivedVideoPath, videoPathFor, type WorkItem } from './plan.js';
+import type { Provider, RunMetadata, RunSnapshot } from './providers/provider.js';
 import { backoffMs, retryDelayMs, withRetry, type RetryPolicy } from './retry.js';
 
 export interface ExecuteContext {
@@ -22,7 +23,7 @@ export interface ExecuteContext {
   pipeline: Pick<Pipeline, 'concurrency' | 'pollIntervalMs' | 'jobTimeoutMs' | 'requestTimeoutMs' | 'retry'>;
   outDir: string;
   images: ReadonlyMap<string, ImageInfo>;
-  /** The run's signal: Ctrl-C, or a fatal error. */
+  /** Ctrl-C / SIGTERM: no new work, polls and downloads stop, a create already sent may finish. */
   signal: AbortSignal;
 }
 
@@ -32,15 +33,17 @@ export interface StopReason {
   message: string;
 }
 
-export function videoPathFor(outDir: string, item: Pick<WorkItem, 'row'>): string {
-  return path.join(outDir, item.row.manifest, `${item.row.id}.mp4`);
-}
-
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
+
+/** The token a submission carries in its metadata and is looked up by when its answer is lost. */
+export function submitToken(request: string, attempt: number): string {
+  return `${request}.${attempt}`;
+}
 
 class RowRunner {
   private readonly stopSubmits = new AbortController();
   private readonly stopAll = new AbortController();
+  /** For polls, sleeps, downloads and lookups: ends on Ctrl-C or a fatal error. */
   private readonly signal: AbortSignal;
   stopped: StopReason | undefined;
 
@@ -56,6 +59,12 @@ class RowRunner {
     return { manifest: item.row.manifest, row: item.row.id, line: item.row.line };
   }
 
+  /** This row's journal state for the current request, if any. */
+  private state(item: WorkItem): RowState | undefined {
+    const known = this.ctx.journal.states.get(item.key);
+    return known?.request === item.request ? known : undefined;
+  }
+
   /** 401/403 stop everything; 402 stops new submissions and lets runs in flight finish. */
   private stop(error: ApiError): void {
     if (this.stopped === undefined) {
@@ -68,46 +77,54 @@ class RowRunner {
 
   async process(item: WorkItem): Promise<void> {
     try {
-      let runId = item.state?.runId;
-      if (item.action === 'submit') {
-        if (this.stopSubmits.signal.aborted || this.signal.aborted) return;
+      let runId = this.state(item)?.runId;
+      if (item.action === 'unknown') {
+        const found = await this.reconcile(item, this.state(item)?.attempts ?? 1);
+        if (found === 'unknown') return;
+        runId = found ?? (await this.submit(item));
+      } else if (item.action === 'submit') {
         runId = await this.submit(item);
       }
       if (runId === undefined) return;
-      let snapshot: RunSnapshot | undefined;
-      if (item.action === 'download' && item.state?.videoUrl) {
-        snapshot = { runId, state: 'succeeded', videoUrl: item.state.videoUrl };
-      } else {
-        snapshot = await this.waitForRun(item, runId);
-        if (snapshot === undefined) return;
-      }
-      await this.download(item, snapshot);
+      const known = this.state(item);
+      const snapshot =
+        (known?.status === 'succeeded' || known?.status === 'downloaded') && known.videoUrl
+          ? { runId, state: 'succeeded' as const, videoUrl: known.videoUrl }
+          : await this.waitForRun(item, runId, item.action === 'submit' || item.action === 'unknown');
+      if (snapshot) await this.download(item, snapshot);
     } catch (error) {
-      if (isAbortError(error) || this.signal.aborted) return; // the journal already says where the row stands
-      if (error instanceof ApiError && (error.kind === 'fatal' || error.kind === 'credit')) {
-        this.stop(error);
-        return;
-      }
-      const message = error instanceof Error ? error.message : String(error);
-      const known = this.ctx.journal.states.get(item.key);
-      if (known?.request === item.request && known.status === 'succeeded') {
-        // Generated and paid for: never written off. The journal keeps the run id and a rerun downloads it.
-        this.ctx.log.error('download_failed', `${message}; the video is paid for and a rerun downloads it`, this.fields(item));
-        return;
-      }
-      this.ctx.log.error('row_error', message, this.fields(item));
-      const runId = known?.request === item.request ? known.runId : undefined;
-      await this.ctx.journal.append({
-        type: 'failed',
-        key: item.key,
-        request: item.request,
-        code: error instanceof ApiError ? error.code : 'INTERNAL',
-        message,
-        attempt: known?.attempts ?? 0,
-        billed: false,
-        ...(runId !== undefined && { runId }),
-      });
+      await this.onRowError(item, error);
     }
+  }
+
+  private async onRowError(item: WorkItem, error: unknown): Promise<void> {
+    if (isAbortError(error) || this.signal.aborted) return; // the journal already says where the row stands
+    if (error instanceof ApiError && (error.kind === 'fatal' || error.kind === 'credit')) {
+      this.stop(error);
+      return;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    const known = this.state(item);
+    if (known?.status === 'succeeded' || known?.status === 'downloaded') {
+      // Generated and paid for: never written off. The journal keeps the run id and a rerun downloads it.
+      this.ctx.log.error('download_failed', `${message}; the video is paid for and a rerun downloads it`, this.fields(item));
+      return;
+    }
+    if (known?.status === 'submitting') {
+      this.ctx.log.error('submit_unknown', `${message}; the run may exist, so the next run looks it up before any resubmit`, this.fields(item));
+      return;
+    }
+    this.ctx.log.error('row_failed', message, this.fields(item));
+    await this.ctx.journal.append({
+      type: 'failed',
+      key: item.key,
+      request: item.request,
+      code: error instanceof ApiError ? error.code : 'INTERNAL',
+      message,
+      attempt: known?.attempts ?? 0,
+      billed: false,
+      ...(known?.runId !== undefined && { runId: known.runId }),
+    });
   }
 
   private async buildInput(item: WorkItem): Promise<KlingV3Input> {
@@ -122,52 +139,86 @@ class RowRunner {
   }
 
   /**
-   * Creates the run, recording the intent first and the run id as soon as it is known.
-   * Retried blindly only when the provider certainly did not act: 429, or a refused connection.
+   * Looks up, in the provider's own list, the run a submission may have created. Returns its id
+   * (recorded as submitted), undefined when the provider confirms there is none (recorded, so the row
+   * may be submitted again), or 'unknown' when the provider cannot be asked now.
+   */
+  private async reconcile(item: WorkItem, attempt: number): Promise<string | undefined | 'unknown'> {
+    const { journal, provider, log } = this.ctx;
+    const token = submitToken(item.request, attempt);
+    let runs: RunSnapshot[];
+    try {
+      runs = await withRetry(() => provider.findRuns(token, this.signal), this.retry, this.signal);
+    } catch (error) {
+      if (isAbortError(error) || this.signal.aborted || (error instanceof ApiError && error.kind !== 'transient' && error.kind !== 'row')) throw error;
+      log.error('reconcile_failed', `could not look up the lost create (${error instanceof Error ? error.message : String(error)}); it stays unresolved and is not resubmitted`, this.fields(item));
+      return 'unknown';
+    }
+    const run = runs[0];
+    if (run) {
+      if (runs.length > 1) log.warn('reconcile_many', `${runs.length} runs carry submission ${token}; following ${run.runId}`, this.fields(item));
+      await journal.append({ type: 'submitted', key: item.key, request: item.request, runId: run.runId });
+      log.info('reconciled', `found run ${run.runId} for a create whose answer was lost; re-attached, not resubmitted`, { ...this.fields(item), run_id: run.runId });
+      return run.runId;
+    }
+    await journal.append({ type: 'not_submitted', key: item.key, request: item.request, code: 'NOT_CREATED', message: `the provider has no run for submission ${token}` });
+    log.info('reconciled', 'the provider confirms the lost create made no run; submitting again', this.fields(item));
+    return undefined;
+  }
+
+  /**
+   * Creates the run: the intent is journaled first, the run id as soon as it is known. Repeated blindly
+   * only when the provider certainly did not act (429, refused connection); after any other failure the
+   * provider's run list decides. A create already sent is allowed to finish after Ctrl-C.
    */
   private async submit(item: WorkItem): Promise<string | undefined> {
     const { journal, provider, log } = this.ctx;
     const input = await this.buildInput(item);
-    const metadata = { clipmill_manifest: item.row.manifest, clipmill_row: item.row.id, clipmill_request: item.request };
-    const attempt = (journal.states.get(item.key)?.request === item.request ? (journal.states.get(item.key)?.attempts ?? 0) : 0) + 1;
-    await journal.append({ type: 'submitting', key: item.key, request: item.request, attempt });
     for (let tries = 1; ; tries++) {
+      if (this.ctx.signal.aborted || this.stopSubmits.signal.aborted) return undefined;
+      const attempt = (this.state(item)?.attempts ?? 0) + 1;
+      const metadata: RunMetadata = { clipmill_manifest: item.row.manifest, clipmill_row: item.row.id, clipmill_request: item.request, clipmill_submit: submitToken(item.request, attempt) };
+      await journal.append({ type: 'submitting', key: item.key, request: item.request, attempt });
       try {
-        const runId = await provider.submit(input, metadata, this.signal);
+        const runId = await provider.submit(input, metadata, this.stopAll.signal);
         await journal.append({ type: 'submitted', key: item.key, request: item.request, runId });
         log.info('submitted', `submitted as ${runId}`, { ...this.fields(item), run_id: runId });
         return runId;
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;
-        const certainlyNotCreated = error.status === 429 || !error.mayHaveReachedServer || (error.kind !== 'transient' && error.status !== undefined);
-        if (error.kind === 'transient' && certainlyNotCreated && tries < this.retry.maxAttempts && !this.signal.aborted) {
-          const delayMs = retryDelayMs(error, tries, this.retry);
-          log.warn('submit_retry', `${error.message}; retrying in ${delayMs} ms`, this.fields(item));
-          await sleep(delayMs, undefined, { signal: this.signal });
-          continue;
-        }
-        if (error.kind === 'transient' && !certainlyNotCreated) {
-          // The provider may have created the run: leave the intent in the journal so nothing is paid twice.
-          log.error('submit_unknown', `${error.message}; the run may exist at the provider, so it is not resubmitted`, this.fields(item));
-          return undefined;
-        }
-        if (error.kind === 'row') {
+        const answered = error.status !== undefined && error.status < 500;
+        const certainlyNotCreated = answered || !error.mayHaveReachedServer;
+        if (error.kind === 'row' && answered) {
           await journal.append({ type: 'failed', key: item.key, request: item.request, code: error.code, message: error.message, attempt, billed: false });
           log.error('row_failed', error.message, this.fields(item));
           return undefined;
         }
-        await journal.append({ type: 'not_submitted', key: item.key, request: item.request, code: error.code, message: error.message });
-        throw error;
+        if (certainlyNotCreated) {
+          await journal.append({ type: 'not_submitted', key: item.key, request: item.request, code: error.code, message: error.message });
+          if (error.kind !== 'transient' || tries >= this.retry.maxAttempts) throw error;
+          const delayMs = retryDelayMs(error, tries, this.retry);
+          log.warn('submit_retry', `${error.message}; nothing was created, retrying in ${delayMs} ms`, this.fields(item));
+          await sleep(delayMs, undefined, { signal: this.signal });
+          continue;
+        }
+        // 5xx, timeout or reset after the body was sent: the run may exist. Give a slow provider a moment, then ask it.
+        log.warn('submit_unknown', `${error.message}; looking the submission up before deciding`, this.fields(item));
+        await sleep(Math.min(2000, this.ctx.pipeline.requestTimeoutMs), undefined, { signal: this.signal });
+        const found = await this.reconcile(item, attempt);
+        if (found === 'unknown') return undefined;
+        if (found !== undefined) return found;
+        if (tries >= this.retry.maxAttempts) throw error;
       }
     }
   }
 
   /** Polls until the run ends or its deadline passes; records success or failure in the journal. */
-  private async waitForRun(item: WorkItem, runId: string): Promise<RunSnapshot | undefined> {
+  private async waitForRun(item: WorkItem, runId: string, justSubmitted: boolean): Promise<RunSnapshot | undefined> {
     const { journal, provider, log, pipeline } = this.ctx;
     const deadline = Date.now() + pipeline.jobTimeoutMs;
-    for (;;) {
-      await sleep(pipeline.pollIntervalMs, undefined, { signal: this.signal });
+    for (let polls = 0; ; polls++) {
+      // A run found again on resume is polled at once; a fresh one cannot be done yet.
+      if (polls > 0 || justSubmitted) await sleep(pipeline.pollIntervalMs, undefined, { signal: this.signal });
       const snapshot = await withRetry(() => provider.getRun(runId, this.signal), this.retry, this.signal, (error, attempt, delayMs) =>
         log.warn('poll_retry', `${error instanceof Error ? error.message : String(error)}; retry ${attempt} in ${delayMs} ms`, this.fields(item)),
       );
@@ -193,7 +244,7 @@ class RowRunner {
           runId,
           code: failure.code,
           message: `run ${runId} ${snapshot.state}: ${failure.message}`,
-          attempt: journal.states.get(item.key)?.attempts ?? 1,
+          attempt: this.state(item)?.attempts ?? 1,
           billed,
           ...(snapshot.costMicros !== undefined && { costMicros: snapshot.costMicros }),
         });
@@ -206,17 +257,30 @@ class RowRunner {
     }
   }
 
+  /** A changed row's old video is moved aside (`<id>.<old request>.mp4`), never overwritten. */
+  private async keepPreviousVideo(item: WorkItem, target: string): Promise<void> {
+    const previous = this.state(item)?.previous ?? this.ctx.journal.states.get(item.key)?.previous;
+    if (!previous || path.join(this.ctx.outDir, previous.output.path) !== target) return;
+    const exists = await stat(target).then(() => true, () => false);
+    if (!exists) return;
+    const archived = archivedVideoPath(this.ctx.outDir, item.row, previous.request);
+    await rename(target, archived);
+    this.ctx.log.info('kept_previous', `the row changed: its earlier video is kept as ${path.relative(this.ctx.outDir, archived)}`, this.fields(item));
+  }
+
   /** Downloads the video; a refused (expired) URL is replaced by fetching the run again. */
   private async download(item: WorkItem, first: RunSnapshot): Promise<void> {
     const { journal, provider, log, http, pipeline } = this.ctx;
     let snapshot = first;
-    const target = videoPathFor(this.ctx.outDir, item);
+    const target = videoPathFor(this.ctx.outDir, item.row);
+    await this.keepPreviousVideo(item, target);
     for (let tries = 1; ; tries++) {
       try {
         if (!snapshot.videoUrl) throw new ApiError('row', 'NO_OUTPUT', `run ${snapshot.runId} succeeded without a video URL`);
         const video = await downloadVideo(snapshot.videoUrl, target, { http, signal: this.signal, idleTimeoutMs: pipeline.requestTimeoutMs });
-        await journal.append({ type: 'downloaded', key: item.key, request: item.request, runId: snapshot.runId, path: path.relative(this.ctx.outDir, video.path), bytes: video.bytes, sha256: video.sha256, seconds: video.seconds });
-        log.info('downloaded', `downloaded ${path.relative(this.ctx.outDir, video.path)} (${video.seconds} s, ${video.bytes} bytes)`, this.fields(item));
+        const relative = path.relative(this.ctx.outDir, video.path);
+        await journal.append({ type: 'downloaded', key: item.key, request: item.request, runId: snapshot.runId, path: relative, bytes: video.bytes, sha256: video.sha256, seconds: video.seconds });
+        log.info('downloaded', `downloaded ${relative} (${video.seconds} s, ${video.bytes} bytes)`, this.fields(item));
         return;
       } catch (error) {
         if (!(error instanceof ApiError) || tries >= this.retry.maxAttempts || this.signal.aborted) throw error;
@@ -235,14 +299,16 @@ class RowRunner {
   }
 }
 
+/** The actions that need the provider; `done` and `failed` rows are only reported. */
+export const ACTIVE_ACTIONS = new Set(['submit', 'reattach', 'download', 'unknown']);
+
 /**
- * Runs every item that has work (submit, re-attach, download) under the concurrency cap.
- * Resolves when all rows have settled or the run was stopped; the journal holds the outcome.
+ * Runs every item that has work under the concurrency cap. Resolves when all rows have settled or
+ * the run was stopped; the journal holds the outcome.
  */
 export async function executePlan(items: readonly WorkItem[], ctx: ExecuteContext): Promise<StopReason | undefined> {
   const runner = new RowRunner(ctx);
   const limit = pLimit(ctx.pipeline.concurrency);
-  const active = items.filter((item) => item.action === 'submit' || item.action === 'reattach' || item.action === 'download');
-  await Promise.all(active.map((item) => limit(() => runner.process(item))));
+  await Promise.all(items.filter((item) => ACTIVE_ACTIONS.has(item.action)).map((item) => limit(() => runner.process(item))));
   return runner.stopped;
 }

@@ -31,11 +31,21 @@ export interface RowState {
   costMicros?: number;
   output?: { path: string; bytes: number; sha256: string; seconds: number };
   failure?: { code: string; message: string; billed: boolean };
+  /** The last video downloaded for an earlier version of this row (the manifest row was edited since). */
+  previous?: { request: string; output: NonNullable<RowState['output']> };
+}
+
+/** A row's state when its request changes: new work, remembering the last video of the old version. */
+function fresh(previous: RowState | undefined, event: JournalEvent): RowState {
+  const state: RowState = { key: event.key, request: event.request, status: 'pending', attempts: 0 };
+  const kept = previous?.output ? { request: previous.request, output: previous.output } : previous?.previous;
+  if (kept) state.previous = kept;
+  return state;
 }
 
 /** Folds one event into a row's state (pure). An event for another request starts the row afresh. */
 export function applyEvent(previous: RowState | undefined, event: JournalEvent): RowState {
-  const base: RowState = previous && previous.request === event.request ? { ...previous } : { key: event.key, request: event.request, status: 'pending', attempts: 0 };
+  const base: RowState = previous && previous.request === event.request ? { ...previous } : fresh(previous, event);
   switch (event.type) {
     case 'submitting':
       delete base.runId;

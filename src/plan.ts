@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import path from 'node:path';
 import { estimateMicros, type Pricing } from './cost.js';
 import type { RowState } from './journal-events.js';
 import type { ImageInfo } from './manifest/images.js';
@@ -36,6 +37,15 @@ export interface Plan {
   submitMicros: number;
 }
 
+export function videoPathFor(outDir: string, row: Pick<Row, 'manifest' | 'id'>): string {
+  return path.join(outDir, row.manifest, `${row.id}.mp4`);
+}
+
+/** Where the video of an earlier version of a row is kept once the row has changed. */
+export function archivedVideoPath(outDir: string, row: Pick<Row, 'manifest' | 'id'>, previousRequest: string): string {
+  return path.join(outDir, row.manifest, `${row.id}.${previousRequest.slice(0, 8)}.mp4`);
+}
+
 export function rowKey(row: Pick<Row, 'manifest' | 'id'>): string {
   return `${row.manifest}/${row.id}`;
 }
@@ -47,7 +57,7 @@ export function requestHash(row: Row, images: ReadonlyMap<string, ImageInfo>): s
   return createHash('sha256').update(JSON.stringify(input)).digest('hex').slice(0, 16);
 }
 
-function actionFor(state: RowState | undefined, retryFailed: boolean): Action {
+function actionFor(state: RowState | undefined, retryFailed: boolean, outputIntact: boolean): Action {
   switch (state?.status) {
     case undefined:
     case 'pending':
@@ -59,7 +69,8 @@ function actionFor(state: RowState | undefined, retryFailed: boolean): Action {
     case 'succeeded':
       return 'download';
     case 'downloaded':
-      return 'done';
+      // A video deleted or damaged since is fetched again from the same run: never paid twice.
+      return outputIntact ? 'done' : 'download';
     case 'failed':
       return retryFailed ? 'submit' : 'failed';
   }
@@ -70,7 +81,7 @@ export function planRun(
   manifests: readonly Manifest[],
   states: ReadonlyMap<string, RowState>,
   images: ReadonlyMap<string, ImageInfo>,
-  options: { pricing: Pricing; retryFailed: boolean },
+  options: { pricing: Pricing; retryFailed: boolean; damagedOutputs?: ReadonlySet<string> },
 ): Plan {
   const counts: Record<Action, number> = { done: 0, reattach: 0, download: 0, submit: 0, failed: 0, unknown: 0 };
   const items: WorkItem[] = [];
@@ -81,7 +92,7 @@ export function planRun(
       const request = requestHash(row, images);
       const known = states.get(key);
       const state = known?.request === request ? known : undefined;
-      const action = actionFor(state, options.retryFailed);
+      const action = actionFor(state, options.retryFailed, !options.damagedOutputs?.has(key));
       const estimate = estimateMicros(row.request, options.pricing);
       counts[action]++;
       if (action === 'submit') submitMicros += estimate;

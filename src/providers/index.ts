@@ -26,6 +26,7 @@ export function simulatorOptionsFrom(settings: Pipeline['simulator']): Partial<S
     creditMicros: settings.credit_usd === undefined ? undefined : usdToMicros(settings.credit_usd),
     priceMicrosPerSecond: usdToMicros(settings.price_usd_per_second),
     apiKey: settings.api_key,
+    createResponseDelayMs: settings.create_response_delay_ms,
     seed: settings.seed,
   };
 }

@@ -20,6 +20,8 @@ export interface RunMetadata {
   clipmill_manifest: string;
   clipmill_row: string;
   clipmill_request: string;
+  /** Unique per submission attempt (`<request>.<attempt>`): the token a lost create is looked up by. */
+  clipmill_submit: string;
 }
 
 export interface Provider {
@@ -31,4 +33,9 @@ export interface Provider {
   /** Creates a run; resolves to its id. Not idempotent: callers record intent first. */
   submit(input: KlingV3Input, metadata: RunMetadata, signal: AbortSignal): Promise<string>;
   getRun(runId: string, signal: AbortSignal): Promise<RunSnapshot>;
+  /**
+   * Runs created with this submit token, from the provider's own records. An empty list is the
+   * provider's word that the create never made a run; it throws when it cannot tell.
+   */
+  findRuns(submitToken: string, signal: AbortSignal): Promise<RunSnapshot[]>;
 }

@@ -12,6 +12,9 @@ export const RUNFLOW_CREATE_PATH = `/v1/models/${MODEL_PATH}/runs`;
 /** Runflow accepts inline data: URIs up to about 1 MiB; base64 grows bytes by 4/3. */
 export const RUNFLOW_MAX_INLINE_BYTES = Math.floor(((1024 * 1024 - 64) * 3) / 4);
 
+const LIST_PAGE_SIZE = 100;
+const LIST_MAX_PAGES = 20;
+
 export interface RunflowOptions {
   baseUrl: string;
   apiKey: string;
@@ -113,6 +116,22 @@ export class RunflowProvider implements Provider {
 
   async getRun(runId: string, signal: AbortSignal): Promise<RunSnapshot> {
     return parseRun(await this.call('GET', `/v1/runs/${encodeURIComponent(runId)}`, undefined, signal));
+  }
+
+  async findRuns(submitToken: string, signal: AbortSignal): Promise<RunSnapshot[]> {
+    const found: RunSnapshot[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < LIST_MAX_PAGES; page++) {
+      const query = new URLSearchParams({ q: submitToken, limit: String(LIST_PAGE_SIZE), ...(cursor !== undefined && { next_pq: cursor }) });
+      const body = await this.call('GET', `/v1/runs?${query}`, undefined, signal);
+      const list = isRecord(body) ? (body.data ?? body.runs ?? body.items) : body;
+      if (!Array.isArray(list)) throw new ApiError('transient', 'BAD_RESPONSE', 'Runflow answered the run list without a list of runs');
+      // `q` may match loosely: only an exact metadata match counts.
+      for (const run of list) if (isRecord(run) && isRecord(run.metadata) && run.metadata.clipmill_submit === submitToken) found.push(parseRun(run));
+      cursor = isRecord(body) ? str(body.next_pq) : undefined;
+      if (cursor === undefined) return found;
+    }
+    throw new ApiError('transient', 'LIST_TOO_LONG', `more than ${LIST_MAX_PAGES} pages of runs match ${submitToken}`);
   }
 
   private async call(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal): Promise<unknown> {

@@ -26,6 +26,8 @@ export interface SimulatorOptions {
   priceMicrosPerSecond: number;
   /** When set, only this bearer key is accepted; otherwise any non-empty key. */
   apiKey: string | undefined;
+  /** Answer creates this late, after the run exists: a client timeout then loses the answer, not the run. */
+  createResponseDelayMs: number;
   seed: number;
 }
 
@@ -41,6 +43,7 @@ export const DEFAULT_SIMULATOR_OPTIONS: SimulatorOptions = {
   creditMicros: undefined,
   priceMicrosPerSecond: 140_000,
   apiKey: undefined,
+  createResponseDelayMs: 0,
   seed: 1,
 };
 
@@ -87,6 +90,10 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
+}
+
+function failure(status: number, code: string, message: string, errors: unknown[] | null = null): { status: number; body: unknown } {
+  return { status, body: { code, message, errors } };
 }
 
 function envelope(res: ServerResponse, status: number, code: string, message: string, errors: unknown[] | null = null, headers: Record<string, string> = {}): void {
@@ -210,13 +217,18 @@ export class Simulator {
       return envelope(res, 503, 'MODEL_UNAVAILABLE', 'The model is temporarily unavailable');
     }
 
-    if (route === `POST ${RUNFLOW_CREATE_PATH}`) return this.create(await readBody(req), res);
+    if (route === `POST ${RUNFLOW_CREATE_PATH}`) {
+      const created = this.create(await readBody(req));
+      if (this.options.createResponseDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.options.createResponseDelayMs));
+      return sendJson(res, created.status, created.body);
+    }
     const runMatch = /^\/v1\/runs\/([^/]+)$/.exec(url.pathname);
     if (req.method === 'GET' && runMatch) {
       const run = this.runs.get(decodeURIComponent(runMatch[1] ?? ''));
       if (!run) return envelope(res, 404, 'RUN_NOT_FOUND', 'Run not found');
       return sendJson(res, 200, this.runObject(run));
     }
+    if (route === 'GET /v1/runs') return this.list(url, res);
     if (route === 'GET /v1/billing/balance') {
       const credit = this.options.creditMicros;
       return sendJson(res, 200, { balance: credit === undefined ? null : usd(credit - this.billedMicros()), currency: 'USD' });
@@ -225,15 +237,15 @@ export class Simulator {
     return envelope(res, 404, 'NOT_FOUND', `No route for ${route}`);
   }
 
-  private create(text: string, res: ServerResponse): void {
+  private create(text: string): { status: number; body: unknown } {
     let body: unknown;
     try {
       body = JSON.parse(text);
     } catch {
-      return envelope(res, 400, 'BAD_REQUEST', 'Body is not valid JSON');
+      return failure(400, 'BAD_REQUEST', 'Body is not valid JSON');
     }
     if (typeof body !== 'object' || body === null || typeof (body as { input?: unknown }).input !== 'object') {
-      return envelope(res, 422, 'VALIDATION_ERROR', 'Input validation failed', [{ field: 'input', message: 'is required' }]);
+      return failure(422, 'VALIDATION_ERROR', 'Input validation failed', [{ field: 'input', message: 'is required' }]);
     }
     const raw = { ...(body as { input: Record<string, unknown> }).input };
     // Some copies of the Runflow page name the first frame `image_url`.
@@ -244,21 +256,21 @@ export class Simulator {
     const parsed = klingV3InputSchema.safeParse(raw);
     if (!parsed.success) {
       const errors = parsed.error.issues.map((i) => ({ field: ['input', ...i.path.map(String)].join('.'), message: i.message }));
-      return envelope(res, 422, 'VALIDATION_ERROR', 'Input validation failed', errors);
+      return failure(422, 'VALIDATION_ERROR', 'Input validation failed', errors);
     }
     const input = parsed.data;
     const imageErrors = (['start_image_url', 'end_image_url'] as const)
       .map((field) => ({ field, problem: input[field] === undefined ? undefined : imageProblem(input[field]) }))
       .filter((e) => e.problem !== undefined)
       .map((e) => ({ field: `input.${e.field}`, message: e.problem }));
-    if (imageErrors.length > 0) return envelope(res, 422, 'VALIDATION_ERROR', 'Input validation failed', imageErrors);
+    if (imageErrors.length > 0) return failure(422, 'VALIDATION_ERROR', 'Input validation failed', imageErrors);
 
     const seconds = outputSeconds(input);
     const audio = input.generate_audio ?? true; // the provider's default, which costs more
     const costMicros = seconds * this.options.priceMicrosPerSecond;
     const credit = this.options.creditMicros;
     if (credit !== undefined && this.committedMicros() + costMicros > credit) {
-      return envelope(res, 402, 'INSUFFICIENT_CREDIT', 'Insufficient credit to run this model; top up your balance');
+      return failure(402, 'INSUFFICIENT_CREDIT', 'Insufficient credit to run this model; top up your balance');
     }
     const metadata = (body as { metadata?: unknown }).metadata ?? null;
     const run: SimRun = { id: `run_${randomBytes(8).toString('hex')}`, status: 'queued', input, metadata, seconds, audio, costMicros, createdAt: Date.now() };
@@ -266,7 +278,27 @@ export class Simulator {
     this.created.push({ id: run.id, metadata, seconds, usd: costMicros / 1_000_000, input });
     this.waiting.push(run);
     this.dispatch();
-    sendJson(res, 201, this.runObject(run));
+    return { status: 201, body: this.runObject(run) };
+  }
+
+  /**
+   * `GET /v1/runs`: newest first, cursor paging (`limit` at most 500, `next_pq`), and `q`, matched
+   * against the run id and every metadata value, so a client can find a run whose create answer it lost.
+   */
+  private list(url: URL, res: ServerResponse): void {
+    const limit = Math.min(500, Math.max(1, Number(url.searchParams.get('limit') ?? '50') || 50));
+    const q = url.searchParams.get('q');
+    const start = Number(url.searchParams.get('next_pq') ?? '0') || 0;
+    const matches = [...this.runs.values()]
+      .reverse()
+      .filter((run) => {
+        if (!q) return true;
+        const values = run.metadata && typeof run.metadata === 'object' ? Object.values(run.metadata as Record<string, unknown>).map(String) : [];
+        return run.id === q || values.some((v) => v.includes(q));
+      });
+    const page = matches.slice(start, start + limit);
+    const next = start + limit < matches.length ? String(start + limit) : null;
+    sendJson(res, 200, { data: page.map((run) => this.runObject(run)), next_pq: next });
   }
 
   /** Starts queued runs while the model's concurrency cap allows. */
