@@ -53,6 +53,10 @@ test('kill -9 at random moments during submits and downloads: reruns finish ever
 
   // Each kill waits for the k-th event of a phase (alternating submits and downloads), then a random few ms.
   const kills: string[] = [];
+  const events = new Map<string, number>();
+  const count = (d: Buffer) => {
+    for (const m of d.toString().matchAll(/"event":"(\w+)"/g)) events.set(m[1]!, (events.get(m[1]!) ?? 0) + 1);
+  };
   for (let i = 0; kills.length < 6 && i < 20; i++) {
     const phase = i % 2 === 0 ? 'submitted' : 'downloaded';
     const after = 1 + Math.floor(random() * 4);
@@ -61,6 +65,7 @@ test('kill -9 at random moments during submits and downloads: reruns finish ever
     let seen = 0;
     let killed = false;
     child.stderr.on('data', (d: Buffer) => {
+      count(d);
       seen += d.toString().split('\n').filter((l) => l.includes(`"event":"${phase}"`)).length;
       if (seen >= after && !killed) {
         killed = true;
@@ -78,10 +83,11 @@ test('kill -9 at random moments during submits and downloads: reruns finish ever
   let final: number | null = null;
   for (let i = 0; i < 5 && final !== 0; i++) {
     const child = startCli(args, env, dir);
-    child.stderr.resume();
+    child.stderr.on('data', count);
     final = await new Promise<number | null>((resolve) => child.on('close', resolve));
   }
   assert.equal(final, 0);
+  t.diagnostic(`recovery events: ${['reconciled', 'lock_taken_over', 'cleanup', 'url_refresh', 'output_damaged'].map((e) => `${e} ${events.get(e) ?? 0}`).join(', ')}`);
 
   const ledger = (await (await fetch(`${baseUrl}/__simulator/ledger`)).json()) as { created: LedgerEntry[]; billed: LedgerEntry[] };
   const perRow = (entries: LedgerEntry[]) => {
