@@ -141,3 +141,36 @@ test('SIGINT stops the run with exit 130 and a resume hint; status shows the row
   assert.equal(simulator.created.length, 6, 'no row was submitted twice');
   assert.equal((await readdir(path.join(out, 'm'))).length, 6);
 });
+
+test('a downloaded video deleted since is fetched again from the same run; failed rows wait for --retry-failed', async (t) => {
+  const simulator = await startSimulator(t, { failRate: 0 });
+  const dir = await workspace(t);
+  const file = await write(dir, 'm.yaml', manifest([{ id: 'kept', prompt: 'p', duration: 3 }, { id: 'flaky', prompt: 'q', duration: 4 }]));
+  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
+  const out = path.join(dir, 'out');
+  const run = (extra: { retryFailed?: boolean } = {}) => runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), ...quiet, ...extra });
+
+  simulator.options.failRate = 1;
+  const first = await run();
+  assert.equal(first.exitCode, 1);
+  assert.deepEqual(first.report?.rows.map((r) => r.status), ['failed', 'failed']);
+
+  simulator.options.failRate = 0;
+  const untouched = await run();
+  assert.deepEqual(untouched.plan?.counts.failed, 2, 'failed rows are not resubmitted without asking');
+  assert.equal(simulator.created.length, 2);
+
+  const retried = await run({ retryFailed: true });
+  assert.equal(retried.exitCode, 0);
+  assert.equal(simulator.created.length, 4);
+  assert.equal(retried.report?.rows[0]?.attempts, 2);
+
+  const { rm } = await import('node:fs/promises');
+  await rm(path.join(out, 'm', 'kept.mp4'));
+  await writeFile(path.join(out, 'm', 'flaky.mp4'), 'damaged');
+  const repaired = await run();
+  assert.equal(repaired.exitCode, 0);
+  assert.equal(repaired.plan?.counts.download, 2);
+  assert.equal(simulator.created.length, 4, 'a lost file is downloaded again, not generated again');
+  assert.equal((await readFile(path.join(out, 'm', 'flaky.mp4'))).length, repaired.report?.rows[1]?.bytes);
+});
