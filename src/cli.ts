@@ -132,6 +132,11 @@ program
   .option('--fail-rate <r>', 'share of runs that fail (not billed)', nonNegative('--fail-rate', 1), 0)
   .option('--error-rate <r>', 'share of API requests answered 503', nonNegative('--error-rate', 1), 0)
   .option('--rate-limit-rate <r>', 'share of API requests answered 429', nonNegative('--rate-limit-rate', 1), 0)
+  .option('--reset-rate <r>', 'share of API requests whose connection is reset', nonNegative('--reset-rate', 1), 0)
+  .option('--truncate-rate <r>', 'share of downloads cut short', nonNegative('--truncate-rate', 1), 0)
+  .option('--slow-download-rate <r>', 'share of downloads sent slowly', nonNegative('--slow-download-rate', 1), 0)
+  .option('--slow-download-ms <n>', 'how long a slow download takes', nonNegative('--slow-download-ms'), 500)
+  .option('--rpm <n>', 'the organisation rate limit: API requests per minute, then 429 (0: none)', nonNegative('--rpm'), 0)
   .option('--url-ttl-ms <n>', 'result URLs expire after this long (0: never)', nonNegative('--url-ttl-ms'), 0)
   .option('--credit-usd <x>', 'credit; creates beyond it get 402', nonNegative('--credit-usd'))
   .option('--price-usd-per-second <x>', 'billing rate', nonNegative('--price-usd-per-second'), 0.14)
@@ -145,6 +150,11 @@ program
       fail_rate: opts.failRate,
       error_rate: opts.errorRate,
       rate_limit_rate: opts.rateLimitRate,
+      reset_rate: opts.resetRate,
+      truncate_rate: opts.truncateRate,
+      slow_download_rate: opts.slowDownloadRate,
+      slow_download_ms: opts.slowDownloadMs,
+      requests_per_minute: opts.rpm,
       url_ttl_ms: opts.urlTtlMs,
       price_usd_per_second: opts.priceUsdPerSecond,
       seed: opts.seed,

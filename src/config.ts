@@ -41,6 +41,11 @@ export const simulatorOptionsSchema = z
     fail_rate: rate.default(0),
     error_rate: rate.default(0),
     rate_limit_rate: rate.default(0),
+    reset_rate: rate.default(0),
+    truncate_rate: rate.default(0),
+    slow_download_rate: rate.default(0),
+    slow_download_ms: z.number().int().min(0).default(500),
+    requests_per_minute: z.number().int().min(0).default(0),
     url_ttl_ms: z.number().int().min(0).default(0),
     credit_usd: z.number().min(0).optional(),
     price_usd_per_second: z.number().min(0).default(0.14),
@@ -58,8 +63,10 @@ const pipelineSchema = z
     concurrency: z.number().int().min(1).max(1000).default(4),
     requests_per_minute: z.number().int().min(1).max(100_000).default(60),
     poll_interval: duration('5s'),
+    poll_max_interval: duration('60s'),
     request_timeout: duration('30s'),
     job_timeout: duration('20m'),
+    queue_timeout: duration('60m'),
     retry: z
       .object({
         max_attempts: z.number().int().min(1).max(20).default(5),
@@ -90,9 +97,15 @@ export interface Pipeline {
   baseUrl: string | undefined;
   concurrency: number;
   requestsPerMinute: number;
+  /** Polls of one run are never closer than this… */
   pollIntervalMs: number;
+  /** …nor further apart than this. */
+  pollMaxIntervalMs: number;
   requestTimeoutMs: number;
+  /** Running time after which a row is timed out (queue time apart). */
   jobTimeoutMs: number;
+  /** Time a run may wait in the provider's queue before the row is timed out. */
+  queueTimeoutMs: number;
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   pricing: Pricing;
   budgetMicros: number | undefined;
@@ -109,8 +122,10 @@ function toPipeline(data: z.output<typeof pipelineSchema>, file: string | undefi
     concurrency: data.concurrency,
     requestsPerMinute: data.requests_per_minute,
     pollIntervalMs: data.poll_interval,
+    pollMaxIntervalMs: Math.max(data.poll_interval, data.poll_max_interval),
     requestTimeoutMs: data.request_timeout,
     jobTimeoutMs: data.job_timeout,
+    queueTimeoutMs: data.queue_timeout,
     retry: { maxAttempts: data.retry.max_attempts, baseDelayMs: data.retry.base_delay, maxDelayMs: data.retry.max_delay },
     pricing: {
       silentMicrosPerSecond: usdToMicros(data.pricing.silent_usd_per_second),

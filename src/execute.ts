@@ -7,12 +7,13 @@ import { downloadVideo } from './download.js';
 import { ApiError, isAbortError } from './errors.js';
 import type { HttpClient } from './http.js';
 import type { RowState } from './journal-events.js';
-import type { Journal } from './journal.js';
+import { JournalWriteError, type Journal } from './journal.js';
 import type { Logger } from './log.js';
 import type { ImageInfo } from './manifest/images.js';
 import { buildKlingInput, type ImageRef, type KlingV3Input } from './model/kling-v3.js';
 import { archivedVideoPath, videoPathFor, type WorkItem } from './plan.js';
 import type { Provider, RunMetadata, RunSnapshot } from './providers/provider.js';
+import { nextPollDelayMs, RunTimeModel } from './polling.js';
 import { backoffMs, retryDelayMs, withRetry, type RetryPolicy } from './retry.js';
 
 export interface ExecuteContext {
@@ -20,7 +21,7 @@ export interface ExecuteContext {
   http: HttpClient;
   journal: Journal;
   log: Logger;
-  pipeline: Pick<Pipeline, 'concurrency' | 'pollIntervalMs' | 'jobTimeoutMs' | 'requestTimeoutMs' | 'retry'>;
+  pipeline: Pick<Pipeline, 'concurrency' | 'pollIntervalMs' | 'pollMaxIntervalMs' | 'jobTimeoutMs' | 'queueTimeoutMs' | 'requestTimeoutMs' | 'retry'>;
   outDir: string;
   images: ReadonlyMap<string, ImageInfo>;
   /** Ctrl-C / SIGTERM: no new work, polls and downloads stop, a create already sent may finish. */
@@ -29,7 +30,8 @@ export interface ExecuteContext {
 
 /** Why the run stopped early, if it did: the CLI turns it into an exit code. */
 export interface StopReason {
-  kind: 'fatal' | 'credit';
+  /** fatal: the provider refuses us (401/403); credit: out of credit (402); io: the journal cannot be written. */
+  kind: 'fatal' | 'credit' | 'io';
   message: string;
 }
 
@@ -45,6 +47,8 @@ class RowRunner {
   private readonly stopAll = new AbortController();
   /** For polls, sleeps, downloads and lookups: ends on Ctrl-C or a fatal error. */
   private readonly signal: AbortSignal;
+  /** Tonight's run times, shared by all rows, to time polls. */
+  private readonly runTimes = new RunTimeModel();
   stopped: StopReason | undefined;
 
   constructor(private readonly ctx: ExecuteContext) {
@@ -65,14 +69,15 @@ class RowRunner {
     return known?.request === item.request ? known : undefined;
   }
 
-  /** 401/403 stop everything; 402 stops new submissions and lets runs in flight finish. */
-  private stop(error: ApiError): void {
+  /** 401/403 and a journal that cannot be written stop everything; 402 stops new submissions and lets runs in flight finish. */
+  private stop(error: ApiError | JournalWriteError): void {
+    const kind = error instanceof JournalWriteError ? 'io' : error.kind === 'credit' ? 'credit' : 'fatal';
     if (this.stopped === undefined) {
-      this.stopped = { kind: error.kind === 'credit' ? 'credit' : 'fatal', message: error.message };
-      this.ctx.log.error('run_stopped', `stopping: ${error.message}`, { code: error.code });
+      this.stopped = { kind, message: error.message };
+      this.ctx.log.error('run_stopped', `stopping: ${error.message}`, { code: error instanceof ApiError ? error.code : 'JOURNAL' });
     }
     this.stopSubmits.abort();
-    if (error.kind === 'fatal') this.stopAll.abort();
+    if (kind !== 'credit') this.stopAll.abort();
   }
 
   async process(item: WorkItem): Promise<void> {
@@ -99,7 +104,7 @@ class RowRunner {
 
   private async onRowError(item: WorkItem, error: unknown): Promise<void> {
     if (isAbortError(error) || this.signal.aborted) return; // the journal already says where the row stands
-    if (error instanceof ApiError && (error.kind === 'fatal' || error.kind === 'credit')) {
+    if (error instanceof JournalWriteError || (error instanceof ApiError && (error.kind === 'fatal' || error.kind === 'credit'))) {
       this.stop(error);
       return;
     }
@@ -112,6 +117,11 @@ class RowRunner {
     }
     if (known?.status === 'submitting') {
       this.ctx.log.error('submit_unknown', `${message}; the run may exist, so the next run looks it up before any resubmit`, this.fields(item));
+      return;
+    }
+    if (error instanceof ApiError && error.kind === 'transient') {
+      // "Try again later" is not a verdict on the row: it stays pending and the next run submits it.
+      this.ctx.log.error('row_deferred', `${message}; left for the next run`, this.fields(item));
       return;
     }
     this.ctx.log.error('row_failed', message, this.fields(item));
@@ -212,17 +222,35 @@ class RowRunner {
     }
   }
 
-  /** Polls until the run ends or its deadline passes; records success or failure in the journal. */
+  /**
+   * Polls until the run ends or a deadline passes (queue time and running time apart), timing each poll
+   * from what is known instead of polling blindly; records success or failure in the journal. A poll that
+   * fails is not the run failing: it is tried again later, until the deadline.
+   */
   private async waitForRun(item: WorkItem, runId: string, justSubmitted: boolean): Promise<RunSnapshot | undefined> {
     const { journal, provider, log, pipeline } = this.ctx;
-    const deadline = Date.now() + pipeline.jobTimeoutMs;
-    for (let polls = 0; ; polls++) {
-      // A run found again on resume is polled at once; a fresh one cannot be done yet.
-      if (polls > 0 || justSubmitted) await sleep(pipeline.pollIntervalMs, undefined, { signal: this.signal });
-      const snapshot = await withRetry(() => provider.getRun(runId, this.signal), this.retry, this.signal, (error, attempt, delayMs) =>
-        log.warn('poll_retry', `${error instanceof Error ? error.message : String(error)}; retry ${attempt} in ${delayMs} ms`, this.fields(item)),
-      );
+    const seconds = item.row.request.durationSeconds;
+    const bounds = { floorMs: pipeline.pollIntervalMs, ceilingMs: pipeline.pollMaxIntervalMs };
+    const waitingSince = Date.now();
+    let lastSeenQueuedAt: number | undefined = justSubmitted ? waitingSince : undefined;
+    let delayMs: number | undefined = justSubmitted ? nextPollDelayMs({ now: waitingSince, state: 'queued', ...this.expected(seconds) }, bounds) : undefined;
+    for (;;) {
+      if (delayMs !== undefined) await sleep(delayMs, undefined, { signal: this.signal });
+      let snapshot: RunSnapshot;
+      try {
+        snapshot = await withRetry(() => provider.getRun(runId, this.signal), this.retry, this.signal);
+      } catch (error) {
+        if (!(error instanceof ApiError) || error.kind !== 'transient' || this.signal.aborted) throw error;
+        delayMs = Math.max(bounds.floorMs, backoffMs(this.retry.maxAttempts, this.retry));
+        log.warn('poll_retry', `${error.message}; polling again in ${delayMs} ms`, { ...this.fields(item), run_id: runId });
+        if (Date.now() - waitingSince > pipeline.jobTimeoutMs + pipeline.queueTimeoutMs) throw this.timeout(runId, 'JOB_TIMEOUT', pipeline.jobTimeoutMs + pipeline.queueTimeoutMs);
+        continue;
+      }
+      const now = Date.now();
       if (snapshot.state === 'succeeded') {
+        const startedAt = snapshot.startedAtMs ?? lastSeenQueuedAt;
+        const runMs = snapshot.runMs ?? (startedAt !== undefined ? now - startedAt : undefined);
+        if (runMs !== undefined) this.runTimes.observe(seconds, runMs);
         await journal.append({
           type: 'succeeded',
           key: item.key,
@@ -251,10 +279,28 @@ class RowRunner {
         log.error('row_failed', `run ${runId} ${snapshot.state}: ${failure.code}: ${failure.message}`, this.fields(item));
         return undefined;
       }
-      if (Date.now() > deadline) {
-        throw new ApiError('row', 'JOB_TIMEOUT', `run ${runId} did not finish within ${Math.round(pipeline.jobTimeoutMs / 1000)} s (job_timeout); it may still finish at the provider`);
+      const state = snapshot.state === 'queued' ? 'queued' : 'running';
+      if (state === 'queued') {
+        lastSeenQueuedAt = now;
+        if (now - waitingSince > pipeline.queueTimeoutMs) throw this.timeout(runId, 'QUEUE_TIMEOUT', pipeline.queueTimeoutMs);
       }
+      // Without the provider's start time, the last time it was seen queued is the earliest it can have started.
+      const expected = this.expected(seconds);
+      const startedAtMs = snapshot.startedAtMs ?? lastSeenQueuedAt ?? (expected.expectedRunMs !== undefined ? now - expected.expectedRunMs : now);
+      if (state === 'running' && now - startedAtMs > pipeline.jobTimeoutMs) throw this.timeout(runId, 'JOB_TIMEOUT', pipeline.jobTimeoutMs);
+      delayMs = nextPollDelayMs({ now, state, startedAtMs, ...expected, ...(delayMs !== undefined && { previousDelayMs: delayMs }) }, bounds);
     }
+  }
+
+  private expected(seconds: number): { expectedRunMs?: number } {
+    const ms = this.runTimes.expectedMs(seconds);
+    return ms === undefined ? {} : { expectedRunMs: ms };
+  }
+
+  private timeout(runId: string, code: 'JOB_TIMEOUT' | 'QUEUE_TIMEOUT', limitMs: number): ApiError {
+    const what = code === 'JOB_TIMEOUT' ? 'did not finish running' : 'did not leave the provider\'s queue';
+    // Runflow documents no cancel: the run may still finish, so the next run looks at it again before anything else.
+    return new ApiError('row', code, `run ${runId} ${what} within ${Math.round(limitMs / 1000)} s; it may still finish, and the next run checks it again before resubmitting`);
   }
 
   /** A changed row's old video is moved aside (`<id>.<old request>.mp4`), never overwritten. */

@@ -26,13 +26,23 @@ export function parseJournal(text: string, file: string): JournalEvent[] {
   return events;
 }
 
+/** The journal could not be written (disk full, permissions): the run stops, as it cannot keep its promise. */
+export class JournalWriteError extends Error {
+  constructor(file: string, cause: unknown) {
+    super(`cannot write the journal ${file} (${(cause as NodeJS.ErrnoException).code ?? String(cause)}): stopping; free space and run again to resume`);
+    this.name = 'JournalWriteError';
+  }
+}
+
 /**
  * The append-only checkpoint of a run folder. Each event is written and fsynced before the caller
  * takes its next side effect; the in-memory state is the fold of every event.
  */
 export class Journal {
   readonly states = new Map<string, RowState>();
-  private tail: Promise<void> = Promise.resolve();
+  private pending: { event: JournalEvent; resolve: (state: RowState) => void; reject: (error: unknown) => void }[] = [];
+  private flushing: Promise<void> | undefined;
+  private broken: JournalWriteError | undefined;
 
   private constructor(
     readonly file: string,
@@ -63,20 +73,37 @@ export class Journal {
     return foldEvents(parseJournal(text, file));
   }
 
-  /** Appends and fsyncs one event; resolves only once it is durable. Appends are serialised. */
+  /**
+   * Appends one event and resolves once it is on disk (fsync). Events appended while a flush is under
+   * way go out together in the next write + fsync (group commit), in the order they were appended.
+   */
   append(event: NewEvent): Promise<RowState> {
     const full = { at: new Date().toISOString(), ...event } as JournalEvent;
-    const line = `${JSON.stringify(full)}\n`;
-    const write = this.tail.then(async () => {
-      await this.handle.write(line);
-      await this.handle.datasync();
+    if (this.broken) return Promise.reject(this.broken);
+    return new Promise<RowState>((resolve, reject) => {
+      this.pending.push({ event: full, resolve, reject });
+      if (!this.flushing) this.flushing = this.flush().finally(() => (this.flushing = undefined));
     });
-    this.tail = write.catch(() => {});
-    return write.then(() => this.fold(full));
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0);
+      try {
+        await this.handle.write(batch.map((p) => `${JSON.stringify(p.event)}\n`).join(''));
+        await this.handle.datasync();
+      } catch (error) {
+        // After a failed write the file may end in a partial line: nothing more may be appended after it.
+        this.broken = new JournalWriteError(this.file, error);
+        for (const p of [...batch, ...this.pending.splice(0)]) p.reject(this.broken);
+        return;
+      }
+      for (const p of batch) p.resolve(this.fold(p.event));
+    }
   }
 
   async close(): Promise<void> {
-    await this.tail;
+    await this.flushing;
     await this.handle.close();
   }
 

@@ -57,6 +57,8 @@ export function requestHash(row: Row, images: ReadonlyMap<string, ImageInfo>): s
   return createHash('sha256').update(JSON.stringify(input)).digest('hex').slice(0, 16);
 }
 
+const TIMEOUT_CODES = new Set(['JOB_TIMEOUT', 'QUEUE_TIMEOUT']);
+
 function actionFor(state: RowState | undefined, retryFailed: boolean, outputIntact: boolean): Action {
   switch (state?.status) {
     case undefined:
@@ -72,6 +74,8 @@ function actionFor(state: RowState | undefined, retryFailed: boolean, outputInta
       // A video deleted or damaged since is fetched again from the same run: never paid twice.
       return outputIntact ? 'done' : 'download';
     case 'failed':
+      // A timed-out run may have finished since (and been billed): look at it before anything else.
+      if (state.runId !== undefined && TIMEOUT_CODES.has(state.failure?.code ?? '')) return 'reattach';
       return retryFailed ? 'submit' : 'failed';
   }
 }

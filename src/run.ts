@@ -157,7 +157,8 @@ async function execute(
   }
   if (stopped) {
     print(`stopped: ${stopped.message}`);
-    return { exitCode: stopped.kind === 'credit' ? EXIT.stopped : EXIT.invalid, plan, report, stopped };
+    const exitCode = stopped.kind === 'credit' ? EXIT.stopped : stopped.kind === 'fatal' ? EXIT.invalid : EXIT.rowsFailed;
+    return { exitCode, plan, report, stopped };
   }
   return { exitCode: t.done === t.rows ? EXIT.ok : EXIT.rowsFailed, plan, report };
 }

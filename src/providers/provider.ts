@@ -13,6 +13,10 @@ export interface RunSnapshot {
   /** What the provider says it billed, when it says. */
   costMicros?: number;
   failure?: { code: string; message: string };
+  /** When it started running, by the provider's clock. */
+  startedAtMs?: number;
+  /** How long it ran, once it has ended. */
+  runMs?: number;
 }
 
 /** Carried on the run so a lost create can be found again (and for the provider's own dashboards). */

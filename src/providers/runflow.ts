@@ -65,6 +65,11 @@ export function parseRun(body: unknown): RunSnapshot {
   const state = STATES[status];
   if (!state) throw new ApiError('row', 'UNKNOWN_STATUS', `run ${runId} has status "${status}", which clipmill does not know`);
   const snapshot: RunSnapshot = { runId, state };
+  const startedAt = str(body.started_at) ? Date.parse(body.started_at as string) : Number.NaN;
+  if (Number.isFinite(startedAt)) snapshot.startedAtMs = startedAt;
+  const completedAt = str(body.completed_at) ? Date.parse(body.completed_at as string) : Number.NaN;
+  const runMs = typeof body.duration_ms === 'number' ? body.duration_ms : completedAt - startedAt;
+  if (Number.isFinite(runMs) && runMs > 0) snapshot.runMs = runMs;
   const cost = typeof body.cost === 'number' ? parseUsdToMicros(body.cost.toFixed(6)) : str(body.cost) ? parseUsdToMicros(body.cost as string) : undefined;
   if (cost !== undefined) snapshot.costMicros = cost;
   if (state === 'succeeded') {
@@ -148,7 +153,7 @@ export class RunflowProvider implements Provider {
     });
     if (response.status >= 200 && response.status < 300) return response.body;
     const error = envelopeError(response.status, response.body, response.headers, `${method} ${redactUrl(url)}`, maxRetryAfterMs);
-    if (response.status === 429) gate.holdOff(error.retryAfterMs ?? 1000);
+    if (response.status === 429) gate.rateLimitedFor(error.retryAfterMs ?? 1000);
     throw error;
   }
 }

@@ -19,6 +19,15 @@ export interface SimulatorOptions {
   errorRate: number;
   /** Share of API requests answered 429 (half of them with Retry-After). */
   rateLimitRate: number;
+  /** Share of API requests whose connection is reset without an answer. */
+  resetRate: number;
+  /** Share of downloads cut short after part of the body. */
+  truncateRate: number;
+  /** Share of downloads sent slowly, in pieces spread over `slowDownloadMs`. */
+  slowDownloadRate: number;
+  slowDownloadMs: number;
+  /** The organisation's request rate limit (API requests per sliding minute); 0: none. */
+  requestsPerMinute: number;
   /** Presigned output URLs expire after this long (0: never). */
   urlTtlMs: number;
   /** Credit in micro-dollars; creates are refused with 402 when a run could exceed it. */
@@ -39,6 +48,11 @@ export const DEFAULT_SIMULATOR_OPTIONS: SimulatorOptions = {
   failRate: 0,
   errorRate: 0,
   rateLimitRate: 0,
+  resetRate: 0,
+  truncateRate: 0,
+  slowDownloadRate: 0,
+  slowDownloadMs: 500,
+  requestsPerMinute: 0,
   urlTtlMs: 0,
   creditMicros: undefined,
   priceMicrosPerSecond: 140_000,
@@ -68,6 +82,18 @@ interface SimRun {
   startedAt?: number;
   completedAt?: number;
   failure?: { code: string; message: string };
+}
+
+/** First index in a sorted array whose value is at least `value`. */
+function lowerBound(sorted: readonly number[], value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Small deterministic PRNG so a seeded simulator fails the same runs every time. */
@@ -137,6 +163,20 @@ export class Simulator {
   readonly billed: LedgerEntry[] = [];
   /** Every API request received (not file downloads), for tests that assert nothing was sent. */
   apiRequests = 0;
+  /** What the simulator did, for tests and the benchmark (`GET /__simulator/stats`). */
+  readonly stats = {
+    rateLimitedRandom: 0,
+    rateLimitedOverLimit: 0,
+    errors: 0,
+    resets: 0,
+    /** Creates that made a run and then failed to answer (5xx or reset): a client must reconcile them. */
+    lostCreateAnswers: 0,
+    truncatedDownloads: 0,
+    slowDownloads: 0,
+    downloads: 0,
+  };
+  /** Arrival times of API requests, to enforce and measure the per-minute limit. */
+  private readonly arrivals: number[] = [];
   private readonly runs = new Map<string, SimRun>();
   private readonly waiting: SimRun[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -198,28 +238,50 @@ export class Simulator {
     const route = `${req.method} ${url.pathname}`;
     if (url.pathname.startsWith('/__simulator/files/')) return this.serveFile(url, res);
     if (route === 'GET /__simulator/ledger') return sendJson(res, 200, { created: this.created, billed: this.billed });
-    if (route === 'GET /__simulator/stats') return sendJson(res, 200, { api_requests: this.apiRequests, runs: this.runs.size });
+    if (route === 'GET /__simulator/stats') return sendJson(res, 200, this.statistics());
 
     this.apiRequests++;
+    const now = Date.now();
+    this.arrivals.push(now);
     const auth = req.headers.authorization ?? '';
     const key = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
     if (!key || (this.options.apiKey !== undefined && key !== this.options.apiKey)) {
       await readBody(req);
       return envelope(res, 401, 'UNAUTHORIZED', 'Missing or invalid API key');
     }
+    const limit = this.options.requestsPerMinute;
+    if (limit > 0) {
+      const inWindow = this.arrivals.length - lowerBound(this.arrivals, now - 60_000 + 1);
+      if (inWindow > limit) {
+        await readBody(req);
+        this.stats.rateLimitedOverLimit++;
+        const oldest = this.arrivals[this.arrivals.length - limit - 1] ?? now;
+        return envelope(res, 429, 'RATE_LIMITED', `Rate limit of ${limit} requests per minute exceeded`, null, { 'retry-after': String(Math.max(1, Math.ceil((oldest + 60_000 - now) / 1000))) });
+      }
+    }
     if (this.random() < this.options.rateLimitRate) {
       await readBody(req);
+      this.stats.rateLimitedRandom++;
+      // One version of the docs sends Retry-After with a 429, another sends none: half and half.
       const headers: Record<string, string> = this.random() < 0.5 ? { 'retry-after': '1' } : {};
       return envelope(res, 429, 'RATE_LIMITED', 'Too many requests', null, headers);
     }
-    if (this.random() < this.options.errorRate) {
+    const isCreate = route === `POST ${RUNFLOW_CREATE_PATH}`;
+    // Half of the injected 5xx and resets on a create come after the run was made: the answer is lost, not the run.
+    const fault = this.random() < this.options.errorRate ? 'error' : this.random() < this.options.resetRate ? 'reset' : undefined;
+    const afterCreate = fault !== undefined && isCreate && this.random() < 0.5;
+    if (fault !== undefined && !afterCreate) {
       await readBody(req);
-      return envelope(res, 503, 'MODEL_UNAVAILABLE', 'The model is temporarily unavailable');
+      return this.injectFault(fault, res);
     }
 
-    if (route === `POST ${RUNFLOW_CREATE_PATH}`) {
+    if (isCreate) {
       const created = this.create(await readBody(req));
       if (this.options.createResponseDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.options.createResponseDelayMs));
+      if (fault !== undefined) {
+        if (created.status === 201) this.stats.lostCreateAnswers++;
+        return this.injectFault(fault, res);
+      }
       return sendJson(res, created.status, created.body);
     }
     const runMatch = /^\/v1\/runs\/([^/]+)$/.exec(url.pathname);
@@ -279,6 +341,27 @@ export class Simulator {
     this.waiting.push(run);
     this.dispatch();
     return { status: 201, body: this.runObject(run) };
+  }
+
+  private injectFault(fault: 'error' | 'reset', res: ServerResponse): void {
+    if (fault === 'reset') {
+      this.stats.resets++;
+      res.socket?.resetAndDestroy();
+      return;
+    }
+    this.stats.errors++;
+    envelope(res, 503, 'MODEL_UNAVAILABLE', 'The model is temporarily unavailable');
+  }
+
+  /** Counters, and the most API requests seen in any 60-second window (to check a client's rate). */
+  statistics(): Record<string, number> {
+    let maxInWindow = 0;
+    let start = 0;
+    for (let end = 0; end < this.arrivals.length; end++) {
+      while (this.arrivals[end]! - this.arrivals[start]! >= 60_000) start++;
+      maxInWindow = Math.max(maxInWindow, end - start + 1);
+    }
+    return { api_requests: this.apiRequests, runs: this.runs.size, max_requests_in_60s: maxInWindow, ...this.stats };
   }
 
   /**
@@ -372,7 +455,30 @@ export class Simulator {
     if (expires !== 0 && Date.now() > expires) return denied('Request has expired');
     const clip = this.clips.get(clipName(run.seconds, run.audio));
     if (!clip) return denied('No such clip');
+    this.stats.downloads++;
     res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': clip.length });
+    if (this.random() < this.options.truncateRate) {
+      this.stats.truncatedDownloads++;
+      res.write(clip.subarray(0, Math.floor(clip.length / 2)));
+      setImmediate(() => res.destroy());
+      return;
+    }
+    if (this.random() < this.options.slowDownloadRate) {
+      this.stats.slowDownloads++;
+      const pieces = 10;
+      const size = Math.ceil(clip.length / pieces);
+      let i = 0;
+      const timer = setInterval(() => {
+        if (res.destroyed || i >= pieces) {
+          clearInterval(timer);
+          if (!res.destroyed) res.end();
+          return;
+        }
+        res.write(clip.subarray(i * size, (i + 1) * size));
+        i++;
+      }, this.options.slowDownloadMs / pieces);
+      return;
+    }
     res.end(clip);
   }
 }

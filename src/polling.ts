@@ -1,0 +1,60 @@
+/**
+ * When to poll a run next (pure). Instead of polling every few seconds, polls are timed from what is
+ * known: when the run started, and how long runs have taken so far tonight, within a floor and a ceiling.
+ */
+export interface PollBounds {
+  floorMs: number;
+  ceilingMs: number;
+}
+
+/** Learns tonight's run time as a + b × seconds of video (least squares), or a plain mean when it cannot. */
+export class RunTimeModel {
+  private readonly samples: { seconds: number; runMs: number }[] = [];
+  private static readonly MAX_SAMPLES = 200;
+
+  observe(seconds: number, runMs: number): void {
+    if (!(runMs > 0)) return;
+    this.samples.push({ seconds, runMs });
+    if (this.samples.length > RunTimeModel.MAX_SAMPLES) this.samples.shift();
+  }
+
+  get count(): number {
+    return this.samples.length;
+  }
+
+  expectedMs(seconds: number): number | undefined {
+    const n = this.samples.length;
+    if (n === 0) return undefined;
+    const meanX = this.samples.reduce((s, p) => s + p.seconds, 0) / n;
+    const meanY = this.samples.reduce((s, p) => s + p.runMs, 0) / n;
+    const sxx = this.samples.reduce((s, p) => s + (p.seconds - meanX) ** 2, 0);
+    if (n < 3 || sxx === 0) return meanY;
+    const slope = Math.max(0, this.samples.reduce((s, p) => s + (p.seconds - meanX) * (p.runMs - meanY), 0) / sxx);
+    return Math.max(0, meanY + slope * (seconds - meanX));
+  }
+}
+
+export interface PollSituation {
+  now: number;
+  state: 'queued' | 'running';
+  /** When the run started running (the provider's clock, or our earliest bound), if known. */
+  startedAtMs?: number;
+  /** Expected running time for this row, once tonight's runs have taught one. */
+  expectedRunMs?: number;
+  /** The previous wait, for the ramp used before anything is learned. */
+  previousDelayMs?: number;
+}
+
+const clamp = (ms: number, bounds: PollBounds) => Math.round(Math.min(bounds.ceilingMs, Math.max(bounds.floorMs, ms)));
+
+export function nextPollDelayMs(s: PollSituation, bounds: PollBounds): number {
+  const expected = s.expectedRunMs;
+  // Nothing learned yet: start at the floor and widen geometrically.
+  if (expected === undefined) return clamp(s.previousDelayMs === undefined ? bounds.floorMs : s.previousDelayMs * 1.5, bounds);
+  // Queued: it cannot finish sooner than a full run from now.
+  if (s.state === 'queued' || s.startedAtMs === undefined) return clamp(expected, bounds);
+  const due = s.startedAtMs + expected;
+  if (due > s.now) return clamp(due - s.now, bounds);
+  // Overdue: poll often at first, then less as the run drags on.
+  return clamp(0.05 * expected + 0.1 * (s.now - due), bounds);
+}
