@@ -21,6 +21,14 @@ export function parseDurationMs(value: string | number): number | undefined {
   return Math.round(Number(m[1]) * factor);
 }
 
+/** The inverse, for messages: 250 → "250ms", 90000 → "90s", 1200000 → "20m". */
+export function formatDurationMs(ms: number): string {
+  if (ms < 1000 || ms % 1000 !== 0) return `${ms}ms`;
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return `${ms / 1000}s`;
+}
+
 const duration = (fallback: string) =>
   z
     .union([z.string(), z.number()])

@@ -2,7 +2,7 @@ import { readFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
-import type { Pipeline } from './config.js';
+import { formatDurationMs, type Pipeline } from './config.js';
 import { downloadVideo } from './download.js';
 import { ApiError, isAbortError } from './errors.js';
 import type { HttpClient } from './http.js';
@@ -300,7 +300,8 @@ class RowRunner {
   private timeout(runId: string, code: 'JOB_TIMEOUT' | 'QUEUE_TIMEOUT', limitMs: number): ApiError {
     const what = code === 'JOB_TIMEOUT' ? 'did not finish running' : 'did not leave the provider\'s queue';
     // Runflow documents no cancel: the run may still finish, so the next run looks at it again before anything else.
-    return new ApiError('row', code, `run ${runId} ${what} within ${Math.round(limitMs / 1000)} s; it may still finish, and the next run checks it again before resubmitting`);
+    const setting = code === 'JOB_TIMEOUT' ? 'job_timeout' : 'queue_timeout';
+    return new ApiError('row', code, `run ${runId} ${what} within ${formatDurationMs(limitMs)} (${setting}); it may still finish, and the next run checks it again before resubmitting`);
   }
 
   /** A changed row's old video is moved aside (`<id>.<old request>.mp4`), never overwritten. */
