@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { readFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -53,6 +54,8 @@ class RowRunner {
 
   constructor(private readonly ctx: ExecuteContext) {
     this.signal = AbortSignal.any([ctx.signal, this.stopAll.signal]);
+    // Every sleep and request of every row listens to these: hundreds at once is expected, not a leak.
+    setMaxListeners(0, ctx.signal, this.signal, this.stopAll.signal, this.stopSubmits.signal);
   }
 
   private get retry(): RetryPolicy {
@@ -80,23 +83,33 @@ class RowRunner {
     if (kind !== 'credit') this.stopAll.abort();
   }
 
-  async process(item: WorkItem): Promise<void> {
+  /**
+   * Submits (or finds again) the row's run and waits for it to end. This holds one of the concurrency
+   * slots, which stand for runs at the provider; the download happens after the slot is freed.
+   */
+  async generate(item: WorkItem): Promise<RunSnapshot | undefined> {
     try {
       let runId = this.state(item)?.runId;
       if (item.action === 'unknown') {
         const found = await this.reconcile(item, this.state(item)?.attempts ?? 1);
-        if (found === 'unknown') return;
+        if (found === 'unknown') return undefined;
         runId = found ?? (await this.submit(item));
       } else if (item.action === 'submit') {
         runId = await this.submit(item);
       }
-      if (runId === undefined) return;
+      if (runId === undefined) return undefined;
       const known = this.state(item);
-      const snapshot =
-        (known?.status === 'succeeded' || known?.status === 'downloaded') && known.videoUrl
-          ? { runId, state: 'succeeded' as const, videoUrl: known.videoUrl }
-          : await this.waitForRun(item, runId, item.action === 'submit' || item.action === 'unknown');
-      if (snapshot) await this.download(item, snapshot);
+      if ((known?.status === 'succeeded' || known?.status === 'downloaded') && known.videoUrl) return { runId, state: 'succeeded', videoUrl: known.videoUrl };
+      return await this.waitForRun(item, runId, item.action === 'submit' || item.action === 'unknown');
+    } catch (error) {
+      await this.onRowError(item, error);
+      return undefined;
+    }
+  }
+
+  async fetch(item: WorkItem, snapshot: RunSnapshot): Promise<void> {
+    try {
+      await this.download(item, snapshot);
     } catch (error) {
       await this.onRowError(item, error);
     }
@@ -355,7 +368,16 @@ export const ACTIVE_ACTIONS = new Set(['submit', 'reattach', 'download', 'unknow
  */
 export async function executePlan(items: readonly WorkItem[], ctx: ExecuteContext): Promise<StopReason | undefined> {
   const runner = new RowRunner(ctx);
-  const limit = pLimit(ctx.pipeline.concurrency);
-  await Promise.all(items.filter((item) => ACTIVE_ACTIONS.has(item.action)).map((item) => limit(() => runner.process(item))));
+  const slots = pLimit(ctx.pipeline.concurrency);
+  // Downloads go to the CDN, not the provider: they do not hold a slot, but are capped alike.
+  const downloads = pLimit(ctx.pipeline.concurrency);
+  await Promise.all(
+    items
+      .filter((item) => ACTIVE_ACTIONS.has(item.action))
+      .map(async (item) => {
+        const snapshot = await slots(() => runner.generate(item));
+        if (snapshot) await downloads(() => runner.fetch(item, snapshot));
+      }),
+  );
   return runner.stopped;
 }

@@ -10,7 +10,8 @@ export interface PollBounds {
 /** Learns tonight's run time as a + b × seconds of video (least squares), or a plain mean when it cannot. */
 export class RunTimeModel {
   private readonly samples: { seconds: number; runMs: number }[] = [];
-  private static readonly MAX_SAMPLES = 200;
+  /** Recent runs only, so the model follows the provider when it speeds up or slows down. */
+  private static readonly MAX_SAMPLES = 50;
 
   observe(seconds: number, runMs: number): void {
     if (!(runMs > 0)) return;
@@ -45,6 +46,9 @@ export interface PollSituation {
   previousDelayMs?: number;
 }
 
+/** Aim a little after the expected end: a poll that lands just before it costs a whole extra interval. */
+const LATE_MARGIN = 0.01;
+
 const clamp = (ms: number, bounds: PollBounds) => Math.round(Math.min(bounds.ceilingMs, Math.max(bounds.floorMs, ms)));
 
 export function nextPollDelayMs(s: PollSituation, bounds: PollBounds): number {
@@ -52,9 +56,11 @@ export function nextPollDelayMs(s: PollSituation, bounds: PollBounds): number {
   // Nothing learned yet: start at the floor and widen geometrically.
   if (expected === undefined) return clamp(s.previousDelayMs === undefined ? bounds.floorMs : s.previousDelayMs * 1.5, bounds);
   // Queued: it cannot finish sooner than a full run from now.
-  if (s.state === 'queued' || s.startedAtMs === undefined) return clamp(expected, bounds);
-  const due = s.startedAtMs + expected;
-  if (due > s.now) return clamp(due - s.now, bounds);
+  if (s.state === 'queued' || s.startedAtMs === undefined) return clamp(expected * (1 + LATE_MARGIN), bounds);
+  const due = s.startedAtMs + expected * (1 + LATE_MARGIN);
+  // Running with a known start and a learned run time: poll once, when it should be done (the ceiling
+  // guards guesses, not this).
+  if (due > s.now) return Math.round(Math.max(bounds.floorMs, due - s.now));
   // Overdue: poll often at first, then less as the run drags on.
   return clamp(0.05 * expected + 0.1 * (s.now - due), bounds);
 }

@@ -45,11 +45,11 @@ test('poll timing: a run is polled when it should be done, often just after, les
   const bounds = { floorMs: 100, ceilingMs: 60_000 };
   assert.equal(nextPollDelayMs({ now: 0, state: 'queued' }, bounds), 100, 'nothing learned: start at the floor');
   assert.equal(nextPollDelayMs({ now: 0, state: 'running', previousDelayMs: 400 }, bounds), 600, 'and widen');
-  assert.equal(nextPollDelayMs({ now: 10_000, state: 'running', startedAtMs: 0, expectedRunMs: 90_000 }, bounds), 60_000, 'never beyond the ceiling');
-  assert.equal(nextPollDelayMs({ now: 50_000, state: 'running', startedAtMs: 0, expectedRunMs: 90_000 }, bounds), 40_000, 'at the expected end');
-  assert.equal(nextPollDelayMs({ now: 90_000, state: 'running', startedAtMs: 0, expectedRunMs: 90_000 }, bounds), 4_500, 'overdue: 5% of a run');
-  assert.equal(nextPollDelayMs({ now: 150_000, state: 'running', startedAtMs: 0, expectedRunMs: 90_000 }, bounds), 10_500, 'then less often');
-  assert.equal(nextPollDelayMs({ now: 0, state: 'queued', expectedRunMs: 30_000 }, bounds), 30_000);
+  assert.equal(nextPollDelayMs({ now: 0, state: 'queued', expectedRunMs: 90_000 }, bounds), 60_000, 'a guess never waits beyond the ceiling');
+  assert.equal(nextPollDelayMs({ now: 10_000, state: 'running', startedAtMs: 0, expectedRunMs: 90_000 }, bounds), 80_900, 'a known start: one poll just after the expected end (1% margin)');
+  assert.equal(nextPollDelayMs({ now: 90_900, state: 'running', startedAtMs: 0, expectedRunMs: 90_000 }, bounds), 4_500, 'overdue: 5% of a run');
+  assert.equal(nextPollDelayMs({ now: 150_900, state: 'running', startedAtMs: 0, expectedRunMs: 90_000 }, bounds), 10_500, 'then less often');
+  assert.equal(nextPollDelayMs({ now: 0, state: 'queued', expectedRunMs: 30_000 }, bounds), 30_300);
 });
 
 test('run time model: learns a fixed latency, and time proportional to seconds of video', () => {

@@ -56,7 +56,7 @@ export function providerProblems(pipeline: Pipeline, env: NodeJS.ProcessEnv): Pr
 export async function openProvider(pipeline: Pipeline, env: NodeJS.ProcessEnv, http: HttpClient, gate: RateGate): Promise<ProviderHandle> {
   const problems = providerProblems(pipeline, env);
   if (problems.length > 0) throw new InputError(problems);
-  const common = { http, gate, requestTimeoutMs: pipeline.requestTimeoutMs, maxRetryAfterMs: pipeline.retry.maxDelayMs };
+  const common = { http, gate, requestTimeoutMs: pipeline.requestTimeoutMs, retry: pipeline.retry };
   if (pipeline.provider === 'simulator') {
     const simulator = new Simulator(simulatorOptionsFrom(pipeline.simulator));
     const baseUrl = await simulator.start();

@@ -3,7 +3,7 @@ import { ApiError, kindOfStatus } from '../errors.js';
 import { redactUrl, type HttpClient } from '../http.js';
 import type { ImageInfo } from '../manifest/images.js';
 import { MODEL_PATH, type KlingV3Input } from '../model/kling-v3.js';
-import { parseRetryAfterMs } from '../retry.js';
+import { parseRetryAfterMs, type RetryPolicy } from '../retry.js';
 import type { RateGate } from '../scheduler.js';
 import type { Provider, RunMetadata, RunSnapshot, RunState } from './provider.js';
 
@@ -21,7 +21,8 @@ export interface RunflowOptions {
   http: HttpClient;
   gate: RateGate;
   requestTimeoutMs: number;
-  maxRetryAfterMs: number;
+  /** Retry-After is honoured up to `maxDelayMs`; a 429 without one holds everybody off for `baseDelayMs`. */
+  retry: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>;
 }
 
 const STATES: Record<string, RunState> = {
@@ -140,7 +141,7 @@ export class RunflowProvider implements Provider {
   }
 
   private async call(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal): Promise<unknown> {
-    const { baseUrl, apiKey, http, gate, requestTimeoutMs, maxRetryAfterMs } = this.options;
+    const { baseUrl, apiKey, http, gate, requestTimeoutMs, retry } = this.options;
     const url = new URL(path, baseUrl).href;
     await gate.take(signal);
     const response = await http.send({
@@ -152,8 +153,8 @@ export class RunflowProvider implements Provider {
       signal,
     });
     if (response.status >= 200 && response.status < 300) return response.body;
-    const error = envelopeError(response.status, response.body, response.headers, `${method} ${redactUrl(url)}`, maxRetryAfterMs);
-    if (response.status === 429) gate.rateLimitedFor(error.retryAfterMs ?? 1000);
+    const error = envelopeError(response.status, response.body, response.headers, `${method} ${redactUrl(url)}`, retry.maxDelayMs);
+    if (response.status === 429) gate.rateLimitedFor(error.retryAfterMs ?? retry.baseDelayMs);
     throw error;
   }
 }

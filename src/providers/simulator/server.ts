@@ -174,6 +174,9 @@ export class Simulator {
     truncatedDownloads: 0,
     slowDownloads: 0,
     downloads: 0,
+    creates: 0,
+    polls: 0,
+    lists: 0,
   };
   /** Arrival times of API requests, to enforce and measure the per-minute limit. */
   private readonly arrivals: number[] = [];
@@ -276,6 +279,7 @@ export class Simulator {
     }
 
     if (isCreate) {
+      this.stats.creates++;
       const created = this.create(await readBody(req));
       if (this.options.createResponseDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.options.createResponseDelayMs));
       if (fault !== undefined) {
@@ -286,11 +290,15 @@ export class Simulator {
     }
     const runMatch = /^\/v1\/runs\/([^/]+)$/.exec(url.pathname);
     if (req.method === 'GET' && runMatch) {
+      this.stats.polls++;
       const run = this.runs.get(decodeURIComponent(runMatch[1] ?? ''));
       if (!run) return envelope(res, 404, 'RUN_NOT_FOUND', 'Run not found');
       return sendJson(res, 200, this.runObject(run));
     }
-    if (route === 'GET /v1/runs') return this.list(url, res);
+    if (route === 'GET /v1/runs') {
+      this.stats.lists++;
+      return this.list(url, res);
+    }
     if (route === 'GET /v1/billing/balance') {
       const credit = this.options.creditMicros;
       return sendJson(res, 200, { balance: credit === undefined ? null : usd(credit - this.billedMicros()), currency: 'USD' });
@@ -351,6 +359,11 @@ export class Simulator {
     }
     this.stats.errors++;
     envelope(res, 503, 'MODEL_UNAVAILABLE', 'The model is temporarily unavailable');
+  }
+
+  /** When each run was created, started and completed (ms since epoch), for the benchmark. */
+  timeline(): { id: string; createdAt: number; startedAt?: number; completedAt?: number }[] {
+    return [...this.runs.values()].map((r) => ({ id: r.id, createdAt: r.createdAt, ...(r.startedAt !== undefined && { startedAt: r.startedAt }), ...(r.completedAt !== undefined && { completedAt: r.completedAt }) }));
   }
 
   /** Counters, and the most API requests seen in any 60-second window (to check a client's rate). */
