@@ -10,12 +10,20 @@ import { InputError, formatProblem } from './problem.js';
 import { renderStatus } from './status.js';
 import { simulatorOptionsFrom } from './providers/index.js';
 import { Simulator } from './providers/simulator/server.js';
-import { EXIT, loadValidated, resolvePipeline, runManifests } from './run.js';
+import { EXIT, estimateManifests, loadValidated, resolvePipeline, runManifests } from './run.js';
 
 function positiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number of at least 1`);
+    return n;
+  };
+}
+
+function positiveNumber(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a number above 0`);
     return n;
   };
 }
@@ -70,6 +78,8 @@ program
   .option('--rpm <n>', 'API requests per minute (overrides the pipeline)', positiveInt('--rpm'))
   .option('--dry-run', 'validate and plan, print what would be done and its estimated cost, send nothing')
   .option('--retry-failed', 'resubmit rows that failed for good in an earlier run')
+  .option('--max-cost <usd>', 'spend at most this much on new runs tonight (the lower of it and budget_usd applies)', positiveNumber('--max-cost'))
+  .option('--partial', 'when the estimate is over the budget, run the rows that fit, in manifest order, instead of refusing')
   .addOption(new Option('--log <format>', 'log format on stderr').choices(['pretty', 'json']).default('pretty'))
   .addHelpText(
     'after',
@@ -78,7 +88,7 @@ Exit codes: 0 all rows done, 1 some rows failed (see the report), 2 invalid inpu
 3 stopped by budget or credit, 130 interrupted (run the same command again to resume).
 Secrets come from the environment only: RUNFLOW_API_KEY (RUNFLOW_BASE_URL points elsewhere).`,
   )
-  .action(async (manifests: string[], opts: { pipeline?: string; out?: string; concurrency?: number; rpm?: number; dryRun?: boolean; retryFailed?: boolean; log: 'pretty' | 'json' }) => {
+  .action(async (manifests: string[], opts: { pipeline?: string; out?: string; concurrency?: number; rpm?: number; dryRun?: boolean; retryFailed?: boolean; maxCost?: number; partial?: boolean; log: 'pretty' | 'json' }) => {
     const controller = abortOnSignals();
     const result = await runManifests({
       manifests,
@@ -88,6 +98,8 @@ Secrets come from the environment only: RUNFLOW_API_KEY (RUNFLOW_BASE_URL points
       ...(opts.rpm !== undefined && { requestsPerMinute: opts.rpm }),
       dryRun: opts.dryRun ?? false,
       retryFailed: opts.retryFailed ?? false,
+      partial: opts.partial ?? false,
+      ...(opts.maxCost !== undefined && { maxCostUsd: opts.maxCost }),
       log: opts.log,
       signal: controller.signal,
     });
@@ -110,6 +122,24 @@ program
       process.stdout.write(`ok  ${m.file}: ${m.rows.length} rows\n`);
     }
     process.stdout.write(`${loaded.manifests.length} manifests, ${rows} rows, ${seconds} s of video: valid\n`);
+  });
+
+program
+  .command('estimate')
+  .description('what the remaining work will cost, per manifest and audio mode; rows already done are not counted; sends nothing')
+  .argument('<manifests...>', 'manifest files (.yaml, .yml, .csv) or folders of them')
+  .option('--pipeline <file>', 'pipeline file: pricing, defaults, output.dir, budget_usd')
+  .option('--out <dir>', 'output folder whose journal says what is done')
+  .option('--max-cost <usd>', 'compare against this budget', positiveNumber('--max-cost'))
+  .option('--json', 'print JSON for scripts')
+  .action(async (manifests: string[], opts: { pipeline?: string; out?: string; maxCost?: number; json?: boolean }) => {
+    const estimate = await estimateManifests({
+      manifests,
+      ...(opts.pipeline !== undefined && { pipelineFile: opts.pipeline }),
+      ...(opts.out !== undefined && { outDir: opts.out }),
+      ...(opts.maxCost !== undefined && { maxCostUsd: opts.maxCost }),
+    });
+    process.stdout.write(opts.json ? `${JSON.stringify(estimate.json, null, 2)}\n` : `${estimate.text}\n`);
   });
 
 program
@@ -139,7 +169,9 @@ program
   .option('--rpm <n>', 'the organisation rate limit: API requests per minute, then 429 (0: none)', nonNegative('--rpm'), 0)
   .option('--url-ttl-ms <n>', 'result URLs expire after this long (0: never)', nonNegative('--url-ttl-ms'), 0)
   .option('--credit-usd <x>', 'credit; creates beyond it get 402', nonNegative('--credit-usd'))
-  .option('--price-usd-per-second <x>', 'billing rate', nonNegative('--price-usd-per-second'), 0.14)
+  .option('--price-usd-per-second <x>', 'billing rate for silent video', nonNegative('--price-usd-per-second'), 0.14)
+  .option('--audio-price-usd-per-second <x>', 'billing rate for video with audio', nonNegative('--audio-price-usd-per-second'), 0.14)
+  .option('--voice-price-usd-per-second <x>', 'billing rate with voice control', nonNegative('--voice-price-usd-per-second'), 0.14)
   .option('--api-key <key>', 'accept only this bearer key (default: any non-empty key)')
   .option('--seed <n>', 'seed for the simulated faults', nonNegative('--seed'), 1)
   .action(async (opts: Record<string, unknown>) => {
@@ -157,6 +189,8 @@ program
       requests_per_minute: opts.rpm,
       url_ttl_ms: opts.urlTtlMs,
       price_usd_per_second: opts.priceUsdPerSecond,
+      audio_price_usd_per_second: opts.audioPriceUsdPerSecond,
+      voice_price_usd_per_second: opts.voicePriceUsdPerSecond,
       seed: opts.seed,
       ...(opts.creditUsd !== undefined && { credit_usd: opts.creditUsd }),
       ...(opts.apiKey !== undefined && { api_key: opts.apiKey }),

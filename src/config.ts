@@ -57,6 +57,8 @@ export const simulatorOptionsSchema = z
     url_ttl_ms: z.number().int().min(0).default(0),
     credit_usd: z.number().min(0).optional(),
     price_usd_per_second: z.number().min(0).default(0.14),
+    audio_price_usd_per_second: z.number().min(0).default(0.14),
+    voice_price_usd_per_second: z.number().min(0).default(0.14),
     api_key: z.string().min(1).optional(),
     create_response_delay_ms: z.number().int().min(0).default(0),
     seed: z.number().int().default(1),

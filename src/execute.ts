@@ -3,7 +3,9 @@ import { readFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
+import type { BudgetLedger } from './budget.js';
 import { formatDurationMs, type Pipeline } from './config.js';
+import { formatUsd } from './cost.js';
 import { downloadVideo } from './download.js';
 import { ApiError, isAbortError } from './errors.js';
 import type { HttpClient } from './http.js';
@@ -27,12 +29,14 @@ export interface ExecuteContext {
   images: ReadonlyMap<string, ImageInfo>;
   /** Ctrl-C / SIGTERM: no new work, polls and downloads stop, a create already sent may finish. */
   signal: AbortSignal;
+  /** This run's spending: each create reserves its row's estimate first. */
+  budget: BudgetLedger;
 }
 
 /** Why the run stopped early, if it did: the CLI turns it into an exit code. */
 export interface StopReason {
-  /** fatal: the provider refuses us (401/403); credit: out of credit (402); io: the journal cannot be written. */
-  kind: 'fatal' | 'credit' | 'io';
+  /** fatal: the provider refuses us (401/403); credit: out of credit (402); budget: the run's budget is spent; io: the journal cannot be written. */
+  kind: 'fatal' | 'credit' | 'budget' | 'io';
   message: string;
 }
 
@@ -50,6 +54,8 @@ class RowRunner {
   private readonly signal: AbortSignal;
   /** Tonight's run times, shared by all rows, to time polls. */
   private readonly runTimes = new RunTimeModel();
+  /** Estimates reserved against the budget by rows whose cost is not settled yet. */
+  private readonly reserved = new Map<string, number>();
   stopped: StopReason | undefined;
 
   constructor(private readonly ctx: ExecuteContext) {
@@ -70,6 +76,25 @@ class RowRunner {
   private state(item: WorkItem): RowState | undefined {
     const known = this.ctx.journal.states.get(item.key);
     return known?.request === item.request ? known : undefined;
+  }
+
+  /** Settles a row's reservation with what the provider billed (0 when nothing was). */
+  private settle(item: WorkItem, billedMicros: number): void {
+    const reserved = this.reserved.get(item.key);
+    if (reserved === undefined) return;
+    this.ctx.budget.settle(reserved, billedMicros);
+    this.reserved.delete(item.key);
+  }
+
+  /** The next create would pass the budget: submit nothing more, let runs in flight finish. */
+  private stopForBudget(item: WorkItem): void {
+    const { budget, log } = this.ctx;
+    if (this.stopped === undefined) {
+      const message = `budget ${formatUsd(budget.limitMicros ?? 0)} reached: ${formatUsd(budget.committedMicros)} committed, the next row (${item.key}, ${formatUsd(item.estimateMicros)}) does not fit`;
+      this.stopped = { kind: 'budget', message };
+      log.error('budget_reached', `${message}; submitting nothing more, runs in flight finish`);
+    }
+    this.stopSubmits.abort();
   }
 
   /** 401/403 and a journal that cannot be written stop everything; 402 stops new submissions and lets runs in flight finish. */
@@ -196,9 +221,20 @@ class RowRunner {
    */
   private async submit(item: WorkItem): Promise<string | undefined> {
     const { journal, provider, log } = this.ctx;
+    if (this.ctx.signal.aborted || this.stopSubmits.signal.aborted) return undefined;
+    if (!this.reserved.has(item.key)) {
+      if (!this.ctx.budget.reserve(item.estimateMicros)) {
+        this.stopForBudget(item);
+        return undefined;
+      }
+      this.reserved.set(item.key, item.estimateMicros);
+    }
     const input = await this.buildInput(item);
     for (let tries = 1; ; tries++) {
-      if (this.ctx.signal.aborted || this.stopSubmits.signal.aborted) return undefined;
+      if (this.ctx.signal.aborted || this.stopSubmits.signal.aborted) {
+        this.settle(item, 0); // nothing is in flight for this row: give its reservation back
+        return undefined;
+      }
       const attempt = (this.state(item)?.attempts ?? 0) + 1;
       const metadata: RunMetadata = { clipmill_manifest: item.row.manifest, clipmill_row: item.row.id, clipmill_request: item.request, clipmill_submit: submitToken(item.request, attempt) };
       await journal.append({ type: 'submitting', key: item.key, request: item.request, attempt });
@@ -212,13 +248,17 @@ class RowRunner {
         const answered = error.status !== undefined && error.status < 500;
         const certainlyNotCreated = answered || !error.mayHaveReachedServer;
         if (error.kind === 'row' && answered) {
+          this.settle(item, 0);
           await journal.append({ type: 'failed', key: item.key, request: item.request, code: error.code, message: error.message, attempt, billed: false });
           log.error('row_failed', error.message, this.fields(item));
           return undefined;
         }
         if (certainlyNotCreated) {
           await journal.append({ type: 'not_submitted', key: item.key, request: item.request, code: error.code, message: error.message });
-          if (error.kind !== 'transient' || tries >= this.retry.maxAttempts) throw error;
+          if (error.kind !== 'transient' || tries >= this.retry.maxAttempts) {
+            this.settle(item, 0);
+            throw error;
+          }
           const delayMs = retryDelayMs(error, tries, this.retry);
           log.warn('submit_retry', `${error.message}; nothing was created, retrying in ${delayMs} ms`, this.fields(item));
           await sleep(delayMs, undefined, { signal: this.signal });
@@ -264,6 +304,7 @@ class RowRunner {
         const startedAt = snapshot.startedAtMs ?? lastSeenQueuedAt;
         const runMs = snapshot.runMs ?? (startedAt !== undefined ? now - startedAt : undefined);
         if (runMs !== undefined) this.runTimes.observe(seconds, runMs);
+        this.settle(item, snapshot.costMicros ?? item.estimateMicros);
         await journal.append({
           type: 'succeeded',
           key: item.key,
@@ -278,6 +319,7 @@ class RowRunner {
         const failure = snapshot.failure ?? { code: snapshot.state.toUpperCase(), message: `the run ended as ${snapshot.state}` };
         // Failed runs are not billed (PROVIDERS.md); a reported cost above zero is recorded as billed anyway.
         const billed = (snapshot.costMicros ?? 0) > 0;
+        this.settle(item, snapshot.costMicros ?? 0);
         await journal.append({
           type: 'failed',
           key: item.key,

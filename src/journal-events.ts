@@ -6,6 +6,8 @@ interface EventBase {
   key: string;
   /** Hash of the request as sent (local images by content); a changed row is new work. */
   request: string;
+  /** Which invocation of `clipmill run` wrote the event (its start time), to tell tonight's spending from earlier. */
+  session?: string;
 }
 
 export type JournalEvent =
@@ -27,6 +29,8 @@ export interface RowState {
   /** Submissions attempted for this request (each `submitting`). */
   attempts: number;
   runId?: string;
+  /** The session whose create made the run: the money is this session's. */
+  submittedIn?: string;
   videoUrl?: string;
   costMicros?: number;
   output?: { path: string; bytes: number; sha256: string; seconds: number };
@@ -50,9 +54,13 @@ export function applyEvent(previous: RowState | undefined, event: JournalEvent):
     case 'submitting':
       delete base.runId;
       delete base.failure;
+      delete base.submittedIn;
       return { ...base, status: 'submitting', attempts: Math.max(base.attempts + 1, event.attempt) };
-    case 'submitted':
-      return { ...base, status: 'submitted', runId: event.runId };
+    case 'submitted': {
+      const next: RowState = { ...base, status: 'submitted', runId: event.runId };
+      if (event.session !== undefined) next.submittedIn = event.session;
+      return next;
+    }
     case 'not_submitted':
       return { ...base, status: 'pending' };
     case 'succeeded': {

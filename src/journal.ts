@@ -47,9 +47,11 @@ export class Journal {
   private constructor(
     readonly file: string,
     private readonly handle: FileHandle,
+    readonly session: string,
   ) {}
 
-  static async open(outDir: string): Promise<Journal> {
+  /** Opens the journal for appending; every event written carries `session`. */
+  static async open(outDir: string, session = new Date().toISOString()): Promise<Journal> {
     const dir = path.join(outDir, STATE_DIR);
     await mkdir(dir, { recursive: true });
     const file = path.join(dir, JOURNAL_FILE);
@@ -61,16 +63,20 @@ export class Journal {
     const handle = await open(file, 'a');
     // A torn tail is cut off by starting the next event on a fresh line.
     if (text.length > 0 && !text.endsWith('\n')) await handle.write('\n');
-    const journal = new Journal(file, handle);
+    const journal = new Journal(file, handle, session);
     for (const event of events) journal.fold(event);
     return journal;
   }
 
-  /** Reads a folder's journal without opening it for writing (status, report). */
+  /** Reads a folder's journal without opening it for writing (status, estimate, report). */
   static async read(outDir: string): Promise<Map<string, RowState>> {
+    return foldEvents(await Journal.events(outDir));
+  }
+
+  static async events(outDir: string): Promise<JournalEvent[]> {
     const file = path.join(outDir, STATE_DIR, JOURNAL_FILE);
     const text = await readFile(file, 'utf8').catch(() => '');
-    return foldEvents(parseJournal(text, file));
+    return parseJournal(text, file);
   }
 
   /**
@@ -78,7 +84,7 @@ export class Journal {
    * way go out together in the next write + fsync (group commit), in the order they were appended.
    */
   append(event: NewEvent): Promise<RowState> {
-    const full = { at: new Date().toISOString(), ...event } as JournalEvent;
+    const full = { at: new Date().toISOString(), session: this.session, ...event } as JournalEvent;
     if (this.broken) return Promise.reject(this.broken);
     return new Promise<RowState>((resolve, reject) => {
       this.pending.push({ event: full, resolve, reject });

@@ -14,9 +14,10 @@ import { buildKlingInput } from './model/kling-v3.js';
  * - `download`: the run succeeded but its video is not here yet;
  * - `submit`: new work (or a changed row, or a retried failure);
  * - `failed`: failed for good last time, left alone unless asked to retry;
- * - `unknown`: a create was sent but its answer was lost; it must be looked up before any resubmit.
+ * - `unknown`: a create was sent but its answer was lost; it must be looked up before any resubmit;
+ * - `over_budget`: would be submitted, but does not fit the budget (`--partial`).
  */
-export type Action = 'done' | 'reattach' | 'download' | 'submit' | 'failed' | 'unknown';
+export type Action = 'done' | 'reattach' | 'download' | 'submit' | 'failed' | 'unknown' | 'over_budget';
 
 export interface WorkItem {
   row: Row;
@@ -33,8 +34,25 @@ export interface WorkItem {
 export interface Plan {
   items: WorkItem[];
   counts: Record<Action, number>;
-  /** Estimated cost of the rows that will be submitted. */
+  /** Estimated cost of the work still to pay for: rows to submit, and lost creates that may be resubmitted. */
   submitMicros: number;
+}
+
+/** Pure: the same plan with every row to pay for outside `keep` set aside as over budget. */
+export function withoutRowsOverBudget(plan: Plan, over: readonly WorkItem[]): Plan {
+  const excluded = new Set(over.map((item) => item.key));
+  const items = plan.items.map((item) => (excluded.has(item.key) ? { ...item, action: 'over_budget' as const } : item));
+  return summarise(items);
+}
+
+function summarise(items: WorkItem[]): Plan {
+  const counts: Record<Action, number> = { done: 0, reattach: 0, download: 0, submit: 0, failed: 0, unknown: 0, over_budget: 0 };
+  let submitMicros = 0;
+  for (const item of items) {
+    counts[item.action]++;
+    if (item.action === 'submit' || item.action === 'unknown') submitMicros += item.estimateMicros;
+  }
+  return summarise(items);
 }
 
 export function videoPathFor(outDir: string, row: Pick<Row, 'manifest' | 'id'>): string {
@@ -87,9 +105,7 @@ export function planRun(
   images: ReadonlyMap<string, ImageInfo>,
   options: { pricing: Pricing; retryFailed: boolean; damagedOutputs?: ReadonlySet<string> },
 ): Plan {
-  const counts: Record<Action, number> = { done: 0, reattach: 0, download: 0, submit: 0, failed: 0, unknown: 0 };
   const items: WorkItem[] = [];
-  let submitMicros = 0;
   for (const manifest of manifests) {
     for (const row of manifest.rows) {
       const key = rowKey(row);
@@ -98,10 +114,8 @@ export function planRun(
       const state = known?.request === request ? known : undefined;
       const action = actionFor(state, options.retryFailed, !options.damagedOutputs?.has(key));
       const estimate = estimateMicros(row.request, options.pricing);
-      counts[action]++;
-      if (action === 'submit') submitMicros += estimate;
       items.push({ row, key, request, action, estimateMicros: estimate, ...(state && { state }), changed: known !== undefined && state === undefined });
     }
   }
-  return { items, counts, submitMicros };
+  return summarise(items);
 }

@@ -1,6 +1,9 @@
 import path from 'node:path';
 import { defaultPipeline, loadPipeline, type Pipeline } from './config.js';
-import { formatUsd } from './cost.js';
+import { BudgetLedger, fitBudget } from './budget.js';
+import { formatUsd, usdToMicros } from './cost.js';
+import { estimateJson, renderEstimate, summariseEstimate } from './estimate.js';
+import type { RowState } from './journal-events.js';
 import { ACTIVE_ACTIONS, executePlan, type StopReason } from './execute.js';
 import { HttpClient } from './http.js';
 import { Journal } from './journal.js';
@@ -8,7 +11,7 @@ import { Logger, type LogFormat } from './log.js';
 import { loadManifests, type LoadedManifests } from './manifest/load.js';
 import { acquireLock } from './lock.js';
 import { findDamagedOutputs, removeTemporaryFiles } from './outputs.js';
-import { planRun, rowKey, type Plan } from './plan.js';
+import { planRun, rowKey, withoutRowsOverBudget, type Plan } from './plan.js';
 import { InputError, type Problem } from './problem.js';
 import { openProvider, providerProblems } from './providers/index.js';
 import { RUNFLOW_MAX_INLINE_BYTES } from './providers/runflow.js';
@@ -26,6 +29,10 @@ export interface RunOptions {
   requestsPerMinute?: number;
   dryRun?: boolean;
   retryFailed?: boolean;
+  /** `--max-cost` in dollars; the lower of it and the pipeline's `budget_usd` applies. */
+  maxCostUsd?: number;
+  /** Run the rows that fit the budget, in manifest order, instead of refusing to start. */
+  partial?: boolean;
   log?: LogFormat;
   env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
@@ -74,29 +81,66 @@ function describePlan(plan: Plan): string {
   const c = plan.counts;
   const parts = [`${c.done} done`, `${c.reattach} in flight re-attached`, `${c.download} to download`, `${c.submit} to submit`];
   if (c.failed > 0) parts.push(`${c.failed} failed before (use --retry-failed to resubmit)`);
-  if (c.unknown > 0) parts.push(`${c.unknown} with an unanswered create (not resubmitted)`);
+  if (c.unknown > 0) parts.push(`${c.unknown} with an unanswered create (looked up first)`);
+  if (c.over_budget > 0) parts.push(`${c.over_budget} left out by the budget`);
   return `${parts.join(', ')}; estimated cost of new submissions ${formatUsd(plan.submitMicros)}`;
 }
 
-/** `clipmill run`: validate everything, take the folder's lock, plan against the journal, execute, report. */
+/** The lower of the pipeline's `budget_usd` and `--max-cost`. */
+export function effectiveBudgetMicros(pipeline: Pipeline, maxCostUsd: number | undefined): number | undefined {
+  const limits = [pipeline.budgetMicros, maxCostUsd === undefined ? undefined : usdToMicros(maxCostUsd)].filter((n): n is number => n !== undefined);
+  return limits.length > 0 ? Math.min(...limits) : undefined;
+}
+
+interface Prepared {
+  pipeline: Pipeline;
+  loaded: LoadedManifests;
+  outDir: string;
+  budgetMicros: number | undefined;
+}
+
+/** Pipeline, credentials and every manifest checked, before anything is read from or written to the output folder. */
+async function prepare(options: RunOptions, env: NodeJS.ProcessEnv, needsKey: boolean): Promise<Prepared> {
+  const pipeline = await resolvePipeline(options);
+  if (needsKey) {
+    const configProblems = providerProblems(pipeline, env);
+    if (configProblems.length > 0) throw new InputError(configProblems);
+  }
+  const loaded = await loadValidated(options.manifests, pipeline, RUNFLOW_MAX_INLINE_BYTES);
+  return { pipeline, loaded, outDir: path.resolve(pipeline.outputDir), budgetMicros: effectiveBudgetMicros(pipeline, options.maxCostUsd) };
+}
+
+/** Rows + journal → plan, with outputs checked on disk and, under `--partial`, the rows past the budget set aside. */
+async function planFor(prepared: Prepared, states: ReadonlyMap<string, RowState>, options: RunOptions, log?: Logger): Promise<Plan> {
+  const { loaded, outDir, pipeline, budgetMicros } = prepared;
+  const keys = loaded.manifests.flatMap((m) => m.rows.map(rowKey));
+  const damagedOutputs = await findDamagedOutputs(outDir, states, keys);
+  for (const key of damagedOutputs) log?.warn('output_damaged', `${key}: the downloaded video is missing or changed on disk; downloading it again from the same run`);
+  const plan = planRun(loaded.manifests, states, loaded.images, { pricing: pipeline.pricing, retryFailed: options.retryFailed ?? false, damagedOutputs });
+  if (budgetMicros === undefined || plan.submitMicros <= budgetMicros || !options.partial) return plan;
+  return withoutRowsOverBudget(plan, fitBudget(plan.items, budgetMicros).over);
+}
+
+/** `clipmill estimate`: what the remaining work will cost, per manifest and audio mode; sends nothing. */
+export async function estimateManifests(options: RunOptions): Promise<{ plan: Plan; text: string; json: unknown; budgetMicros: number | undefined }> {
+  const prepared = await prepare(options, options.env ?? process.env, false);
+  const plan = await planFor(prepared, await Journal.read(prepared.outDir), options);
+  const summary = summariseEstimate(plan);
+  return { plan, text: renderEstimate(summary, prepared.budgetMicros), json: estimateJson(summary, prepared.budgetMicros), budgetMicros: prepared.budgetMicros };
+}
+
+/** `clipmill run`: validate everything, take the folder's lock, plan against the journal, check the budget, execute, report. */
 export async function runManifests(options: RunOptions): Promise<RunResult> {
   const env = options.env ?? process.env;
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
   const log = new Logger(options.log ?? 'pretty', options.logLine);
   const signal = options.signal ?? new AbortController().signal;
-
-  const pipeline = await resolvePipeline(options);
-  // Configuration and credentials are checked before any manifest is read or request sent.
-  const configProblems = providerProblems(pipeline, env);
-  if (configProblems.length > 0) throw new InputError(configProblems);
-  const loaded = await loadValidated(options.manifests, pipeline, RUNFLOW_MAX_INLINE_BYTES);
-  const outDir = path.resolve(pipeline.outputDir);
-  const planOptions = { pricing: pipeline.pricing, retryFailed: options.retryFailed ?? false };
+  const prepared = await prepare(options, env, true);
+  const { outDir, budgetMicros } = prepared;
 
   if (options.dryRun) {
-    const states = await Journal.read(outDir);
-    const keys = loaded.manifests.flatMap((m) => m.rows.map(rowKey));
-    const plan = planRun(loaded.manifests, states, loaded.images, { ...planOptions, damagedOutputs: await findDamagedOutputs(outDir, states, keys) });
+    const plan = await planFor(prepared, await Journal.read(outDir), options);
+    print(renderEstimate(summariseEstimate(plan), budgetMicros));
     print(`dry run: ${describePlan(plan)}. Nothing was sent.`);
     return { exitCode: EXIT.ok, plan };
   }
@@ -104,11 +148,18 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
   const lock = await acquireLock(outDir);
   try {
     if (lock.tookOverFrom) log.warn('lock_taken_over', `took over the lock of a run that is gone (pid ${lock.tookOverFrom.pid}, started ${lock.tookOverFrom.started_at})`);
-    const removed = await removeTemporaryFiles(outDir, loaded.manifests.map((m) => m.name));
+    const removed = await removeTemporaryFiles(outDir, prepared.loaded.manifests.map((m) => m.name));
     if (removed.length > 0) log.info('cleanup', `removed ${removed.length} partial download${removed.length === 1 ? '' : 's'} left by an interrupted run`);
     const journal = await Journal.open(outDir);
     try {
-      return await execute(loaded, journal, pipeline, planOptions, { env, print, log, signal, outDir });
+      const plan = await planFor(prepared, journal.states, options, log);
+      log.info('plan', describePlan(plan));
+      if (budgetMicros !== undefined && plan.submitMicros > budgetMicros) {
+        print(renderEstimate(summariseEstimate(plan), budgetMicros));
+        print(`refusing to start: the remaining work is estimated at ${formatUsd(plan.submitMicros)}, over the budget of ${formatUsd(budgetMicros)}. Nothing was sent. Raise budget_usd / --max-cost, or add --partial to run the rows that fit, in manifest order.`);
+        return { exitCode: EXIT.stopped, plan };
+      }
+      return await execute(prepared, plan, journal, { env, print, log, signal });
     } finally {
       await journal.close();
     }
@@ -117,38 +168,28 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
   }
 }
 
-async function execute(
-  loaded: LoadedManifests,
-  journal: Journal,
-  pipeline: Pipeline,
-  planOptions: { pricing: Pipeline['pricing']; retryFailed: boolean },
-  io: { env: NodeJS.ProcessEnv; print: (line: string) => void; log: Logger; signal: AbortSignal; outDir: string },
-): Promise<RunResult> {
-  const { env, print, log, signal, outDir } = io;
-  const keys = loaded.manifests.flatMap((m) => m.rows.map(rowKey));
-  const damagedOutputs = await findDamagedOutputs(outDir, journal.states, keys);
-  for (const key of damagedOutputs) log.warn('output_damaged', `${key}: the downloaded video is missing or changed on disk; downloading it again from the same run`);
-  const plan = planRun(loaded.manifests, journal.states, loaded.images, { ...planOptions, damagedOutputs });
-  log.info('plan', describePlan(plan));
-
+async function execute(prepared: Prepared, plan: Plan, journal: Journal, io: { env: NodeJS.ProcessEnv; print: (line: string) => void; log: Logger; signal: AbortSignal }): Promise<RunResult> {
+  const { pipeline, loaded, outDir, budgetMicros } = prepared;
+  const { env, print, log, signal } = io;
   let stopped: StopReason | undefined;
   if (plan.items.some((item) => ACTIVE_ACTIONS.has(item.action))) {
     const http = new HttpClient({ connections: Math.max(8, pipeline.concurrency * 2) });
     const gate = new RateGate(pipeline.requestsPerMinute);
     const handle = await openProvider(pipeline, env, http, gate);
-    log.info('start', `sending to ${handle.endpoint}; concurrency ${pipeline.concurrency}, ${pipeline.requestsPerMinute} requests/min; output in ${outDir}`);
+    const budgetText = budgetMicros === undefined ? 'no budget' : `budget ${formatUsd(budgetMicros)}`;
+    log.info('start', `sending to ${handle.endpoint}; concurrency ${pipeline.concurrency}, ${pipeline.requestsPerMinute} requests/min, ${budgetText}; output in ${outDir}`);
     try {
-      stopped = await executePlan(plan.items, { provider: handle.provider, http, journal, log, pipeline, outDir, images: loaded.images, signal });
+      stopped = await executePlan(plan.items, { provider: handle.provider, http, journal, log, pipeline, outDir, images: loaded.images, signal, budget: new BudgetLedger(budgetMicros) });
     } finally {
       await handle.close();
       await http.close();
     }
   }
 
-  const report = buildReport(loaded.manifests, plan.items, journal.states, pipeline.provider);
+  const report = buildReport(loaded.manifests, plan.items, journal.states, pipeline.provider, journal.session);
   const files = await writeReports(outDir, report);
   const t = report.totals;
-  print(`${t.done} of ${t.rows} videos done, ${t.failed} failed, ${t.skipped} skipped${t.in_flight ? `, ${t.in_flight} in flight` : ''}; cost ${formatUsd(Math.round(t.actual_usd * 1e6))} (estimated ${formatUsd(Math.round(t.estimated_usd * 1e6))})`);
+  print(`${t.done} of ${t.rows} videos done, ${t.failed} failed, ${t.skipped} skipped${t.in_flight ? `, ${t.in_flight} in flight` : ''}; cost ${formatUsd(usdToMicros(t.actual_usd))} (this run ${formatUsd(usdToMicros(report.money.this_run_usd))}, estimated ${formatUsd(usdToMicros(t.estimated_usd))})`);
   for (const row of report.rows.filter((r) => r.status === 'failed' || r.status === 'unknown')) print(`  ${row.status}: ${row.file}:${row.line} ${row.manifest}/${row.id}: ${row.error}`);
   print(`reports: ${files.map((f) => path.relative(process.cwd(), f) || f).join(', ')}`);
   if (signal.aborted) {
@@ -157,8 +198,12 @@ async function execute(
   }
   if (stopped) {
     print(`stopped: ${stopped.message}`);
-    const exitCode = stopped.kind === 'credit' ? EXIT.stopped : stopped.kind === 'fatal' ? EXIT.invalid : EXIT.rowsFailed;
+    const exitCode = stopped.kind === 'credit' || stopped.kind === 'budget' ? EXIT.stopped : stopped.kind === 'fatal' ? EXIT.invalid : EXIT.rowsFailed;
     return { exitCode, plan, report, stopped };
+  }
+  if (plan.counts.over_budget > 0) {
+    print(`${plan.counts.over_budget} rows did not fit the budget and were not submitted (--partial): raise the budget and run again to do them`);
+    return { exitCode: EXIT.stopped, plan, report };
   }
   return { exitCode: t.done === t.rows ? EXIT.ok : EXIT.rowsFailed, plan, report };
 }

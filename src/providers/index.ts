@@ -30,6 +30,8 @@ export function simulatorOptionsFrom(settings: Pipeline['simulator']): Partial<S
     urlTtlMs: settings.url_ttl_ms,
     creditMicros: settings.credit_usd === undefined ? undefined : usdToMicros(settings.credit_usd),
     priceMicrosPerSecond: usdToMicros(settings.price_usd_per_second),
+    audioPriceMicrosPerSecond: usdToMicros(settings.audio_price_usd_per_second),
+    voicePriceMicrosPerSecond: usdToMicros(settings.voice_price_usd_per_second),
     apiKey: settings.api_key,
     createResponseDelayMs: settings.create_response_delay_ms,
     seed: settings.seed,

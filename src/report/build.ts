@@ -18,8 +18,13 @@ export interface ReportRow {
   generate_audio: boolean;
   audio_mode: AudioMode;
   estimated_usd: number;
+  /** The `cost` the provider reported on the run, when it did. */
+  provider_usd: number | null;
   actual_usd: number | null;
   cost_source: CostSource;
+  billed: boolean;
+  /** Whether this run's create made the billed run, or an earlier run's did. */
+  spent_in: 'this_run' | 'earlier_run' | null;
   attempts: number;
   run_id: string | null;
   output: string | null;
@@ -41,10 +46,19 @@ export interface ReportTotals {
   actual_usd: number;
 }
 
+export interface MoneyTotals {
+  this_run_usd: number;
+  earlier_runs_usd: number;
+  by_audio_mode: Record<AudioMode, { rows: number; seconds: number; estimated_usd: number; actual_usd: number }>;
+}
+
 export interface Report {
   generated_at: string;
   provider: string;
+  /** The `clipmill run` this report describes (its start time); money is split by it. */
+  session: string | null;
   totals: ReportTotals;
+  money: MoneyTotals;
   manifests: ({ name: string; file: string } & ReportTotals)[];
   rows: ReportRow[];
 }
@@ -69,7 +83,8 @@ function statusOf(state: RowState | undefined): RowStatus {
   }
 }
 
-function errorOf(state: RowState | undefined): string | null {
+function errorOf(state: RowState | undefined, item: WorkItem): string | null {
+  if (item.action === 'over_budget' && (state === undefined || state.status === 'pending')) return 'not submitted: it did not fit the budget (--partial)';
   switch (state?.status) {
     case 'failed':
       return `${state.failure?.code}: ${state.failure?.message}`;
@@ -110,7 +125,14 @@ function totalsOf(rows: readonly { row: ReportRow; estimate: number; actual: num
 }
 
 /** Pure: the plan's rows and the journal's states → the report every renderer draws from. */
-export function buildReport(manifests: readonly Manifest[], items: readonly WorkItem[], states: ReadonlyMap<string, RowState>, provider: string, now = new Date()): Report {
+export function buildReport(
+  manifests: readonly Manifest[],
+  items: readonly WorkItem[],
+  states: ReadonlyMap<string, RowState>,
+  provider: string,
+  session: string | null,
+  now = new Date(),
+): Report {
   const built = items.map((item) => {
     const known = states.get(item.key);
     const state = known?.request === item.request ? known : undefined;
@@ -127,8 +149,11 @@ export function buildReport(manifests: readonly Manifest[], items: readonly Work
       generate_audio: request.generateAudio,
       audio_mode: audioModeOf(request),
       estimated_usd: usd(item.estimateMicros),
+      provider_usd: state?.costMicros === undefined ? null : usd(state.costMicros),
       actual_usd: cost.micros === undefined ? null : usd(cost.micros),
       cost_source: cost.source,
+      billed: (cost.micros ?? 0) > 0,
+      spent_in: (cost.micros ?? 0) > 0 ? (session !== null && state?.submittedIn === session ? 'this_run' : 'earlier_run') : null,
       attempts: state?.attempts ?? 0,
       run_id: state?.runId ?? null,
       output: state?.output?.path ?? null,
@@ -136,14 +161,25 @@ export function buildReport(manifests: readonly Manifest[], items: readonly Work
       sha256: state?.output?.sha256 ?? null,
       video_seconds: state?.output?.seconds ?? null,
       changed: item.changed,
-      error: errorOf(state),
+      error: errorOf(state, item),
     };
     return { row, estimate: item.estimateMicros, actual: cost.micros ?? 0 };
   });
+  const sum = (rows: typeof built, pick: (b: (typeof built)[number]) => number) => usd(rows.reduce((total, b) => total + pick(b), 0));
+  const byMode = (mode: AudioMode) => {
+    const rows = built.filter((b) => b.row.audio_mode === mode);
+    return { rows: rows.length, seconds: rows.reduce((t, b) => t + b.row.duration, 0), estimated_usd: sum(rows, (b) => b.estimate), actual_usd: sum(rows, (b) => b.actual) };
+  };
   return {
     generated_at: now.toISOString(),
     provider,
+    session,
     totals: totalsOf(built),
+    money: {
+      this_run_usd: sum(built.filter((b) => b.row.spent_in === 'this_run'), (b) => b.actual),
+      earlier_runs_usd: sum(built.filter((b) => b.row.spent_in === 'earlier_run'), (b) => b.actual),
+      by_audio_mode: { silent: byMode('silent'), audio: byMode('audio'), voice: byMode('voice') },
+    },
     manifests: manifests.map((m) => ({ name: m.name, file: m.file, ...totalsOf(built.filter((b) => b.row.manifest === m.name)) })),
     rows: built.map((b) => b.row),
   };

@@ -6,8 +6,8 @@ export function renderJson(report: Report): string {
 }
 
 const CSV_COLUMNS: (keyof ReportRow)[] = [
-  'manifest', 'id', 'file', 'line', 'status', 'duration', 'generate_audio', 'audio_mode', 'estimated_usd', 'actual_usd',
-  'cost_source', 'attempts', 'run_id', 'output', 'bytes', 'sha256', 'video_seconds', 'changed', 'prompt', 'error',
+  'manifest', 'id', 'file', 'line', 'status', 'duration', 'generate_audio', 'audio_mode', 'estimated_usd', 'provider_usd', 'actual_usd',
+  'cost_source', 'billed', 'spent_in', 'attempts', 'run_id', 'output', 'bytes', 'sha256', 'video_seconds', 'changed', 'prompt', 'error',
 ];
 
 /** Spreadsheets run cells starting with = + - @ (or tab/CR) as formulas: prefix a quote so they stay text. */
@@ -38,11 +38,21 @@ export function renderMarkdown(report: Report): string {
     `# clipmill report`,
     '',
     `${t.done} of ${t.rows} videos done, ${t.failed} failed, ${t.skipped} skipped${t.in_flight > 0 ? `, ${t.in_flight} still in flight` : ''}. ` +
-      `Cost ${money(t.actual_usd)} (estimated ${money(t.estimated_usd)}), ${t.seconds} s of video, provider ${report.provider}.`,
+      `Cost ${money(t.actual_usd)}: ${money(report.money.this_run_usd)} this run, ${money(report.money.earlier_runs_usd)} in earlier runs ` +
+      `(estimated ${money(t.estimated_usd)} for all rows), ${t.seconds} s of video, provider ${report.provider}.`,
     '',
     '| manifest | rows | done | failed | skipped | seconds | estimated | actual |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...report.manifests.map((m) => `| ${escapeMd(m.name)} | ${m.rows} | ${m.done} | ${m.failed} | ${m.skipped} | ${m.seconds} | ${money(m.estimated_usd)} | ${money(m.actual_usd)} |`),
+    '',
+    '| audio | rows | seconds | estimated | actual |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...(['silent', 'audio', 'voice'] as const)
+      .filter((mode) => report.money.by_audio_mode[mode].rows > 0)
+      .map((mode) => {
+        const m = report.money.by_audio_mode[mode];
+        return `| ${mode} | ${m.rows} | ${m.seconds} | ${money(m.estimated_usd)} | ${money(m.actual_usd)} |`;
+      }),
   ];
   const failed = report.rows.filter((r) => r.status === 'failed' || r.status === 'unknown');
   if (failed.length > 0) {

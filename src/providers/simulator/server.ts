@@ -32,7 +32,10 @@ export interface SimulatorOptions {
   urlTtlMs: number;
   /** Credit in micro-dollars; creates are refused with 402 when a run could exceed it. */
   creditMicros: number | undefined;
+  /** Billing rates per second of output video: silent, with audio, with voice control. */
   priceMicrosPerSecond: number;
+  audioPriceMicrosPerSecond: number;
+  voicePriceMicrosPerSecond: number;
   /** When set, only this bearer key is accepted; otherwise any non-empty key. */
   apiKey: string | undefined;
   /** Answer creates this late, after the run exists: a client timeout then loses the answer, not the run. */
@@ -56,6 +59,8 @@ export const DEFAULT_SIMULATOR_OPTIONS: SimulatorOptions = {
   urlTtlMs: 0,
   creditMicros: undefined,
   priceMicrosPerSecond: 140_000,
+  audioPriceMicrosPerSecond: 140_000,
+  voicePriceMicrosPerSecond: 140_000,
   apiKey: undefined,
   createResponseDelayMs: 0,
   seed: 1,
@@ -337,7 +342,8 @@ export class Simulator {
 
     const seconds = outputSeconds(input);
     const audio = input.generate_audio ?? true; // the provider's default, which costs more
-    const costMicros = seconds * this.options.priceMicrosPerSecond;
+    const rate = audio ? this.options.audioPriceMicrosPerSecond : this.options.priceMicrosPerSecond;
+    const costMicros = seconds * rate;
     const credit = this.options.creditMicros;
     if (credit !== undefined && this.committedMicros() + costMicros > credit) {
       return failure(402, 'INSUFFICIENT_CREDIT', 'Insufficient credit to run this model; top up your balance');
