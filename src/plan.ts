@@ -38,7 +38,7 @@ export interface Plan {
   submitMicros: number;
 }
 
-/** Pure: the same plan with every row to pay for outside `keep` set aside as over budget. */
+/** Pure: the same plan with the rows in `over` set aside as over budget. */
 export function withoutRowsOverBudget(plan: Plan, over: readonly WorkItem[]): Plan {
   const excluded = new Set(over.map((item) => item.key));
   const items = plan.items.map((item) => (excluded.has(item.key) ? { ...item, action: 'over_budget' as const } : item));
@@ -52,7 +52,7 @@ function summarise(items: WorkItem[]): Plan {
     counts[item.action]++;
     if (item.action === 'submit' || item.action === 'unknown') submitMicros += item.estimateMicros;
   }
-  return summarise(items);
+  return { items, counts, submitMicros };
 }
 
 export function videoPathFor(outDir: string, row: Pick<Row, 'manifest' | 'id'>): string {
