@@ -44,6 +44,7 @@ const rate = z.number().min(0).max(1);
 export const simulatorOptionsSchema = z
   .object({
     port: z.number().int().min(0).max(65535).default(0),
+    protocol: z.enum(['runflow', 'fal']).default('runflow'),
     latency_ms: z.number().int().min(0).default(1500),
     concurrency: z.number().int().min(1).default(8),
     fail_rate: rate.default(0),

@@ -15,7 +15,7 @@ import type { Logger } from './log.js';
 import type { ImageInfo } from './manifest/images.js';
 import { buildKlingInput, type ImageRef, type KlingV3Input } from './model/kling-v3.js';
 import { archivedVideoPath, videoPathFor, type WorkItem } from './plan.js';
-import type { Provider, RunMetadata, RunSnapshot } from './providers/provider.js';
+import type { Provider, RunMetadata, RunRef, RunSnapshot } from './providers/provider.js';
 import { nextPollDelayMs, RunTimeModel } from './polling.js';
 import { backoffMs, retryDelayMs, withRetry, type RetryPolicy } from './retry.js';
 
@@ -70,6 +70,12 @@ class RowRunner {
 
   private fields(item: WorkItem) {
     return { manifest: item.row.manifest, row: item.row.id, line: item.row.line };
+  }
+
+  /** The provider's handle on a run: its id, and its own addresses when the provider gave some. */
+  private refOf(item: WorkItem, runId: string): RunRef {
+    const urls = this.state(item)?.runUrls;
+    return urls && this.state(item)?.runId === runId ? { runId, urls } : { runId };
   }
 
   /** This row's journal state for the current request, if any. */
@@ -239,10 +245,10 @@ class RowRunner {
       const metadata: RunMetadata = { clipmill_manifest: item.row.manifest, clipmill_row: item.row.id, clipmill_request: item.request, clipmill_submit: submitToken(item.request, attempt) };
       await journal.append({ type: 'submitting', key: item.key, request: item.request, attempt });
       try {
-        const runId = await provider.submit(input, metadata, this.stopAll.signal);
-        await journal.append({ type: 'submitted', key: item.key, request: item.request, runId });
-        log.info('submitted', `submitted as ${runId}`, { ...this.fields(item), run_id: runId });
-        return runId;
+        const run = await provider.submit(input, metadata, this.stopAll.signal);
+        await journal.append({ type: 'submitted', key: item.key, request: item.request, runId: run.runId, ...(run.urls && { urls: run.urls }) });
+        log.info('submitted', `submitted as ${run.runId}`, { ...this.fields(item), run_id: run.runId });
+        return run.runId;
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;
         const answered = error.status !== undefined && error.status < 500;
@@ -291,7 +297,7 @@ class RowRunner {
       if (delayMs !== undefined) await sleep(delayMs, undefined, { signal: this.signal });
       let snapshot: RunSnapshot;
       try {
-        snapshot = await withRetry(() => provider.getRun(runId, this.signal), this.retry, this.signal);
+        snapshot = await withRetry(() => provider.getRun(this.refOf(item, runId), this.signal), this.retry, this.signal);
       } catch (error) {
         if (!(error instanceof ApiError) || error.kind !== 'transient' || this.signal.aborted) throw error;
         delayMs = Math.max(bounds.floorMs, backoffMs(this.retry.maxAttempts, this.retry));
@@ -388,7 +394,7 @@ class RowRunner {
         if (!(error instanceof ApiError) || tries >= this.retry.maxAttempts || this.signal.aborted) throw error;
         if (error.code === 'URL_REFUSED' || error.code === 'NO_OUTPUT') {
           log.warn('url_refresh', `${error.message}; fetching the run again for a fresh URL`, this.fields(item));
-          snapshot = await withRetry(() => provider.getRun(snapshot.runId, this.signal), this.retry, this.signal);
+          snapshot = await withRetry(() => provider.getRun(this.refOf(item, snapshot.runId), this.signal), this.retry, this.signal);
           if (error.code === 'NO_OUTPUT' && !snapshot.videoUrl) throw error;
           continue;
         }

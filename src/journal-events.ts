@@ -1,3 +1,5 @@
+import type { RunUrls } from './providers/provider.js';
+
 /** The journal's vocabulary: one line per state change of a row, appended before the next side effect. */
 interface EventBase {
   /** ISO time the event was recorded. */
@@ -12,7 +14,7 @@ interface EventBase {
 
 export type JournalEvent =
   | (EventBase & { type: 'submitting'; attempt: number })
-  | (EventBase & { type: 'submitted'; runId: string })
+  | (EventBase & { type: 'submitted'; runId: string; urls?: RunUrls })
   /** The create certainly made no run (refused before reaching the provider, or rejected by it). */
   | (EventBase & { type: 'not_submitted'; code: string; message: string })
   | (EventBase & { type: 'succeeded'; runId: string; videoUrl?: string; costMicros?: number })
@@ -31,6 +33,8 @@ export interface RowState {
   runId?: string;
   /** The session whose create made the run: the money is this session's. */
   submittedIn?: string;
+  /** The provider's own addresses for the run (fal), kept for resume. */
+  runUrls?: RunUrls;
   videoUrl?: string;
   costMicros?: number;
   output?: { path: string; bytes: number; sha256: string; seconds: number };
@@ -55,10 +59,12 @@ export function applyEvent(previous: RowState | undefined, event: JournalEvent):
       delete base.runId;
       delete base.failure;
       delete base.submittedIn;
+      delete base.runUrls;
       return { ...base, status: 'submitting', attempts: Math.max(base.attempts + 1, event.attempt) };
     case 'submitted': {
       const next: RowState = { ...base, status: 'submitted', runId: event.runId };
       if (event.session !== undefined) next.submittedIn = event.session;
+      if (event.urls !== undefined) next.runUrls = event.urls;
       return next;
     }
     case 'not_submitted':

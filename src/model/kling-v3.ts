@@ -8,6 +8,8 @@ export const DEFAULT_DURATION_S = 5;
 export const MAX_PROMPT_CHARS = 2500;
 export const MAX_SHOTS = 6;
 export const SHOT_TYPES = ['customize', 'intelligent'] as const;
+export const MAX_REFERENCE_IMAGES = 3;
+export const MAX_VOICES = 2;
 export type ShotType = (typeof SHOT_TYPES)[number];
 
 export const IMAGE_LIMITS = {
@@ -61,6 +63,16 @@ export const klingV3InputSchema = z
     end_image_url: imageUrl.optional(),
     negative_prompt: z.string().max(MAX_PROMPT_CHARS).optional(),
     cfg_scale: z.number().min(0).max(1).optional(),
+    elements: z
+      .array(
+        z.union([
+          z.object({ frontal_image_url: imageUrl, reference_image_urls: z.array(imageUrl).min(1).max(MAX_REFERENCE_IMAGES) }).strict(),
+          z.object({ video_url: z.string().url() }).strict(),
+        ]),
+      )
+      .min(1)
+      .optional(),
+    voice_ids: z.array(z.string().min(1)).min(1).max(MAX_VOICES).optional(),
   })
   .strict()
   .superRefine((input, ctx) => {
@@ -75,6 +87,9 @@ export const klingV3InputSchema = z
       if (input.shot_type === undefined) {
         ctx.addIssue({ code: 'custom', path: ['shot_type'], message: 'required when multi_prompt is given' });
       }
+    }
+    if ((input.elements ?? []).filter((e) => 'video_url' in e).length > 1) {
+      ctx.addIssue({ code: 'custom', path: ['elements'], message: 'at most one video element' });
     }
   });
 

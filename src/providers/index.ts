@@ -3,6 +3,7 @@ import { usdToMicros } from '../cost.js';
 import type { HttpClient } from '../http.js';
 import { InputError, type Problem } from '../problem.js';
 import type { RateGate } from '../scheduler.js';
+import { FAL_QUEUE_URL, FalProvider } from './fal.js';
 import type { Provider } from './provider.js';
 import { RUNFLOW_BASE_URL, RunflowProvider } from './runflow.js';
 import { Simulator, type SimulatorOptions } from './simulator/server.js';
@@ -50,7 +51,14 @@ export function providerProblems(pipeline: Pipeline, env: NodeJS.ProcessEnv): Pr
       if (problem) problems.push({ file: 'RUNFLOW_BASE_URL', line: 0, field: '', message: problem });
     }
   }
-  if (pipeline.provider === 'fal') problems.push({ file, line: 0, field: 'provider', message: 'the fal provider is not available in this version (use runflow or simulator)' });
+  if (pipeline.provider === 'fal') {
+    if (!env.FAL_KEY?.trim()) problems.push({ file, line: 0, field: 'provider', message: 'fal needs an API key: set FAL_KEY in the environment (never in a file)' });
+    const envUrl = env.FAL_BASE_URL?.trim();
+    if (envUrl) {
+      const problem = checkBaseUrl(envUrl);
+      if (problem) problems.push({ file: 'FAL_BASE_URL', line: 0, field: '', message: problem });
+    }
+  }
   return problems;
 }
 
@@ -63,7 +71,13 @@ export async function openProvider(pipeline: Pipeline, env: NodeJS.ProcessEnv, h
     const simulator = new Simulator(simulatorOptionsFrom(pipeline.simulator));
     const baseUrl = await simulator.start();
     const key = pipeline.simulator.api_key ?? 'simulator-key';
-    return { provider: new RunflowProvider({ ...common, baseUrl, apiKey: key }), endpoint: `built-in simulator at ${baseUrl}`, close: () => simulator.close() };
+    const fal = pipeline.simulator.protocol === 'fal';
+    const provider = fal ? new FalProvider({ ...common, baseUrl, apiKey: key }) : new RunflowProvider({ ...common, baseUrl, apiKey: key });
+    return { provider, endpoint: `built-in simulator (${fal ? 'fal' : 'Runflow'} protocol) at ${baseUrl}`, close: () => simulator.close() };
+  }
+  if (pipeline.provider === 'fal') {
+    const baseUrl = env.FAL_BASE_URL?.trim() || pipeline.baseUrl || FAL_QUEUE_URL;
+    return { provider: new FalProvider({ ...common, baseUrl, apiKey: env.FAL_KEY!.trim() }), endpoint: `fal at ${baseUrl}`, close: async () => {} };
   }
   const baseUrl = env.RUNFLOW_BASE_URL?.trim() || pipeline.baseUrl || RUNFLOW_BASE_URL;
   return { provider: new RunflowProvider({ ...common, baseUrl, apiKey: env.RUNFLOW_API_KEY!.trim() }), endpoint: `Runflow at ${baseUrl}`, close: async () => {} };

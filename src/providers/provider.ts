@@ -5,6 +5,19 @@ import type { KlingV3Input } from '../model/kling-v3.js';
 /** Where a run is, in the words every provider maps to. */
 export type RunState = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
 
+/** Where a provider answers about a run, when it gives addresses of its own (fal's queue does). */
+export interface RunUrls {
+  status: string;
+  result: string;
+  cancel: string;
+}
+
+/** What identifies a run to its provider; recorded in the journal as soon as the create answers. */
+export interface RunRef {
+  runId: string;
+  urls?: RunUrls;
+}
+
 export interface RunSnapshot {
   runId: string;
   state: RunState;
@@ -34,9 +47,11 @@ export interface Provider {
   readonly maxInlineImageBytes: number;
   /** The URL the model fetches a local image from. */
   imageUrl(image: ImageInfo, bytes: Uint8Array): string;
-  /** Creates a run; resolves to its id. Not idempotent: callers record intent first. */
-  submit(input: KlingV3Input, metadata: RunMetadata, signal: AbortSignal): Promise<string>;
-  getRun(runId: string, signal: AbortSignal): Promise<RunSnapshot>;
+  /** Creates a run. Not idempotent: callers record intent first. */
+  submit(input: KlingV3Input, metadata: RunMetadata, signal: AbortSignal): Promise<RunRef>;
+  getRun(run: RunRef, signal: AbortSignal): Promise<RunSnapshot>;
+  /** Asks the provider to stop a run (on a deadline); absent where the provider documents no way. */
+  cancel?(run: RunRef, signal: AbortSignal): Promise<void>;
   /**
    * Runs created with this submit token, from the provider's own records. An empty list is the
    * provider's word that the create never made a run; it throws when it cannot tell.

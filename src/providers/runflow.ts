@@ -1,11 +1,10 @@
 import { parseUsdToMicros } from '../cost.js';
 import { ApiError, kindOfStatus } from '../errors.js';
-import { redactUrl, type HttpClient } from '../http.js';
+import { redactUrl } from '../http.js';
 import type { ImageInfo } from '../manifest/images.js';
 import { MODEL_PATH, type KlingV3Input } from '../model/kling-v3.js';
-import { parseRetryAfterMs, type RetryPolicy } from '../retry.js';
-import type { RateGate } from '../scheduler.js';
-import type { Provider, RunMetadata, RunSnapshot, RunState } from './provider.js';
+import { apiRequest, dataUri, isRecord, retryAfterOf, str, type ApiOptions } from './api.js';
+import type { Provider, RunMetadata, RunRef, RunSnapshot, RunState } from './provider.js';
 
 export const RUNFLOW_BASE_URL = 'https://api.runflow.io';
 export const RUNFLOW_CREATE_PATH = `/v1/models/${MODEL_PATH}/runs`;
@@ -15,14 +14,9 @@ export const RUNFLOW_MAX_INLINE_BYTES = Math.floor(((1024 * 1024 - 64) * 3) / 4)
 const LIST_PAGE_SIZE = 100;
 const LIST_MAX_PAGES = 20;
 
-export interface RunflowOptions {
+export interface RunflowOptions extends ApiOptions {
   baseUrl: string;
   apiKey: string;
-  http: HttpClient;
-  gate: RateGate;
-  requestTimeoutMs: number;
-  /** Retry-After is honoured up to `maxDelayMs`; a 429 without one holds everybody off for `baseDelayMs`. */
-  retry: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>;
 }
 
 const STATES: Record<string, RunState> = {
@@ -34,14 +28,6 @@ const STATES: Record<string, RunState> = {
   canceled: 'canceled',
   cancelled: 'canceled',
 };
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' && v.length > 0 ? v : undefined;
-}
 
 /** The video URL in the shapes Runflow normalises output to, in the documented order of preference. */
 export function findVideoUrl(run: Record<string, unknown>): string | undefined {
@@ -97,8 +83,7 @@ export function envelopeError(status: number, body: unknown, headers: Record<str
     message += ` (${details.join('; ')})`;
   }
   const hint = status === 401 ? ' — check RUNFLOW_API_KEY' : status === 402 ? ' — top up the Runflow balance' : status === 403 ? ' — the key may not use this model' : '';
-  const retryAfter = headers['retry-after'];
-  const retryAfterMs = parseRetryAfterMs(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, Date.now(), maxRetryAfterMs);
+  const retryAfterMs = retryAfterOf(headers, maxRetryAfterMs);
   return new ApiError(kindOfStatus(status), code, `${what}: Runflow ${status} ${code}: ${message}${hint}`, {
     status,
     ...(retryAfterMs !== undefined && { retryAfterMs }),
@@ -112,16 +97,16 @@ export class RunflowProvider implements Provider {
   constructor(private readonly options: RunflowOptions) {}
 
   imageUrl(image: ImageInfo, bytes: Uint8Array): string {
-    return `data:${image.mime};base64,${Buffer.from(bytes).toString('base64')}`;
+    return dataUri(image, bytes);
   }
 
-  async submit(input: KlingV3Input, metadata: RunMetadata, signal: AbortSignal): Promise<string> {
+  async submit(input: KlingV3Input, metadata: RunMetadata, signal: AbortSignal): Promise<RunRef> {
     const run = await this.call('POST', RUNFLOW_CREATE_PATH, { input, metadata }, signal);
-    return parseRun(run).runId;
+    return { runId: parseRun(run).runId };
   }
 
-  async getRun(runId: string, signal: AbortSignal): Promise<RunSnapshot> {
-    return parseRun(await this.call('GET', `/v1/runs/${encodeURIComponent(runId)}`, undefined, signal));
+  async getRun(run: RunRef, signal: AbortSignal): Promise<RunSnapshot> {
+    return parseRun(await this.call('GET', `/v1/runs/${encodeURIComponent(run.runId)}`, undefined, signal));
   }
 
   async findRuns(submitToken: string, signal: AbortSignal): Promise<RunSnapshot[]> {
@@ -141,20 +126,19 @@ export class RunflowProvider implements Provider {
   }
 
   private async call(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal): Promise<unknown> {
-    const { baseUrl, apiKey, http, gate, requestTimeoutMs, retry } = this.options;
+    const { baseUrl, apiKey } = this.options;
     const url = new URL(path, baseUrl).href;
-    await gate.take(signal);
-    const response = await http.send({
-      method,
-      url,
-      headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json', ...(body !== undefined && { 'content-type': 'application/json' }) },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-      timeoutMs: requestTimeoutMs,
+    const response = await apiRequest(
+      this.options,
+      {
+        method,
+        url,
+        headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json', ...(body !== undefined && { 'content-type': 'application/json' }) },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+      },
       signal,
-    });
+    );
     if (response.status >= 200 && response.status < 300) return response.body;
-    const error = envelopeError(response.status, response.body, response.headers, `${method} ${redactUrl(url)}`, retry.maxDelayMs);
-    if (response.status === 429) gate.rateLimitedFor(error.retryAfterMs ?? retry.baseDelayMs);
-    throw error;
+    throw envelopeError(response.status, response.body, response.headers, `${method} ${redactUrl(url)}`, this.options.retry.maxDelayMs);
   }
 }

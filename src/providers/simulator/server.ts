@@ -1,9 +1,11 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { imageSize } from 'image-size';
 import { IMAGE_LIMITS, klingV3InputSchema, outputSeconds, type KlingV3Input } from '../../model/kling-v3.js';
+import { FAL_ENDPOINT } from '../fal.js';
 import { RUNFLOW_CREATE_PATH } from '../runflow.js';
+import { falRoute, falSubmit } from './fal-api.js';
 import { clipName, loadClips, type ClipLibrary } from './clips.js';
 
 export interface SimulatorOptions {
@@ -75,7 +77,7 @@ export interface LedgerEntry {
   input?: KlingV3Input;
 }
 
-interface SimRun {
+export interface SimRun {
   id: string;
   status: 'queued' | 'running' | 'succeeded' | 'failed';
   input: KlingV3Input;
@@ -87,6 +89,37 @@ interface SimRun {
   startedAt?: number;
   completedAt?: number;
   failure?: { code: string; message: string };
+  /** Field errors of an input that failed validation (fal reports them in the result). */
+  errors?: { field: string; message: string }[];
+  canceled?: boolean;
+}
+
+export interface Rejection {
+  status: number;
+  code: string;
+  message: string;
+  errors?: { field: string; message: string }[];
+}
+
+/** Every image URL in an input, with its field, for the fetch check. */
+function imageFields(input: KlingV3Input): { field: string; url: string }[] {
+  const fields: { field: string; url: string }[] = [{ field: 'start_image_url', url: input.start_image_url }];
+  if (input.end_image_url !== undefined) fields.push({ field: 'end_image_url', url: input.end_image_url });
+  (input.elements ?? []).forEach((element, i) => {
+    if ('frontal_image_url' in element) {
+      fields.push({ field: `elements.${i}.frontal_image_url`, url: element.frontal_image_url });
+      element.reference_image_urls.forEach((url, j) => fields.push({ field: `elements.${i}.reference_image_urls.${j}`, url }));
+    }
+  });
+  return fields;
+}
+
+export type Protocol = 'runflow' | 'fal';
+
+/** An error in each provider's own shape: Runflow's `{code, message, errors}`, fal's `{detail, error_type}`. */
+export function replyError(res: ServerResponse, protocol: Protocol, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+  if (protocol === 'runflow') return envelope(res, status, code, message, null, headers);
+  sendJson(res, status, { detail: message, error_type: code.toLowerCase() }, { 'x-fal-error-type': code.toLowerCase(), ...headers });
 }
 
 /** First index in a sorted array whose value is at least `value`. */
@@ -117,7 +150,7 @@ function usd(micros: number): string {
   return (micros / 1_000_000).toFixed(6);
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
   res.end(text);
@@ -192,7 +225,7 @@ export class Simulator {
   private readonly random: () => number;
   private readonly urlSecret = randomBytes(16);
   private server: Server | undefined;
-  private clips: ClipLibrary = new Map();
+  clips: ClipLibrary = new Map();
   private baseUrl = '';
 
   constructor(options: Partial<SimulatorOptions> = {}) {
@@ -251,11 +284,13 @@ export class Simulator {
     this.apiRequests++;
     const now = Date.now();
     this.arrivals.push(now);
+    const protocol: Protocol = url.pathname.startsWith('/fal-ai/') ? 'fal' : 'runflow';
     const auth = req.headers.authorization ?? '';
-    const key = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
+    // Runflow: `Authorization: Bearer <key>`; fal: `Authorization: Key <key>`.
+    const key = (protocol === 'fal' ? /^Key\s+(\S+)$/i : /^Bearer\s+(\S+)$/i).exec(auth)?.[1];
     if (!key || (this.options.apiKey !== undefined && key !== this.options.apiKey)) {
       await readBody(req);
-      return envelope(res, 401, 'UNAUTHORIZED', 'Missing or invalid API key');
+      return replyError(res, protocol, 401, 'UNAUTHORIZED', 'Missing or invalid API key');
     }
     const limit = this.options.requestsPerMinute;
     if (limit > 0) {
@@ -264,7 +299,7 @@ export class Simulator {
         await readBody(req);
         this.stats.rateLimitedOverLimit++;
         const oldest = this.arrivals[this.arrivals.length - limit - 1] ?? now;
-        return envelope(res, 429, 'RATE_LIMITED', `Rate limit of ${limit} requests per minute exceeded`, null, { 'retry-after': String(Math.max(1, Math.ceil((oldest + 60_000 - now) / 1000))) });
+        return replyError(res, protocol, 429, 'RATE_LIMITED', `Rate limit of ${limit} requests per minute exceeded`, { 'retry-after': String(Math.max(1, Math.ceil((oldest + 60_000 - now) / 1000))) });
       }
     }
     if (this.random() < this.options.rateLimitRate) {
@@ -272,26 +307,31 @@ export class Simulator {
       this.stats.rateLimitedRandom++;
       // One version of the docs sends Retry-After with a 429, another sends none: half and half.
       const headers: Record<string, string> = this.random() < 0.5 ? { 'retry-after': '1' } : {};
-      return envelope(res, 429, 'RATE_LIMITED', 'Too many requests', null, headers);
+      return replyError(res, protocol, 429, 'RATE_LIMITED', 'Too many requests', headers);
     }
-    const isCreate = route === `POST ${RUNFLOW_CREATE_PATH}`;
+    const isCreate = route === `POST ${RUNFLOW_CREATE_PATH}` || route === `POST /${FAL_ENDPOINT}`;
     // Half of the injected 5xx and resets on a create come after the run was made: the answer is lost, not the run.
     const fault = this.random() < this.options.errorRate ? 'error' : this.random() < this.options.resetRate ? 'reset' : undefined;
     const afterCreate = fault !== undefined && isCreate && this.random() < 0.5;
     if (fault !== undefined && !afterCreate) {
       await readBody(req);
-      return this.injectFault(fault, res);
+      return this.injectFault(fault, res, protocol);
     }
 
     if (isCreate) {
       this.stats.creates++;
-      const created = this.create(await readBody(req));
+      const text = await readBody(req);
+      const created = protocol === 'fal' ? falSubmit(this, text) : this.create(text);
       if (this.options.createResponseDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.options.createResponseDelayMs));
       if (fault !== undefined) {
-        if (created.status === 201) this.stats.lostCreateAnswers++;
-        return this.injectFault(fault, res);
+        if (created.status < 300) this.stats.lostCreateAnswers++;
+        return this.injectFault(fault, res, protocol);
       }
       return sendJson(res, created.status, created.body);
+    }
+    if (protocol === 'fal') {
+      await readBody(req);
+      return falRoute(this, req.method ?? 'GET', url, res);
     }
     const runMatch = /^\/v1\/runs\/([^/]+)$/.exec(url.pathname);
     if (req.method === 'GET' && runMatch) {
@@ -328,43 +368,83 @@ export class Simulator {
       raw.start_image_url = raw.image_url;
       delete raw.image_url;
     }
+    const admitted = this.admit(raw, (body as { metadata?: unknown }).metadata ?? null, 'run_');
+    if ('rejected' in admitted) {
+      const r = admitted.rejected;
+      return failure(r.status, r.code, r.message, r.errors?.map((e) => ({ field: `input.${e.field}`, message: e.message })) ?? null);
+    }
+    return { status: 201, body: this.runObject(admitted.run) };
+  }
+
+  /**
+   * Checks a model input as the provider would and, when it passes and credit allows, queues a run.
+   * With `failLater` (fal), an invalid input still becomes a request, which ends failed and unbilled.
+   */
+  admit(raw: Record<string, unknown>, metadata: unknown, idPrefix: string, failLater = false): { run: SimRun } | { rejected: Rejection } {
     const parsed = klingV3InputSchema.safeParse(raw);
-    if (!parsed.success) {
-      const errors = parsed.error.issues.map((i) => ({ field: ['input', ...i.path.map(String)].join('.'), message: i.message }));
-      return failure(422, 'VALIDATION_ERROR', 'Input validation failed', errors);
+    let errors: { field: string; message: string }[] = parsed.success ? [] : parsed.error.issues.map((i) => ({ field: i.path.map(String).join('.'), message: i.message }));
+    if (parsed.success) {
+      const input = parsed.data;
+      errors = imageFields(input)
+        .map(({ field, url }) => ({ field, message: imageProblem(url) }))
+        .filter((e): e is { field: string; message: string } => e.message !== undefined);
+    }
+    const id = idPrefix === 'run_' ? `run_${randomBytes(8).toString('hex')}` : randomUUID();
+    if (errors.length > 0 || !parsed.success) {
+      if (!failLater) return { rejected: { status: 422, code: 'VALIDATION_ERROR', message: 'Input validation failed', errors } };
+      const run: SimRun = { id, status: 'failed', input: raw as KlingV3Input, metadata, seconds: 0, audio: false, costMicros: 0, createdAt: Date.now(), completedAt: Date.now(), failure: { code: 'VALIDATION_ERROR', message: 'Input validation failed' }, errors };
+      this.runs.set(run.id, run);
+      return { run };
     }
     const input = parsed.data;
-    const imageErrors = (['start_image_url', 'end_image_url'] as const)
-      .map((field) => ({ field, problem: input[field] === undefined ? undefined : imageProblem(input[field]) }))
-      .filter((e) => e.problem !== undefined)
-      .map((e) => ({ field: `input.${e.field}`, message: e.problem }));
-    if (imageErrors.length > 0) return failure(422, 'VALIDATION_ERROR', 'Input validation failed', imageErrors);
-
     const seconds = outputSeconds(input);
     const audio = input.generate_audio ?? true; // the provider's default, which costs more
-    const rate = audio ? this.options.audioPriceMicrosPerSecond : this.options.priceMicrosPerSecond;
+    const voice = audio && (input.voice_ids?.length ?? 0) > 0;
+    const rate = voice ? this.options.voicePriceMicrosPerSecond : audio ? this.options.audioPriceMicrosPerSecond : this.options.priceMicrosPerSecond;
     const costMicros = seconds * rate;
     const credit = this.options.creditMicros;
     if (credit !== undefined && this.committedMicros() + costMicros > credit) {
-      return failure(402, 'INSUFFICIENT_CREDIT', 'Insufficient credit to run this model; top up your balance');
+      return { rejected: { status: 402, code: 'INSUFFICIENT_CREDIT', message: 'Insufficient credit to run this model; top up your balance' } };
     }
-    const metadata = (body as { metadata?: unknown }).metadata ?? null;
-    const run: SimRun = { id: `run_${randomBytes(8).toString('hex')}`, status: 'queued', input, metadata, seconds, audio, costMicros, createdAt: Date.now() };
+    const run: SimRun = { id, status: 'queued', input, metadata, seconds, audio, costMicros, createdAt: Date.now() };
     this.runs.set(run.id, run);
     this.created.push({ id: run.id, metadata, seconds, usd: costMicros / 1_000_000, input });
     this.waiting.push(run);
     this.dispatch();
-    return { status: 201, body: this.runObject(run) };
+    return { run };
   }
 
-  private injectFault(fault: 'error' | 'reset', res: ServerResponse): void {
+  runsWaiting(): readonly SimRun[] {
+    return this.waiting;
+  }
+
+  run(id: string): SimRun | undefined {
+    return this.runs.get(id);
+  }
+
+  /** Stops a queued or running run: it ends canceled and is not billed. False when it already ended. */
+  cancel(id: string): boolean {
+    const run = this.runs.get(id);
+    if (!run || (run.status !== 'queued' && run.status !== 'running')) return false;
+    const queued = this.waiting.indexOf(run);
+    if (queued >= 0) this.waiting.splice(queued, 1);
+    else this.running--;
+    run.status = 'failed';
+    run.canceled = true;
+    run.completedAt = Date.now();
+    run.failure = { code: 'CANCELED', message: 'The run was canceled' };
+    this.dispatch();
+    return true;
+  }
+
+  private injectFault(fault: 'error' | 'reset', res: ServerResponse, protocol: Protocol): void {
     if (fault === 'reset') {
       this.stats.resets++;
       res.socket?.resetAndDestroy();
       return;
     }
     this.stats.errors++;
-    envelope(res, 503, 'MODEL_UNAVAILABLE', 'The model is temporarily unavailable');
+    replyError(res, protocol, 503, 'MODEL_UNAVAILABLE', 'The model is temporarily unavailable');
   }
 
   /** When each run was created, started and completed (ms since epoch), for the benchmark. */
@@ -419,6 +499,7 @@ export class Simulator {
   }
 
   private finish(run: SimRun): void {
+    if (run.status !== 'running') return; // canceled meanwhile: its slot was given back then
     this.running--;
     run.completedAt = Date.now();
     if (this.random() < this.options.failRate) {
@@ -431,7 +512,7 @@ export class Simulator {
     this.dispatch();
   }
 
-  private signedFileUrl(run: SimRun): string {
+  signedFileUrl(run: SimRun): string {
     const expires = this.options.urlTtlMs > 0 ? Date.now() + this.options.urlTtlMs : 0;
     const sig = createHmac('sha256', this.urlSecret).update(`${run.id}:${expires}`).digest('hex').slice(0, 32);
     return `${this.baseUrl}/__simulator/files/${run.id}.mp4?expires=${expires}&signature=${sig}`;

@@ -1,0 +1,41 @@
+import type { HttpClient, HttpRequest, HttpResponse } from '../http.js';
+import type { ImageInfo } from '../manifest/images.js';
+import { parseRetryAfterMs, type RetryPolicy } from '../retry.js';
+import type { RateGate } from '../scheduler.js';
+
+/** What every provider needs to talk to its API: the one transport, the shared rate gate, limits. */
+export interface ApiOptions {
+  http: HttpClient;
+  gate: RateGate;
+  requestTimeoutMs: number;
+  /** Retry-After is honoured up to `maxDelayMs`; a 429 without one holds everybody off for `baseDelayMs`. */
+  retry: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>;
+}
+
+export function retryAfterOf(headers: HttpResponse['headers'], capMs: number): number | undefined {
+  const value = headers['retry-after'];
+  return parseRetryAfterMs(Array.isArray(value) ? value[0] : value, Date.now(), capMs);
+}
+
+/**
+ * Sends one API request through the requests-per-minute gate. The caller reads the status; a 429 has
+ * already slowed every caller down.
+ */
+export async function apiRequest(options: ApiOptions, req: Omit<HttpRequest, 'timeoutMs' | 'signal'>, signal: AbortSignal): Promise<HttpResponse> {
+  await options.gate.take(signal);
+  const response = await options.http.send({ ...req, timeoutMs: options.requestTimeoutMs, signal });
+  if (response.status === 429) options.gate.rateLimitedFor(retryAfterOf(response.headers, options.retry.maxDelayMs) ?? options.retry.baseDelayMs);
+  return response;
+}
+
+export function dataUri(image: ImageInfo, bytes: Uint8Array): string {
+  return `data:${image.mime};base64,${Buffer.from(bytes).toString('base64')}`;
+}
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v.length > 0 ? v : undefined;
+}

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { test } from 'node:test';
+import { createFalClient } from '@fal-ai/client';
+import { runManifests } from '../src/run.js';
+import { ROOT, fastPipeline, startSimulator, workspace, write } from './helpers.js';
+
+const quiet = { print: () => {}, logLine: () => {} };
+
+test('provider fal: the examples run end to end against the simulator speaking fal\'s queue protocol', async (t) => {
+  const simulator = await startSimulator(t);
+  const dir = await workspace(t);
+  const pipelineFile = await write(dir, 'fal.yaml', fastPipeline().replace('provider: runflow', 'provider: fal'));
+  const result = await runManifests({ manifests: [path.join(ROOT, 'manifests')], pipelineFile, outDir: path.join(dir, 'out'), env: { FAL_KEY: 'fal-test-key', FAL_BASE_URL: simulator.url }, ...quiet });
+  assert.equal(result.exitCode, 0);
+  assert.equal(result.report?.totals.done, 7);
+  assert.ok(result.report?.rows.every((r) => r.cost_source === 'estimate'), 'fal reports no cost: the estimate is used, and said so');
+  assert.equal(simulator.created.length, 7);
+  assert.match(result.report?.rows[0]?.run_id ?? '', /^[0-9a-f-]{36}$/);
+});
+
+test('provider fal: a COMPLETED request whose result is a 422 fails that row with fal\'s detail; the others finish', async (t) => {
+  const simulator = await startSimulator(t);
+  const dir = await workspace(t);
+  await write(dir, 'm.yaml', 'rows:\n  - {id: ok, image: images/hero-landscape.jpg, prompt: fine, duration: 3}\n  - {id: bad, image: "https://cdn.example.invalid/x.jpg", prompt: unreachable, duration: 4}\n');
+  const pipelineFile = await write(dir, 'fal.yaml', fastPipeline().replace('provider: runflow', 'provider: fal'));
+  const result = await runManifests({ manifests: [path.join(dir, 'm.yaml')], pipelineFile, outDir: path.join(dir, 'out'), env: { FAL_KEY: 'k', FAL_BASE_URL: simulator.url }, ...quiet });
+  assert.equal(result.exitCode, 1);
+  const bad = result.report?.rows.find((r) => r.id === 'bad');
+  assert.equal(bad?.status, 'failed');
+  assert.match(bad?.error ?? '', /VALIDATION_ERROR: run [0-9a-f-]+ failed: start_image_url: could not be downloaded/);
+  assert.equal(bad?.actual_usd, 0);
+  assert.equal(result.report?.rows.find((r) => r.id === 'ok')?.status, 'done');
+});
+
+test('fal\'s official JavaScript client submits, polls and fetches a result from the simulator', async (t) => {
+  const simulator = await startSimulator(t);
+  const fal = createFalClient({
+    credentials: 'fal-client-key',
+    // The client only knows fal's hosts; point its requests at the simulator on loopback.
+    requestMiddleware: async (request) => ({ ...request, url: request.url.replace(/^https:\/\/queue\.fal\.run/, simulator.url) }),
+  });
+  const input = { start_image_url: 'https://images.example.com/a.jpg', prompt: 'a slow pan', duration: '5' as const, generate_audio: false };
+  const { request_id } = await fal.queue.submit('fal-ai/kling-video/v3/pro/image-to-video', { input });
+  const status = await fal.queue.status('fal-ai/kling-video/v3/pro/image-to-video', { requestId: request_id });
+  assert.ok(['IN_QUEUE', 'IN_PROGRESS'].includes(status.status), status.status);
+  const done = await fal.subscribe('fal-ai/kling-video/v3/pro/image-to-video', { input, pollInterval: 10 });
+  assert.match((done.data as { video: { url: string } }).video.url, /\/__simulator\/files\/.+\.mp4/);
+  const first = await fal.queue.result('fal-ai/kling-video/v3/pro/image-to-video', { requestId: request_id });
+  assert.equal(first.requestId, request_id);
+  assert.equal(simulator.created.length, 2);
+  assert.deepEqual(simulator.created[0]?.input, input);
+});
