@@ -302,7 +302,7 @@ class RowRunner {
         if (!(error instanceof ApiError) || error.kind !== 'transient' || this.signal.aborted) throw error;
         delayMs = Math.max(bounds.floorMs, backoffMs(this.retry.maxAttempts, this.retry));
         log.warn('poll_retry', `${error.message}; polling again in ${delayMs} ms`, { ...this.fields(item), run_id: runId });
-        if (Date.now() - waitingSince > pipeline.jobTimeoutMs + pipeline.queueTimeoutMs) throw this.timeout(runId, 'JOB_TIMEOUT', pipeline.jobTimeoutMs + pipeline.queueTimeoutMs);
+        if (Date.now() - waitingSince > pipeline.jobTimeoutMs + pipeline.queueTimeoutMs) throw await this.timeout(item, runId, 'JOB_TIMEOUT', pipeline.jobTimeoutMs + pipeline.queueTimeoutMs);
         continue;
       }
       const now = Date.now();
@@ -343,12 +343,12 @@ class RowRunner {
       const state = snapshot.state === 'queued' ? 'queued' : 'running';
       if (state === 'queued') {
         lastSeenQueuedAt = now;
-        if (now - waitingSince > pipeline.queueTimeoutMs) throw this.timeout(runId, 'QUEUE_TIMEOUT', pipeline.queueTimeoutMs);
+        if (now - waitingSince > pipeline.queueTimeoutMs) throw await this.timeout(item, runId, 'QUEUE_TIMEOUT', pipeline.queueTimeoutMs);
       }
       // Without the provider's start time, the last time it was seen queued is the earliest it can have started.
       const expected = this.expected(seconds);
       const startedAtMs = snapshot.startedAtMs ?? lastSeenQueuedAt ?? (expected.expectedRunMs !== undefined ? now - expected.expectedRunMs : now);
-      if (state === 'running' && now - startedAtMs > pipeline.jobTimeoutMs) throw this.timeout(runId, 'JOB_TIMEOUT', pipeline.jobTimeoutMs);
+      if (state === 'running' && now - startedAtMs > pipeline.jobTimeoutMs) throw await this.timeout(item, runId, 'JOB_TIMEOUT', pipeline.jobTimeoutMs);
       delayMs = nextPollDelayMs({ now, state, startedAtMs, ...expected, ...(delayMs !== undefined && { previousDelayMs: delayMs }) }, bounds);
     }
   }
@@ -358,10 +358,20 @@ class RowRunner {
     return ms === undefined ? {} : { expectedRunMs: ms };
   }
 
-  private timeout(runId: string, code: 'JOB_TIMEOUT' | 'QUEUE_TIMEOUT', limitMs: number): ApiError {
+  /** A run past its deadline: cancelled where the provider allows it, and reported as timed out. */
+  private async timeout(item: WorkItem, runId: string, code: 'JOB_TIMEOUT' | 'QUEUE_TIMEOUT', limitMs: number): Promise<ApiError> {
     const what = code === 'JOB_TIMEOUT' ? 'did not finish running' : 'did not leave the provider\'s queue';
-    // Runflow documents no cancel: the run may still finish, so the next run looks at it again before anything else.
     const setting = code === 'JOB_TIMEOUT' ? 'job_timeout' : 'queue_timeout';
+    const { provider, log } = this.ctx;
+    if (provider.cancel) {
+      try {
+        await provider.cancel(this.refOf(item, runId), this.signal);
+        return new ApiError('row', code, `run ${runId} ${what} within ${formatDurationMs(limitMs)} (${setting}) and was cancelled`);
+      } catch (error) {
+        log.warn('cancel_failed', `could not cancel run ${runId}: ${error instanceof Error ? error.message : String(error)}`, this.fields(item));
+      }
+    }
+    // Without a cancel the run may still finish (and be billed): the next run checks it again before resubmitting.
     return new ApiError('row', code, `run ${runId} ${what} within ${formatDurationMs(limitMs)} (${setting}); it may still finish, and the next run checks it again before resubmitting`);
   }
 

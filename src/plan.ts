@@ -77,13 +77,13 @@ export function requestHash(row: Row, images: ReadonlyMap<string, ImageInfo>): s
 
 const TIMEOUT_CODES = new Set(['JOB_TIMEOUT', 'QUEUE_TIMEOUT']);
 
-function actionFor(state: RowState | undefined, retryFailed: boolean, outputIntact: boolean): Action {
+function actionFor(state: RowState | undefined, retryFailed: boolean, outputIntact: boolean, resubmitUnknown: boolean): Action {
   switch (state?.status) {
     case undefined:
     case 'pending':
       return 'submit';
     case 'submitting':
-      return 'unknown';
+      return resubmitUnknown ? 'submit' : 'unknown';
     case 'submitted':
       return 'reattach';
     case 'succeeded':
@@ -103,7 +103,7 @@ export function planRun(
   manifests: readonly Manifest[],
   states: ReadonlyMap<string, RowState>,
   images: ReadonlyMap<string, ImageInfo>,
-  options: { pricing: Pricing; retryFailed: boolean; damagedOutputs?: ReadonlySet<string> },
+  options: { pricing: Pricing; retryFailed: boolean; damagedOutputs?: ReadonlySet<string>; resubmitUnknown?: boolean },
 ): Plan {
   const items: WorkItem[] = [];
   for (const manifest of manifests) {
@@ -112,7 +112,7 @@ export function planRun(
       const request = requestHash(row, images);
       const known = states.get(key);
       const state = known?.request === request ? known : undefined;
-      const action = actionFor(state, options.retryFailed, !options.damagedOutputs?.has(key));
+      const action = actionFor(state, options.retryFailed, !options.damagedOutputs?.has(key), options.resubmitUnknown ?? false);
       const estimate = estimateMicros(row.request, options.pricing);
       items.push({ row, key, request, action, estimateMicros: estimate, ...(state && { state }), changed: known !== undefined && state === undefined });
     }

@@ -33,6 +33,8 @@ export interface RunOptions {
   maxCostUsd?: number;
   /** Run the rows that fit the budget, in manifest order, instead of refusing to start. */
   partial?: boolean;
+  /** Submit again rows whose create got no answer, without a look-up (for providers with no run list, after checking by hand). */
+  resubmitUnknown?: boolean;
   log?: LogFormat;
   env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
@@ -116,7 +118,7 @@ async function planFor(prepared: Prepared, states: ReadonlyMap<string, RowState>
   const keys = loaded.manifests.flatMap((m) => m.rows.map(rowKey));
   const damagedOutputs = await findDamagedOutputs(outDir, states, keys);
   for (const key of damagedOutputs) log?.warn('output_damaged', `${key}: the downloaded video is missing or changed on disk; downloading it again from the same run`);
-  const plan = planRun(loaded.manifests, states, loaded.images, { pricing: pipeline.pricing, retryFailed: options.retryFailed ?? false, damagedOutputs });
+  const plan = planRun(loaded.manifests, states, loaded.images, { pricing: pipeline.pricing, retryFailed: options.retryFailed ?? false, resubmitUnknown: options.resubmitUnknown ?? false, damagedOutputs });
   if (budgetMicros === undefined || plan.submitMicros <= budgetMicros || !options.partial) return plan;
   return withoutRowsOverBudget(plan, fitBudget(plan.items, budgetMicros).over);
 }

@@ -51,3 +51,15 @@ test('fal\'s official JavaScript client submits, polls and fetches a result from
   assert.equal(simulator.created.length, 2);
   assert.deepEqual(simulator.created[0]?.input, input);
 });
+
+test('provider fal: a request past job_timeout is cancelled at fal and not billed', async (t) => {
+  const simulator = await startSimulator(t, { latencyMs: 2000 });
+  const dir = await workspace(t);
+  await write(dir, 'm.yaml', 'rows:\n  - {id: slow, image: images/hero-landscape.jpg, prompt: p, duration: 5}\n');
+  const pipelineFile = await write(dir, 'fal.yaml', fastPipeline().replace('provider: runflow', 'provider: fal').replace('job_timeout: 30s', 'job_timeout: 100ms'));
+  const result = await runManifests({ manifests: [path.join(dir, 'm.yaml')], pipelineFile, outDir: path.join(dir, 'out'), env: { FAL_KEY: 'k', FAL_BASE_URL: simulator.url }, ...quiet });
+  assert.equal(result.exitCode, 1);
+  assert.match(result.report?.rows[0]?.error ?? '', /JOB_TIMEOUT: run [0-9a-f-]+ did not finish running within 100ms \(job_timeout\) and was cancelled/);
+  assert.equal(simulator.run(result.report!.rows[0]!.run_id!)?.canceled, true);
+  assert.deepEqual(simulator.billed, []);
+});
