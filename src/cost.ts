@@ -36,12 +36,13 @@ export function formatUsd(micros: number, decimals = 2): string {
   return `${sign}$${whole}${decimals > 0 ? `.${fraction}` : ''}`;
 }
 
-export function audioModeOf(request: Pick<KlingRequest, 'generateAudio'>): AudioMode {
-  return request.generateAudio ? 'audio' : 'silent';
+export function audioModeOf(request: Pick<KlingRequest, 'generateAudio' | 'voiceIds'>): AudioMode {
+  if (!request.generateAudio) return 'silent';
+  return (request.voiceIds?.length ?? 0) > 0 ? 'voice' : 'audio';
 }
 
 /** What one clip should cost: seconds of output times the rate of its audio mode. */
-export function estimateMicros(request: Pick<KlingRequest, 'generateAudio' | 'durationSeconds'>, pricing: Pricing): number {
+export function estimateMicros(request: Pick<KlingRequest, 'generateAudio' | 'voiceIds' | 'durationSeconds'>, pricing: Pricing): number {
   const mode = audioModeOf(request);
   const rate = mode === 'voice' ? pricing.voiceMicrosPerSecond : mode === 'audio' ? pricing.audioMicrosPerSecond : pricing.silentMicrosPerSecond;
   return rate * request.durationSeconds;

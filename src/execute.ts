@@ -12,8 +12,10 @@ import type { HttpClient } from './http.js';
 import type { RowState } from './journal-events.js';
 import { JournalWriteError, type Journal } from './journal.js';
 import type { Logger } from './log.js';
+import { uploadKey } from './journal-events.js';
 import type { ImageInfo } from './manifest/images.js';
-import { buildKlingInput, type ImageRef, type KlingV3Input } from './model/kling-v3.js';
+import { dataUri } from './providers/api.js';
+import { buildKlingInput, type ImageRef, type KlingRequest, type KlingV3Input } from './model/kling-v3.js';
 import { archivedVideoPath, videoPathFor, type WorkItem } from './plan.js';
 import type { Provider, RunMetadata, RunRef, RunSnapshot } from './providers/provider.js';
 import { nextPollDelayMs, RunTimeModel } from './polling.js';
@@ -41,6 +43,15 @@ export interface StopReason {
 }
 
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
+/** Signed asset URLs are short-lived: one older than this is refreshed before a create uses it. */
+const UPLOAD_URL_FRESH_MS = 10 * 60_000;
+
+/** The local image files a request refers to (first frame, last frame, element images). */
+export function fileImagesOf(request: KlingRequest): Extract<ImageRef, { kind: 'file' }>[] {
+  const refs: (ImageRef | undefined)[] = [request.image, request.endImage];
+  for (const element of request.elements ?? []) if (element.kind === 'images') refs.push(element.frontal, ...element.references);
+  return refs.filter((r): r is Extract<ImageRef, { kind: 'file' }> => r?.kind === 'file');
+}
 
 /** The token a submission carries in its metadata and is looked up by when its answer is lost. */
 export function submitToken(request: string, attempt: number): string {
@@ -54,6 +65,8 @@ class RowRunner {
   private readonly signal: AbortSignal;
   /** Tonight's run times, shared by all rows, to time polls. */
   private readonly runTimes = new RunTimeModel();
+  /** Uploads under way, by image content, so rows sharing an image wait for one upload. */
+  private readonly uploads = new Map<string, Promise<string>>();
   /** Estimates reserved against the budget by rows whose cost is not settled yet. */
   private readonly reserved = new Map<string, number>();
   stopped: StopReason | undefined;
@@ -183,13 +196,36 @@ class RowRunner {
 
   private async buildInput(item: WorkItem): Promise<KlingV3Input> {
     const urls = new Map<string, string>();
-    const refs = [item.row.request.image, item.row.request.endImage].filter((r): r is Extract<ImageRef, { kind: 'file' }> => r?.kind === 'file');
-    for (const ref of refs) {
-      const info = this.ctx.images.get(ref.path);
-      if (!info) throw new Error(`image ${ref.written} was not checked before the run`);
-      urls.set(ref.path, this.ctx.provider.imageUrl(info, await readFile(ref.path)));
-    }
+    for (const ref of fileImagesOf(item.row.request)) urls.set(ref.path, await this.imageUrl(ref));
     return buildKlingInput(item.row.request, (ref) => (ref.kind === 'url' ? ref.url : urls.get(ref.path)!));
+  }
+
+  /** A local image as the model will fetch it: inline when small, else uploaded once per content per folder. */
+  private async imageUrl(ref: Extract<ImageRef, { kind: 'file' }>): Promise<string> {
+    const { images, provider } = this.ctx;
+    const info = images.get(ref.path);
+    if (!info) throw new Error(`image ${ref.written} was not checked before the run`);
+    if (info.bytes <= provider.maxInlineImageBytes || !provider.uploadImage) return dataUri(info, await readFile(ref.path));
+    let pending = this.uploads.get(info.sha256);
+    if (!pending) {
+      pending = this.upload(info).finally(() => this.uploads.delete(info.sha256));
+      this.uploads.set(info.sha256, pending);
+    }
+    return pending;
+  }
+
+  private async upload(info: ImageInfo): Promise<string> {
+    const { journal, provider, log } = this.ctx;
+    const known = journal.uploads.get(info.sha256);
+    if (known && Date.now() - known.atMs < UPLOAD_URL_FRESH_MS) return known.url;
+    // Uploaded before but its signed URL may have expired: ask for a fresh one, do not send the bytes again.
+    const asset =
+      known && provider.refreshImage
+        ? await withRetry(() => provider.refreshImage!(known.assetId, this.signal), this.retry, this.signal)
+        : await withRetry(async () => provider.uploadImage!(info, await readFile(info.path), this.signal), this.retry, this.signal);
+    await journal.append({ type: 'uploaded', key: uploadKey(info.sha256), request: info.sha256, assetId: asset.assetId, url: asset.url });
+    log.info(known ? 'upload_refreshed' : 'uploaded', `${known ? 'refreshed the URL of' : 'uploaded'} ${path.basename(info.path)} (${(info.bytes / 1e6).toFixed(1)} MB) as asset ${asset.assetId}`);
+    return asset.url;
   }
 
   /**

@@ -19,9 +19,23 @@ export type JournalEvent =
   | (EventBase & { type: 'not_submitted'; code: string; message: string })
   | (EventBase & { type: 'succeeded'; runId: string; videoUrl?: string; costMicros?: number })
   | (EventBase & { type: 'downloaded'; runId: string; path: string; bytes: number; sha256: string; seconds: number })
-  | (EventBase & { type: 'failed'; runId?: string; code: string; message: string; attempt: number; billed: boolean; costMicros?: number });
+  | (EventBase & { type: 'failed'; runId?: string; code: string; message: string; attempt: number; billed: boolean; costMicros?: number })
+  /** A local image was uploaded (key `upload:<sha256>`, request = the sha256): never uploaded again for this folder. */
+  | (EventBase & { type: 'uploaded'; assetId: string; url: string });
 
 export type JournalEventType = JournalEvent['type'];
+export type RowEvent = Exclude<JournalEvent, { type: 'uploaded' }>;
+
+export interface UploadRecord {
+  assetId: string;
+  url: string;
+  /** When the URL was obtained: signed URLs are short-lived, so an old one is refreshed before use. */
+  atMs: number;
+}
+
+export function uploadKey(sha256: string): string {
+  return `upload:${sha256}`;
+}
 
 /** Where a row stands after replaying its events. */
 export interface RowState {
@@ -44,7 +58,7 @@ export interface RowState {
 }
 
 /** A row's state when its request changes: new work, remembering the last video of the old version. */
-function fresh(previous: RowState | undefined, event: JournalEvent): RowState {
+function fresh(previous: RowState | undefined, event: RowEvent): RowState {
   const state: RowState = { key: event.key, request: event.request, status: 'pending', attempts: 0 };
   const kept = previous?.output ? { request: previous.request, output: previous.output } : previous?.previous;
   if (kept) state.previous = kept;
@@ -52,7 +66,7 @@ function fresh(previous: RowState | undefined, event: JournalEvent): RowState {
 }
 
 /** Folds one event into a row's state (pure). An event for another request starts the row afresh. */
-export function applyEvent(previous: RowState | undefined, event: JournalEvent): RowState {
+export function applyEvent(previous: RowState | undefined, event: RowEvent): RowState {
   const base: RowState = previous && previous.request === event.request ? { ...previous } : fresh(previous, event);
   switch (event.type) {
     case 'submitting':
@@ -88,6 +102,13 @@ export function applyEvent(previous: RowState | undefined, event: JournalEvent):
 
 export function foldEvents(events: Iterable<JournalEvent>): Map<string, RowState> {
   const states = new Map<string, RowState>();
-  for (const event of events) states.set(event.key, applyEvent(states.get(event.key), event));
+  for (const event of events) if (event.type !== 'uploaded') states.set(event.key, applyEvent(states.get(event.key), event));
   return states;
+}
+
+/** Uploads by image content (sha256): the latest URL for each. */
+export function foldUploads(events: Iterable<JournalEvent>): Map<string, UploadRecord> {
+  const uploads = new Map<string, UploadRecord>();
+  for (const event of events) if (event.type === 'uploaded') uploads.set(event.request, { assetId: event.assetId, url: event.url, atMs: Date.parse(event.at) });
+  return uploads;
 }

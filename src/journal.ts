@@ -1,6 +1,6 @@
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { applyEvent, foldEvents, type JournalEvent, type RowState } from './journal-events.js';
+import { applyEvent, foldEvents, type JournalEvent, type RowState, type UploadRecord } from './journal-events.js';
 import { InputError } from './problem.js';
 
 export const STATE_DIR = '.clipmill';
@@ -40,7 +40,9 @@ export class JournalWriteError extends Error {
  */
 export class Journal {
   readonly states = new Map<string, RowState>();
-  private pending: { event: JournalEvent; resolve: (state: RowState) => void; reject: (error: unknown) => void }[] = [];
+  /** Local images already uploaded to the provider, by content hash. */
+  readonly uploads = new Map<string, UploadRecord>();
+  private pending: { event: JournalEvent; resolve: (state: RowState | undefined) => void; reject: (error: unknown) => void }[] = [];
   private flushing: Promise<void> | undefined;
   private broken: JournalWriteError | undefined;
 
@@ -83,10 +85,10 @@ export class Journal {
    * Appends one event and resolves once it is on disk (fsync). Events appended while a flush is under
    * way go out together in the next write + fsync (group commit), in the order they were appended.
    */
-  append(event: NewEvent): Promise<RowState> {
+  append(event: NewEvent): Promise<RowState | undefined> {
     const full = { at: new Date().toISOString(), session: this.session, ...event } as JournalEvent;
     if (this.broken) return Promise.reject(this.broken);
-    return new Promise<RowState>((resolve, reject) => {
+    return new Promise<RowState | undefined>((resolve, reject) => {
       this.pending.push({ event: full, resolve, reject });
       if (!this.flushing) this.flushing = this.flush().finally(() => (this.flushing = undefined));
     });
@@ -113,7 +115,11 @@ export class Journal {
     await this.handle.close();
   }
 
-  private fold(event: JournalEvent): RowState {
+  private fold(event: JournalEvent): RowState | undefined {
+    if (event.type === 'uploaded') {
+      this.uploads.set(event.request, { assetId: event.assetId, url: event.url, atMs: Date.parse(event.at) });
+      return undefined;
+    }
     const state = applyEvent(this.states.get(event.key), event);
     this.states.set(event.key, state);
     return state;

@@ -14,7 +14,6 @@ import { findDamagedOutputs, removeTemporaryFiles } from './outputs.js';
 import { planRun, rowKey, withoutRowsOverBudget, type Plan } from './plan.js';
 import { InputError, type Problem } from './problem.js';
 import { openProvider, providerProblems } from './providers/index.js';
-import { RUNFLOW_MAX_INLINE_BYTES } from './providers/runflow.js';
 import { buildReport, type Report } from './report/build.js';
 import { writeReports } from './report/write.js';
 import { RateGate } from './scheduler.js';
@@ -60,22 +59,9 @@ export async function resolvePipeline(options: Pick<RunOptions, 'pipelineFile' |
 }
 
 /** Loads and validates manifests against the pipeline; every problem found, or InputError. */
-export async function loadValidated(manifestArgs: string[], pipeline: Pipeline, maxInlineImageBytes?: number): Promise<LoadedManifests> {
+export async function loadValidated(manifestArgs: string[], pipeline: Pipeline): Promise<LoadedManifests> {
   const loaded = await loadManifests(manifestArgs, pipeline);
-  const problems: Problem[] = [...loaded.problems];
-  if (maxInlineImageBytes !== undefined) {
-    for (const manifest of loaded.manifests) {
-      for (const row of manifest.rows) {
-        for (const [field, ref] of [['image', row.request.image], ['end_image', row.request.endImage]] as const) {
-          const info = ref?.kind === 'file' ? loaded.images.get(ref.path) : undefined;
-          if (info && info.bytes > maxInlineImageBytes) {
-            problems.push({ file: row.file, line: row.line, field, message: `"${ref?.kind === 'file' ? ref.written : ''}" is ${(info.bytes / 1024).toFixed(0)} KiB; local images above ${Math.floor(maxInlineImageBytes / 1024)} KiB are not supported yet (use an https URL)` });
-          }
-        }
-      }
-    }
-  }
-  if (problems.length > 0) throw new InputError(problems);
+  if (loaded.problems.length > 0) throw new InputError(loaded.problems);
   return loaded;
 }
 
@@ -108,7 +94,7 @@ async function prepare(options: RunOptions, env: NodeJS.ProcessEnv, needsKey: bo
     const configProblems = providerProblems(pipeline, env);
     if (configProblems.length > 0) throw new InputError(configProblems);
   }
-  const loaded = await loadValidated(options.manifests, pipeline, RUNFLOW_MAX_INLINE_BYTES);
+  const loaded = await loadValidated(options.manifests, pipeline);
   return { pipeline, loaded, outDir: path.resolve(pipeline.outputDir), budgetMicros: effectiveBudgetMicros(pipeline, options.maxCostUsd) };
 }
 

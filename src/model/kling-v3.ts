@@ -28,6 +28,9 @@ export interface Shot {
   durationSeconds: number;
 }
 
+/** A character or object the prompt refers to as @Element1, @Element2…: an image set, or one video. */
+export type Element = { kind: 'images'; frontal: ImageRef; references: ImageRef[] } | { kind: 'video'; url: string };
+
 /** A validated request for one clip, in our own units; the wire body is built from it. */
 export interface KlingRequest {
   image: ImageRef;
@@ -39,6 +42,9 @@ export interface KlingRequest {
   generateAudio: boolean;
   negativePrompt?: string;
   cfgScale?: number;
+  elements?: Element[];
+  /** Voices the prompt refers to as <<<voice_1>>>, <<<voice_2>>>. */
+  voiceIds?: string[];
 }
 
 const durationValues = Array.from({ length: MAX_DURATION_S - MIN_DURATION_S + 1 }, (_, i) => String(MIN_DURATION_S + i));
@@ -117,5 +123,11 @@ export function buildKlingInput(request: KlingRequest, imageUrlOf: (ref: ImageRe
   if (request.endImage) input.end_image_url = imageUrlOf(request.endImage);
   if (request.negativePrompt !== undefined) input.negative_prompt = request.negativePrompt;
   if (request.cfgScale !== undefined) input.cfg_scale = request.cfgScale;
+  if (request.elements) {
+    input.elements = request.elements.map((e) =>
+      e.kind === 'video' ? { video_url: e.url } : { frontal_image_url: imageUrlOf(e.frontal), reference_image_urls: e.references.map(imageUrlOf) },
+    );
+  }
+  if (request.voiceIds) input.voice_ids = [...request.voiceIds];
   return input;
 }

@@ -1,8 +1,7 @@
 import { ApiError, kindOfStatus } from '../errors.js';
 import { redactUrl, type HttpResponse } from '../http.js';
-import type { ImageInfo } from '../manifest/images.js';
 import { IMAGE_LIMITS, type KlingV3Input } from '../model/kling-v3.js';
-import { apiRequest, dataUri, isRecord, retryAfterOf, str, type ApiOptions } from './api.js';
+import { apiRequest, isRecord, retryAfterOf, str, type ApiOptions } from './api.js';
 import type { Provider, RunMetadata, RunRef, RunSnapshot, RunState } from './provider.js';
 
 export const FAL_QUEUE_URL = 'https://queue.fal.run';
@@ -42,10 +41,6 @@ export class FalProvider implements Provider {
   readonly maxInlineImageBytes = IMAGE_LIMITS.maxBytes;
 
   constructor(private readonly options: FalOptions) {}
-
-  imageUrl(image: ImageInfo, bytes: Uint8Array): string {
-    return dataUri(image, bytes);
-  }
 
   async submit(input: KlingV3Input, _metadata: RunMetadata, signal: AbortSignal): Promise<RunRef> {
     const url = `${this.options.baseUrl.replace(/\/$/, '')}/${FAL_ENDPOINT}`;

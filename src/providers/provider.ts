@@ -5,6 +5,11 @@ import type { KlingV3Input } from '../model/kling-v3.js';
 /** Where a run is, in the words every provider maps to. */
 export type RunState = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
 
+export interface UploadedAsset {
+  assetId: string;
+  url: string;
+}
+
 /** Where a provider answers about a run, when it gives addresses of its own (fal's queue does). */
 export interface RunUrls {
   status: string;
@@ -43,10 +48,12 @@ export interface RunMetadata {
 
 export interface Provider {
   readonly name: ProviderName;
-  /** The largest local image this provider accepts inline; larger ones need an upload. */
+  /** The largest local image this provider takes inline as a data: URI; larger ones are uploaded. */
   readonly maxInlineImageBytes: number;
-  /** The URL the model fetches a local image from. */
-  imageUrl(image: ImageInfo, bytes: Uint8Array): string;
+  /** Uploads a local image and returns the (signed, short-lived) URL the model fetches it from. */
+  uploadImage?(image: ImageInfo, bytes: Uint8Array, signal: AbortSignal): Promise<UploadedAsset>;
+  /** A fresh URL for an asset uploaded earlier, without sending its bytes again. */
+  refreshImage?(assetId: string, signal: AbortSignal): Promise<UploadedAsset>;
   /** Creates a run. Not idempotent: callers record intent first. */
   submit(input: KlingV3Input, metadata: RunMetadata, signal: AbortSignal): Promise<RunRef>;
   getRun(run: RunRef, signal: AbortSignal): Promise<RunSnapshot>;

@@ -1,10 +1,11 @@
+import path from 'node:path';
 import { parseUsdToMicros } from '../cost.js';
 import { ApiError, kindOfStatus } from '../errors.js';
 import { redactUrl } from '../http.js';
 import type { ImageInfo } from '../manifest/images.js';
 import { MODEL_PATH, type KlingV3Input } from '../model/kling-v3.js';
-import { apiRequest, dataUri, isRecord, retryAfterOf, str, type ApiOptions } from './api.js';
-import type { Provider, RunMetadata, RunRef, RunSnapshot, RunState } from './provider.js';
+import { apiRequest, isRecord, retryAfterOf, str, type ApiOptions } from './api.js';
+import type { Provider, RunMetadata, RunRef, RunSnapshot, RunState, UploadedAsset } from './provider.js';
 
 export const RUNFLOW_BASE_URL = 'https://api.runflow.io';
 export const RUNFLOW_CREATE_PATH = `/v1/models/${MODEL_PATH}/runs`;
@@ -96,8 +97,26 @@ export class RunflowProvider implements Provider {
 
   constructor(private readonly options: RunflowOptions) {}
 
-  imageUrl(image: ImageInfo, bytes: Uint8Array): string {
-    return dataUri(image, bytes);
+  /** Runflow's three-step upload: declare the asset, PUT the bytes (no auth header), confirm for a signed URL. */
+  async uploadImage(image: ImageInfo, bytes: Uint8Array, signal: AbortSignal): Promise<UploadedAsset> {
+    const declared = await this.call('POST', '/v1/asset-uploads', { filename: path.basename(image.path), mime_type: image.mime, size_bytes: bytes.byteLength }, signal);
+    const assetId = isRecord(declared) ? str(declared.asset_id) : undefined;
+    const uploadUrl = isRecord(declared) ? str(declared.upload_url) : undefined;
+    if (!assetId || !uploadUrl) throw new ApiError('transient', 'BAD_RESPONSE', 'Runflow answered the asset upload without asset_id and upload_url');
+    // The upload URL is presigned storage, not the API: no Authorization header, and it does not count against the rate.
+    const put = await this.options.http.send({ method: 'PUT', url: uploadUrl, headers: { 'content-type': image.mime }, body: bytes, timeoutMs: this.options.requestTimeoutMs * 4, signal });
+    if (put.status < 200 || put.status >= 300) {
+      const text = typeof put.body === 'string' ? put.body.slice(0, 200) : JSON.stringify(put.body).slice(0, 200);
+      throw new ApiError(put.status >= 500 || put.status === 429 ? 'transient' : 'row', `UPLOAD_${put.status}`, `PUT ${redactUrl(uploadUrl)}: HTTP ${put.status} ${text}`, { status: put.status });
+    }
+    return this.refreshImage(assetId, signal);
+  }
+
+  async refreshImage(assetId: string, signal: AbortSignal): Promise<UploadedAsset> {
+    const confirmed = await this.call('POST', `/v1/asset-uploads/${encodeURIComponent(assetId)}/confirmations`, {}, signal);
+    const url = isRecord(confirmed) ? str(confirmed.url) : undefined;
+    if (!url) throw new ApiError('transient', 'BAD_RESPONSE', `Runflow confirmed asset ${assetId} without a url`);
+    return { assetId, url };
   }
 
   async submit(input: KlingV3Input, metadata: RunMetadata, signal: AbortSignal): Promise<RunRef> {

@@ -170,21 +170,25 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** What the model would say about these image bytes: too small, wrong shape, or not an image. */
+function imageBytesProblem(bytes: Buffer): string | undefined {
+  try {
+    const { width, height } = imageSize(bytes);
+    if (Math.min(width, height) < IMAGE_LIMITS.minSidePx) return `image is ${width}x${height}, each side must be at least ${IMAGE_LIMITS.minSidePx}px`;
+    const aspect = width / height;
+    if (aspect < IMAGE_LIMITS.minAspect || aspect > IMAGE_LIMITS.maxAspect) return `aspect ratio ${aspect.toFixed(2)} is outside ${IMAGE_LIMITS.minAspect}-${IMAGE_LIMITS.maxAspect}`;
+  } catch {
+    return 'could not be decoded as an image';
+  }
+  return undefined;
+}
+
 /** Checks an image URL the way the model's fetcher would: data: URIs are decoded and measured. */
 function imageProblem(url: string): string | undefined {
   if (url.startsWith('data:')) {
     const m = /^data:image\/[\w.+-]+;base64,(.*)$/s.exec(url);
     if (!m) return 'is not a base64 data:image URI';
-    const bytes = Buffer.from(m[1] ?? '', 'base64');
-    try {
-      const { width, height } = imageSize(bytes);
-      if (Math.min(width, height) < IMAGE_LIMITS.minSidePx) return `image is ${width}x${height}, each side must be at least ${IMAGE_LIMITS.minSidePx}px`;
-      const aspect = width / height;
-      if (aspect < IMAGE_LIMITS.minAspect || aspect > IMAGE_LIMITS.maxAspect) return `aspect ratio ${aspect.toFixed(2)} is outside ${IMAGE_LIMITS.minAspect}-${IMAGE_LIMITS.maxAspect}`;
-    } catch {
-      return 'could not be decoded as an image';
-    }
-    return undefined;
+    return imageBytesProblem(Buffer.from(m[1] ?? '', 'base64'));
   }
   // No network here: hosts under the reserved .invalid TLD stand for images the model cannot fetch.
   if (new URL(url).hostname.endsWith('.invalid')) return 'could not be downloaded (HTTP 404)';
@@ -215,7 +219,12 @@ export class Simulator {
     creates: 0,
     polls: 0,
     lists: 0,
+    /** Bytes PUT to upload URLs, and confirmations asked for. */
+    uploads: 0,
+    confirmations: 0,
   };
+  /** Uploaded assets: declared, then their bytes PUT, then confirmed for a signed URL. */
+  private readonly assets = new Map<string, { mime: string; size: number; bytes?: Buffer }>();
   /** Arrival times of API requests, to enforce and measure the per-minute limit. */
   private readonly arrivals: number[] = [];
   private readonly runs = new Map<string, SimRun>();
@@ -278,6 +287,8 @@ export class Simulator {
     const url = new URL(req.url ?? '/', this.baseUrl);
     const route = `${req.method} ${url.pathname}`;
     if (url.pathname.startsWith('/__simulator/files/')) return this.serveFile(url, res);
+    if (url.pathname.startsWith('/__simulator/uploads/')) return this.receiveUpload(req, url, res);
+    if (url.pathname.startsWith('/__simulator/assets/')) return this.serveAsset(url, res);
     if (route === 'GET /__simulator/ledger') return sendJson(res, 200, { created: this.created, billed: this.billed });
     if (route === 'GET /__simulator/stats') return sendJson(res, 200, this.statistics());
 
@@ -340,6 +351,12 @@ export class Simulator {
       if (!run) return envelope(res, 404, 'RUN_NOT_FOUND', 'Run not found');
       return sendJson(res, 200, this.runObject(run));
     }
+    if (route === 'POST /v1/asset-uploads') return this.declareAsset(await readBody(req), res);
+    const confirm = /^\/v1\/asset-uploads\/([^/]+)\/confirmations$/.exec(url.pathname);
+    if (req.method === 'POST' && confirm) {
+      await readBody(req);
+      return this.confirmAsset(decodeURIComponent(confirm[1] ?? ''), res);
+    }
     if (route === 'GET /v1/runs') {
       this.stats.lists++;
       return this.list(url, res);
@@ -386,7 +403,7 @@ export class Simulator {
     if (parsed.success) {
       const input = parsed.data;
       errors = imageFields(input)
-        .map(({ field, url }) => ({ field, message: imageProblem(url) }))
+        .map(({ field, url }) => ({ field, message: this.imageProblem(url) }))
         .filter((e): e is { field: string; message: string } => e.message !== undefined);
     }
     const id = idPrefix === 'run_' ? `run_${randomBytes(8).toString('hex')}` : randomUUID();
@@ -418,6 +435,15 @@ export class Simulator {
     return this.waiting;
   }
 
+  /** Checks an image URL as the model's fetcher would: our own assets are read and measured. */
+  private imageProblem(url: string): string | undefined {
+    if (this.baseUrl && url.startsWith(`${this.baseUrl}/__simulator/assets/`)) {
+      const bytes = this.assetBytes(url);
+      return typeof bytes === 'string' ? bytes : imageBytesProblem(bytes);
+    }
+    return imageProblem(url);
+  }
+
   run(id: string): SimRun | undefined {
     return this.runs.get(id);
   }
@@ -445,6 +471,85 @@ export class Simulator {
     }
     this.stats.errors++;
     replyError(res, protocol, 503, 'MODEL_UNAVAILABLE', 'The model is temporarily unavailable');
+  }
+
+  private sign(text: string): string {
+    return createHmac('sha256', this.urlSecret).update(text).digest('hex').slice(0, 32);
+  }
+
+  /** `POST /v1/asset-uploads {filename, mime_type, size_bytes}` → `{asset_id, upload_url}` (up to 50 MiB). */
+  private declareAsset(text: string, res: ServerResponse): void {
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      return envelope(res, 400, 'BAD_REQUEST', 'Body is not valid JSON');
+    }
+    const size = Number(body.size_bytes);
+    const mime = String(body.mime_type ?? '');
+    const errors = [
+      ...(typeof body.filename === 'string' && body.filename ? [] : [{ field: 'filename', message: 'is required' }]),
+      ...(/^image\/(jpeg|png|webp|gif|avif)$/.test(mime) ? [] : [{ field: 'mime_type', message: 'must be an image type' }]),
+      ...(Number.isInteger(size) && size > 0 && size <= 50 * 1024 * 1024 ? [] : [{ field: 'size_bytes', message: 'must be 1 byte to 50 MiB' }]),
+    ];
+    if (errors.length > 0) return envelope(res, 422, 'VALIDATION_ERROR', 'Invalid asset upload', errors);
+    const id = `asset_${randomBytes(8).toString('hex')}`;
+    this.assets.set(id, { mime, size });
+    sendJson(res, 201, { asset_id: id, upload_url: `${this.baseUrl}/__simulator/uploads/${id}?signature=${this.sign(`upload:${id}`)}` });
+  }
+
+  /** The presigned PUT: storage, not the API, so an Authorization header is refused as it would be there. */
+  private async receiveUpload(req: IncomingMessage, url: URL, res: ServerResponse): Promise<void> {
+    const id = /^\/__simulator\/uploads\/([^/]+)$/.exec(url.pathname)?.[1] ?? '';
+    const asset = this.assets.get(id);
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const bytes = Buffer.concat(chunks);
+    const fail = (status: number, message: string) => {
+      res.writeHead(status, { 'content-type': 'text/plain' });
+      res.end(message);
+    };
+    if (req.method !== 'PUT') return fail(405, 'PUT only');
+    if (!asset || url.searchParams.get('signature') !== this.sign(`upload:${id}`)) return fail(403, 'Invalid signature');
+    if (req.headers.authorization) return fail(400, 'Only one auth mechanism allowed: the URL is already signed');
+    if (req.headers['content-type'] !== asset.mime) return fail(400, `Content-Type must be ${asset.mime}`);
+    if (bytes.length !== asset.size) return fail(400, `Expected ${asset.size} bytes, got ${bytes.length}`);
+    asset.bytes = bytes;
+    this.stats.uploads++;
+    res.writeHead(200);
+    res.end();
+  }
+
+  /** `POST /v1/asset-uploads/{id}/confirmations` → the asset with a short-lived signed URL (asked again, a fresh one). */
+  private confirmAsset(id: string, res: ServerResponse): void {
+    const asset = this.assets.get(id);
+    if (!asset) return envelope(res, 404, 'ASSET_NOT_FOUND', 'Asset not found');
+    if (!asset.bytes) return envelope(res, 409, 'UPLOAD_INCOMPLETE', 'The asset bytes have not been uploaded');
+    this.stats.confirmations++;
+    const expires = Date.now() + 60 * 60_000;
+    sendJson(res, 200, { id, mime_type: asset.mime, size_bytes: asset.size, url: `${this.baseUrl}/__simulator/assets/${id}?expires=${expires}&signature=${this.sign(`asset:${id}:${expires}`)}` });
+  }
+
+  /** The bytes behind a signed asset URL, or why the model could not fetch them. */
+  assetBytes(url: string): Buffer | string {
+    const parsed = new URL(url);
+    const id = /^\/__simulator\/assets\/([^/]+)$/.exec(parsed.pathname)?.[1] ?? '';
+    const expires = Number(parsed.searchParams.get('expires'));
+    const asset = this.assets.get(id);
+    if (!asset?.bytes || parsed.searchParams.get('signature') !== this.sign(`asset:${id}:${expires}`)) return 'could not be downloaded (HTTP 403)';
+    if (Date.now() > expires) return 'could not be downloaded (the signed URL has expired)';
+    return asset.bytes;
+  }
+
+  private serveAsset(url: URL, res: ServerResponse): void {
+    const found = this.assetBytes(url.href);
+    if (typeof found === 'string') {
+      res.writeHead(403, { 'content-type': 'text/plain' });
+      res.end(found);
+      return;
+    }
+    res.writeHead(200, { 'content-length': found.length });
+    res.end(found);
   }
 
   /** When each run was created, started and completed (ms since epoch), for the benchmark. */
