@@ -13,9 +13,9 @@ test('provider fal: the examples run end to end against the simulator speaking f
   const pipelineFile = await write(dir, 'fal.yaml', fastPipeline().replace('provider: runflow', 'provider: fal'));
   const result = await runManifests({ manifests: [path.join(ROOT, 'manifests')], pipelineFile, outDir: path.join(dir, 'out'), env: { FAL_KEY: 'fal-test-key', FAL_BASE_URL: simulator.url }, ...quiet });
   assert.equal(result.exitCode, 0);
-  assert.equal(result.report?.totals.done, 7);
+  assert.equal(result.report?.totals.done, 10);
   assert.ok(result.report?.rows.every((r) => r.cost_source === 'estimate'), 'fal reports no cost: the estimate is used, and said so');
-  assert.equal(simulator.created.length, 7);
+  assert.equal(simulator.created.length, 10);
   assert.match(result.report?.rows[0]?.run_id ?? '', /^[0-9a-f-]{36}$/);
 });
 

@@ -107,3 +107,58 @@ test('images are checked from their bytes: too small, too wide, not an image', a
   assert.match(shown[1]!, /^3: image: "wide\.png" is 3000x1000 px, aspect ratio 3\.00 \(allowed 0\.4 to 2\.5\)/);
   assert.match(shown[2]!, /^4: image: "fake\.png" is not an image/);
 });
+
+test('elements and voices: references in prompts must exist, videos are https, voices need audio; CSV numbered columns read as lists', async (t) => {
+  const dir = await workspace(t);
+  await write(
+    dir,
+    'm.yaml',
+    [
+      'rows:',
+      '  - id: two-elements', // 2
+      '    image: images/hero-landscape.jpg',
+      '    prompt: "@Element1 meets @Element3 and says <<<voice_2>>> hi"', // 4
+      '    duration: 5',
+      '    generate_audio: true',
+      '    voice_ids: [v1]',
+      '    elements:',
+      '      - {frontal_image: images/story-portrait.jpg, reference_images: [images/banner-4x3.jpg]}',
+      '      - {video: "http://example.com/clip.mp4"}', // 10 (reported at the elements key, line 8)
+      '  - id: mute-voice', // 11
+      '    image: images/hero-landscape.jpg',
+      '    prompt: hello',
+      '    duration: 5',
+      '    voice_ids: [v1, v2, v3]', // 15
+      '  - id: no-refs', // 16
+      '    image: images/hero-landscape.jpg',
+      '    prompt: p',
+      '    duration: 5',
+      '    elements:',
+      '      - {frontal_image: images/story-portrait.jpg, reference_images: []}', // 21 → at line 20
+    ].join('\n'),
+  );
+  const { problems } = await loadManifests([path.join(dir, 'm.yaml')], noDefaults);
+  const shown = problems.map((p) => `${p.line}: ${p.field}: ${p.message}`);
+  assert.deepEqual(shown.sort(), [
+    '15: voice_ids: must be 1 to 2 voice ids (from Kling\'s create-voice endpoint)',
+    '20: elements[1].reference_images: needs 1 to 3 images, got 0',
+    '8: elements[2].video: "http://example.com/clip.mp4" must be an https URL of a 3 to 10 second video',
+  ].sort());
+
+  await write(dir, 'ok.yaml', 'rows:\n  - {id: r, image: images/hero-landscape.jpg, prompt: "@Element1 meets @Element3 <<<voice_2>>>", duration: 5, generate_audio: true, voice_ids: [v1], elements: [{frontal_image: images/story-portrait.jpg, reference_images: [images/banner-4x3.jpg]}, {video: "https://cdn.example.com/c.mp4"}]}\n  - {id: s, image: images/hero-landscape.jpg, prompt: "<<<voice_1>>>", duration: 5, voice_ids: [v1]}\n');
+  const refs = await loadManifests([path.join(dir, 'ok.yaml')], noDefaults);
+  assert.deepEqual(refs.problems.map((p) => `${p.line}: ${p.field}: ${p.message}`), [
+    '2: prompt: refers to @Element3 but the row has 2 elements',
+    '2: prompt: refers to <<<voice_2>>> but the row has 1 voice (voice_ids)',
+    '3: voice_ids: voices need generate_audio: true',
+  ]);
+
+  await write(dir, 'sheet.csv', 'id,image,shot_1_prompt,shot_1_duration,shot_2_prompt,shot_2_duration,element_1_frontal,element_1_references,element_2_video,voice_1,generate_audio\nx,images/hero-landscape.jpg,Wide,3,@Element2 close <<<voice_1>>>,4,images/story-portrait.jpg,images/banner-4x3.jpg | images/product-square.png,https://cdn.example.com/v.mp4,v9,yes\n');
+  const sheet = await loadManifests([path.join(dir, 'sheet.csv')], noDefaults);
+  assert.deepEqual(sheet.problems, []);
+  const request = sheet.manifests[0]!.rows[0]!.request;
+  assert.deepEqual(request.multiPrompt, [{ prompt: 'Wide', durationSeconds: 3 }, { prompt: '@Element2 close <<<voice_1>>>', durationSeconds: 4 }]);
+  assert.equal(request.durationSeconds, 7);
+  assert.deepEqual(request.elements?.map((e) => (e.kind === 'images' ? e.references.length : e.url)), [2, 'https://cdn.example.com/v.mp4']);
+  assert.deepEqual(request.voiceIds, ['v9']);
+});

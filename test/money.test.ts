@@ -13,25 +13,26 @@ const ledgerMicros = (entries: { usd: number }[]) => entries.reduce((sum, e) => 
 
 test('clipmill estimate of the examples equals the hand-computed figure, split by audio mode, and counts nothing once done', async (t) => {
   const dir = await tempDir(t);
-  // fal's list prices: $0.112/s silent, $0.168/s with audio. The examples hold 25 s silent and 18 s with audio.
+  // fal's list prices: $0.112/s silent, $0.168/s with audio, $0.196/s with voice. The examples hold 32 s silent, 18 s with audio, 11 s with voice.
   const pipelineFile = await write(dir, 'fal-prices.yaml', `${fastPipeline()}\npricing:\n  silent_usd_per_second: 0.112\n  audio_usd_per_second: 0.168\n  voice_usd_per_second: 0.196\n`);
   const out = path.join(dir, 'out');
   const cli = await runCli(['estimate', EXAMPLES, '--pipeline', pipelineFile, '--out', out, '--json']);
   assert.equal(cli.code, 0, cli.stderr);
   const json = JSON.parse(cli.stdout) as { total: { rows: number; to_pay: { micros: number; seconds: number }; by_audio_mode: Record<string, { micros: number; seconds: number }> } };
-  assert.equal(json.total.rows, 7);
-  assert.equal(json.total.to_pay.seconds, 43);
-  assert.equal(json.total.by_audio_mode.silent?.micros, 25 * 112_000);
+  assert.equal(json.total.rows, 10);
+  assert.equal(json.total.to_pay.seconds, 61);
+  assert.equal(json.total.by_audio_mode.silent?.micros, 32 * 112_000);
   assert.equal(json.total.by_audio_mode.audio?.micros, 18 * 168_000);
-  assert.equal(json.total.to_pay.micros, 5_824_000);
+  assert.equal(json.total.by_audio_mode.voice?.micros, 11 * 196_000);
+  assert.equal(json.total.to_pay.micros, 8_764_000);
 
   const text = await runCli(['estimate', EXAMPLES, '--pipeline', pipelineFile, '--out', out]);
-  assert.match(text.stdout, /total\s+7 rows, 0 done; to pay: 7 rows, 43 s, \$5\.82 \(silent 5 rows\/25 s\/\$2\.80, audio 2 rows\/18 s\/\$3\.02\)/);
+  assert.match(text.stdout, /total\s+10 rows, 0 done; to pay: 10 rows, 61 s, \$8\.76 \(silent 6 rows\/32 s\/\$3\.58, audio 2 rows\/18 s\/\$3\.02, voice 2 rows\/11 s\/\$2\.16\)/);
 
-  const simulator = await startSimulator(t, { priceMicrosPerSecond: 112_000, audioPriceMicrosPerSecond: 168_000 });
+  const simulator = await startSimulator(t, { priceMicrosPerSecond: 112_000, audioPriceMicrosPerSecond: 168_000, voicePriceMicrosPerSecond: 196_000 });
   const run = await runManifests({ manifests: [EXAMPLES], pipelineFile, outDir: out, env: envFor(simulator), ...quiet });
   assert.equal(run.exitCode, 0);
-  assert.equal(micros(run.report!.totals.actual_usd), 5_824_000);
+  assert.equal(micros(run.report!.totals.actual_usd), 8_764_000);
   const after = await runCli(['estimate', EXAMPLES, '--pipeline', pipelineFile, '--out', out, '--json']);
   assert.equal((JSON.parse(after.stdout) as { total: { done: number; to_pay: { micros: number } } }).total.to_pay.micros, 0);
 });
@@ -42,7 +43,7 @@ test('a budget below the estimate refuses to start with exit 3 and the numbers, 
   const pipelineFile = await write(dir, 'pipeline.yaml', `${fastPipeline()}\nbudget_usd: 10\n`);
   const cli = await runCli(['run', EXAMPLES, '--pipeline', pipelineFile, '--out', path.join(dir, 'out'), '--max-cost', '5'], { env: envFor(simulator) });
   assert.equal(cli.code, 3, cli.stderr);
-  assert.match(cli.stdout, /refusing to start: the remaining work is estimated at \$6\.02, over the budget of \$5\.00\. Nothing was sent/);
+  assert.match(cli.stdout, /refusing to start: the remaining work is estimated at \$8\.54, over the budget of \$5\.00\. Nothing was sent/);
   assert.equal(simulator.apiRequests, 0);
   assert.deepEqual(simulator.created, []);
 });
@@ -77,7 +78,7 @@ test('running out of credit mid-run stops submitting, lets runs in flight finish
   assert.equal(second.exitCode, 0);
   const perRow = new Map<string, number>();
   for (const e of simulator.billed) perRow.set((e.metadata as { clipmill_row: string }).clipmill_row, (perRow.get((e.metadata as { clipmill_row: string }).clipmill_row) ?? 0) + 1);
-  assert.equal(perRow.size, 7);
+  assert.equal(perRow.size, 10);
   assert.ok([...perRow.values()].every((n) => n === 1));
 
   const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as Report;

@@ -27,22 +27,22 @@ test('the example manifests run end to end on the simulator: one playable MP4 pe
 
   assert.equal(result.exitCode, 0);
   const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as Report;
-  assert.equal(report.totals.rows, 7);
-  assert.equal(report.totals.done, 7);
+  assert.equal(report.totals.rows, 10);
+  assert.equal(report.totals.done, 10);
   for (const row of report.rows) {
     assert.equal(row.status, 'done');
     const seconds = await mp4Seconds(path.join(out, row.output!));
     assert.equal(seconds, row.duration, `${row.manifest}/${row.id} lasts ${seconds}s, asked ${row.duration}s`);
     assert.equal(row.cost_source, 'provider');
   }
-  assert.deepEqual((await readdir(path.join(out, 'spring-launch'))).sort(), ['hero-sunrise.mp4', 'launch-shots.mp4', 'product-turntable.mp4', 'story-spiral.mp4']);
+  assert.deepEqual((await readdir(path.join(out, 'spring-launch'))).sort(), ['hero-sunrise.mp4', 'launch-shots.mp4', 'mascot-wave.mp4', 'product-turntable.mp4', 'story-spiral.mp4']);
   assert.equal(report.totals.actual_usd, totalUsd(simulator.billed));
-  assert.equal(report.totals.actual_usd, 6.02); // 43 s of video at $0.14/s
-  assert.equal(simulator.created.length, 7);
+  assert.equal(report.totals.actual_usd, 8.54); // 61 s of video at $0.14/s
+  assert.equal(simulator.created.length, 10);
   const md = await readFile(path.join(out, 'report.md'), 'utf8');
-  assert.match(md, /7 of 7 videos done/);
+  assert.match(md, /10 of 10 videos done/);
   const csv = await readFile(path.join(out, 'report.csv'), 'utf8');
-  assert.equal(csv.trim().split('\r\n').length, 8);
+  assert.equal(csv.trim().split('\r\n').length, 11);
 
   // What went over the wire: duration as a string, audio always explicit, the row key in metadata.
   const story = simulator.created.find((c) => (c.metadata as { clipmill_row?: string }).clipmill_row === 'story-spiral');
@@ -53,12 +53,30 @@ test('the example manifests run end to end on the simulator: one playable MP4 pe
   assert.deepEqual(shots?.input?.multi_prompt?.map((s) => s.duration), ['4', '3']);
   assert.equal(shots?.input?.prompt, undefined);
   assert.ok(simulator.created.every((c) => typeof c.input?.generate_audio === 'boolean'));
+  // The full schema from YAML and from spreadsheet columns: elements, voices, shots.
+  const byRow = (id: string) => simulator.created.find((c) => (c.metadata as { clipmill_row?: string }).clipmill_row === id)?.input;
+  const mascot = byRow('mascot-wave');
+  assert.equal(mascot?.prompt, '@Element1 steps into frame, waves and says <<<voice_1>>> Spring is here!');
+  assert.deepEqual(mascot?.voice_ids, ['kling_voice_warm_en']);
+  const element = mascot?.elements?.[0];
+  assert.ok(element && 'frontal_image_url' in element);
+  assert.match(element.frontal_image_url, /^data:image\/jpeg;base64,/);
+  assert.equal(element.reference_image_urls.length, 1);
+  assert.match(mascot?.end_image_url ?? '', /^data:image\/jpeg;base64,/);
+  assert.deepEqual(byRow('opening-two-shots')?.multi_prompt, [
+    { prompt: 'Doors open, morning light floods the shop', duration: '3' },
+    { prompt: 'Close-up on the welcome sign, confetti falls', duration: '4' },
+  ]);
+  assert.equal(byRow('opening-two-shots')?.duration, '7');
+  const host = byRow('opening-host');
+  assert.equal(host?.elements?.[0] && 'reference_image_urls' in host.elements[0] ? host.elements[0].reference_image_urls.length : 0, 2);
+  assert.equal(report.money.by_audio_mode.voice.rows, 2);
 
   // A second run over the same folder pays nothing more.
   const again = await runManifests({ manifests: [path.join(ROOT, 'manifests')], pipelineFile, outDir: out, env: envFor(simulator), ...quiet });
   assert.equal(again.exitCode, 0);
-  assert.equal(again.plan?.counts.done, 7);
-  assert.equal(simulator.created.length, 7);
+  assert.equal(again.plan?.counts.done, 10);
+  assert.equal(simulator.created.length, 10);
 });
 
 test('a 422 from the provider fails only that row; the others finish and the run exits 1 with the reason in the report', async (t) => {
@@ -120,7 +138,7 @@ test('--dry-run plans and prices the work but sends nothing', async (t) => {
   const lines: string[] = [];
   const result = await runManifests({ manifests: [path.join(ROOT, 'manifests')], pipelineFile, outDir: path.join(dir, 'out'), dryRun: true, env: envFor(simulator), print: (l) => lines.push(l), logLine: () => {} });
   assert.equal(result.exitCode, 0);
-  assert.equal(result.plan?.counts.submit, 7);
-  assert.match(lines.join('\n'), /7 to submit; estimated cost of new submissions \$6\.02\. Nothing was sent\./);
+  assert.equal(result.plan?.counts.submit, 10);
+  assert.match(lines.join('\n'), /10 to submit; estimated cost of new submissions \$8\.54\. Nothing was sent\./);
   assert.equal(simulator.apiRequests, 0);
 });

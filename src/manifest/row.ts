@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import {
+  MAX_REFERENCE_IMAGES,
+  MAX_VOICES,
+  type Element,
   MAX_DURATION_S,
   MAX_PROMPT_CHARS,
   MAX_SHOTS,
@@ -43,8 +46,14 @@ export const ROW_FIELDS = [
   'end_image',
   'negative_prompt',
   'cfg_scale',
+  'elements',
+  'voice_ids',
   'notes',
 ] as const;
+
+/** Spreadsheet columns for list fields: `shot_1_prompt`, `element_2_frontal`, `voice_1`… (see README). */
+const NUMBERED_COLUMN = /^(shot|element|voice)_(\d+)(?:_(prompt|duration|frontal|references|video))?$/;
+const LIST_SEPARATOR = '|';
 
 /** Fields that may have a default (an id or a note never applies to every row). */
 export const DEFAULTABLE_FIELDS: readonly string[] = ROW_FIELDS.filter((f) => f !== 'id' && f !== 'notes');
@@ -52,7 +61,7 @@ export const DEFAULTABLE_FIELDS: readonly string[] = ROW_FIELDS.filter((f) => f 
 const ID_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$/;
 const ID_RULE = "letters, digits, '.', '_' and '-', at most 100 characters, not starting with '.'";
 
-class Collector {
+export class Collector {
   readonly problems: Problem[] = [];
   add(at: { file: string; line: number }, field: string, message: string): void {
     this.problems.push({ file: at.file, line: at.line, field, message });
@@ -169,6 +178,104 @@ function readShots(raw: RawValue, out: Collector): Shot[] | undefined {
   return shots.length === v.length ? shots : undefined;
 }
 
+/**
+ * Folds a spreadsheet row's numbered columns into the list fields YAML writes directly:
+ * `shot_N_prompt`/`shot_N_duration` → multi_prompt, `element_N_frontal`/`_references`/`_video` → elements,
+ * `voice_N` → voice_ids. Blank cells are ignored, so unused columns can stay in the sheet.
+ */
+export function gatherNumberedColumns(fields: ReadonlyMap<string, RawValue>, out: Collector): Map<string, RawValue> {
+  const result = new Map<string, RawValue>();
+  const groups = { shot: new Map<number, Record<string, unknown>>(), element: new Map<number, Record<string, unknown>>(), voice: new Map<number, Record<string, unknown>>() };
+  const firstAt: Partial<Record<keyof typeof groups, RawValue>> = {};
+  for (const [name, value] of fields) {
+    const m = NUMBERED_COLUMN.exec(name);
+    if (!m) {
+      result.set(name, value);
+      continue;
+    }
+    const kind = m[1] as keyof typeof groups;
+    const part = m[3];
+    const valid = kind === 'voice' ? part === undefined : kind === 'shot' ? part === 'prompt' || part === 'duration' : part === 'frontal' || part === 'references' || part === 'video';
+    if (!valid) {
+      out.add(value, name, 'unknown column (shot_N_prompt, shot_N_duration, element_N_frontal, element_N_references, element_N_video, voice_N)');
+      continue;
+    }
+    if (isBlank(value.value)) continue;
+    const n = Number(m[2]);
+    const entry = groups[kind].get(n) ?? {};
+    entry[part ?? 'id'] = typeof value.value === 'string' ? value.value.trim() : value.value;
+    groups[kind].set(n, entry);
+    firstAt[kind] ??= value;
+  }
+  const ordered = (g: Map<number, Record<string, unknown>>) => [...g.entries()].sort(([a], [b]) => a - b).map(([, v]) => v);
+  const split = (v: unknown) => (typeof v === 'string' ? v.split(LIST_SEPARATOR).map((s) => s.trim()).filter(Boolean) : v);
+  const put = (field: string, kind: keyof typeof groups, value: unknown) => {
+    const at = firstAt[kind]!;
+    if (result.has(field) && !isBlank(result.get(field)?.value)) out.add(at, field, `given both as ${field} and as numbered ${kind} columns`);
+    else result.set(field, { value, file: at.file, line: at.line });
+  };
+  if (groups.shot.size > 0) put('multi_prompt', 'shot', ordered(groups.shot));
+  if (groups.element.size > 0) put('elements', 'element', ordered(groups.element).map((e) => ({ ...(e.frontal !== undefined && { frontal_image: e.frontal }), ...(e.references !== undefined && { reference_images: split(e.references) }), ...(e.video !== undefined && { video: e.video }) })));
+  if (groups.voice.size > 0) put('voice_ids', 'voice', ordered(groups.voice).map((v) => v.id));
+  return result;
+}
+
+function readElements(raw: RawValue, out: Collector, images: ImageUse[]): Element[] | undefined {
+  const v = raw.value;
+  if (!Array.isArray(v) || v.length === 0) {
+    out.add(raw, 'elements', 'must be a list of elements, each {frontal_image, reference_images} or {video}');
+    return undefined;
+  }
+  const elements: Element[] = [];
+  let failed = false;
+  v.forEach((item: unknown, i) => {
+    const field = `elements[${i + 1}]`;
+    const e = (typeof item === 'object' && item !== null && !Array.isArray(item) ? item : {}) as Record<string, unknown>;
+    const extra = Object.keys(e).filter((k) => !['frontal_image', 'reference_images', 'video'].includes(k));
+    if (extra.length > 0) out.add(raw, field, `unknown key ${extra.join(', ')} (allowed: frontal_image, reference_images, video)`);
+    if (e.video !== undefined) {
+      const url = typeof e.video === 'string' ? e.video.trim() : '';
+      if (e.frontal_image !== undefined || e.reference_images !== undefined) out.add(raw, field, 'is either a video or an image set (frontal_image + reference_images), not both');
+      if (!/^https:\/\//i.test(url)) out.add(raw, `${field}.video`, `${show(e.video)} must be an https URL of a 3 to 10 second video`);
+      else elements.push({ kind: 'video', url });
+      return;
+    }
+    const refs = Array.isArray(e.reference_images) ? e.reference_images : e.reference_images === undefined ? [] : [e.reference_images];
+    if (e.frontal_image === undefined) out.add(raw, `${field}.frontal_image`, 'is required (or video for a video element)');
+    if (refs.length < 1 || refs.length > MAX_REFERENCE_IMAGES) out.add(raw, `${field}.reference_images`, `needs 1 to ${MAX_REFERENCE_IMAGES} images, got ${refs.length}`);
+    const frontal = e.frontal_image === undefined ? undefined : readImage({ ...raw, value: e.frontal_image }, `${field}.frontal_image`, out, images);
+    const references = refs.map((r, j) => readImage({ ...raw, value: r }, `${field}.reference_images[${j + 1}]`, out, images));
+    if (!frontal || references.some((r) => r === undefined) || refs.length < 1 || refs.length > MAX_REFERENCE_IMAGES) failed = true;
+    else elements.push({ kind: 'images', frontal, references: references as ImageRef[] });
+  });
+  if (elements.filter((e) => e.kind === 'video').length > 1) out.add(raw, 'elements', 'at most one video element');
+  return failed || elements.length !== v.length ? undefined : elements;
+}
+
+function readVoiceIds(raw: RawValue, out: Collector): string[] | undefined {
+  const list = Array.isArray(raw.value) ? raw.value : [raw.value];
+  const ids = list.map((v) => (typeof v === 'string' || typeof v === 'number' ? String(v).trim() : '')).filter(Boolean);
+  if (ids.length !== list.length || ids.length < 1 || ids.length > MAX_VOICES) {
+    out.add(raw, 'voice_ids', `must be 1 to ${MAX_VOICES} voice ids (from Kling's create-voice endpoint)`);
+    return undefined;
+  }
+  return ids;
+}
+
+/** `@Element3` needs three elements, `<<<voice_2>>>` two voices: a reference to nothing is a mistake to catch before paying. */
+function checkReferences(texts: { field: string; text: string; at: RawValue | { file: string; line: number } }[], elements: number, voices: number, out: Collector): void {
+  for (const { field, text, at } of texts) {
+    for (const m of text.matchAll(/@Element(\d+)/g)) {
+      const n = Number(m[1]);
+      if (n < 1 || n > elements) out.add(at, field, `refers to @Element${n} but the row has ${elements} element${elements === 1 ? '' : 's'}`);
+    }
+    for (const m of text.matchAll(/<<<voice_(\d+)>>>/g)) {
+      const n = Number(m[1]);
+      if (n < 1 || n > voices) out.add(at, field, `refers to <<<voice_${n}>>> but the row has ${voices} voice${voices === 1 ? '' : 's'} (voice_ids)`);
+    }
+  }
+}
+
 /** A short stable id from what the row asks for, for rows that do not name themselves. */
 export function deriveRowId(request: KlingRequest): string {
   const image = (ref: ImageRef | undefined) => (ref === undefined ? null : ref.kind === 'url' ? ref.url : ref.written);
@@ -182,6 +289,8 @@ export function deriveRowId(request: KlingRequest): string {
     request.generateAudio,
     request.negativePrompt ?? null,
     request.cfgScale ?? null,
+    ...(request.elements ? [request.elements.map((e) => (e.kind === 'video' ? e.url : [image(e.frontal), e.references.map(image)]))] : []),
+    ...(request.voiceIds ? [request.voiceIds] : []),
   ]);
   return `row-${createHash('sha256').update(canonical).digest('hex').slice(0, 10)}`;
 }
@@ -203,18 +312,19 @@ export function parseRow(raw: RawRow, defaults: RawDefaults, manifest: string): 
   const images: ImageUse[] = [];
   const rowAt = { file: raw.file, line: raw.line };
 
+  const fields = gatherNumberedColumns(raw.fields, out);
   const known = new Set<string>(ROW_FIELDS);
-  for (const [name, value] of raw.fields) {
+  for (const [name, value] of fields) {
     if (!known.has(name)) out.add(value, name, `unknown field (allowed: ${ROW_FIELDS.join(', ')})`);
   }
   const get = (name: string): RawValue | undefined => {
-    const own = raw.fields.get(name);
+    const own = fields.get(name);
     if (own && !isBlank(own.value)) return own;
     const fallback = defaults.get(name);
     return fallback && !isBlank(fallback.value) ? fallback : undefined;
   };
 
-  const idRaw = raw.fields.get('id');
+  const idRaw = fields.get('id');
   let id: string | undefined;
   if (idRaw && !isBlank(idRaw.value)) {
     id = readString(idRaw, 'id', out);
@@ -235,7 +345,7 @@ export function parseRow(raw: RawRow, defaults: RawDefaults, manifest: string): 
   const prompt = promptRaw ? readString(promptRaw, 'prompt', out, MAX_PROMPT_CHARS) : undefined;
   const multiPrompt = shotsRaw ? readShots(shotsRaw, out) : undefined;
   if (promptRaw && shotsRaw) {
-    out.add(raw.fields.get('multi_prompt') ?? raw.fields.get('prompt') ?? rowAt, 'prompt', 'give either prompt or multi_prompt, not both');
+    out.add(fields.get('multi_prompt') ?? fields.get('prompt') ?? rowAt, 'prompt', 'give either prompt or multi_prompt, not both');
   } else if (!promptRaw && !shotsRaw) {
     out.add(rowAt, 'prompt', 'is required (or multi_prompt for a multi-shot video)');
   }
@@ -254,7 +364,7 @@ export function parseRow(raw: RawRow, defaults: RawDefaults, manifest: string): 
     const total = multiPrompt.reduce((sum, shot) => sum + shot.durationSeconds, 0);
     if (total > MAX_DURATION_S) out.add(shotsRaw ?? rowAt, 'multi_prompt', `shots last ${total}s together (at most ${MAX_DURATION_S}s)`);
     // A multi-shot video lasts as long as its shots; a row-level duration that disagrees is a mistake, not a default.
-    const ownDuration = raw.fields.get('duration');
+    const ownDuration = fields.get('duration');
     if (ownDuration && !isBlank(ownDuration.value) && durationSeconds !== undefined && durationSeconds !== total) {
       out.add(ownDuration, 'duration', `is ${durationSeconds}s but the shots add up to ${total}s (leave it empty for multi-shot rows)`);
     }
@@ -271,6 +381,17 @@ export function parseRow(raw: RawRow, defaults: RawDefaults, manifest: string): 
   const cfgRaw = get('cfg_scale');
   const cfgScale = cfgRaw ? readNumber(cfgRaw, 'cfg_scale', out, 0, 1) : undefined;
 
+  const elementsRaw = get('elements');
+  const elements = elementsRaw ? readElements(elementsRaw, out, images) : undefined;
+  const voicesRaw = get('voice_ids');
+  const voiceIds = voicesRaw ? readVoiceIds(voicesRaw, out) : undefined;
+  if (voicesRaw && voiceIds && generateAudio === false) out.add(voicesRaw, 'voice_ids', 'voices need generate_audio: true');
+  const texts = [
+    ...(prompt !== undefined && promptRaw ? [{ field: 'prompt', text: prompt, at: promptRaw }] : []),
+    ...(multiPrompt ?? []).map((shot, i) => ({ field: `multi_prompt[${i + 1}].prompt`, text: shot.prompt, at: shotsRaw ?? rowAt })),
+  ];
+  if (!(elementsRaw && !elements) && !(voicesRaw && !voiceIds)) checkReferences(texts, elements?.length ?? 0, voiceIds?.length ?? 0, out);
+
   if (out.problems.length > 0 || !image || durationSeconds === undefined || generateAudio === undefined) {
     return { images, problems: out.problems, ...(id !== undefined && { id }) };
   }
@@ -284,6 +405,8 @@ export function parseRow(raw: RawRow, defaults: RawDefaults, manifest: string): 
   }
   if (negativePrompt !== undefined) request.negativePrompt = negativePrompt;
   if (cfgScale !== undefined) request.cfgScale = cfgScale;
+  if (elements) request.elements = elements;
+  if (voiceIds) request.voiceIds = voiceIds;
   const row: Row = { manifest, file: raw.file, line: raw.line, id: id ?? deriveRowId(request), idDerived: id === undefined, request };
   return { row, id: row.id, images, problems: [] };
 }
