@@ -80,6 +80,7 @@ program
   .option('--retry-failed', 'resubmit rows that failed for good in an earlier run')
   .option('--max-cost <usd>', 'spend at most this much on new runs tonight (the lower of it and budget_usd applies)', positiveNumber('--max-cost'))
   .option('--partial', 'when the estimate is over the budget, run the rows that fit, in manifest order, instead of refusing')
+  .option('--skip-invalid', 'run the valid manifests and list the invalid ones, instead of refusing the whole night (exit 2 at the end)')
   .option('--resubmit-unknown', 'submit again rows whose create got no answer, without looking them up (fal keeps no run list: check its dashboard first)')
   .addOption(new Option('--log <format>', 'log format on stderr').choices(['pretty', 'json']).default('pretty'))
   .addHelpText(
@@ -89,7 +90,7 @@ Exit codes: 0 all rows done, 1 some rows failed (see the report), 2 invalid inpu
 3 stopped by budget or credit, 130 interrupted (run the same command again to resume).
 Secrets come from the environment only: RUNFLOW_API_KEY (RUNFLOW_BASE_URL points elsewhere).`,
   )
-  .action(async (manifests: string[], opts: { pipeline?: string; out?: string; concurrency?: number; rpm?: number; dryRun?: boolean; retryFailed?: boolean; maxCost?: number; partial?: boolean; resubmitUnknown?: boolean; log: 'pretty' | 'json' }) => {
+  .action(async (manifests: string[], opts: { pipeline?: string; out?: string; concurrency?: number; rpm?: number; dryRun?: boolean; retryFailed?: boolean; maxCost?: number; partial?: boolean; resubmitUnknown?: boolean; skipInvalid?: boolean; log: 'pretty' | 'json' }) => {
     const controller = abortOnSignals();
     const result = await runManifests({
       manifests,
@@ -101,6 +102,7 @@ Secrets come from the environment only: RUNFLOW_API_KEY (RUNFLOW_BASE_URL points
       retryFailed: opts.retryFailed ?? false,
       partial: opts.partial ?? false,
       resubmitUnknown: opts.resubmitUnknown ?? false,
+      skipInvalid: opts.skipInvalid ?? false,
       ...(opts.maxCost !== undefined && { maxCostUsd: opts.maxCost }),
       log: opts.log,
       signal: controller.signal,
@@ -121,7 +123,7 @@ program
     for (const m of loaded.manifests) {
       rows += m.rows.length;
       seconds += m.rows.reduce((sum, r) => sum + r.request.durationSeconds, 0);
-      process.stdout.write(`ok  ${m.file}: ${m.rows.length} rows\n`);
+      process.stdout.write(`ok  ${m.shown}: ${m.rows.length} rows\n`);
     }
     process.stdout.write(`${loaded.manifests.length} manifests, ${rows} rows, ${seconds} s of video: valid\n`);
   });

@@ -12,7 +12,7 @@ import { loadManifests, type LoadedManifests } from './manifest/load.js';
 import { acquireLock } from './lock.js';
 import { findDamagedOutputs, removeTemporaryFiles } from './outputs.js';
 import { planRun, rowKey, withoutRowsOverBudget, type Plan } from './plan.js';
-import { InputError, type Problem } from './problem.js';
+import { formatProblem, InputError, sortProblems, type Problem } from './problem.js';
 import { openProvider, providerProblems } from './providers/index.js';
 import { buildReport, type Report } from './report/build.js';
 import { writeReports } from './report/write.js';
@@ -34,6 +34,8 @@ export interface RunOptions {
   partial?: boolean;
   /** Submit again rows whose create got no answer, without a look-up (for providers with no run list, after checking by hand). */
   resubmitUnknown?: boolean;
+  /** Run the valid manifests and list the invalid ones, instead of refusing the whole night. */
+  skipInvalid?: boolean;
   log?: LogFormat;
   env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
@@ -58,11 +60,21 @@ export async function resolvePipeline(options: Pick<RunOptions, 'pipelineFile' |
   return pipeline;
 }
 
-/** Loads and validates manifests against the pipeline; every problem found, or InputError. */
-export async function loadValidated(manifestArgs: string[], pipeline: Pipeline): Promise<LoadedManifests> {
+/**
+ * Loads and validates manifests against the pipeline; every problem found, or InputError. With
+ * `skipInvalid`, manifests with problems are set aside (and returned) instead, as long as every problem
+ * belongs to one manifest: a bad pipeline default still stops the night.
+ */
+export async function loadValidated(manifestArgs: string[], pipeline: Pipeline, skipInvalid = false): Promise<LoadedManifests & { skipped: Problem[] }> {
   const loaded = await loadManifests(manifestArgs, pipeline);
-  if (loaded.problems.length > 0) throw new InputError(loaded.problems);
-  return loaded;
+  if (loaded.problems.length === 0) return { ...loaded, skipped: [] };
+  const manifestFiles = new Set(loaded.manifests.map((m) => m.shown));
+  const ownedByOneManifest = (p: Problem) => manifestFiles.has(p.file) || manifestArgs.includes(p.file);
+  if (!skipInvalid || !loaded.problems.every(ownedByOneManifest)) throw new InputError(loaded.problems);
+  const invalid = new Set(loaded.problems.map((p) => p.file));
+  const manifests = loaded.manifests.filter((m) => !invalid.has(m.shown));
+  if (manifests.length === 0) throw new InputError(loaded.problems, 'every manifest has problems');
+  return { ...loaded, manifests, problems: [], skipped: sortProblems(loaded.problems) };
 }
 
 function describePlan(plan: Plan): string {
@@ -82,7 +94,7 @@ export function effectiveBudgetMicros(pipeline: Pipeline, maxCostUsd: number | u
 
 interface Prepared {
   pipeline: Pipeline;
-  loaded: LoadedManifests;
+  loaded: LoadedManifests & { skipped: Problem[] };
   outDir: string;
   budgetMicros: number | undefined;
 }
@@ -94,7 +106,7 @@ async function prepare(options: RunOptions, env: NodeJS.ProcessEnv, needsKey: bo
     const configProblems = providerProblems(pipeline, env);
     if (configProblems.length > 0) throw new InputError(configProblems);
   }
-  const loaded = await loadValidated(options.manifests, pipeline);
+  const loaded = await loadValidated(options.manifests, pipeline, options.skipInvalid ?? false);
   return { pipeline, loaded, outDir: path.resolve(pipeline.outputDir), budgetMicros: effectiveBudgetMicros(pipeline, options.maxCostUsd) };
 }
 
@@ -125,6 +137,9 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
   const signal = options.signal ?? new AbortController().signal;
   const prepared = await prepare(options, env, true);
   const { outDir, budgetMicros } = prepared;
+  const skippedFiles = [...new Set(prepared.loaded.skipped.map((p) => p.file))];
+  for (const problem of prepared.loaded.skipped) log.error('invalid_manifest', formatProblem(problem), { file: problem.file, line: problem.line });
+  if (skippedFiles.length > 0) log.warn('skipped_manifests', `skipping ${skippedFiles.length} invalid manifest${skippedFiles.length === 1 ? '' : 's'} (--skip-invalid): ${skippedFiles.join(', ')}`);
 
   if (options.dryRun) {
     const plan = await planFor(prepared, await Journal.read(outDir), options);
@@ -192,6 +207,11 @@ async function execute(prepared: Prepared, plan: Plan, journal: Journal, io: { e
   if (plan.counts.over_budget > 0) {
     print(`${plan.counts.over_budget} rows did not fit the budget and were not submitted (--partial): raise the budget and run again to do them`);
     return { exitCode: EXIT.stopped, plan, report };
+  }
+  const skipped = [...new Set(loaded.skipped.map((p) => p.file))];
+  if (skipped.length > 0) {
+    print(`skipped invalid manifests (fix them and run again): ${skipped.join(', ')}`);
+    return { exitCode: EXIT.invalid, plan, report };
   }
   return { exitCode: t.done === t.rows ? EXIT.ok : EXIT.rowsFailed, plan, report };
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { envFor, fastPipeline, runCli, startSimulator, workspace, write } from './helpers.js';
@@ -117,4 +118,29 @@ test('a bad pipeline file is reported with its line before anything else, and a 
   const noKey = await runCli(['run', path.join(dir, 'ok.yaml'), '--pipeline', path.join(dir, 'nightly.yaml')], { cwd: dir, env: {} });
   assert.equal(noKey.code, 2);
   assert.match(noKey.stderr, /set RUNFLOW_API_KEY in the environment/);
+});
+
+test('a folder of manifests is one night: one bad manifest stops it all, unless --skip-invalid runs the others and lists it', async (t) => {
+  const simulator = await startSimulator(t);
+  const dir = await workspace(t);
+  await write(dir, 'de.yaml', 'rows:\n  - {id: de-1, image: images/hero-landscape.jpg, prompt: Hallo, duration: 3}\n');
+  await write(dir, 'fr.csv', 'id,image,prompt,duration\nfr-1,images/hero-landscape.jpg,Bonjour,4\nfr-2,images/banner-4x3.jpg,Salut,3\n');
+  await write(dir, 'it.yaml', 'rows:\n  - {id: it-1, image: images/missing.jpg, prompt: Ciao, duration: 3}\n');
+  const pipelineFile = await write(await workspace(t), 'pipeline.yaml', fastPipeline());
+  const out = path.join(dir, 'out');
+
+  const strict = await runCli(['run', dir, '--pipeline', pipelineFile, '--out', out], { env: envFor(simulator), cwd: dir });
+  assert.equal(strict.code, 2);
+  assert.match(strict.stderr, /it\.yaml:2: image: "images\/missing\.jpg" does not exist/);
+  assert.equal(simulator.apiRequests, 0);
+
+  const lenient = await runCli(['run', dir, '--pipeline', pipelineFile, '--out', out, '--skip-invalid'], { env: envFor(simulator), cwd: dir });
+  assert.equal(lenient.code, 2, lenient.stderr);
+  assert.match(lenient.stderr, /skipping 1 invalid manifest \(--skip-invalid\): it\.yaml/);
+  assert.match(lenient.stdout, /3 of 3 videos done/);
+  assert.match(lenient.stdout, /skipped invalid manifests \(fix them and run again\): it\.yaml/);
+  assert.equal(simulator.created.length, 3);
+  const md = await readFile(path.join(out, 'report.md'), 'utf8');
+  assert.match(md, /\| de \| 1 \| 1 \|/);
+  assert.match(md, /\| fr \| 2 \| 2 \|/);
 });

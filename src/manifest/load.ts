@@ -12,6 +12,8 @@ export interface Manifest {
   /** The file's base name without extension: the output subfolder and the report's `manifest`. */
   name: string;
   file: string;
+  /** The file as problems name it (relative to the working folder when inside it). */
+  shown: string;
   rows: Row[];
 }
 
@@ -48,7 +50,7 @@ export async function expandManifestPaths(args: readonly string[]): Promise<{ fi
   return { files: [...new Set(files)], problems };
 }
 
-function display(file: string): string {
+export function display(file: string): string {
   const rel = path.relative(process.cwd(), file);
   return rel.startsWith('..') ? file : rel;
 }
@@ -122,7 +124,7 @@ export async function loadManifests(args: readonly string[], pipeline: Pick<Pipe
     }
     if (raw.rows.length === 0 && raw.problems.length === 0) problems.push({ file: display(file), line: 0, field: '', message: 'has no rows' });
     problems.push(...checkDuplicateIds(ids));
-    manifests.push({ name, file, rows });
+    manifests.push({ name, file, shown: display(file), rows });
   }
   const images = new Map<string, ImageInfo>();
   const inspected = new Map<string, Promise<ImageInfo | { problem: string }>>();
