@@ -98,6 +98,7 @@ const pipelineSchema = z
     output: z.object({ dir: z.string().min(1).default('out') }).strict().prefault({}),
     defaults: z.record(z.string(), z.unknown()).optional(),
     simulator: simulatorOptionsSchema.prefault({}),
+    notify: z.object({ webhook_url: z.string().min(1).optional() }).strict().prefault({}),
   })
   .strict();
 
@@ -123,6 +124,8 @@ export interface Pipeline {
   outputDir: string;
   defaults: RawDefaults;
   simulator: SimulatorSettings;
+  /** Where the end-of-run notice is posted (CLIPMILL_WEBHOOK_URL in the environment wins). */
+  notifyWebhookUrl: string | undefined;
 }
 
 function toPipeline(data: z.output<typeof pipelineSchema>, file: string | undefined, defaults: RawDefaults): Pipeline {
@@ -147,6 +150,7 @@ function toPipeline(data: z.output<typeof pipelineSchema>, file: string | undefi
     outputDir: data.output.dir,
     defaults,
     simulator: data.simulator,
+    notifyWebhookUrl: data.notify.webhook_url,
   };
 }
 
@@ -190,6 +194,10 @@ export async function loadPipeline(file: string): Promise<Pipeline> {
   const problems: Problem[] = [];
   for (const [name, value] of defaults) {
     if (!DEFAULTABLE_FIELDS.includes(name)) problems.push({ file, line: value.line, field: `defaults.${name}`, message: `not a row field that can have a default (allowed: ${DEFAULTABLE_FIELDS.join(', ')})` });
+  }
+  if (parsed.data.notify.webhook_url !== undefined) {
+    const problem = checkBaseUrl(parsed.data.notify.webhook_url);
+    if (problem) problems.push({ file, line: lineAt(['notify', 'webhook_url']), field: 'notify.webhook_url', message: problem.replace(/^"[^"]*"/, 'the URL') });
   }
   if (parsed.data.base_url !== undefined) {
     const problem = checkBaseUrl(parsed.data.base_url);

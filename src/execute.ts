@@ -328,6 +328,7 @@ class RowRunner {
     const bounds = { floorMs: pipeline.pollIntervalMs, ceilingMs: pipeline.pollMaxIntervalMs };
     const waitingSince = Date.now();
     let lastSeenQueuedAt: number | undefined = justSubmitted ? waitingSince : undefined;
+    let lastState: 'queued' | 'running' | undefined = justSubmitted ? 'queued' : undefined;
     let delayMs: number | undefined = justSubmitted ? nextPollDelayMs({ now: waitingSince, state: 'queued', ...this.expected(seconds) }, bounds) : undefined;
     for (;;) {
       if (delayMs !== undefined) await sleep(delayMs, undefined, { signal: this.signal });
@@ -355,6 +356,8 @@ class RowRunner {
           ...(snapshot.videoUrl !== undefined && { videoUrl: snapshot.videoUrl }),
           ...(snapshot.costMicros !== undefined && { costMicros: snapshot.costMicros }),
         });
+        const cost = snapshot.costMicros ?? item.estimateMicros;
+        log.info('succeeded', `run ${runId} succeeded (${formatUsd(cost)}${snapshot.costMicros === undefined ? ', estimated' : ''})`, { ...this.fields(item), run_id: runId, cost_micros: cost });
         return snapshot;
       }
       if (TERMINAL.has(snapshot.state)) {
@@ -377,6 +380,10 @@ class RowRunner {
         return undefined;
       }
       const state = snapshot.state === 'queued' ? 'queued' : 'running';
+      if (state !== lastState) {
+        log.info('run_state', `run ${runId} ${state}`, { ...this.fields(item), run_id: runId, state });
+        lastState = state;
+      }
       if (state === 'queued') {
         lastSeenQueuedAt = now;
         if (now - waitingSince > pipeline.queueTimeoutMs) throw await this.timeout(item, runId, 'QUEUE_TIMEOUT', pipeline.queueTimeoutMs);

@@ -1,3 +1,6 @@
+import { createLogUpdate } from 'log-update';
+import { applyProgress, newProgress, progressLine, renderProgress, type ProgressState } from './progress.js';
+
 export type LogFormat = 'pretty' | 'json';
 export type LogLevel = 'info' | 'warn' | 'error';
 
@@ -7,15 +10,59 @@ export interface LogFields {
   [name: string]: unknown;
 }
 
+export interface LoggerOptions {
+  format: LogFormat;
+  /** Where lines go; stderr by default. */
+  write?: (line: string) => void;
+  /** Draw the live block (a terminal): lines are not printed one per event, only warnings and errors. */
+  live?: boolean;
+  /** A line saying the run is alive, this often, when not live. */
+  heartbeatMs?: number;
+}
+
 /**
- * Progress and problems, one line per event: readable text, or JSON lines for log collectors.
- * Nothing secret is ever passed here (keys live only in the HTTP client's headers).
+ * Progress and problems. On a terminal: one live block (log-update) with warnings and errors above it.
+ * Otherwise (cron, CI): one plain line per event, or JSON lines with `--log json`, and a heartbeat.
+ * Nothing secret is ever passed here (keys live only in the HTTP clients' headers).
  */
 export class Logger {
-  constructor(
-    private readonly format: LogFormat,
-    private readonly write: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
-  ) {}
+  private readonly format: LogFormat;
+  private readonly write: (line: string) => void;
+  private readonly live: ReturnType<typeof createLogUpdate> | undefined;
+  private readonly heartbeatMs: number;
+  private progress: ProgressState | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(options: LoggerOptions | LogFormat, write?: (line: string) => void) {
+    const o: LoggerOptions = typeof options === 'string' ? { format: options, ...(write && { write }) } : options;
+    this.format = o.format;
+    this.write = o.write ?? ((line) => process.stderr.write(`${line}\n`));
+    this.live = o.live && o.format === 'pretty' ? createLogUpdate(process.stderr, { showCursor: true }) : undefined;
+    this.heartbeatMs = o.heartbeatMs ?? 60_000;
+  }
+
+  /** Starts tracking progress: the live block, or the heartbeat. */
+  startProgress(o: { rowsToDo: number; doneBefore: number; estimatedMicros: number }): void {
+    this.progress = newProgress({ startedAtMs: Date.now(), ...o });
+    const tick = () => {
+      if (!this.progress) return;
+      if (this.live) this.live(renderProgress(this.progress, Date.now()).join('\n'));
+      else this.info('heartbeat', progressLine(this.progress, Date.now()));
+    };
+    if (this.live) tick();
+    this.timer = setInterval(tick, this.live ? 250 : this.heartbeatMs);
+    this.timer.unref();
+  }
+
+  stopProgress(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.live && this.progress) {
+      this.live(renderProgress(this.progress, Date.now()).join('\n'));
+      this.live.done();
+    }
+    this.progress = undefined;
+  }
 
   info(event: string, message: string, fields: LogFields = {}): void {
     this.emit('info', event, message, fields);
@@ -30,13 +77,24 @@ export class Logger {
   }
 
   private emit(level: LogLevel, event: string, message: string, fields: LogFields): void {
+    if (this.progress) applyProgress(this.progress, event, fields);
     if (this.format === 'json') {
-      this.write(JSON.stringify({ time: new Date().toISOString(), level, event, message, ...fields }));
+      const { manifest, row, ...details } = fields;
+      this.write(JSON.stringify({ time: new Date().toISOString(), level, event, ...(manifest !== undefined && { manifest }), ...(row !== undefined && { row }), message, details }));
       return;
     }
+    if (this.live && level === 'info') return; // the block shows it
     const time = new Date().toTimeString().slice(0, 8);
     const where = fields.manifest !== undefined && fields.row !== undefined ? `${fields.manifest}/${fields.row}: ` : '';
     const tag = level === 'info' ? '' : `${level.toUpperCase()} `;
-    this.write(`${time} ${tag}${where}${message}`);
+    const line = `${time} ${tag}${where}${message}`;
+    if (this.live && this.progress) {
+      // Print above the block, then draw the block again below.
+      this.live.clear();
+      this.write(line);
+      this.live(renderProgress(this.progress, Date.now()).join('\n'));
+    } else {
+      this.write(line);
+    }
   }
 }

@@ -12,13 +12,15 @@ import { loadManifests, type LoadedManifests } from './manifest/load.js';
 import { acquireLock } from './lock.js';
 import { findDamagedOutputs, removeTemporaryFiles } from './outputs.js';
 import { planRun, rowKey, withoutRowsOverBudget, type Plan } from './plan.js';
+import { noticeFor, sendNotice } from './notify.js';
 import { formatProblem, InputError, sortProblems, type Problem } from './problem.js';
+import { decideOutcome, EXIT, renderSummary } from './summary.js';
 import { openProvider, providerProblems } from './providers/index.js';
 import { buildReport, type Report } from './report/build.js';
 import { writeReports } from './report/write.js';
 import { RateGate } from './scheduler.js';
 
-export const EXIT = { ok: 0, rowsFailed: 1, invalid: 2, stopped: 3, interrupted: 130 } as const;
+export { EXIT } from './summary.js';
 
 export interface RunOptions {
   manifests: string[];
@@ -41,8 +43,10 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Where the end-of-run summary goes (stdout by default). */
   print?: (line: string) => void;
-  /** Where log lines go (stderr by default). */
+  /** Where log lines go (stderr by default; a terminal gets the live block instead). */
   logLine?: (line: string) => void;
+  /** How often a non-terminal log says the run is alive (default one minute). */
+  heartbeatMs?: number;
 }
 
 export interface RunResult {
@@ -55,6 +59,7 @@ export interface RunResult {
 export async function resolvePipeline(options: Pick<RunOptions, 'pipelineFile' | 'outDir' | 'concurrency' | 'requestsPerMinute'>): Promise<Pipeline> {
   const pipeline = options.pipelineFile ? await loadPipeline(options.pipelineFile) : defaultPipeline();
   if (options.outDir !== undefined) pipeline.outputDir = options.outDir;
+  if (process.env.CLIPMILL_WEBHOOK_URL?.trim()) pipeline.notifyWebhookUrl = process.env.CLIPMILL_WEBHOOK_URL.trim();
   if (options.concurrency !== undefined) pipeline.concurrency = options.concurrency;
   if (options.requestsPerMinute !== undefined) pipeline.requestsPerMinute = options.requestsPerMinute;
   return pipeline;
@@ -131,9 +136,15 @@ export async function estimateManifests(options: RunOptions): Promise<{ plan: Pl
 
 /** `clipmill run`: validate everything, take the folder's lock, plan against the journal, check the budget, execute, report. */
 export async function runManifests(options: RunOptions): Promise<RunResult> {
+  const startedAtMs = Date.now();
   const env = options.env ?? process.env;
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const log = new Logger(options.log ?? 'pretty', options.logLine);
+  const log = new Logger({
+    format: options.log ?? 'pretty',
+    ...(options.logLine && { write: options.logLine }),
+    live: options.logLine === undefined && process.stderr.isTTY === true,
+    ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }),
+  });
   const signal = options.signal ?? new AbortController().signal;
   const prepared = await prepare(options, env, true);
   const { outDir, budgetMicros } = prepared;
@@ -162,7 +173,7 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
         print(`refusing to start: the remaining work is estimated at ${formatUsd(plan.submitMicros)}, over the budget of ${formatUsd(budgetMicros)}. Nothing was sent. Raise budget_usd / --max-cost, or add --partial to run the rows that fit, in manifest order.`);
         return { exitCode: EXIT.stopped, plan };
       }
-      return await execute(prepared, plan, journal, { env, print, log, signal });
+      return await execute(prepared, plan, journal, { env, print, log, signal, startedAtMs });
     } finally {
       await journal.close();
     }
@@ -171,7 +182,7 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
   }
 }
 
-async function execute(prepared: Prepared, plan: Plan, journal: Journal, io: { env: NodeJS.ProcessEnv; print: (line: string) => void; log: Logger; signal: AbortSignal }): Promise<RunResult> {
+async function execute(prepared: Prepared, plan: Plan, journal: Journal, io: { env: NodeJS.ProcessEnv; print: (line: string) => void; log: Logger; signal: AbortSignal; startedAtMs: number }): Promise<RunResult> {
   const { pipeline, loaded, outDir, budgetMicros } = prepared;
   const { env, print, log, signal } = io;
   let stopped: StopReason | undefined;
@@ -181,9 +192,11 @@ async function execute(prepared: Prepared, plan: Plan, journal: Journal, io: { e
     const handle = await openProvider(pipeline, env, http, gate);
     const budgetText = budgetMicros === undefined ? 'no budget' : `budget ${formatUsd(budgetMicros)}`;
     log.info('start', `sending to ${handle.endpoint}; concurrency ${pipeline.concurrency}, ${pipeline.requestsPerMinute} requests/min, ${budgetText}; output in ${outDir}`);
+    log.startProgress({ rowsToDo: plan.items.filter((item) => ACTIVE_ACTIONS.has(item.action)).length, doneBefore: plan.counts.done, estimatedMicros: plan.submitMicros });
     try {
       stopped = await executePlan(plan.items, { provider: handle.provider, http, journal, log, pipeline, outDir, images: loaded.images, signal, budget: new BudgetLedger(budgetMicros) });
     } finally {
+      log.stopProgress();
       await handle.close();
       await http.close();
     }
@@ -191,27 +204,11 @@ async function execute(prepared: Prepared, plan: Plan, journal: Journal, io: { e
 
   const report = buildReport(loaded.manifests, plan.items, journal.states, pipeline.provider, journal.session);
   const files = await writeReports(outDir, report);
-  const t = report.totals;
-  print(`${t.done} of ${t.rows} videos done, ${t.failed} failed, ${t.skipped} skipped${t.in_flight ? `, ${t.in_flight} in flight` : ''}; cost ${formatUsd(usdToMicros(t.actual_usd))} (this run ${formatUsd(usdToMicros(report.money.this_run_usd))}, estimated ${formatUsd(usdToMicros(t.estimated_usd))})`);
-  for (const row of report.rows.filter((r) => r.status === 'failed' || r.status === 'unknown')) print(`  ${row.status}: ${row.file}:${row.line} ${row.manifest}/${row.id}: ${row.error}`);
-  print(`reports: ${files.map((f) => path.relative(process.cwd(), f) || f).join(', ')}`);
-  if (signal.aborted) {
-    print('interrupted: run the same command again to resume (runs in flight are re-attached, nothing is paid twice)');
-    return { exitCode: EXIT.interrupted, plan, report };
+  const outcome = decideOutcome({ report, aborted: signal.aborted, stopped, overBudget: plan.counts.over_budget, skippedManifests: [...new Set(loaded.skipped.map((p) => p.file))] });
+  for (const row of report.rows) {
+    log.info('row_final', `${row.status}${row.error ? `: ${row.error}` : ''}`, { manifest: row.manifest, row: row.id, status: row.status, file: row.file, line: row.line, output: row.output, actual_usd: row.actual_usd, error: row.error });
   }
-  if (stopped) {
-    print(`stopped: ${stopped.message}`);
-    const exitCode = stopped.kind === 'credit' || stopped.kind === 'budget' ? EXIT.stopped : stopped.kind === 'fatal' ? EXIT.invalid : EXIT.rowsFailed;
-    return { exitCode, plan, report, stopped };
-  }
-  if (plan.counts.over_budget > 0) {
-    print(`${plan.counts.over_budget} rows did not fit the budget and were not submitted (--partial): raise the budget and run again to do them`);
-    return { exitCode: EXIT.stopped, plan, report };
-  }
-  const skipped = [...new Set(loaded.skipped.map((p) => p.file))];
-  if (skipped.length > 0) {
-    print(`skipped invalid manifests (fix them and run again): ${skipped.join(', ')}`);
-    return { exitCode: EXIT.invalid, plan, report };
-  }
-  return { exitCode: t.done === t.rows ? EXIT.ok : EXIT.rowsFailed, plan, report };
+  for (const line of renderSummary(report, files, outcome, Date.now() - io.startedAtMs, process.cwd())) print(line);
+  if (pipeline.notifyWebhookUrl) await sendNotice(pipeline.notifyWebhookUrl, noticeFor(report, outcome, path.join(outDir, 'report.html')), log);
+  return { exitCode: outcome.exitCode, plan, report, ...(stopped && { stopped }) };
 }

@@ -1,0 +1,45 @@
+import path from 'node:path';
+import { formatUsd, usdToMicros } from './cost.js';
+import type { StopReason } from './execute.js';
+import type { Report } from './report/build.js';
+
+export const EXIT = { ok: 0, rowsFailed: 1, invalid: 2, stopped: 3, interrupted: 130 } as const;
+
+export interface Outcome {
+  exitCode: number;
+  /** The one line that says why the run ended as it did, and what to do. */
+  reason: string;
+}
+
+/** Pure: how the run ends, in the order that matters to whoever reads the exit code at 3 a.m. */
+export function decideOutcome(o: { report: Report; aborted: boolean; stopped: StopReason | undefined; overBudget: number; skippedManifests: string[] }): Outcome {
+  const t = o.report.totals;
+  if (o.aborted) return { exitCode: EXIT.interrupted, reason: 'interrupted: run the same command again to resume (runs in flight are re-attached, nothing is paid twice)' };
+  if (o.stopped) {
+    const exitCode = o.stopped.kind === 'credit' || o.stopped.kind === 'budget' ? EXIT.stopped : o.stopped.kind === 'fatal' ? EXIT.invalid : EXIT.rowsFailed;
+    return { exitCode, reason: `stopped: ${o.stopped.message}` };
+  }
+  if (o.overBudget > 0) return { exitCode: EXIT.stopped, reason: `${o.overBudget} rows did not fit the budget and were not submitted (--partial): raise the budget and run again to do them` };
+  if (o.skippedManifests.length > 0) return { exitCode: EXIT.invalid, reason: `skipped invalid manifests (fix them and run again): ${o.skippedManifests.join(', ')}` };
+  if (t.done === t.rows) return { exitCode: EXIT.ok, reason: 'all rows done' };
+  return { exitCode: EXIT.rowsFailed, reason: `${t.rows - t.done} rows not done: see the report; a rerun resumes unfinished rows (--retry-failed resubmits failed ones)` };
+}
+
+function wallTime(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+/** Pure: the end-of-run summary on stdout: counts, money, wall time, reports, each failed row, the exit code. */
+export function renderSummary(report: Report, files: readonly string[], outcome: Outcome, wallMs: number, cwd: string): string[] {
+  const t = report.totals;
+  const m = report.money;
+  const lines = [
+    `${t.done} of ${t.rows} videos done, ${t.failed} failed, ${t.skipped} skipped${t.in_flight ? `, ${t.in_flight} in flight` : ''} in ${wallTime(wallMs)}`,
+    `cost ${formatUsd(usdToMicros(t.actual_usd))}: ${formatUsd(usdToMicros(m.this_run_usd))} this run, ${formatUsd(usdToMicros(m.earlier_runs_usd))} earlier (estimated ${formatUsd(usdToMicros(t.estimated_usd))} for all rows)`,
+  ];
+  for (const row of report.rows.filter((r) => r.status === 'failed' || r.status === 'unknown')) lines.push(`  ${row.status}: ${row.file}:${row.line} ${row.manifest}/${row.id}: ${row.error}`);
+  lines.push(`reports: ${files.map((f) => path.relative(cwd, f) || f).join(', ')}`);
+  lines.push(`${outcome.reason} (exit ${outcome.exitCode})`);
+  return lines;
+}
