@@ -10,7 +10,7 @@ import { InputError, formatProblem } from './problem.js';
 import { renderStatus } from './status.js';
 import { simulatorOptionsFrom } from './providers/index.js';
 import { Simulator } from './providers/simulator/server.js';
-import { EXIT, estimateManifests, loadValidated, resolvePipeline, runManifests } from './run.js';
+import { EXIT, estimateManifests, loadValidated, rebuildReports, resolvePipeline, runManifests } from './run.js';
 
 function positiveInt(name: string) {
   return (value: string): number => {
@@ -155,6 +155,17 @@ program
     const pipeline = await resolvePipeline({ ...(opts.pipeline !== undefined && { pipelineFile: opts.pipeline }), ...(opts.out !== undefined && { outDir: opts.out }) });
     const outDir = path.resolve(pipeline.outputDir);
     process.stdout.write(`${renderStatus(await Journal.read(outDir), outDir)}\n`);
+  });
+
+program
+  .command('report')
+  .description('rebuild report.json, report.csv, report.md and report.html of an output folder from its journal (no network, no manifests)')
+  .option('--out <dir>', 'output folder (default: the pipeline\'s output.dir, else out/)')
+  .option('--pipeline <file>', 'pipeline file whose output.dir to use')
+  .action(async (opts: { out?: string; pipeline?: string }) => {
+    const pipeline = await resolvePipeline({ ...(opts.pipeline !== undefined && { pipelineFile: opts.pipeline }), ...(opts.out !== undefined && { outDir: opts.out }) });
+    const { report, files } = await rebuildReports(path.resolve(pipeline.outputDir));
+    process.stdout.write(`${report.totals.done} of ${report.totals.rows} videos done, ${report.totals.failed} failed\nreports: ${files.map((f) => path.relative(process.cwd(), f) || f).join(', ')}\n`);
   });
 
 program

@@ -1,3 +1,4 @@
+import type { Row } from './manifest/row.js';
 import type { RunUrls } from './providers/provider.js';
 
 /** The journal's vocabulary: one line per state change of a row, appended before the next side effect. */
@@ -21,10 +22,28 @@ export type JournalEvent =
   | (EventBase & { type: 'downloaded'; runId: string; path: string; bytes: number; sha256: string; seconds: number })
   | (EventBase & { type: 'failed'; runId?: string; code: string; message: string; attempt: number; billed: boolean; costMicros?: number })
   /** A local image was uploaded (key `upload:<sha256>`, request = the sha256): never uploaded again for this folder. */
-  | (EventBase & { type: 'uploaded'; assetId: string; url: string });
+  | (EventBase & { type: 'uploaded'; assetId: string; url: string })
+  /** What a run set out to do (key `plan:<session>`): lets `clipmill report` rebuild the reports from the journal alone. */
+  | (EventBase & { type: 'planned'; provider: string; manifests: PlannedManifest[]; items: PlannedItem[] });
+
+export interface PlannedManifest {
+  name: string;
+  file: string;
+  shown: string;
+}
+
+/** A plan item as recorded: the row as validated, and what the run decided for it. */
+export interface PlannedItem {
+  key: string;
+  request: string;
+  action: string;
+  estimateMicros: number;
+  changed: boolean;
+  row: Row;
+}
 
 export type JournalEventType = JournalEvent['type'];
-export type RowEvent = Exclude<JournalEvent, { type: 'uploaded' }>;
+export type RowEvent = Exclude<JournalEvent, { type: 'uploaded' | 'planned' }>;
 
 export interface UploadRecord {
   assetId: string;
@@ -102,7 +121,7 @@ export function applyEvent(previous: RowState | undefined, event: RowEvent): Row
 
 export function foldEvents(events: Iterable<JournalEvent>): Map<string, RowState> {
   const states = new Map<string, RowState>();
-  for (const event of events) if (event.type !== 'uploaded') states.set(event.key, applyEvent(states.get(event.key), event));
+  for (const event of events) if (event.type !== 'uploaded' && event.type !== 'planned') states.set(event.key, applyEvent(states.get(event.key), event));
   return states;
 }
 

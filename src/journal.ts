@@ -120,6 +120,7 @@ export class Journal {
       this.uploads.set(event.request, { assetId: event.assetId, url: event.url, atMs: Date.parse(event.at) });
       return undefined;
     }
+    if (event.type === 'planned') return undefined;
     const state = applyEvent(this.states.get(event.key), event);
     this.states.set(event.key, state);
     return state;

@@ -3,7 +3,7 @@ import { defaultPipeline, loadPipeline, type Pipeline } from './config.js';
 import { BudgetLedger, fitBudget } from './budget.js';
 import { formatUsd, usdToMicros } from './cost.js';
 import { estimateJson, renderEstimate, summariseEstimate } from './estimate.js';
-import type { RowState } from './journal-events.js';
+import { foldEvents, type JournalEvent, type RowState } from './journal-events.js';
 import { ACTIVE_ACTIONS, executePlan, type StopReason } from './execute.js';
 import { HttpClient } from './http.js';
 import { Journal } from './journal.js';
@@ -11,7 +11,7 @@ import { Logger, type LogFormat } from './log.js';
 import { loadManifests, type LoadedManifests } from './manifest/load.js';
 import { acquireLock } from './lock.js';
 import { findDamagedOutputs, removeTemporaryFiles } from './outputs.js';
-import { planRun, rowKey, withoutRowsOverBudget, type Plan } from './plan.js';
+import { planRun, rowKey, withoutRowsOverBudget, type Action, type Plan } from './plan.js';
 import { noticeFor, sendNotice } from './notify.js';
 import { formatProblem, InputError, sortProblems, type Problem } from './problem.js';
 import { decideOutcome, EXIT, renderSummary } from './summary.js';
@@ -126,6 +126,22 @@ async function planFor(prepared: Prepared, states: ReadonlyMap<string, RowState>
   return withoutRowsOverBudget(plan, fitBudget(plan.items, budgetMicros).over);
 }
 
+/** `clipmill report`: the four reports again, from the journal alone (the last run's plan and every row's state). */
+export async function rebuildReports(outDir: string): Promise<{ report: Report; files: string[] }> {
+  const lock = await acquireLock(outDir);
+  try {
+    const events = await Journal.events(outDir);
+    const planned = events.filter((e): e is Extract<JournalEvent, { type: 'planned' }> => e.type === 'planned').at(-1);
+    if (!planned) throw new InputError([{ file: path.join(outDir, '.clipmill', 'journal.jsonl'), line: 0, field: '', message: 'no run is recorded in this output folder yet (run clipmill run first)' }]);
+    const states = foldEvents(events);
+    const items = planned.items.map((i) => ({ key: i.key, request: i.request, action: i.action as Action, estimateMicros: i.estimateMicros, changed: i.changed, row: i.row }));
+    const report = buildReport(planned.manifests.map((m) => ({ ...m, rows: [] })), items, states, planned.provider, planned.request);
+    return { report, files: await writeReports(outDir, report) };
+  } finally {
+    await lock.release();
+  }
+}
+
 /** `clipmill estimate`: what the remaining work will cost, per manifest and audio mode; sends nothing. */
 export async function estimateManifests(options: RunOptions): Promise<{ plan: Plan; text: string; json: unknown; budgetMicros: number | undefined }> {
   const prepared = await prepare(options, options.env ?? process.env, false);
@@ -142,7 +158,8 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
   const log = new Logger({
     format: options.log ?? 'pretty',
     ...(options.logLine && { write: options.logLine }),
-    live: options.logLine === undefined && process.stderr.isTTY === true,
+    // A pseudo-terminal that reports no size (some CI runners) cannot hold a redrawn block: use lines there.
+    live: options.logLine === undefined && process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0 && (process.stderr.rows ?? 0) > 0,
     ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }),
   });
   const signal = options.signal ?? new AbortController().signal;
@@ -173,6 +190,14 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
         print(`refusing to start: the remaining work is estimated at ${formatUsd(plan.submitMicros)}, over the budget of ${formatUsd(budgetMicros)}. Nothing was sent. Raise budget_usd / --max-cost, or add --partial to run the rows that fit, in manifest order.`);
         return { exitCode: EXIT.stopped, plan };
       }
+      await journal.append({
+        type: 'planned',
+        key: `plan:${journal.session}`,
+        request: journal.session,
+        provider: prepared.pipeline.provider,
+        manifests: prepared.loaded.manifests.map((m) => ({ name: m.name, file: m.file, shown: m.shown })),
+        items: plan.items.map((item) => ({ key: item.key, request: item.request, action: item.action, estimateMicros: item.estimateMicros, changed: item.changed, row: item.row })),
+      });
       return await execute(prepared, plan, journal, { env, print, log, signal, startedAtMs });
     } finally {
       await journal.close();

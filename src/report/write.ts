@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { open, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Report } from './build.js';
+import { renderHtml } from './html.js';
 import { renderCsv, renderJson, renderMarkdown } from './render.js';
 
 /** Writes a file so that readers see the old or the new content, never half of one. */
@@ -17,13 +18,14 @@ export async function writeFileAtomic(file: string, content: string): Promise<vo
   await rename(temporary, file);
 }
 
-export const REPORT_FILES = ['report.json', 'report.csv', 'report.md'] as const;
+export const REPORT_FILES = ['report.json', 'report.csv', 'report.md', 'report.html'] as const;
 
 export async function writeReports(outDir: string, report: Report): Promise<string[]> {
   const files = [
     [path.join(outDir, 'report.json'), renderJson(report)],
     [path.join(outDir, 'report.csv'), renderCsv(report)],
     [path.join(outDir, 'report.md'), renderMarkdown(report)],
+    [path.join(outDir, 'report.html'), renderHtml(report)],
   ] as const;
   for (const [file, content] of files) await writeFileAtomic(file, content);
   return files.map(([file]) => file);

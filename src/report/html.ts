@@ -1,0 +1,130 @@
+import { formatUsd, usdToMicros } from '../cost.js';
+import type { Report, ReportRow } from './build.js';
+
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const money = (usd: number | null) => (usd === null ? '—' : formatUsd(usdToMicros(usd)));
+/** A relative path as a URL: each segment encoded, so ids with dots or spaces still load. */
+const hrefOf = (relative: string) => relative.split('/').map(encodeURIComponent).join('/');
+
+function card(row: ReportRow): string {
+  const media =
+    row.status === 'done' && row.output
+      ? `<video controls preload="metadata" src="${escapeHtml(hrefOf(row.output))}" data-expected-seconds="${row.duration}"></video>`
+      : `<div class="placeholder">${escapeHtml(row.status === 'failed' ? 'failed' : row.status.replace('_', ' '))}</div>`;
+  const error = row.error ? `<p class="error">${escapeHtml(row.error)}</p>` : '';
+  return `<article class="card status-${row.status}" data-manifest="${escapeHtml(row.manifest)}" data-status="${row.status}">
+  ${media}
+  <header><strong>${escapeHtml(row.id)}</strong> <span class="badge">${escapeHtml(row.status)}</span></header>
+  <p class="prompt">${escapeHtml(row.prompt)}</p>
+  <dl>
+    <dt>manifest</dt><dd>${escapeHtml(row.manifest)}</dd>
+    <dt>source</dt><dd><code>${escapeHtml(`${row.file}:${row.line}`)}</code></dd>
+    <dt>duration</dt><dd>${row.duration} s${row.video_seconds !== null && row.video_seconds !== row.duration ? ` (file: ${row.video_seconds} s)` : ''}</dd>
+    <dt>audio</dt><dd>${escapeHtml(row.audio_mode)}</dd>
+    <dt>cost</dt><dd>${money(row.actual_usd)} <small>(${escapeHtml(row.cost_source)}; est. ${money(row.estimated_usd)})</small></dd>
+  </dl>
+  ${error}
+</article>`;
+}
+
+/** Bars of actual (and estimated) cost per manifest, as inline SVG: no chart library, no network. */
+function costChart(report: Report): string {
+  const max = Math.max(0.000001, ...report.manifests.flatMap((m) => [m.actual_usd, m.estimated_usd]));
+  const rowHeight = 28;
+  const width = 520;
+  const label = 150;
+  const bars = report.manifests
+    .map((m, i) => {
+      const y = i * rowHeight + 4;
+      const est = ((width - label - 80) * m.estimated_usd) / max;
+      const act = ((width - label - 80) * m.actual_usd) / max;
+      return `<g><text x="0" y="${y + 16}" class="label">${escapeHtml(m.name)}</text>
+<rect x="${label}" y="${y}" width="${est.toFixed(1)}" height="20" class="estimated"/>
+<rect x="${label}" y="${y + 5}" width="${act.toFixed(1)}" height="10" class="actual"/>
+<text x="${(label + Math.max(est, act) + 6).toFixed(1)}" y="${y + 15}" class="value">${money(m.actual_usd)}</text></g>`;
+    })
+    .join('\n');
+  return `<svg class="chart" role="img" aria-label="cost per manifest" width="${width}" height="${report.manifests.length * rowHeight + 8}" viewBox="0 0 ${width} ${report.manifests.length * rowHeight + 8}">${bars}</svg>`;
+}
+
+const STYLE = `
+body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f5f5f4;color:#1c1917}
+main{max-width:1200px;margin:0 auto;padding:16px}
+h1{font-size:20px;margin:0 0 4px}
+.totals{display:flex;gap:16px;flex-wrap:wrap;margin:8px 0 16px}
+.totals div{background:#fff;border-radius:8px;padding:8px 12px;box-shadow:0 1px 2px #0002}
+.totals b{display:block;font-size:18px}
+.filters{margin:12px 0;display:flex;gap:12px;align-items:center}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:12px}
+.card{background:#fff;border-radius:8px;padding:10px;box-shadow:0 1px 2px #0002;display:flex;flex-direction:column;gap:6px}
+.card video,.placeholder{width:100%;aspect-ratio:16/9;background:#000;border-radius:4px}
+.placeholder{display:flex;align-items:center;justify-content:center;color:#fff;background:#57534e}
+.status-failed{border-left:4px solid #dc2626}.status-done{border-left:4px solid #16a34a}
+.badge{font-size:12px;background:#e7e5e4;border-radius:4px;padding:1px 6px}
+.prompt{margin:0;color:#44403c}
+dl{display:grid;grid-template-columns:auto 1fr;gap:2px 8px;margin:0;font-size:12px}dt{color:#78716c}dd{margin:0}
+.error{color:#b91c1c;font-size:12px;margin:0}
+.chart .estimated{fill:#d6d3d1}.chart .actual{fill:#2563eb}.chart .label,.chart .value{font-size:12px;fill:#1c1917}
+.failed-list li{margin:2px 0}
+`;
+
+const SCRIPT = `
+const manifest = document.getElementById('filter-manifest');
+const status = document.getElementById('filter-status');
+const shown = document.getElementById('shown');
+function apply() {
+  let n = 0;
+  for (const card of document.querySelectorAll('.card')) {
+    const ok = (manifest.value === '' || card.dataset.manifest === manifest.value) && (status.value === '' || card.dataset.status === status.value);
+    card.hidden = !ok;
+    if (ok) n++;
+  }
+  shown.textContent = n + ' shown';
+}
+manifest.addEventListener('change', apply);
+status.addEventListener('change', apply);
+apply();
+`;
+
+/** Pure: one self-contained page for the morning review; videos are referenced by relative path. */
+export function renderHtml(report: Report): string {
+  const t = report.totals;
+  const statuses = [...new Set(report.rows.map((r) => r.status))];
+  const failed = report.rows.filter((r) => r.status === 'failed' || r.status === 'unknown');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>clipmill review — ${t.done} of ${t.rows} videos</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<main>
+<h1>clipmill review</h1>
+<p>Generated ${escapeHtml(report.generated_at)} · provider ${escapeHtml(report.provider)}</p>
+<section class="totals">
+  <div>videos done<b id="total-done">${t.done} / ${t.rows}</b></div>
+  <div>failed<b>${t.failed}</b></div>
+  <div>seconds of video<b>${t.seconds}</b></div>
+  <div>cost<b>${money(t.actual_usd)}</b><small>estimated ${money(t.estimated_usd)}</small></div>
+  <div>this run<b>${money(report.money.this_run_usd)}</b><small>earlier ${money(report.money.earlier_runs_usd)}</small></div>
+</section>
+<h2>Cost per manifest</h2>
+${costChart(report)}
+${failed.length > 0 ? `<h2>Needs attention</h2><ul class="failed-list">${failed.map((r) => `<li><code>${escapeHtml(`${r.file}:${r.line}`)}</code> ${escapeHtml(`${r.manifest}/${r.id}`)}: ${escapeHtml(r.error ?? r.status)}</li>`).join('')}</ul>` : ''}
+<h2>Videos</h2>
+<div class="filters">
+  <label>manifest <select id="filter-manifest"><option value="">all</option>${report.manifests.map((m) => `<option>${escapeHtml(m.name)}</option>`).join('')}</select></label>
+  <label>status <select id="filter-status"><option value="">all</option>${statuses.map((s) => `<option>${escapeHtml(s)}</option>`).join('')}</select></label>
+  <span id="shown"></span>
+</div>
+<div class="grid">
+${report.rows.map(card).join('\n')}
+</div>
+</main>
+<script>${SCRIPT}</script>
+</body>
+</html>
+`;
+}
