@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { runManifests } from '../src/run.js';
+import { ROOT, envFor, fastPipeline, runCli, startSimulator, tempDir, workspace, write } from './helpers.js';
+
+async function webhook(t: TestContext, status: number): Promise<{ url: string; bodies: unknown[] }> {
+  const bodies: unknown[] = [];
+  const server = createServer((req, res) => {
+    let text = '';
+    req.on('data', (d: Buffer) => (text += d.toString()));
+    req.on('end', () => {
+      bodies.push(JSON.parse(text));
+      res.writeHead(status);
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/T000/B000/secret-token`, bodies };
+}
+
+test('the completion notice is posted as JSON chat tools accept; a failing webhook is a warning, not a failed run', async (t) => {
+  const simulator = await startSimulator(t);
+  const dir = await workspace(t);
+  const file = await write(dir, 'm.yaml', 'rows:\n  - {id: one, image: images/hero-landscape.jpg, prompt: p, duration: 5}\n');
+  const ok = await webhook(t, 200);
+  const pipelineOk = await write(dir, 'ok.yaml', `${fastPipeline()}\nnotify:\n  webhook_url: ${ok.url}\n`);
+  const first = await runManifests({ manifests: [file], pipelineFile: pipelineOk, outDir: path.join(dir, 'out'), env: envFor(simulator), print: () => {}, logLine: () => {} });
+  assert.equal(first.exitCode, 0);
+  assert.equal(ok.bodies.length, 1);
+  const notice = ok.bodies[0] as { text: string; content: string; clipmill: { done: number; rows: number; exit_code: number; this_run_usd: number; report: string } };
+  assert.match(notice.text, /^clipmill OK: 1\/1 videos done, 0 failed; spent \$0\.70 tonight/);
+  assert.equal(notice.content, notice.text);
+  assert.deepEqual([notice.clipmill.done, notice.clipmill.rows, notice.clipmill.exit_code, notice.clipmill.this_run_usd], [1, 1, 0, 0.7]);
+  assert.match(notice.clipmill.report, /report\.html$/);
+
+  const broken = await webhook(t, 500);
+  const pipelineBroken = await write(dir, 'broken.yaml', `${fastPipeline()}\nnotify:\n  webhook_url: ${broken.url}\n`);
+  const logs: string[] = [];
+  const second = await runManifests({ manifests: [file], pipelineFile: pipelineBroken, outDir: path.join(dir, 'out2'), env: envFor(simulator), print: () => {}, logLine: (l) => logs.push(l) });
+  assert.equal(second.exitCode, 0, 'a refused notice does not fail the run');
+  assert.ok(logs.some((l) => /WARN the completion notice to http:\/\/127\.0\.0\.1:\d+ was refused \(HTTP 500\)/.test(l)), logs.join('\n'));
+  assert.ok(!logs.join('\n').includes('secret-token'), 'the webhook path (a secret) is never logged');
+});
+
+test('the scheduling units in pipeline/schedule run a valid clipmill command with the production pipeline', async (t) => {
+  const simulator = await startSimulator(t);
+  const dir = await tempDir(t);
+  const units = ['clipmill.cron', 'clipmill.service', 'github-actions-nightly.yml'];
+  for (const unit of units) {
+    const text = await readFile(path.join(ROOT, 'pipeline', 'schedule', unit), 'utf8');
+    const command = /npx clipmill (run [^|\n]*?)(?:\s*>>|\s*\|\||\n|$)/.exec(text)?.[1];
+    assert.ok(command, `${unit} has a clipmill run command`);
+    assert.match(command, /--pipeline pipeline\/nightly\.yaml/, `${unit} uses the production pipeline`);
+    const args = command.split(/\s+/).filter(Boolean).map((a) => (a === 'out' || a.endsWith('/out') ? path.join(dir, unit) : a));
+    // The same command, as a dry run from the repository, must be accepted as it is written.
+    const result = await runCli([...args, '--dry-run'], { env: envFor(simulator), cwd: ROOT });
+    assert.equal(result.code, 0, `${unit}: ${result.stderr}`);
+    assert.match(result.stdout, /dry run: 0 done, .* 10 to submit/);
+  }
+  assert.equal(simulator.apiRequests, 0);
+});
