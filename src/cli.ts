@@ -36,6 +36,12 @@ function nonNegative(name: string, max = Number.POSITIVE_INFINITY) {
   };
 }
 
+/** The output folder a command reads: `--out`, else the pipeline's `output.dir`, else `out/`. */
+async function outDirOf(opts: { out?: string; pipeline?: string }): Promise<string> {
+  const pipeline = await resolvePipeline({ ...(opts.pipeline !== undefined && { pipelineFile: opts.pipeline }), ...(opts.out !== undefined && { outDir: opts.out }) });
+  return path.resolve(pipeline.outputDir);
+}
+
 /** Ctrl-C or SIGTERM stops the run cleanly (reports written, exit 130); a second one exits at once. */
 function abortOnSignals(): AbortController {
   const controller = new AbortController();
@@ -152,8 +158,7 @@ program
   .option('--out <dir>', 'output folder (default: the pipeline\'s output.dir, else out/)')
   .option('--pipeline <file>', 'pipeline file whose output.dir to read')
   .action(async (opts: { out?: string; pipeline?: string }) => {
-    const pipeline = await resolvePipeline({ ...(opts.pipeline !== undefined && { pipelineFile: opts.pipeline }), ...(opts.out !== undefined && { outDir: opts.out }) });
-    const outDir = path.resolve(pipeline.outputDir);
+    const outDir = await outDirOf(opts);
     process.stdout.write(`${renderStatus(await Journal.read(outDir), outDir)}\n`);
   });
 
@@ -163,8 +168,7 @@ program
   .option('--out <dir>', 'output folder (default: the pipeline\'s output.dir, else out/)')
   .option('--pipeline <file>', 'pipeline file whose output.dir to use')
   .action(async (opts: { out?: string; pipeline?: string }) => {
-    const pipeline = await resolvePipeline({ ...(opts.pipeline !== undefined && { pipelineFile: opts.pipeline }), ...(opts.out !== undefined && { outDir: opts.out }) });
-    const { report, files } = await rebuildReports(path.resolve(pipeline.outputDir));
+    const { report, files } = await rebuildReports(await outDirOf(opts));
     process.stdout.write(`${report.totals.done} of ${report.totals.rows} videos done, ${report.totals.failed} failed\nreports: ${files.map((f) => path.relative(process.cwd(), f) || f).join(', ')}\n`);
   });
 

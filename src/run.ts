@@ -56,10 +56,10 @@ export interface RunResult {
   stopped?: StopReason;
 }
 
-export async function resolvePipeline(options: Pick<RunOptions, 'pipelineFile' | 'outDir' | 'concurrency' | 'requestsPerMinute'>): Promise<Pipeline> {
+export async function resolvePipeline(options: Pick<RunOptions, 'pipelineFile' | 'outDir' | 'concurrency' | 'requestsPerMinute'>, env: NodeJS.ProcessEnv = process.env): Promise<Pipeline> {
   const pipeline = options.pipelineFile ? await loadPipeline(options.pipelineFile) : defaultPipeline();
   if (options.outDir !== undefined) pipeline.outputDir = options.outDir;
-  if (process.env.CLIPMILL_WEBHOOK_URL?.trim()) pipeline.notifyWebhookUrl = process.env.CLIPMILL_WEBHOOK_URL.trim();
+  if (env.CLIPMILL_WEBHOOK_URL?.trim()) pipeline.notifyWebhookUrl = env.CLIPMILL_WEBHOOK_URL.trim();
   if (options.concurrency !== undefined) pipeline.concurrency = options.concurrency;
   if (options.requestsPerMinute !== undefined) pipeline.requestsPerMinute = options.requestsPerMinute;
   return pipeline;
@@ -106,7 +106,7 @@ interface Prepared {
 
 /** Pipeline, credentials and every manifest checked, before anything is read from or written to the output folder. */
 async function prepare(options: RunOptions, env: NodeJS.ProcessEnv, needsKey: boolean): Promise<Prepared> {
-  const pipeline = await resolvePipeline(options);
+  const pipeline = await resolvePipeline(options, env);
   if (needsKey) {
     const configProblems = providerProblems(pipeline, env);
     if (configProblems.length > 0) throw new InputError(configProblems);

@@ -39,26 +39,22 @@ export function simulatorOptionsFrom(settings: Pipeline['simulator']): Partial<S
   };
 }
 
+/** The environment each real provider reads: its key, and where to send requests instead of its own host. */
+const ENVIRONMENT = {
+  runflow: { key: 'RUNFLOW_API_KEY', baseUrl: 'RUNFLOW_BASE_URL' },
+  fal: { key: 'FAL_KEY', baseUrl: 'FAL_BASE_URL' },
+} as const;
+
 /** Checks what a provider needs from the environment, before any manifest is read or money moves. */
 export function providerProblems(pipeline: Pipeline, env: NodeJS.ProcessEnv): Problem[] {
+  if (pipeline.provider === 'simulator') return [];
   const file = pipeline.file ?? '(built-in pipeline defaults)';
+  const names = ENVIRONMENT[pipeline.provider];
   const problems: Problem[] = [];
-  if (pipeline.provider === 'runflow') {
-    if (!env.RUNFLOW_API_KEY?.trim()) problems.push({ file, line: 0, field: 'provider', message: 'runflow needs an API key: set RUNFLOW_API_KEY in the environment (never in a file)' });
-    const envUrl = env.RUNFLOW_BASE_URL?.trim();
-    if (envUrl) {
-      const problem = checkBaseUrl(envUrl);
-      if (problem) problems.push({ file: 'RUNFLOW_BASE_URL', line: 0, field: '', message: problem });
-    }
-  }
-  if (pipeline.provider === 'fal') {
-    if (!env.FAL_KEY?.trim()) problems.push({ file, line: 0, field: 'provider', message: 'fal needs an API key: set FAL_KEY in the environment (never in a file)' });
-    const envUrl = env.FAL_BASE_URL?.trim();
-    if (envUrl) {
-      const problem = checkBaseUrl(envUrl);
-      if (problem) problems.push({ file: 'FAL_BASE_URL', line: 0, field: '', message: problem });
-    }
-  }
+  if (!env[names.key]?.trim()) problems.push({ file, line: 0, field: 'provider', message: `${pipeline.provider} needs an API key: set ${names.key} in the environment (never in a file)` });
+  const envUrl = env[names.baseUrl]?.trim();
+  const problem = envUrl ? checkBaseUrl(envUrl) : undefined;
+  if (problem) problems.push({ file: names.baseUrl, line: 0, field: '', message: problem });
   return problems;
 }
 
