@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { defaultPipeline, loadPipeline, type Pipeline } from './config.js';
+import { checkBaseUrl, defaultPipeline, loadPipeline, type Pipeline } from './config.js';
 import { BudgetLedger, fitBudget } from './budget.js';
 import { formatUsd, usdToMicros } from './cost.js';
 import { estimateJson, renderEstimate, summariseEstimate } from './estimate.js';
@@ -59,7 +59,12 @@ export interface RunResult {
 export async function resolvePipeline(options: Pick<RunOptions, 'pipelineFile' | 'outDir' | 'concurrency' | 'requestsPerMinute'>, env: NodeJS.ProcessEnv = process.env): Promise<Pipeline> {
   const pipeline = options.pipelineFile ? await loadPipeline(options.pipelineFile) : defaultPipeline();
   if (options.outDir !== undefined) pipeline.outputDir = options.outDir;
-  if (env.CLIPMILL_WEBHOOK_URL?.trim()) pipeline.notifyWebhookUrl = env.CLIPMILL_WEBHOOK_URL.trim();
+  const webhook = env.CLIPMILL_WEBHOOK_URL?.trim();
+  if (webhook) {
+    const problem = checkBaseUrl(webhook);
+    if (problem) throw new InputError([{ file: 'CLIPMILL_WEBHOOK_URL', line: 0, field: '', message: problem.replace(/^"[^"]*"/, 'the URL') }]);
+    pipeline.notifyWebhookUrl = webhook;
+  }
   if (options.concurrency !== undefined) pipeline.concurrency = options.concurrency;
   if (options.requestsPerMinute !== undefined) pipeline.requestsPerMinute = options.requestsPerMinute;
   return pipeline;
