@@ -16,7 +16,8 @@ import { uploadKey } from './journal-events.js';
 import type { ImageInfo } from './manifest/images.js';
 import { dataUri } from './providers/api.js';
 import { buildKlingInput, type ImageRef, type KlingRequest, type KlingV3Input } from './model/kling-v3.js';
-import { archivedVideoPath, videoPathFor, type WorkItem } from './plan.js';
+import { sha256Of } from './outputs.js';
+import { archivedVideoPath, TIMEOUT_CODES, videoPathFor, type WorkItem } from './plan.js';
 import type { Provider, RunMetadata, RunRef, RunSnapshot } from './providers/provider.js';
 import { nextPollDelayMs, RunTimeModel } from './polling.js';
 import { backoffMs, retryDelayMs, withRetry, type RetryPolicy } from './retry.js';
@@ -176,6 +177,11 @@ class RowRunner {
       this.ctx.log.error('submit_unknown', `${message}; the run may exist, so the next run looks it up before any resubmit`, this.fields(item));
       return;
     }
+    if (known?.status === 'submitted' && !(error instanceof ApiError && TIMEOUT_CODES.has(error.code))) {
+      // Only the provider's own terminal status ends a run: a run we could not read may still be billed.
+      this.ctx.log.error('poll_failed', `${message}; run ${known.runId} stays recorded in flight and the next run re-attaches to it`, this.fields(item));
+      return;
+    }
     if (error instanceof ApiError && error.kind === 'transient') {
       // "Try again later" is not a verdict on the row: it stays pending and the next run submits it.
       this.ctx.log.error('row_deferred', `${message}; left for the next run`, this.fields(item));
@@ -233,7 +239,7 @@ class RowRunner {
    * (recorded as submitted), undefined when the provider confirms there is none (recorded, so the row
    * may be submitted again), or 'unknown' when the provider cannot be asked now.
    */
-  private async reconcile(item: WorkItem, attempt: number): Promise<string | undefined | 'unknown'> {
+  private async reconcile(item: WorkItem, attempt: number, final = true): Promise<string | undefined | 'unknown'> {
     const { journal, provider, log } = this.ctx;
     const token = submitToken(item.request, attempt);
     let runs: RunSnapshot[];
@@ -251,8 +257,24 @@ class RowRunner {
       log.info('reconciled', `found run ${run.runId} for a create whose answer was lost; re-attached, not resubmitted`, { ...this.fields(item), run_id: run.runId });
       return run.runId;
     }
+    if (!final) return undefined;
     await journal.append({ type: 'not_submitted', key: item.key, request: item.request, code: 'NOT_CREATED', message: `the provider has no run for submission ${token}` });
     log.info('reconciled', 'the provider confirms the lost create made no run; submitting again', this.fields(item));
+    return undefined;
+  }
+
+  /**
+   * Right after a create whose answer was lost, the provider may still be making the run: look it up
+   * three times, a tenth, a half and a whole request timeout later, before believing it was not made.
+   */
+  private async lookUpLostCreate(item: WorkItem, attempt: number): Promise<string | undefined | 'unknown'> {
+    const patienceMs = Math.min(this.ctx.pipeline.requestTimeoutMs, 60_000);
+    const waits = [0.1, 0.4, 0.5].map((share) => Math.round(patienceMs * share));
+    for (const [i, waitMs] of waits.entries()) {
+      await sleep(waitMs, undefined, { signal: this.signal });
+      const found = await this.reconcile(item, attempt, i === waits.length - 1);
+      if (found !== undefined) return found;
+    }
     return undefined;
   }
 
@@ -271,7 +293,13 @@ class RowRunner {
       }
       this.reserved.set(item.key, item.estimateMicros);
     }
-    const input = await this.buildInput(item);
+    let input: KlingV3Input;
+    try {
+      input = await this.buildInput(item);
+    } catch (error) {
+      this.settle(item, 0); // nothing was sent for this row
+      throw error;
+    }
     for (let tries = 1; ; tries++) {
       if (this.ctx.signal.aborted || this.stopSubmits.signal.aborted) {
         this.settle(item, 0); // nothing is in flight for this row: give its reservation back
@@ -281,11 +309,17 @@ class RowRunner {
       const metadata: RunMetadata = { clipmill_manifest: item.row.manifest, clipmill_row: item.row.id, clipmill_request: item.request, clipmill_submit: submitToken(item.request, attempt) };
       await journal.append({ type: 'submitting', key: item.key, request: item.request, attempt });
       try {
-        const run = await provider.submit(input, metadata, this.stopAll.signal);
+        const run = await provider.submit(input, metadata, this.stopAll.signal, this.signal);
         await journal.append({ type: 'submitted', key: item.key, request: item.request, runId: run.runId, ...(run.urls && { urls: run.urls }) });
         log.info('submitted', `submitted as ${run.runId}`, { ...this.fields(item), run_id: run.runId });
         return run.runId;
       } catch (error) {
+        if (isAbortError(error) && !this.stopAll.signal.aborted) {
+          // Ctrl-C while waiting for a rate slot: the create was never sent.
+          await journal.append({ type: 'not_submitted', key: item.key, request: item.request, code: 'INTERRUPTED', message: 'interrupted before the create was sent' });
+          this.settle(item, 0);
+          return undefined;
+        }
         if (!(error instanceof ApiError)) throw error;
         const answered = error.status !== undefined && error.status < 500;
         const certainlyNotCreated = answered || !error.mayHaveReachedServer;
@@ -306,13 +340,15 @@ class RowRunner {
           await sleep(delayMs, undefined, { signal: this.signal });
           continue;
         }
-        // 5xx, timeout or reset after the body was sent: the run may exist. Give a slow provider a moment, then ask it.
+        // 5xx, timeout or reset after the body was sent: the run may exist. Ask the provider before deciding.
         log.warn('submit_unknown', `${error.message}; looking the submission up before deciding`, this.fields(item));
-        await sleep(Math.min(2000, this.ctx.pipeline.requestTimeoutMs), undefined, { signal: this.signal });
-        const found = await this.reconcile(item, attempt);
+        const found = await this.lookUpLostCreate(item, attempt);
         if (found === 'unknown') return undefined;
         if (found !== undefined) return found;
-        if (tries >= this.retry.maxAttempts) throw error;
+        if (tries >= this.retry.maxAttempts) {
+          this.settle(item, 0);
+          throw error;
+        }
       }
     }
   }
@@ -418,13 +454,15 @@ class RowRunner {
     return new ApiError('row', code, `run ${runId} ${what} within ${formatDurationMs(limitMs)} (${setting}); it may still finish, and the next run checks it again before resubmitting`);
   }
 
-  /** A changed row's old video is moved aside (`<id>.<old request>.mp4`), never overwritten. */
+  /** A changed row's old video is moved aside (`<id>.<old request>.mp4`), never overwritten, never over an archive. */
   private async keepPreviousVideo(item: WorkItem, target: string): Promise<void> {
     const previous = this.state(item)?.previous ?? this.ctx.journal.states.get(item.key)?.previous;
     if (!previous || path.join(this.ctx.outDir, previous.output.path) !== target) return;
-    const exists = await stat(target).then(() => true, () => false);
-    if (!exists) return;
     const archived = archivedVideoPath(this.ctx.outDir, item.row, previous.request);
+    if (await stat(archived).then(() => true, () => false)) return; // already kept: what sits at the target is newer
+    const info = await stat(target).catch(() => undefined);
+    // Only the earlier video itself is moved: a newer file at the target (a download whose record was cut short) is replaced.
+    if (!info || info.size !== previous.output.bytes || (await sha256Of(target)) !== previous.output.sha256) return;
     await rename(target, archived);
     this.ctx.log.info('kept_previous', `the row changed: its earlier video is kept as ${path.relative(this.ctx.outDir, archived)}`, this.fields(item));
   }

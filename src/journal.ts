@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, truncate, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { applyEvent, foldEvents, type JournalEvent, type RowState, type UploadRecord } from './journal-events.js';
 import { InputError } from './problem.js';
@@ -62,9 +62,12 @@ export class Journal {
       throw error;
     });
     const events = parseJournal(text, file);
+    if (text.length > 0 && !text.endsWith('\n')) {
+      // A torn tail (a crash or a full disk mid-write) is cut off, so it never ends up in the middle of the file.
+      const keep = Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1));
+      await truncate(file, keep);
+    }
     const handle = await open(file, 'a');
-    // A torn tail is cut off by starting the next event on a fresh line.
-    if (text.length > 0 && !text.endsWith('\n')) await handle.write('\n');
     const journal = new Journal(file, handle, session);
     for (const event of events) journal.fold(event);
     return journal;

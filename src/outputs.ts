@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { TEMPORARY_FILE_PATTERN } from './download.js';
 import type { RowState } from './journal-events.js';
 
-async function sha256Of(file: string): Promise<string> {
+export async function sha256Of(file: string): Promise<string> {
   const hash = createHash('sha256');
   await pipeline(createReadStream(file), hash);
   return hash.digest('hex');

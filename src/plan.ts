@@ -75,7 +75,8 @@ export function requestHash(row: Row, images: ReadonlyMap<string, ImageInfo>): s
   return createHash('sha256').update(JSON.stringify(input)).digest('hex').slice(0, 16);
 }
 
-const TIMEOUT_CODES = new Set(['JOB_TIMEOUT', 'QUEUE_TIMEOUT']);
+/** A run past a deadline may still finish and be billed: the next run looks at it again. */
+export const TIMEOUT_CODES: ReadonlySet<string> = new Set(['JOB_TIMEOUT', 'QUEUE_TIMEOUT']);
 
 function actionFor(state: RowState | undefined, retryFailed: boolean, outputIntact: boolean, resubmitUnknown: boolean): Action {
   switch (state?.status) {

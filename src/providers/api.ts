@@ -19,10 +19,11 @@ export function retryAfterOf(headers: HttpResponse['headers'], capMs: number): n
 
 /**
  * Sends one API request through the requests-per-minute gate. The caller reads the status; a 429 has
- * already slowed every caller down.
+ * already slowed every caller down. `waitSignal` ends the wait for a slot (a create waiting there has not
+ * been sent, so Ctrl-C may stop it), `signal` the request itself.
  */
-export async function apiRequest(options: ApiOptions, req: Omit<HttpRequest, 'timeoutMs' | 'signal'>, signal: AbortSignal): Promise<HttpResponse> {
-  await options.gate.take(signal);
+export async function apiRequest(options: ApiOptions, req: Omit<HttpRequest, 'timeoutMs' | 'signal'>, signal: AbortSignal, waitSignal: AbortSignal = signal): Promise<HttpResponse> {
+  await options.gate.take(waitSignal);
   const response = await options.http.send({ ...req, timeoutMs: options.requestTimeoutMs, signal });
   if (response.status === 429) options.gate.rateLimitedFor(retryAfterOf(response.headers, options.retry.maxDelayMs) ?? options.retry.baseDelayMs);
   return response;

@@ -42,9 +42,9 @@ export class FalProvider implements Provider {
 
   constructor(private readonly options: FalOptions) {}
 
-  async submit(input: KlingV3Input, _metadata: RunMetadata, signal: AbortSignal): Promise<RunRef> {
+  async submit(input: KlingV3Input, _metadata: RunMetadata, signal: AbortSignal, waitSignal?: AbortSignal): Promise<RunRef> {
     const url = `${this.options.baseUrl.replace(/\/$/, '')}/${FAL_ENDPOINT}`;
-    const body = await this.call('POST', url, input, signal);
+    const body = await this.call('POST', url, input, signal, waitSignal);
     const requestId = isRecord(body) ? str(body.request_id) : undefined;
     if (!requestId || !isRecord(body)) throw new ApiError('row', 'BAD_RESPONSE', 'fal answered the submit without a request_id');
     const base = `${this.options.baseUrl.replace(/\/$/, '')}/${FAL_REQUESTS_PATH}/${encodeURIComponent(requestId)}`;
@@ -104,11 +104,12 @@ export class FalProvider implements Provider {
     return { authorization: `Key ${this.options.apiKey}`, accept: 'application/json' };
   }
 
-  private async call(method: 'GET' | 'POST' | 'PUT', url: string, body: unknown, signal: AbortSignal): Promise<unknown> {
+  private async call(method: 'GET' | 'POST' | 'PUT', url: string, body: unknown, signal: AbortSignal, waitSignal?: AbortSignal): Promise<unknown> {
     const response = await apiRequest(
       this.options,
       { method, url, headers: { ...this.headers(), ...(body !== undefined && { 'content-type': 'application/json' }) }, ...(body !== undefined && { body: JSON.stringify(body) }) },
       signal,
+      waitSignal,
     );
     if (response.status >= 200 && response.status < 300) return response.body;
     const { code, message } = falErrorText(response);

@@ -1,6 +1,6 @@
 import { checkBaseUrl, type Pipeline } from '../config.js';
 import { usdToMicros } from '../cost.js';
-import type { HttpClient } from '../http.js';
+import { redactUrl, type HttpClient } from '../http.js';
 import { InputError, type Problem } from '../problem.js';
 import type { RateGate } from '../scheduler.js';
 import { FAL_QUEUE_URL, FalProvider } from './fal.js';
@@ -73,8 +73,8 @@ export async function openProvider(pipeline: Pipeline, env: NodeJS.ProcessEnv, h
   }
   if (pipeline.provider === 'fal') {
     const baseUrl = env.FAL_BASE_URL?.trim() || pipeline.baseUrl || FAL_QUEUE_URL;
-    return { provider: new FalProvider({ ...common, baseUrl, apiKey: env.FAL_KEY!.trim() }), endpoint: `fal at ${baseUrl}`, close: async () => {} };
+    return { provider: new FalProvider({ ...common, baseUrl, apiKey: env.FAL_KEY!.trim() }), endpoint: `fal at ${redactUrl(baseUrl)}`, close: async () => {} };
   }
   const baseUrl = env.RUNFLOW_BASE_URL?.trim() || pipeline.baseUrl || RUNFLOW_BASE_URL;
-  return { provider: new RunflowProvider({ ...common, baseUrl, apiKey: env.RUNFLOW_API_KEY!.trim() }), endpoint: `Runflow at ${baseUrl}`, close: async () => {} };
+  return { provider: new RunflowProvider({ ...common, baseUrl, apiKey: env.RUNFLOW_API_KEY!.trim() }), endpoint: `Runflow at ${redactUrl(baseUrl)}`, close: async () => {} };
 }

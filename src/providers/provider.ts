@@ -54,8 +54,8 @@ export interface Provider {
   uploadImage?(image: ImageInfo, bytes: Uint8Array, signal: AbortSignal): Promise<UploadedAsset>;
   /** A fresh URL for an asset uploaded earlier, without sending its bytes again. */
   refreshImage?(assetId: string, signal: AbortSignal): Promise<UploadedAsset>;
-  /** Creates a run. Not idempotent: callers record intent first. */
-  submit(input: KlingV3Input, metadata: RunMetadata, signal: AbortSignal): Promise<RunRef>;
+  /** Creates a run. Not idempotent: callers record intent first. `waitSignal` may end the wait for a rate slot; `signal` ends the request. */
+  submit(input: KlingV3Input, metadata: RunMetadata, signal: AbortSignal, waitSignal?: AbortSignal): Promise<RunRef>;
   getRun(run: RunRef, signal: AbortSignal): Promise<RunSnapshot>;
   /** Asks the provider to stop a run (on a deadline); absent where the provider documents no way. */
   cancel?(run: RunRef, signal: AbortSignal): Promise<void>;

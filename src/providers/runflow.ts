@@ -119,9 +119,12 @@ export class RunflowProvider implements Provider {
     return { assetId, url };
   }
 
-  async submit(input: KlingV3Input, metadata: RunMetadata, signal: AbortSignal): Promise<RunRef> {
-    const run = await this.call('POST', RUNFLOW_CREATE_PATH, { input, metadata }, signal);
-    return { runId: parseRun(run).runId };
+  async submit(input: KlingV3Input, metadata: RunMetadata, signal: AbortSignal, waitSignal?: AbortSignal): Promise<RunRef> {
+    const run = await this.call('POST', RUNFLOW_CREATE_PATH, { input, metadata }, signal, waitSignal);
+    // Only the id matters here: a status clipmill does not know must not lose the id of a run that exists.
+    const runId = isRecord(run) ? str(run.id) : undefined;
+    if (!runId) throw new ApiError('transient', 'BAD_RESPONSE', 'Runflow answered the create without a run id');
+    return { runId };
   }
 
   async getRun(run: RunRef, signal: AbortSignal): Promise<RunSnapshot> {
@@ -144,7 +147,7 @@ export class RunflowProvider implements Provider {
     throw new ApiError('transient', 'LIST_TOO_LONG', `more than ${LIST_MAX_PAGES} pages of runs match ${submitToken}`);
   }
 
-  private async call(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal): Promise<unknown> {
+  private async call(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, waitSignal?: AbortSignal): Promise<unknown> {
     const { baseUrl, apiKey } = this.options;
     const url = new URL(path, baseUrl).href;
     const response = await apiRequest(
@@ -156,6 +159,7 @@ export class RunflowProvider implements Provider {
         ...(body !== undefined && { body: JSON.stringify(body) }),
       },
       signal,
+      waitSignal,
     );
     if (response.status >= 200 && response.status < 300) return response.body;
     throw envelopeError(response.status, response.body, response.headers, `${method} ${redactUrl(url)}`, this.options.retry.maxDelayMs);
