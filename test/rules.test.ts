@@ -86,3 +86,21 @@ test('report cells that a spreadsheet would run as a formula are neutralised', (
   assert.equal(neutraliseCell('@SUM(A1)'), "'@SUM(A1)");
   assert.equal(neutraliseCell('A calm sunrise'), 'A calm sunrise');
 });
+
+test('journal: a torn tail is cut off on open, so the next events never bury it in the middle', async (t) => {
+  const { mkdtemp, mkdir, writeFile, readFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const { Journal } = await import('../src/journal.js');
+  const dir = await mkdtemp(path.join(tmpdir(), 'clipmill-journal-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(path.join(dir, '.clipmill'));
+  const good = JSON.stringify({ at: '2026-11-23T00:00:00Z', key: 'm/a', request: 'h', type: 'submitting', attempt: 1 });
+  await writeFile(path.join(dir, '.clipmill', 'journal.jsonl'), `${good}\n{"at":"2026-11-23T00:00:01Z","key":"m/a","req`);
+  const journal = await Journal.open(dir);
+  await journal.append({ type: 'submitted', key: 'm/a', request: 'h', runId: 'run_1' });
+  await journal.close();
+  const text = await readFile(path.join(dir, '.clipmill', 'journal.jsonl'), 'utf8');
+  assert.equal(text.split('\n').filter(Boolean).length, 2, text);
+  assert.equal((await Journal.read(dir)).get('m/a')?.runId, 'run_1');
+});

@@ -171,3 +171,19 @@ test('Ctrl-C ends every wait at once: a run polling every 30 s stops within mome
   assert.ok(performance.now() - started < 5000, 'did not wait for the 30 s poll');
   assert.equal(result.report?.rows[0]?.status, 'in_flight');
 });
+
+test('a run whose status cannot be read stays in flight (it may still be billed) and the next run re-attaches to it', async (t) => {
+  const simulator = await startSimulator(t);
+  const proxy = await scriptedProxy(t, simulator.url, (_m, key) => (key === 'GET /v1/runs/:id' ? { status: 200, body: { id: 'run_0000', status_code: 'mystery' } } : 'pass'));
+  const dir = await workspace(t);
+  const file = await write(dir, 'm.yaml', 'rows:\n  - {id: one, image: images/hero-landscape.jpg, prompt: p, duration: 5}\n');
+  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
+  const out = path.join(dir, 'out');
+  const first = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: proxy.url }, print: () => {}, logLine: () => {} });
+  assert.equal(first.exitCode, 1);
+  assert.equal(first.report?.rows[0]?.status, 'in_flight', 'not written off as failed');
+  const second = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: simulator.url }, retryFailed: true, print: () => {}, logLine: () => {} });
+  assert.equal(second.exitCode, 0);
+  assert.equal(second.plan?.counts.reattach, 1);
+  assert.equal(simulator.created.length, 1, 'never paid twice, even with --retry-failed');
+});
