@@ -12,10 +12,18 @@ import { simulatorOptionsFrom } from './providers/index.js';
 import { Simulator } from './providers/simulator/server.js';
 import { EXIT, estimateManifests, loadValidated, rebuildReports, resolvePipeline, runManifests } from './run.js';
 
-function positiveInt(name: string) {
+function positiveInt(name: string, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number of at least 1`);
+    if (!Number.isInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`${name} must be a whole number from 1${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}`);
+    return n;
+  };
+}
+
+function wholeNumber(name: string, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0 || n > max) throw new InvalidArgumentError(`${name} must be a whole number from 0 to ${max}`);
     return n;
   };
 }
@@ -80,8 +88,8 @@ program
   .argument('<manifests...>', 'manifest files (.yaml, .yml, .csv) or folders of them')
   .option('--pipeline <file>', 'pipeline file: provider, limits, pricing, defaults (default: Runflow with built-in limits)')
   .option('--out <dir>', 'output folder for videos, reports and the journal (default: the pipeline\'s output.dir, else out/)')
-  .option('--concurrency <n>', 'rows in flight at once (overrides the pipeline)', positiveInt('--concurrency'))
-  .option('--rpm <n>', 'API requests per minute (overrides the pipeline)', positiveInt('--rpm'))
+  .option('--concurrency <n>', 'rows in flight at once (overrides the pipeline)', positiveInt('--concurrency', 1000))
+  .option('--rpm <n>', 'API requests per minute (overrides the pipeline)', positiveInt('--rpm', 100_000))
   .option('--dry-run', 'validate and plan, print what would be done and its estimated cost, send nothing')
   .option('--retry-failed', 'resubmit rows that failed for good in an earlier run')
   .option('--max-cost <usd>', 'spend at most this much on new runs tonight (the lower of it and budget_usd applies)', positiveNumber('--max-cost'))
@@ -175,8 +183,8 @@ program
 program
   .command('simulate')
   .description('run the built-in Runflow simulator on loopback, to rehearse a pipeline for free (RUNFLOW_BASE_URL=<printed url>)')
-  .option('--port <n>', 'port (0 picks a free one)', nonNegative('--port', 65535), 0)
-  .option('--latency-ms <n>', 'time each run spends running', nonNegative('--latency-ms'), 1500)
+  .option('--port <n>', 'port (0 picks a free one)', wholeNumber('--port', 65535), 0)
+  .option('--latency-ms <n>', 'time each run spends running', wholeNumber('--latency-ms', 86_400_000), 1500)
   .option('--concurrency <n>', 'runs running at once; more wait in queued', positiveInt('--concurrency'), 8)
   .option('--fail-rate <r>', 'share of runs that fail (not billed)', nonNegative('--fail-rate', 1), 0)
   .option('--error-rate <r>', 'share of API requests answered 503', nonNegative('--error-rate', 1), 0)
@@ -184,15 +192,15 @@ program
   .option('--reset-rate <r>', 'share of API requests whose connection is reset', nonNegative('--reset-rate', 1), 0)
   .option('--truncate-rate <r>', 'share of downloads cut short', nonNegative('--truncate-rate', 1), 0)
   .option('--slow-download-rate <r>', 'share of downloads sent slowly', nonNegative('--slow-download-rate', 1), 0)
-  .option('--slow-download-ms <n>', 'how long a slow download takes', nonNegative('--slow-download-ms'), 500)
-  .option('--rpm <n>', 'the organisation rate limit: API requests per minute, then 429 (0: none)', nonNegative('--rpm'), 0)
-  .option('--url-ttl-ms <n>', 'result URLs expire after this long (0: never)', nonNegative('--url-ttl-ms'), 0)
+  .option('--slow-download-ms <n>', 'how long a slow download takes', wholeNumber('--slow-download-ms', 600_000), 500)
+  .option('--rpm <n>', 'the organisation rate limit: API requests per minute, then 429 (0: none)', wholeNumber('--rpm', 1_000_000), 0)
+  .option('--url-ttl-ms <n>', 'result URLs expire after this long (0: never)', wholeNumber('--url-ttl-ms', 86_400_000), 0)
   .option('--credit-usd <x>', 'credit; creates beyond it get 402', nonNegative('--credit-usd'))
   .option('--price-usd-per-second <x>', 'billing rate for silent video', nonNegative('--price-usd-per-second'), 0.14)
   .option('--audio-price-usd-per-second <x>', 'billing rate for video with audio', nonNegative('--audio-price-usd-per-second'), 0.14)
   .option('--voice-price-usd-per-second <x>', 'billing rate with voice control', nonNegative('--voice-price-usd-per-second'), 0.14)
   .option('--api-key <key>', 'accept only this bearer key (default: any non-empty key)')
-  .option('--seed <n>', 'seed for the simulated faults', nonNegative('--seed'), 1)
+  .option('--seed <n>', 'seed for the simulated faults', wholeNumber('--seed', 2 ** 31), 1)
   .action(async (opts: Record<string, unknown>) => {
     const settings = simulatorOptionsSchema.parse({
       port: opts.port,

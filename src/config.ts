@@ -29,13 +29,14 @@ export function formatDurationMs(ms: number): string {
   return `${ms / 1000}s`;
 }
 
-const duration = (fallback: string) =>
+const duration = (fallback: string, minMs: number) =>
   z
     .union([z.string(), z.number()])
     .default(fallback)
     .transform((v, ctx) => {
       const ms = parseDurationMs(v);
       if (ms === undefined) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a duration (like 500ms, 5s, 20m, 1h)` });
+      else if (ms < minMs) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is too short (at least ${formatDurationMs(minMs)})` });
       return ms ?? 0;
     });
 
@@ -73,16 +74,16 @@ const pipelineSchema = z
     base_url: z.string().optional(),
     concurrency: z.number().int().min(1).max(1000).default(4),
     requests_per_minute: z.number().int().min(1).max(100_000).default(60),
-    poll_interval: duration('5s'),
-    poll_max_interval: duration('60s'),
-    request_timeout: duration('30s'),
-    job_timeout: duration('20m'),
-    queue_timeout: duration('60m'),
+    poll_interval: duration('5s', 10),
+    poll_max_interval: duration('60s', 10),
+    request_timeout: duration('30s', 50),
+    job_timeout: duration('20m', 50),
+    queue_timeout: duration('60m', 50),
     retry: z
       .object({
         max_attempts: z.number().int().min(1).max(20).default(5),
-        base_delay: duration('1s'),
-        max_delay: duration('30s'),
+        base_delay: duration('1s', 1),
+        max_delay: duration('30s', 1),
       })
       .strict()
       .prefault({}),
@@ -197,7 +198,7 @@ export async function loadPipeline(file: string): Promise<Pipeline> {
   }
   if (parsed.data.notify.webhook_url !== undefined) {
     const problem = checkBaseUrl(parsed.data.notify.webhook_url);
-    if (problem) problems.push({ file, line: lineAt(['notify', 'webhook_url']), field: 'notify.webhook_url', message: problem.replace(/^"[^"]*"/, 'the URL') });
+    if (problem) problems.push({ file, line: lineAt(['notify', 'webhook_url']), field: 'notify.webhook_url', message: problem });
   }
   if (parsed.data.base_url !== undefined) {
     const problem = checkBaseUrl(parsed.data.base_url);
@@ -215,9 +216,10 @@ export function checkBaseUrl(url: string): string | undefined {
   try {
     parsed = new URL(url);
   } catch {
-    return `${JSON.stringify(url)} is not a URL`;
+    return 'is not a URL';
   }
   if (parsed.protocol === 'https:') return undefined;
   if (parsed.protocol === 'http:' && (LOOPBACK_HOSTS.has(parsed.hostname) || parsed.hostname.startsWith('127.'))) return undefined;
-  return `${JSON.stringify(url)} must be https (plain http only for loopback addresses)`;
+  // The URL itself is not repeated: it may carry credentials or a token.
+  return `${parsed.protocol}//${parsed.hostname} must be https (plain http only for loopback addresses)`;
 }

@@ -62,7 +62,7 @@ export async function resolvePipeline(options: Pick<RunOptions, 'pipelineFile' |
   const webhook = env.CLIPMILL_WEBHOOK_URL?.trim();
   if (webhook) {
     const problem = checkBaseUrl(webhook);
-    if (problem) throw new InputError([{ file: 'CLIPMILL_WEBHOOK_URL', line: 0, field: '', message: problem.replace(/^"[^"]*"/, 'the URL') }]);
+    if (problem) throw new InputError([{ file: 'CLIPMILL_WEBHOOK_URL', line: 0, field: '', message: problem }]);
     pipeline.notifyWebhookUrl = webhook;
   }
   if (options.concurrency !== undefined) pipeline.concurrency = options.concurrency;

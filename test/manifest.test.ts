@@ -162,3 +162,11 @@ test('elements and voices: references in prompts must exist, videos are https, v
   assert.deepEqual(request.elements?.map((e) => (e.kind === 'images' ? e.references.length : e.url)), [2, 'https://cdn.example.com/v.mp4']);
   assert.deepEqual(request.voiceIds, ['v9']);
 });
+
+test('a typo in a manifest\'s defaults is an error with its line; a row choosing multi_prompt is not overruled by a default prompt', async (t) => {
+  const dir = await workspace(t);
+  await write(dir, 'd.yaml', ['defaults:', '  generate_audo: true', '  prompt: a default prompt', 'rows:', '  - id: shots', '    image: images/hero-landscape.jpg', '    multi_prompt: [{prompt: a, duration: 3}, {prompt: b, duration: 4}]', '    shot_type: intelligent', '  - id: plain', '    image: images/hero-landscape.jpg', '    duration: 5', '    shot_type: customize'].join('\n'));
+  const { manifests, problems } = await loadManifests([path.join(dir, 'd.yaml')], noDefaults);
+  assert.deepEqual(problems.map((p) => `${p.line}: ${p.field}: ${p.message.split(' (')[0]}`), ['2: defaults.generate_audo: not a row field that can have a default', '12: shot_type: only applies to multi_prompt rows']);
+  assert.equal(manifests[0]?.rows.find((r) => r.id === 'shots')?.request.multiPrompt?.length, 2);
+});

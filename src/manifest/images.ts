@@ -28,7 +28,12 @@ export async function inspectImage(file: string): Promise<ImageInfo | { problem:
   }
   const limitMb = IMAGE_LIMITS.maxBytes / 1e6;
   if (size > IMAGE_LIMITS.maxBytes) return { problem: `is ${(size / 1e6).toFixed(1)} MB (at most ${limitMb} MB)` };
-  const bytes = await readFile(file);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (error) {
+    return { problem: `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}: ${file})` };
+  }
   let dims: ReturnType<typeof imageSize>;
   try {
     dims = imageSize(bytes);

@@ -114,6 +114,10 @@ const FALSE_WORDS = new Set(['false', 'no', 'n', '0', 'off']);
 function readBoolean(raw: RawValue, field: string, out: Collector): boolean | undefined {
   const v = raw.value;
   if (typeof v === 'boolean') return v;
+  if (typeof v !== 'string' && typeof v !== 'number') {
+    out.add(raw, field, `must be yes or no (true or false), got ${Array.isArray(v) ? 'a list' : typeof v}`);
+    return undefined;
+  }
   const word = String(v).trim().toLowerCase();
   if (TRUE_WORDS.has(word)) return true;
   if (FALSE_WORDS.has(word)) return false;
@@ -236,8 +240,14 @@ function readElements(raw: RawValue, out: Collector, images: ImageUse[]): Elemen
     if (e.video !== undefined) {
       const url = typeof e.video === 'string' ? e.video.trim() : '';
       if (e.frontal_image !== undefined || e.reference_images !== undefined) out.add(raw, field, 'is either a video or an image set (frontal_image + reference_images), not both');
-      if (!/^https:\/\//i.test(url)) out.add(raw, `${field}.video`, `${show(e.video)} must be an https URL of a 3 to 10 second video`);
-      else elements.push({ kind: 'video', url });
+      let valid = /^https:\/\//i.test(url);
+      try {
+        new URL(url);
+      } catch {
+        valid = false;
+      }
+      if (!valid) out.add(raw, `${field}.video`, `${show(e.video)} must be an https URL of a 3 to 10 second video`);
+      else elements.push({ kind: 'video', url: new URL(url).href });
       return;
     }
     const refs = Array.isArray(e.reference_images) ? e.reference_images : e.reference_images === undefined ? [] : [e.reference_images];
@@ -317,9 +327,16 @@ export function parseRow(raw: RawRow, defaults: RawDefaults, manifest: string): 
   for (const [name, value] of fields) {
     if (!known.has(name)) out.add(value, name, `unknown field (allowed: ${ROW_FIELDS.join(', ')})`);
   }
+  const own = (name: string) => {
+    const value = fields.get(name);
+    return value && !isBlank(value.value) ? value : undefined;
+  };
+  // prompt and multi_prompt are one choice: a row that makes it is not overruled by a default for the other.
+  const rowChoosesPrompt = own('prompt') !== undefined || own('multi_prompt') !== undefined;
   const get = (name: string): RawValue | undefined => {
-    const own = fields.get(name);
-    if (own && !isBlank(own.value)) return own;
+    const mine = own(name);
+    if (mine) return mine;
+    if (rowChoosesPrompt && (name === 'prompt' || name === 'multi_prompt')) return undefined;
     const fallback = defaults.get(name);
     return fallback && !isBlank(fallback.value) ? fallback : undefined;
   };
@@ -358,6 +375,8 @@ export function parseRow(raw: RawRow, defaults: RawDefaults, manifest: string): 
     else if (s !== undefined) out.add(shotTypeRaw, 'shot_type', `${show(s)} is not allowed (${SHOT_TYPES.join(' or ')})`);
   }
 
+  if (own('shot_type') && !shotsRaw) out.add(own('shot_type')!, 'shot_type', 'only applies to multi_prompt rows (give the shots, or remove shot_type)');
+
   const durationRaw = get('duration');
   let durationSeconds = durationRaw ? readSeconds(durationRaw, 'duration', out) : undefined;
   if (multiPrompt) {
@@ -369,7 +388,7 @@ export function parseRow(raw: RawRow, defaults: RawDefaults, manifest: string): 
       out.add(ownDuration, 'duration', `is ${durationSeconds}s but the shots add up to ${total}s (leave it empty for multi-shot rows)`);
     }
     durationSeconds = total;
-  } else if (durationRaw === undefined) {
+  } else if (durationRaw === undefined && !shotsRaw) {
     out.add(rowAt, 'duration', `is required (whole seconds from ${MIN_DURATION_S} to ${MAX_DURATION_S})`);
   }
 

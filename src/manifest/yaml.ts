@@ -1,6 +1,7 @@
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair } from 'yaml';
 import type { Problem } from '../problem.js';
 import type { RawDefaults, RawRow, RawValue } from './raw.js';
+import { DEFAULTABLE_FIELDS } from './row.js';
 
 export interface LoadedYamlManifest {
   defaults: RawDefaults;
@@ -65,7 +66,12 @@ export function parseYamlManifest(text: string, file: string): LoadedYamlManifes
   }
   const defaults = root.get('defaults', true) as Node | undefined;
   if (defaults !== undefined && defaults !== null && !(isScalar(defaults) && defaults.value === null)) {
-    if (isMap(defaults)) result.defaults = readYamlMap(defaults, file, lines);
+    if (isMap(defaults)) {
+      result.defaults = readYamlMap(defaults, file, lines);
+      for (const [name, value] of result.defaults) {
+        if (!DEFAULTABLE_FIELDS.includes(name)) problems.push({ file, line: value.line, field: `defaults.${name}`, message: `not a row field that can have a default (allowed: ${DEFAULTABLE_FIELDS.join(', ')})` });
+      }
+    }
     else problems.push({ file, line: lineOf(lines, defaults), field: 'defaults', message: 'must be a mapping of field: value' });
   }
   const rows = root.get('rows', true) as Node | undefined;

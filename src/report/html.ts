@@ -115,8 +115,8 @@ ${costChart(report)}
 ${failed.length > 0 ? `<h2>Needs attention</h2><ul class="failed-list">${failed.map((r) => `<li><code>${escapeHtml(`${r.file}:${r.line}`)}</code> ${escapeHtml(`${r.manifest}/${r.id}`)}: ${escapeHtml(r.error ?? r.status)}</li>`).join('')}</ul>` : ''}
 <h2>Videos</h2>
 <div class="filters">
-  <label>manifest <select id="filter-manifest"><option value="">all</option>${report.manifests.map((m) => `<option>${escapeHtml(m.name)}</option>`).join('')}</select></label>
-  <label>status <select id="filter-status"><option value="">all</option>${statuses.map((s) => `<option>${escapeHtml(s)}</option>`).join('')}</select></label>
+  <label>manifest <select id="filter-manifest"><option value="">all</option>${report.manifests.map((m) => `<option value="${escapeHtml(m.name)}">${escapeHtml(m.name)}</option>`).join('')}</select></label>
+  <label>status <select id="filter-status"><option value="">all</option>${statuses.map((s) => `<option value="${escapeHtml(s)}">${escapeHtml(s)}</option>`).join('')}</select></label>
   <span id="shown"></span>
 </div>
 <div class="grid">
