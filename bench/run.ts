@@ -41,7 +41,7 @@ function pipelineText(o: { concurrency: number; rpm: number }): string {
     `requests_per_minute: ${o.rpm}`,
     `poll_interval: ${scaled(5_000)}ms`,
     `poll_max_interval: ${scaled(60_000)}ms`,
-    'request_timeout: 10s',
+    `request_timeout: ${scaled(30_000)}ms`,
     'job_timeout: 10m',
     'retry:',
     '  max_attempts: 8',

@@ -125,7 +125,7 @@ test('under the fault mix (5xx, 429, resets, cut downloads) every row completes,
   const dir = await workspace(t);
   const rows = Array.from({ length: 30 }, (_, i) => `  - {id: r${i}, image: images/hero-landscape.jpg, prompt: "shot ${i}", duration: ${3 + (i % 13)}}`);
   const file = await write(dir, 'm.yaml', ['rows:', ...rows].join('\n'));
-  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('max_attempts: 3', 'max_attempts: 6').replace('concurrency: 4', 'concurrency: 10'));
+  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('max_attempts: 3', 'max_attempts: 6').replace('concurrency: 4', 'concurrency: 10').replace('request_timeout: 5s', 'request_timeout: 1s'));
   const result = await runManifests({ manifests: [file], pipelineFile, outDir: path.join(dir, 'out'), env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: simulator.url }, print: () => {}, logLine: () => {} });
   assert.equal(result.exitCode, 0);
   assert.equal(result.report?.totals.done, 30);
