@@ -107,7 +107,7 @@ test('a live lock refuses a second run; a lock left by a dead process is taken o
 });
 
 test('SIGINT stops the run with exit 130 and a resume hint; status shows the rows in flight; a rerun completes without paying twice', async (t) => {
-  const simulator = await startSimulator(t, { latencyMs: 600, concurrency: 10 });
+  const simulator = await startSimulator(t, { latencyMs: 1500, concurrency: 10 });
   const dir = await workspace(t);
   const rows = Array.from({ length: 6 }, (_, i) => ({ id: `r${i}`, prompt: `shot ${i}`, duration: 3 + i }));
   const file = await write(dir, 'm.yaml', manifest(rows));
