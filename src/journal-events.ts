@@ -42,7 +42,6 @@ export interface PlannedItem {
   row: Row;
 }
 
-export type JournalEventType = JournalEvent['type'];
 export type RowEvent = Exclude<JournalEvent, { type: 'uploaded' | 'planned' }>;
 
 export interface UploadRecord {
@@ -125,9 +124,3 @@ export function foldEvents(events: Iterable<JournalEvent>): Map<string, RowState
   return states;
 }
 
-/** Uploads by image content (sha256): the latest URL for each. */
-export function foldUploads(events: Iterable<JournalEvent>): Map<string, UploadRecord> {
-  const uploads = new Map<string, UploadRecord>();
-  for (const event of events) if (event.type === 'uploaded') uploads.set(event.request, { assetId: event.assetId, url: event.url, atMs: Date.parse(event.at) });
-  return uploads;
-}

@@ -18,8 +18,6 @@ export async function writeFileAtomic(file: string, content: string): Promise<vo
   await rename(temporary, file);
 }
 
-export const REPORT_FILES = ['report.json', 'report.csv', 'report.md', 'report.html'] as const;
-
 export async function writeReports(outDir: string, report: Report): Promise<string[]> {
   const files = [
     [path.join(outDir, 'report.json'), renderJson(report)],
