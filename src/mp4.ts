@@ -1,4 +1,4 @@
-import { Log, MP4BoxBuffer, createFile } from 'mp4box';
+import { Log, MP4BoxBuffer, createFile, type Track } from 'mp4box';
 
 // mp4box.js logs parse trouble to the console; we report it ourselves, once, in the row's error.
 Log.setLogLevel(() => {});
@@ -7,6 +7,22 @@ export interface Mp4Facts {
   durationSeconds: number;
   hasVideo: boolean;
   hasAudio: boolean;
+  /** The first video track's size as displayed, in pixels (0 when there is no video track). */
+  width: number;
+  height: number;
+}
+
+/**
+ * A video track's displayed size: the track header's width and height (falling back to the
+ * sample entry's coded size), swapped when its matrix turns the picture a quarter turn.
+ */
+function displaySize(track: Track | undefined): { width: number; height: number } {
+  if (!track) return { width: 0, height: 0 };
+  const width = track.track_width || track.video?.width || 0;
+  const height = track.track_height || track.video?.height || 0;
+  const m = track.matrix as ArrayLike<number> | undefined;
+  const quarterTurn = m !== undefined && m.length >= 5 && m[0] === 0 && m[4] === 0 && m[1] !== 0;
+  return quarterTurn ? { width: height, height: width } : { width, height };
 }
 
 /** An MP4 starts with an `ftyp` box: bytes 4..8 spell it. An HTML error page saved as .mp4 does not. */
@@ -31,6 +47,7 @@ export class Mp4Inspector {
         durationSeconds: info.timescale > 0 ? info.duration / info.timescale : 0,
         hasVideo: info.videoTracks.length > 0,
         hasAudio: info.audioTracks.length > 0,
+        ...displaySize(info.videoTracks[0]),
       };
     };
     this.file.onError = (module: string, message: string) => {
