@@ -36,13 +36,15 @@ export function formatUsd(micros: number, decimals = 2): string {
   return `${sign}$${whole}${decimals > 0 ? `.${fraction}` : ''}`;
 }
 
-export function audioModeOf(request: Pick<KlingRequest, 'generateAudio' | 'voiceIds'>): AudioMode {
+/** Voice control is `voice_ids` (Runflow) or a video element carrying a `voice_id` (both providers), with audio on. */
+export function audioModeOf(request: Pick<KlingRequest, 'generateAudio' | 'voiceIds' | 'elements'>): AudioMode {
   if (!request.generateAudio) return 'silent';
-  return (request.voiceIds?.length ?? 0) > 0 ? 'voice' : 'audio';
+  const elementVoice = (request.elements ?? []).some((e) => e.kind === 'video' && e.voiceId !== undefined);
+  return (request.voiceIds?.length ?? 0) > 0 || elementVoice ? 'voice' : 'audio';
 }
 
 /** What one clip should cost: seconds of output times the rate of its audio mode. */
-export function estimateMicros(request: Pick<KlingRequest, 'generateAudio' | 'voiceIds' | 'durationSeconds'>, pricing: Pricing): number {
+export function estimateMicros(request: Pick<KlingRequest, 'generateAudio' | 'voiceIds' | 'elements' | 'durationSeconds'>, pricing: Pricing): number {
   const mode = audioModeOf(request);
   const rate = mode === 'voice' ? pricing.voiceMicrosPerSecond : mode === 'audio' ? pricing.audioMicrosPerSecond : pricing.silentMicrosPerSecond;
   return rate * request.durationSeconds;

@@ -1,11 +1,12 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Pipeline } from '../config.js';
+import type { ModelProtocol } from '../model/kling-v3.js';
 import type { Problem } from '../problem.js';
 import { parseCsvManifest } from './csv.js';
 import { inspectImage, type ImageInfo } from './images.js';
 import type { RawDefaults, RawRow } from './raw.js';
-import { parseRow, type ImageUse, type Row } from './row.js';
+import { FAL_VOICE_IDS_MESSAGE, parseRow, type ImageUse, type Row } from './row.js';
 import { parseYamlManifest } from './yaml.js';
 
 export interface Manifest {
@@ -92,12 +93,31 @@ function checkDuplicateIds(rows: readonly RowId[]): Problem[] {
   return problems;
 }
 
+/** What manifests are checked against: the pipeline's defaults and, when known, the provider (and the simulator's protocol). */
+export type ManifestPipeline = Pick<Pipeline, 'defaults'> & { provider?: Pipeline['provider']; simulator?: Pick<Pipeline['simulator'], 'protocol'> };
+
+/** The model schema the pipeline's provider speaks: fal's (no voice_ids) for fal and a simulator speaking fal, else Runflow's. */
+export function protocolOf(pipeline: Omit<ManifestPipeline, 'defaults'>): ModelProtocol {
+  if (pipeline.provider === 'fal') return 'fal';
+  if (pipeline.provider === 'simulator' && pipeline.simulator?.protocol === 'fal') return 'fal';
+  return 'runflow';
+}
+
+/** voice_ids given as a default, reported where the default is written (once, however many rows inherit it). */
+function defaultVoiceProblems(defaults: RawDefaults, protocol: ModelProtocol): Problem[] {
+  const voices = defaults.get('voice_ids');
+  if (protocol !== 'fal' || !voices || voices.value === undefined || voices.value === null || (typeof voices.value === 'string' && voices.value.trim() === '')) return [];
+  return [{ file: voices.file, line: voices.line, field: 'voice_ids', message: FAL_VOICE_IDS_MESSAGE }];
+}
+
 /**
  * Loads and validates every manifest completely: all problems in all files, nothing sent.
  * Defaults apply in order pipeline file < manifest `defaults:` < the row itself.
  */
-export async function loadManifests(args: readonly string[], pipeline: Pick<Pipeline, 'defaults'>): Promise<LoadedManifests> {
+export async function loadManifests(args: readonly string[], pipeline: ManifestPipeline): Promise<LoadedManifests> {
   const { files, problems } = await expandManifestPaths(args);
+  const protocol = protocolOf(pipeline);
+  problems.push(...defaultVoiceProblems(pipeline.defaults, protocol));
   const manifests: Manifest[] = [];
   const imageUses: ImageUse[] = [];
   const names = new Map<string, string>();
@@ -111,11 +131,12 @@ export async function loadManifests(args: readonly string[], pipeline: Pick<Pipe
     names.set(name.toLowerCase(), display(file));
     const raw = await readRawRows(file);
     problems.push(...raw.problems);
+    problems.push(...defaultVoiceProblems(raw.defaults, protocol));
     const defaults: RawDefaults = new Map([...pipeline.defaults, ...raw.defaults]);
     const rows: Row[] = [];
     const ids: RowId[] = [];
     for (const rawRow of raw.rows) {
-      const parsed = parseRow(rawRow, defaults, name);
+      const parsed = parseRow(rawRow, defaults, name, protocol);
       imageUses.push(...parsed.images);
       problems.push(...parsed.problems);
       if (parsed.row) rows.push(parsed.row);

@@ -8,9 +8,11 @@ import {
   MAX_PROMPT_CHARS,
   MAX_SHOTS,
   MIN_DURATION_S,
+  MIN_SHOT_S,
   SHOT_TYPES,
   type ImageRef,
   type KlingRequest,
+  type ModelProtocol,
   type Shot,
   type ShotType,
 } from '../model/kling-v3.js';
@@ -51,8 +53,8 @@ export const ROW_FIELDS = [
   'notes',
 ] as const;
 
-/** Spreadsheet columns for list fields: `shot_1_prompt`, `element_2_frontal`, `voice_1`… (see README). */
-const NUMBERED_COLUMN = /^(shot|element|voice)_(\d+)(?:_(prompt|duration|frontal|references|video))?$/;
+/** Spreadsheet columns for list fields: `shot_1_prompt`, `element_2_frontal`, `element_1_voice`, `voice_1`… (see README). */
+const NUMBERED_COLUMN = /^(shot|element|voice)_(\d+)(?:_(prompt|duration|frontal|references|video|voice))?$/;
 const LIST_SEPARATOR = '|';
 
 /** Fields that may have a default (an id or a note never applies to every row). */
@@ -91,17 +93,17 @@ function readString(raw: RawValue, field: string, out: Collector, maxChars?: num
   return s;
 }
 
-/** Whole seconds; spreadsheets write 5 as "5", "5.0" or "5s". */
-export function readSeconds(raw: RawValue, field: string, out: Collector): number | undefined {
+/** Whole seconds; spreadsheets write 5 as "5", "5.0" or "5s". A clip is 3 to 15 s; one shot of a multi-shot clip may be 1 s (`min`). */
+export function readSeconds(raw: RawValue, field: string, out: Collector, min = MIN_DURATION_S): number | undefined {
   const v = raw.value;
   const text = typeof v === 'number' ? String(v) : typeof v === 'string' ? v.trim().replace(/\s*s(ec(onds?)?)?$/i, '') : '';
   const n = text === '' ? Number.NaN : Number(text);
-  const allowed = `whole seconds from ${MIN_DURATION_S} to ${MAX_DURATION_S}`;
+  const allowed = `whole seconds from ${min} to ${MAX_DURATION_S}`;
   if (!Number.isInteger(n)) {
     out.add(raw, field, `${show(v)} is not a whole number of seconds (${allowed})`);
     return undefined;
   }
-  if (n < MIN_DURATION_S || n > MAX_DURATION_S) {
+  if (n < min || n > MAX_DURATION_S) {
     out.add(raw, field, `${n} is out of range (${allowed})`);
     return undefined;
   }
@@ -175,8 +177,8 @@ function readShots(raw: RawValue, out: Collector): Shot[] | undefined {
     if (extra.length > 0) out.add(raw, field, `unknown key ${extra.join(', ')} (allowed: prompt, duration)`);
     const prompt = isBlank(shot.prompt) ? undefined : readString({ ...raw, value: shot.prompt }, `${field}.prompt`, out, MAX_PROMPT_CHARS);
     if (isBlank(shot.prompt)) out.add(raw, `${field}.prompt`, 'is required');
-    const durationSeconds = isBlank(shot.duration) ? undefined : readSeconds({ ...raw, value: shot.duration }, `${field}.duration`, out);
-    if (isBlank(shot.duration)) out.add(raw, `${field}.duration`, `is required (${MIN_DURATION_S} to ${MAX_DURATION_S} seconds)`);
+    const durationSeconds = isBlank(shot.duration) ? undefined : readSeconds({ ...raw, value: shot.duration }, `${field}.duration`, out, MIN_SHOT_S);
+    if (isBlank(shot.duration)) out.add(raw, `${field}.duration`, `is required (${MIN_SHOT_S} to ${MAX_DURATION_S} seconds; the shots together ${MIN_DURATION_S} to ${MAX_DURATION_S})`);
     if (prompt !== undefined && durationSeconds !== undefined) shots.push({ prompt, durationSeconds });
   });
   return shots.length === v.length ? shots : undefined;
@@ -184,13 +186,14 @@ function readShots(raw: RawValue, out: Collector): Shot[] | undefined {
 
 /**
  * Folds a spreadsheet row's numbered columns into the list fields YAML writes directly:
- * `shot_N_prompt`/`shot_N_duration` → multi_prompt, `element_N_frontal`/`_references`/`_video` → elements,
+ * `shot_N_prompt`/`shot_N_duration` → multi_prompt, `element_N_frontal`/`_references`/`_video`/`_voice` → elements,
  * `voice_N` → voice_ids. Blank cells are ignored, so unused columns can stay in the sheet.
  */
 export function gatherNumberedColumns(fields: ReadonlyMap<string, RawValue>, out: Collector): Map<string, RawValue> {
   const result = new Map<string, RawValue>();
   const groups = { shot: new Map<number, Record<string, unknown>>(), element: new Map<number, Record<string, unknown>>(), voice: new Map<number, Record<string, unknown>>() };
   const firstAt: Partial<Record<keyof typeof groups, RawValue>> = {};
+  const elementVoiceAt = new Map<number, { name: string; at: RawValue }>();
   for (const [name, value] of fields) {
     const m = NUMBERED_COLUMN.exec(name);
     if (!m) {
@@ -199,9 +202,9 @@ export function gatherNumberedColumns(fields: ReadonlyMap<string, RawValue>, out
     }
     const kind = m[1] as keyof typeof groups;
     const part = m[3];
-    const valid = kind === 'voice' ? part === undefined : kind === 'shot' ? part === 'prompt' || part === 'duration' : part === 'frontal' || part === 'references' || part === 'video';
+    const valid = kind === 'voice' ? part === undefined : kind === 'shot' ? part === 'prompt' || part === 'duration' : part === 'frontal' || part === 'references' || part === 'video' || part === 'voice';
     if (!valid) {
-      out.add(value, name, 'unknown column (shot_N_prompt, shot_N_duration, element_N_frontal, element_N_references, element_N_video, voice_N)');
+      out.add(value, name, 'unknown column (shot_N_prompt, shot_N_duration, element_N_frontal, element_N_references, element_N_video, element_N_voice, voice_N)');
       continue;
     }
     if (isBlank(value.value)) continue;
@@ -210,6 +213,15 @@ export function gatherNumberedColumns(fields: ReadonlyMap<string, RawValue>, out
     entry[part ?? 'id'] = typeof value.value === 'string' ? value.value.trim() : value.value;
     groups[kind].set(n, entry);
     firstAt[kind] ??= value;
+    if (kind === 'element' && part === 'voice') elementVoiceAt.set(n, { name, at: value });
+  }
+  // A voice belongs to a video element: said here in the sheet's own column names, and left out of the element.
+  for (const [n, { name, at }] of elementVoiceAt) {
+    const entry = groups.element.get(n)!;
+    if (entry.video !== undefined) continue;
+    out.add(at, name, `only a video element has a voice (fill element_${n}_video, or clear ${name}; an image-set element takes no voice)`);
+    delete entry.voice;
+    if (Object.keys(entry).length === 0) groups.element.delete(n);
   }
   const ordered = (g: Map<number, Record<string, unknown>>) => [...g.entries()].sort(([a], [b]) => a - b).map(([, v]) => v);
   const split = (v: unknown) => (typeof v === 'string' ? v.split(LIST_SEPARATOR).map((s) => s.trim()).filter(Boolean) : v);
@@ -219,7 +231,7 @@ export function gatherNumberedColumns(fields: ReadonlyMap<string, RawValue>, out
     else result.set(field, { value, file: at.file, line: at.line });
   };
   if (groups.shot.size > 0) put('multi_prompt', 'shot', ordered(groups.shot));
-  if (groups.element.size > 0) put('elements', 'element', ordered(groups.element).map((e) => ({ ...(e.frontal !== undefined && { frontal_image: e.frontal }), ...(e.references !== undefined && { reference_images: split(e.references) }), ...(e.video !== undefined && { video: e.video }) })));
+  if (groups.element.size > 0) put('elements', 'element', ordered(groups.element).map((e) => ({ ...(e.frontal !== undefined && { frontal_image: e.frontal }), ...(e.references !== undefined && { reference_images: split(e.references) }), ...(e.video !== undefined && { video: e.video }), ...(e.voice !== undefined && { voice_id: e.voice }) })));
   if (groups.voice.size > 0) put('voice_ids', 'voice', ordered(groups.voice).map((v) => v.id));
   return result;
 }
@@ -227,7 +239,7 @@ export function gatherNumberedColumns(fields: ReadonlyMap<string, RawValue>, out
 function readElements(raw: RawValue, out: Collector, images: ImageUse[]): Element[] | undefined {
   const v = raw.value;
   if (!Array.isArray(v) || v.length === 0) {
-    out.add(raw, 'elements', 'must be a list of elements, each {frontal_image, reference_images} or {video}');
+    out.add(raw, 'elements', 'must be a list of elements, each {frontal_image, reference_images} or {video, voice_id}');
     return undefined;
   }
   const elements: Element[] = [];
@@ -235,9 +247,17 @@ function readElements(raw: RawValue, out: Collector, images: ImageUse[]): Elemen
   v.forEach((item: unknown, i) => {
     const field = `elements[${i + 1}]`;
     const e = (typeof item === 'object' && item !== null && !Array.isArray(item) ? item : {}) as Record<string, unknown>;
-    const extra = Object.keys(e).filter((k) => !['frontal_image', 'reference_images', 'video'].includes(k));
-    if (extra.length > 0) out.add(raw, field, `unknown key ${extra.join(', ')} (allowed: frontal_image, reference_images, video)`);
+    const extra = Object.keys(e).filter((k) => !['frontal_image', 'reference_images', 'video', 'voice_id'].includes(k));
+    if (extra.length > 0) out.add(raw, field, `unknown key ${extra.join(', ')} (allowed: frontal_image, reference_images, video, voice_id)`);
     if (e.video !== undefined) {
+      let voiceId: string | undefined;
+      if (e.voice_id !== undefined) {
+        voiceId = typeof e.voice_id === 'string' || typeof e.voice_id === 'number' ? String(e.voice_id).trim() : '';
+        if (voiceId === '') {
+          out.add(raw, `${field}.voice_id`, `${show(e.voice_id)} must be a voice id (from Kling's create-voice endpoint)`);
+          failed = true;
+        }
+      }
       const url = typeof e.video === 'string' ? e.video.trim() : '';
       if (e.frontal_image !== undefined || e.reference_images !== undefined) out.add(raw, field, 'is either a video or an image set (frontal_image + reference_images), not both');
       let valid = /^https:\/\//i.test(url);
@@ -247,8 +267,12 @@ function readElements(raw: RawValue, out: Collector, images: ImageUse[]): Elemen
         valid = false;
       }
       if (!valid) out.add(raw, `${field}.video`, `${show(e.video)} must be an https URL of a 3 to 10 second video`);
-      else elements.push({ kind: 'video', url: new URL(url).href });
+      else elements.push({ kind: 'video', url: new URL(url).href, ...(voiceId && { voiceId }) });
       return;
+    }
+    if (e.voice_id !== undefined) {
+      out.add(raw, `${field}.voice_id`, 'only a video element has a voice ({video, voice_id}); an image set (frontal_image + reference_images) takes none');
+      failed = true;
     }
     const refs = Array.isArray(e.reference_images) ? e.reference_images : e.reference_images === undefined ? [] : [e.reference_images];
     if (e.frontal_image === undefined) out.add(raw, `${field}.frontal_image`, 'is required (or video for a video element)');
@@ -271,6 +295,10 @@ function readVoiceIds(raw: RawValue, out: Collector): string[] | undefined {
   }
   return ids;
 }
+
+/** What a fal pipeline says about `voice_ids`, wherever they are given (a row, a manifest's or a pipeline's defaults). */
+export const FAL_VOICE_IDS_MESSAGE =
+  "fal's schema for this model has no voice_ids (only Runflow takes them): remove them, or use a video element with voice_id, or run this manifest with a Runflow pipeline";
 
 /** `@Element3` needs three elements, `<<<voice_2>>>` two voices: a reference to nothing is a mistake to catch before paying. */
 function checkReferences(texts: { field: string; text: string; at: RawValue | { file: string; line: number } }[], elements: number, voices: number, out: Collector): void {
@@ -299,7 +327,7 @@ export function deriveRowId(request: KlingRequest): string {
     request.generateAudio,
     request.negativePrompt ?? null,
     request.cfgScale ?? null,
-    ...(request.elements ? [request.elements.map((e) => (e.kind === 'video' ? e.url : [image(e.frontal), e.references.map(image)]))] : []),
+    ...(request.elements ? [request.elements.map((e) => (e.kind === 'video' ? (e.voiceId === undefined ? e.url : [e.url, e.voiceId]) : [image(e.frontal), e.references.map(image)]))] : []),
     ...(request.voiceIds ? [request.voiceIds] : []),
   ]);
   return `row-${createHash('sha256').update(canonical).digest('hex').slice(0, 10)}`;
@@ -316,8 +344,9 @@ export interface ParsedRow {
 /**
  * Validates one raw row against the model's rules, filling unset fields from `defaults`
  * (the row's own values win). Pure: local images are returned for the caller to check on disk.
+ * `protocol` is the schema the pipeline's provider speaks (default Runflow's, which takes voice_ids).
  */
-export function parseRow(raw: RawRow, defaults: RawDefaults, manifest: string): ParsedRow {
+export function parseRow(raw: RawRow, defaults: RawDefaults, manifest: string, protocol: ModelProtocol = 'runflow'): ParsedRow {
   const out = new Collector();
   const images: ImageUse[] = [];
   const rowAt = { file: raw.file, line: raw.line };
@@ -382,6 +411,7 @@ export function parseRow(raw: RawRow, defaults: RawDefaults, manifest: string): 
   if (multiPrompt) {
     const total = multiPrompt.reduce((sum, shot) => sum + shot.durationSeconds, 0);
     if (total > MAX_DURATION_S) out.add(shotsRaw ?? rowAt, 'multi_prompt', `shots last ${total}s together (at most ${MAX_DURATION_S}s)`);
+    if (total < MIN_DURATION_S) out.add(shotsRaw ?? rowAt, 'multi_prompt', `shots last ${total}s together (at least ${MIN_DURATION_S}s; each shot ${MIN_SHOT_S} to ${MAX_DURATION_S}s)`);
     // A multi-shot video lasts as long as its shots; a row-level duration that disagrees is a mistake, not a default.
     const ownDuration = fields.get('duration');
     if (ownDuration && !isBlank(ownDuration.value) && durationSeconds !== undefined && durationSeconds !== total) {
@@ -404,7 +434,11 @@ export function parseRow(raw: RawRow, defaults: RawDefaults, manifest: string): 
   const elements = elementsRaw ? readElements(elementsRaw, out, images) : undefined;
   const voicesRaw = get('voice_ids');
   const voiceIds = voicesRaw ? readVoiceIds(voicesRaw, out) : undefined;
+  if (voicesRaw && protocol === 'fal') out.add(voicesRaw, 'voice_ids', FAL_VOICE_IDS_MESSAGE);
   if (voicesRaw && voiceIds && generateAudio === false) out.add(voicesRaw, 'voice_ids', 'voices need generate_audio: true');
+  elements?.forEach((e, i) => {
+    if (e.kind === 'video' && e.voiceId !== undefined && generateAudio === false) out.add(elementsRaw!, `elements[${i + 1}].voice_id`, 'a voice needs generate_audio: true');
+  });
   const texts = [
     ...(prompt !== undefined && promptRaw ? [{ field: 'prompt', text: prompt, at: promptRaw }] : []),
     ...(multiPrompt ?? []).map((shot, i) => ({ field: `multi_prompt[${i + 1}].prompt`, text: shot.prompt, at: shotsRaw ?? rowAt })),
