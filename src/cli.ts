@@ -182,11 +182,12 @@ program
 
 program
   .command('simulate')
-  .description('run the built-in Runflow simulator on loopback, to rehearse a pipeline for free (RUNFLOW_BASE_URL=<printed url>)')
+  .description('run the built-in simulator on loopback (Runflow\'s API and fal\'s queue), to rehearse a pipeline for free (RUNFLOW_BASE_URL or FAL_BASE_URL=<printed url>)')
   .option('--port <n>', 'port (0 picks a free one)', wholeNumber('--port', 65535), 0)
   .option('--latency-ms <n>', 'time each run spends running', wholeNumber('--latency-ms', 86_400_000), 1500)
   .option('--concurrency <n>', 'runs running at once; more wait in queued', positiveInt('--concurrency'), 8)
   .option('--fail-rate <r>', 'share of runs that fail (not billed)', nonNegative('--fail-rate', 1), 0)
+  .option('--cancel-rate <r>', 'share of runs the provider cancels (not billed)', nonNegative('--cancel-rate', 1), 0)
   .option('--error-rate <r>', 'share of API requests answered 503', nonNegative('--error-rate', 1), 0)
   .option('--rate-limit-rate <r>', 'share of API requests answered 429', nonNegative('--rate-limit-rate', 1), 0)
   .option('--reset-rate <r>', 'share of API requests whose connection is reset', nonNegative('--reset-rate', 1), 0)
@@ -199,7 +200,12 @@ program
   .option('--price-usd-per-second <x>', 'billing rate for silent video', nonNegative('--price-usd-per-second'), 0.14)
   .option('--audio-price-usd-per-second <x>', 'billing rate for video with audio', nonNegative('--audio-price-usd-per-second'), 0.14)
   .option('--voice-price-usd-per-second <x>', 'billing rate with voice control', nonNegative('--voice-price-usd-per-second'), 0.14)
-  .option('--api-key <key>', 'accept only this bearer key (default: any non-empty key)')
+  .option('--api-key <key>', 'accept only this key (default: any non-empty key)')
+  .option('--create-response-delay-ms <n>', 'answer creates this late, after the run exists (a client timeout then loses the answer)', wholeNumber('--create-response-delay-ms', 600_000), 0)
+  .option('--list-page-size <n>', 'Runflow run list: at most this many runs a page', positiveInt('--list-page-size'), 500)
+  .option('--list-empty-pages <n>', 'Runflow run list: a filtered answer starts with this many empty pages', wholeNumber('--list-empty-pages', 40), 0)
+  .option('--list-delay-ms <n>', 'Runflow run list: a new run is listed only this long after its create', wholeNumber('--list-delay-ms', 600_000), 0)
+  .option('--result-ttl-scale <x>', 'fal keeps results 1 h (6 min when 10 KB or more) times this', nonNegative('--result-ttl-scale', 1), 1)
   .option('--seed <n>', 'seed for the simulated faults', wholeNumber('--seed', 2 ** 31), 1)
   .action(async (opts: Record<string, unknown>) => {
     const settings = simulatorOptionsSchema.parse({
@@ -207,6 +213,12 @@ program
       latency_ms: opts.latencyMs,
       concurrency: opts.concurrency,
       fail_rate: opts.failRate,
+      cancel_rate: opts.cancelRate,
+      create_response_delay_ms: opts.createResponseDelayMs,
+      list_page_size: opts.listPageSize,
+      list_empty_pages: opts.listEmptyPages,
+      list_delay_ms: opts.listDelayMs,
+      result_ttl_scale: opts.resultTtlScale,
       error_rate: opts.errorRate,
       rate_limit_rate: opts.rateLimitRate,
       reset_rate: opts.resetRate,

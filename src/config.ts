@@ -63,6 +63,11 @@ export const simulatorOptionsSchema = z
     voice_price_usd_per_second: z.number().min(0).default(0.14),
     api_key: z.string().min(1).optional(),
     create_response_delay_ms: z.number().int().min(0).default(0),
+    cancel_rate: rate.default(0),
+    list_page_size: z.number().int().min(1).max(500).default(500),
+    list_empty_pages: z.number().int().min(0).max(40).default(0),
+    list_delay_ms: z.number().int().min(0).default(0),
+    result_ttl_scale: z.number().positive().max(1).default(1),
     seed: z.number().int().default(1),
   })
   .strict();
@@ -72,6 +77,7 @@ const pipelineSchema = z
   .object({
     provider: z.enum(PROVIDERS).default('runflow'),
     base_url: z.string().optional(),
+    inline_images: z.boolean().default(false),
     concurrency: z.number().int().min(1).max(1000).default(4),
     requests_per_minute: z.number().int().min(1).max(100_000).default(60),
     poll_interval: duration('5s', 10),
@@ -108,6 +114,8 @@ export interface Pipeline {
   file: string | undefined;
   provider: ProviderName;
   baseUrl: string | undefined;
+  /** Send local images under the provider's inline limit as data: URIs instead of uploading them (opt-in). */
+  inlineImages: boolean;
   concurrency: number;
   requestsPerMinute: number;
   /** Polls of one run are never closer than this… */
@@ -134,6 +142,7 @@ function toPipeline(data: z.output<typeof pipelineSchema>, file: string | undefi
     file,
     provider: data.provider,
     baseUrl: data.base_url,
+    inlineImages: data.inline_images,
     concurrency: data.concurrency,
     requestsPerMinute: data.requests_per_minute,
     pollIntervalMs: data.poll_interval,

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { readFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -8,17 +9,18 @@ import { formatDurationMs, type Pipeline } from './config.js';
 import { formatUsd } from './cost.js';
 import { downloadVideo } from './download.js';
 import { ApiError, isAbortError } from './errors.js';
-import type { HttpClient } from './http.js';
+import { redactJson, type HttpClient } from './http.js';
 import type { RowState } from './journal-events.js';
 import { JournalWriteError, type Journal } from './journal.js';
 import type { Logger } from './log.js';
 import { uploadKey } from './journal-events.js';
+import { lookUpTimes, lookUpVerdict, type LookUpAnswer } from './lost-create.js';
 import type { ImageInfo } from './manifest/images.js';
 import { dataUri } from './providers/api.js';
 import { buildKlingInput, type ImageRef, type KlingRequest, type KlingV3Input } from './model/kling-v3.js';
 import { sha256Of } from './outputs.js';
 import { archivedVideoPath, TIMEOUT_CODES, videoPathFor, type WorkItem } from './plan.js';
-import type { Provider, RunMetadata, RunRef, RunSnapshot } from './providers/provider.js';
+import type { Provider, RunRef, RunSnapshot, Submission } from './providers/provider.js';
 import { nextPollDelayMs, RunTimeModel } from './polling.js';
 import { backoffMs, retryDelayMs, withRetry, type RetryPolicy } from './retry.js';
 
@@ -27,7 +29,7 @@ export interface ExecuteContext {
   http: HttpClient;
   journal: Journal;
   log: Logger;
-  pipeline: Pick<Pipeline, 'concurrency' | 'pollIntervalMs' | 'pollMaxIntervalMs' | 'jobTimeoutMs' | 'queueTimeoutMs' | 'requestTimeoutMs' | 'retry'>;
+  pipeline: Pick<Pipeline, 'concurrency' | 'pollIntervalMs' | 'pollMaxIntervalMs' | 'jobTimeoutMs' | 'queueTimeoutMs' | 'requestTimeoutMs' | 'retry' | 'inlineImages'>;
   outDir: string;
   images: ReadonlyMap<string, ImageInfo>;
   /** Ctrl-C / SIGTERM: no new work, polls and downloads stop, a create already sent may finish. */
@@ -44,8 +46,8 @@ export interface StopReason {
 }
 
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
-/** Signed asset URLs are short-lived: one older than this is refreshed before a create uses it. */
-const UPLOAD_URL_FRESH_MS = 10 * 60_000;
+/** Signed asset URLs are short-lived: one older than this is fetched again (`GET /v1/assets/{id}`) before a create uses it. */
+const ASSET_URL_FRESH_MS = 10 * 60_000;
 
 /** The local image files a request refers to (first frame, last frame, element images). */
 export function fileImagesOf(request: KlingRequest): Extract<ImageRef, { kind: 'file' }>[] {
@@ -54,9 +56,12 @@ export function fileImagesOf(request: KlingRequest): Extract<ImageRef, { kind: '
   return refs.filter((r): r is Extract<ImageRef, { kind: 'file' }> => r?.kind === 'file');
 }
 
-/** The token a submission carries in its metadata and is looked up by when its answer is lost. */
-export function submitToken(request: string, attempt: number): string {
-  return `${request}.${attempt}`;
+/**
+ * The client_ref of one create attempt: row key, request hash and attempt, plus random bytes so that two
+ * output folders running the same manifest on one account never share a token. Only [a-z0-9-]: it sits in a quoted filter.
+ */
+export function clientRefFor(key: string, request: string, attempt: number, random: Buffer = randomBytes(4)): string {
+  return `clipmill-${createHash('sha256').update(key).digest('hex').slice(0, 10)}-${request}-a${attempt}-${random.toString('hex')}`;
 }
 
 class RowRunner {
@@ -66,8 +71,10 @@ class RowRunner {
   private readonly signal: AbortSignal;
   /** Tonight's run times, shared by all rows, to time polls. */
   private readonly runTimes = new RunTimeModel();
-  /** Uploads under way, by image content, so rows sharing an image wait for one upload. */
-  private readonly uploads = new Map<string, Promise<string>>();
+  /** Image URLs under way or obtained tonight, by image content, so rows sharing an image wait for one upload. */
+  private readonly assetUrls = new Map<string, { url: Promise<string>; atMs: number }>();
+  /** The first succeeded run's raw output is logged once a night, so a change in the provider's shape shows. */
+  private rawOutputLogged = false;
   /** Estimates reserved against the budget by rows whose cost is not settled yet. */
   private readonly reserved = new Map<string, number>();
   stopped: StopReason | undefined;
@@ -136,15 +143,14 @@ class RowRunner {
     try {
       let runId = this.state(item)?.runId;
       if (item.action === 'unknown') {
-        const found = await this.reconcile(item, this.state(item)?.attempts ?? 1);
+        const found = await this.lookUpEarlierCreate(item);
         if (found === 'unknown') return undefined;
         runId = found ?? (await this.submit(item));
       } else if (item.action === 'submit') {
         runId = await this.submit(item);
       }
       if (runId === undefined) return undefined;
-      const known = this.state(item);
-      if ((known?.status === 'succeeded' || known?.status === 'downloaded') && known.videoUrl) return { runId, state: 'succeeded', videoUrl: known.videoUrl };
+      // A paid run's video URL is never kept: fetching the run again gives a fresh one.
       return await this.waitForRun(item, runId, item.action === 'submit' || item.action === 'unknown');
     } catch (error) {
       await this.onRowError(item, error);
@@ -206,76 +212,95 @@ class RowRunner {
     return buildKlingInput(item.row.request, (ref) => (ref.kind === 'url' ? ref.url : urls.get(ref.path)!));
   }
 
-  /** A local image as the model will fetch it: inline when small, else uploaded once per content per folder. */
+  /**
+   * A local image as the model will fetch it: uploaded once per content per folder (Runflow's asset flow,
+   * fal's storage), its URL fetched fresh for tonight; inline as a data: URI only when the pipeline opts in.
+   */
   private async imageUrl(ref: Extract<ImageRef, { kind: 'file' }>): Promise<string> {
-    const { images, provider } = this.ctx;
+    const { images, provider, pipeline } = this.ctx;
     const info = images.get(ref.path);
     if (!info) throw new Error(`image ${ref.written} was not checked before the run`);
-    if (info.bytes <= provider.maxInlineImageBytes || !provider.uploadImage) return dataUri(info, await readFile(ref.path));
-    let pending = this.uploads.get(info.sha256);
-    if (!pending) {
-      pending = this.upload(info).finally(() => this.uploads.delete(info.sha256));
-      this.uploads.set(info.sha256, pending);
-    }
-    return pending;
+    if (pipeline.inlineImages && info.bytes <= provider.maxInlineImageBytes) return dataUri(info, await readFile(ref.path));
+    const known = this.assetUrls.get(info.sha256);
+    if (known && Date.now() - known.atMs < ASSET_URL_FRESH_MS) return known.url;
+    const url = this.assetUrl(info);
+    this.assetUrls.set(info.sha256, { url, atMs: Date.now() });
+    // A failed upload is not remembered: the next row that needs the image tries again.
+    url.catch(() => this.assetUrls.delete(info.sha256));
+    return url;
   }
 
-  private async upload(info: ImageInfo): Promise<string> {
+  /** The asset's URL: a fresh one for an asset uploaded on an earlier night, else the bytes are sent (and the asset id journaled). */
+  private async assetUrl(info: ImageInfo): Promise<string> {
     const { journal, provider, log } = this.ctx;
-    const known = journal.uploads.get(info.sha256);
-    if (known && Date.now() - known.atMs < UPLOAD_URL_FRESH_MS) return known.url;
-    // Uploaded before but its signed URL may have expired: ask for a fresh one, do not send the bytes again.
-    const asset =
-      known && provider.refreshImage
-        ? await withRetry(() => provider.refreshImage!(known.assetId, this.signal), this.retry, this.signal)
-        : await withRetry(async () => provider.uploadImage!(info, await readFile(info.path), this.signal), this.retry, this.signal);
-    await journal.append({ type: 'uploaded', key: uploadKey(info.sha256), request: info.sha256, assetId: asset.assetId, url: asset.url });
-    log.info(known ? 'upload_refreshed' : 'uploaded', `${known ? 'refreshed the URL of' : 'uploaded'} ${path.basename(info.path)} (${(info.bytes / 1e6).toFixed(1)} MB) as asset ${asset.assetId}`);
+    const key = uploadKey(provider.name, info.sha256);
+    const known = journal.uploads.get(key);
+    if (known) {
+      const asset = await withRetry(() => provider.refreshImage(known.assetId, this.signal), this.retry, this.signal);
+      if (asset) return asset.url;
+      log.warn('upload_gone', `${provider.name} no longer has asset ${known.assetId} (${path.basename(info.path)}); uploading it again`);
+    }
+    const asset = await withRetry(async () => provider.uploadImage(info, await readFile(info.path), this.signal), this.retry, this.signal);
+    await journal.append({ type: 'uploaded', key, request: info.sha256, assetId: asset.assetId, provider: provider.name });
+    log.info('uploaded', `uploaded ${path.basename(info.path)} (${(info.bytes / 1e6).toFixed(1)} MB) as asset ${asset.assetId.startsWith('http') ? redactJson(asset.assetId) : asset.assetId}`);
     return asset.url;
   }
 
-  /**
-   * Looks up, in the provider's own list, the run a submission may have created. Returns its id
-   * (recorded as submitted), undefined when the provider confirms there is none (recorded, so the row
-   * may be submitted again), or 'unknown' when the provider cannot be asked now.
-   */
-  private async reconcile(item: WorkItem, attempt: number, final = true): Promise<string | undefined | 'unknown'> {
-    const { journal, provider, log } = this.ctx;
-    const token = submitToken(item.request, attempt);
-    let runs: RunSnapshot[];
+  /** One complete read of the provider's list for a client_ref: the runs it lists, or why it cannot tell. */
+  private async listRuns(item: WorkItem, clientRef: string): Promise<LookUpAnswer> {
     try {
-      runs = await withRetry(() => provider.findRuns(token, this.signal), this.retry, this.signal);
+      const runIds = await withRetry(() => this.ctx.provider.findRuns(clientRef, this.signal), this.retry, this.signal);
+      return runIds.length > 0 ? { kind: 'found', runIds } : { kind: 'none' };
     } catch (error) {
       if (isAbortError(error) || this.signal.aborted || (error instanceof ApiError && error.kind !== 'transient' && error.kind !== 'row')) throw error;
-      log.error('reconcile_failed', `could not look up the lost create (${error instanceof Error ? error.message : String(error)}); it stays unresolved and is not resubmitted`, this.fields(item));
-      return 'unknown';
+      return { kind: 'cannot_tell', reason: error instanceof Error ? error.message : String(error) };
     }
-    const run = runs[0];
-    if (run) {
-      if (runs.length > 1) log.warn('reconcile_many', `${runs.length} runs carry submission ${token}; following ${run.runId}`, this.fields(item));
-      await journal.append({ type: 'submitted', key: item.key, request: item.request, runId: run.runId });
-      log.info('reconciled', `found run ${run.runId} for a create whose answer was lost; re-attached, not resubmitted`, { ...this.fields(item), run_id: run.runId });
-      return run.runId;
-    }
-    if (!final) return undefined;
-    await journal.append({ type: 'not_submitted', key: item.key, request: item.request, code: 'NOT_CREATED', message: `the provider has no run for submission ${token}` });
-    log.info('reconciled', 'the provider confirms the lost create made no run; submitting again', this.fields(item));
-    return undefined;
   }
 
   /**
-   * Right after a create whose answer was lost, the provider may still be making the run: look it up
-   * three times, a tenth, a half and a whole request timeout later, before believing it was not made.
+   * Finds the run a create whose answer was lost may have made, by its client_ref, at the times the rule
+   * allows. Returns its id (journaled as submitted), undefined when the provider's complete list, read a
+   * whole request timeout after the create, has none (journaled, so the row may be submitted again), or
+   * 'unknown' when the list cannot be read: the row is then left alone, never resubmitted.
    */
-  private async lookUpLostCreate(item: WorkItem, attempt: number): Promise<string | undefined | 'unknown'> {
-    const patienceMs = Math.min(this.ctx.pipeline.requestTimeoutMs, 60_000);
-    const waits = [0.1, 0.4, 0.5].map((share) => Math.round(patienceMs * share));
-    for (const [i, waitMs] of waits.entries()) {
-      await sleep(waitMs, undefined, { signal: this.signal });
-      const found = await this.reconcile(item, attempt, i === waits.length - 1);
-      if (found !== undefined) return found;
+  private async lookUp(item: WorkItem, clientRef: string, sentAtMs: number): Promise<string | undefined | 'unknown'> {
+    const { journal, log, pipeline } = this.ctx;
+    for (const at of lookUpTimes(sentAtMs, Date.now(), pipeline.requestTimeoutMs)) {
+      await sleep(Math.max(0, at - Date.now()), undefined, { signal: this.signal });
+      const answer = await this.listRuns(item, clientRef);
+      const verdict = lookUpVerdict(answer, sentAtMs, Date.now(), pipeline.requestTimeoutMs);
+      if (verdict === 'look_again') continue;
+      if (verdict === 'unknown') {
+        const reason = answer.kind === 'cannot_tell' ? answer.reason : '';
+        log.error('reconcile_failed', `could not look up the lost create ${clientRef} (${reason}); it stays unresolved and is not resubmitted`, this.fields(item));
+        return 'unknown';
+      }
+      if (verdict === 'attach' && answer.kind === 'found') {
+        const runId = answer.runIds[0]!;
+        if (answer.runIds.length > 1) log.warn('reconcile_many', `${answer.runIds.length} runs carry client_ref ${clientRef}; following ${runId}`, this.fields(item));
+        await journal.append({ type: 'submitted', key: item.key, request: item.request, runId });
+        log.info('reconciled', `found run ${runId} by client_ref for a create whose answer was lost; re-attached, not resubmitted`, { ...this.fields(item), run_id: runId });
+        return runId;
+      }
+      await journal.append({ type: 'not_submitted', key: item.key, request: item.request, code: 'NOT_CREATED', message: `every page of the provider's run list has no run with client_ref ${clientRef}` });
+      log.info('reconciled', `the provider lists no run for the lost create ${clientRef}, a request timeout after it was sent; submitting again`, this.fields(item));
+      return undefined;
     }
-    return undefined;
+    return 'unknown'; // unreachable: the last look-up is never early
+  }
+
+  /** A create an earlier run sent and got no answer to: looked up by the client_ref it journaled. */
+  private async lookUpEarlierCreate(item: WorkItem): Promise<string | undefined | 'unknown'> {
+    const known = this.state(item);
+    if (known?.clientRef === undefined || known.submittingAtMs === undefined) {
+      this.ctx.log.error(
+        'reconcile_failed',
+        'this create was sent by an older clipmill without a client_ref, so it cannot be looked up: check the provider\'s dashboard for a run with this row\'s metadata, then rerun with --resubmit-unknown only if there is none',
+        this.fields(item),
+      );
+      return 'unknown';
+    }
+    return this.lookUp(item, known.clientRef, known.submittingAtMs);
   }
 
   /**
@@ -306,10 +331,12 @@ class RowRunner {
         return undefined;
       }
       const attempt = (this.state(item)?.attempts ?? 0) + 1;
-      const metadata: RunMetadata = { clipmill_manifest: item.row.manifest, clipmill_row: item.row.id, clipmill_request: item.request, clipmill_submit: submitToken(item.request, attempt) };
-      await journal.append({ type: 'submitting', key: item.key, request: item.request, attempt });
+      const clientRef = clientRefFor(item.key, item.request, attempt);
+      const submission: Submission = { clientRef, metadata: { clipmill_manifest: item.row.manifest, clipmill_row: item.row.id, clipmill_request: item.request, clipmill_submit: clientRef } };
+      await journal.append({ type: 'submitting', key: item.key, request: item.request, attempt, clientRef });
+      const sentAtMs = this.state(item)?.submittingAtMs ?? Date.now();
       try {
-        const run = await provider.submit(input, metadata, this.stopAll.signal, this.signal);
+        const run = await provider.submit(input, submission, this.stopAll.signal, this.signal);
         await journal.append({ type: 'submitted', key: item.key, request: item.request, runId: run.runId, ...(run.urls && { urls: run.urls }) });
         log.info('submitted', `submitted as ${run.runId}`, { ...this.fields(item), run_id: run.runId });
         return run.runId;
@@ -341,8 +368,8 @@ class RowRunner {
           continue;
         }
         // 5xx, timeout or reset after the body was sent: the run may exist. Ask the provider before deciding.
-        log.warn('submit_unknown', `${error.message}; looking the submission up before deciding`, this.fields(item));
-        const found = await this.lookUpLostCreate(item, attempt);
+        log.warn('submit_unknown', `${error.message}; looking the run up by client_ref ${clientRef} before deciding`, this.fields(item));
+        const found = await this.lookUp(item, clientRef, sentAtMs);
         if (found === 'unknown') return undefined;
         if (found !== undefined) return found;
         if (tries >= this.retry.maxAttempts) {
@@ -384,16 +411,16 @@ class RowRunner {
         const runMs = snapshot.runMs ?? (startedAt !== undefined ? now - startedAt : undefined);
         if (runMs !== undefined) this.runTimes.observe(seconds, runMs);
         this.settle(item, snapshot.costMicros ?? item.estimateMicros);
-        await journal.append({
-          type: 'succeeded',
-          key: item.key,
-          request: item.request,
-          runId,
-          ...(snapshot.videoUrl !== undefined && { videoUrl: snapshot.videoUrl }),
-          ...(snapshot.costMicros !== undefined && { costMicros: snapshot.costMicros }),
-        });
+        const wasPaid = this.state(item)?.status === 'succeeded' || this.state(item)?.status === 'downloaded';
+        if (!wasPaid) await journal.append({ type: 'succeeded', key: item.key, request: item.request, runId, ...(snapshot.costMicros !== undefined && { costMicros: snapshot.costMicros }) });
         const cost = snapshot.costMicros ?? item.estimateMicros;
-        log.info('succeeded', `run ${runId} succeeded (${formatUsd(cost)}${snapshot.costMicros === undefined ? ', estimated' : ''})`, { ...this.fields(item), run_id: runId, cost_micros: cost });
+        if (!wasPaid) log.info('succeeded', `run ${runId} succeeded (${formatUsd(cost)}${snapshot.costMicros === undefined ? ', estimated' : ''})`, { ...this.fields(item), run_id: runId, cost_micros: cost });
+        this.logRawOutput(item, snapshot);
+        if (snapshot.videoUrl === undefined) {
+          // Paid for but no video in the answer: never a silent loss. The row stays owed and the next run reads the run again.
+          log.error('no_video_output', `run ${runId} succeeded but its output holds no video; the row stays owed and the next run reads the run again. Output as received: ${JSON.stringify(redactJson(snapshot.rawOutput ?? null))}`, { ...this.fields(item), run_id: runId });
+          return undefined;
+        }
         return snapshot;
       }
       if (TERMINAL.has(snapshot.state)) {
@@ -430,6 +457,13 @@ class RowRunner {
       if (state === 'running' && now - startedAtMs > pipeline.jobTimeoutMs) throw await this.timeout(item, runId, 'JOB_TIMEOUT', pipeline.jobTimeoutMs);
       delayMs = nextPollDelayMs({ now, state, startedAtMs, ...expected, ...(delayMs !== undefined && { previousDelayMs: delayMs }) }, bounds);
     }
+  }
+
+  /** The raw output of the night's first succeeded run, once (signatures redacted): a drift in the provider's shape shows in the morning's log. */
+  private logRawOutput(item: WorkItem, snapshot: RunSnapshot): void {
+    if (this.rawOutputLogged || snapshot.rawOutput === undefined) return;
+    this.rawOutputLogged = true;
+    this.ctx.log.info('raw_output', `first succeeded run ${snapshot.runId} of the night, output as received: ${JSON.stringify(redactJson(snapshot.rawOutput))}`, { ...this.fields(item), run_id: snapshot.runId });
   }
 
   private expected(seconds: number): { expectedRunMs?: number } {

@@ -26,6 +26,17 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** For logging a provider's raw answer: every URL loses its query (signatures), data: URIs their bytes. */
+export function redactJson(value: unknown): unknown {
+  if (typeof value === 'string') {
+    if (value.startsWith('data:')) return `${value.slice(0, value.indexOf(',') + 1)}…(${value.length} chars)`;
+    return /^[a-z][a-z0-9+.-]*:\/\//i.test(value) && value.includes('?') ? `${redactUrl(value)}?…(redacted)` : value;
+  }
+  if (Array.isArray(value)) return value.map(redactJson);
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactJson(v)]));
+  return value;
+}
+
 const REFUSED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /**

@@ -14,15 +14,17 @@ interface EventBase {
 }
 
 export type JournalEvent =
-  | (EventBase & { type: 'submitting'; attempt: number })
+  /** Written before the create is sent; `clientRef` is the token the run can be found again by. */
+  | (EventBase & { type: 'submitting'; attempt: number; clientRef?: string })
   | (EventBase & { type: 'submitted'; runId: string; urls?: RunUrls })
   /** The create certainly made no run (refused before reaching the provider, or rejected by it). */
   | (EventBase & { type: 'not_submitted'; code: string; message: string })
-  | (EventBase & { type: 'succeeded'; runId: string; videoUrl?: string; costMicros?: number })
+  /** Generated and paid; the video URL is not kept (it is presigned): it is fetched again from the run. */
+  | (EventBase & { type: 'succeeded'; runId: string; costMicros?: number })
   | (EventBase & { type: 'downloaded'; runId: string; path: string; bytes: number; sha256: string; seconds: number })
   | (EventBase & { type: 'failed'; runId?: string; code: string; message: string; attempt: number; billed: boolean; costMicros?: number })
-  /** A local image was uploaded (key `upload:<sha256>`, request = the sha256): never uploaded again for this folder. */
-  | (EventBase & { type: 'uploaded'; assetId: string; url: string })
+  /** A local image was uploaded (key `upload:<provider>:<sha256>`, request = the sha256): its asset id, never its signed URL. */
+  | (EventBase & { type: 'uploaded'; assetId: string; provider?: string })
   /** What a run set out to do (key `plan:<session>`): lets `clipmill report` rebuild the reports from the journal alone. */
   | (EventBase & { type: 'planned'; provider: string; manifests: PlannedManifest[]; items: PlannedItem[] });
 
@@ -46,13 +48,12 @@ export type RowEvent = Exclude<JournalEvent, { type: 'uploaded' | 'planned' }>;
 
 export interface UploadRecord {
   assetId: string;
-  url: string;
-  /** When the URL was obtained: signed URLs are short-lived, so an old one is refreshed before use. */
-  atMs: number;
+  provider: string;
 }
 
-export function uploadKey(sha256: string): string {
-  return `upload:${sha256}`;
+/** Uploads are per provider (an asset id means nothing to the other one); journals from before providers were recorded hold Runflow's. */
+export function uploadKey(provider: string, sha256: string): string {
+  return `upload:${provider}:${sha256}`;
 }
 
 /** Where a row stands after replaying its events. */
@@ -63,11 +64,13 @@ export interface RowState {
   /** Submissions attempted for this request (each `submitting`). */
   attempts: number;
   runId?: string;
+  /** The client_ref of the last create attempt, and when it was about to be sent: a lost create is looked up by it. */
+  clientRef?: string;
+  submittingAtMs?: number;
   /** The session whose create made the run: the money is this session's. */
   submittedIn?: string;
   /** The provider's own addresses for the run (fal), kept for resume. */
   runUrls?: RunUrls;
-  videoUrl?: string;
   costMicros?: number;
   output?: { path: string; bytes: number; sha256: string; seconds: number };
   failure?: { code: string; message: string; billed: boolean };
@@ -92,7 +95,14 @@ export function applyEvent(previous: RowState | undefined, event: RowEvent): Row
       delete base.failure;
       delete base.submittedIn;
       delete base.runUrls;
-      return { ...base, status: 'submitting', attempts: Math.max(base.attempts + 1, event.attempt) };
+      delete base.clientRef;
+      return {
+        ...base,
+        status: 'submitting',
+        attempts: Math.max(base.attempts + 1, event.attempt),
+        submittingAtMs: Date.parse(event.at),
+        ...(event.clientRef !== undefined && { clientRef: event.clientRef }),
+      };
     case 'submitted': {
       const next: RowState = { ...base, status: 'submitted', runId: event.runId };
       if (event.session !== undefined) next.submittedIn = event.session;
@@ -103,7 +113,6 @@ export function applyEvent(previous: RowState | undefined, event: RowEvent): Row
       return { ...base, status: 'pending' };
     case 'succeeded': {
       const next: RowState = { ...base, status: 'succeeded', runId: event.runId };
-      if (event.videoUrl !== undefined) next.videoUrl = event.videoUrl;
       if (event.costMicros !== undefined) next.costMicros = event.costMicros;
       return next;
     }

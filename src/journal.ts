@@ -1,6 +1,6 @@
 import { mkdir, open, readFile, truncate, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { applyEvent, foldEvents, type JournalEvent, type RowState, type UploadRecord } from './journal-events.js';
+import { applyEvent, foldEvents, uploadKey, type JournalEvent, type RowState, type UploadRecord } from './journal-events.js';
 import { InputError } from './problem.js';
 
 export const STATE_DIR = '.clipmill';
@@ -40,7 +40,7 @@ export class JournalWriteError extends Error {
  */
 export class Journal {
   readonly states = new Map<string, RowState>();
-  /** Local images already uploaded to the provider, by content hash. */
+  /** Local images already uploaded, by `uploadKey(provider, content hash)`. */
   readonly uploads = new Map<string, UploadRecord>();
   private pending: { event: JournalEvent; resolve: (state: RowState | undefined) => void; reject: (error: unknown) => void }[] = [];
   private flushing: Promise<void> | undefined;
@@ -120,7 +120,8 @@ export class Journal {
 
   private fold(event: JournalEvent): RowState | undefined {
     if (event.type === 'uploaded') {
-      this.uploads.set(event.request, { assetId: event.assetId, url: event.url, atMs: Date.parse(event.at) });
+      const provider = event.provider ?? 'runflow';
+      this.uploads.set(uploadKey(provider, event.request), { assetId: event.assetId, provider });
       return undefined;
     }
     if (event.type === 'planned') return undefined;

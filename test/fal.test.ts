@@ -60,6 +60,6 @@ test('provider fal: a request past job_timeout is cancelled at fal and not bille
   const result = await runManifests({ manifests: [path.join(dir, 'm.yaml')], pipelineFile, outDir: path.join(dir, 'out'), env: { FAL_KEY: 'k', FAL_BASE_URL: simulator.url }, ...quiet });
   assert.equal(result.exitCode, 1);
   assert.match(result.report?.rows[0]?.error ?? '', /JOB_TIMEOUT: run [0-9a-f-]+ did not finish running within 100ms \(job_timeout\) and was cancelled/);
-  assert.equal(simulator.run(result.report!.rows[0]!.run_id!)?.canceled, true);
+  assert.equal(simulator.run(result.report!.rows[0]!.run_id!)?.status, 'canceled');
   assert.deepEqual(simulator.billed, []);
 });

@@ -69,7 +69,7 @@ async function scriptedProxy(t: TestContext, target: string, script: (method: st
   const seen: string[] = [];
   const counts = new Map<string, number>();
   const server = createServer((req, res) => {
-    const key = `${req.method} ${(req.url ?? '').split('?')[0]!.replace(/run_[0-9a-f]+/, ':id')}`;
+    const key = `${req.method} ${(req.url ?? '').split('?')[0]!.replace(/\/v1\/runs\/[0-9a-f-]{36}/, '/v1/runs/:id')}`;
     const n = (counts.get(key) ?? 0) + 1;
     counts.set(key, n);
     const action = script(req.method ?? '', key, n);

@@ -1,17 +1,35 @@
+import path from 'node:path';
+import { formatUsd } from '../cost.js';
 import { ApiError, kindOfStatus } from '../errors.js';
 import { redactUrl, type HttpResponse } from '../http.js';
-import { IMAGE_LIMITS, type KlingV3Input } from '../model/kling-v3.js';
+import type { ImageInfo } from '../manifest/images.js';
+import type { KlingV3Input } from '../model/kling-v3.js';
 import { apiRequest, isRecord, retryAfterOf, str, type ApiOptions } from './api.js';
-import type { Provider, RunMetadata, RunRef, RunSnapshot, RunState } from './provider.js';
+import { clockCheck } from './checks.js';
+import type { AccountCheck, Provider, RunRef, RunSnapshot, RunState, Submission, UploadedAsset } from './provider.js';
 
 export const FAL_QUEUE_URL = 'https://queue.fal.run';
+/** fal's REST host, where storage uploads start (what `@fal-ai/client`'s `storage.upload` calls). */
+export const FAL_REST_URL = 'https://rest.fal.ai';
+export const FAL_STORAGE_INITIATE_PATH = '/storage/upload/initiate?storage_type=fal-cdn-v3';
+/** Inline data: URIs only when a pipeline opts in, and only this small: fal takes them for "some models". */
+export const FAL_MAX_INLINE_BYTES = 1024 * 1024;
 export const FAL_ENDPOINT = 'fal-ai/kling-video/v3/pro/image-to-video';
 /** Where fal keeps requests of this model family (its status and result URLs are shorter than the submit path). */
 export const FAL_REQUESTS_PATH = 'fal-ai/kling-video/requests';
 
 export interface FalOptions extends ApiOptions {
   baseUrl: string;
+  /** Where storage uploads are initiated (fal's REST host, or a simulator). */
+  storageUrl: string;
   apiKey: string;
+}
+
+/** fal's locked account (`{"detail": "User is locked. Reason: …"}`): stop creating, keep polling what is paid for. */
+export function lockedAccountMessage(status: number, detail: unknown): string | undefined {
+  if (status !== 403 || typeof detail !== 'string' || !/user is locked/i.test(detail)) return undefined;
+  if (/balance|top.?up/i.test(detail)) return `${detail.trim()} — the fal balance is exhausted: top it up at fal.ai/dashboard/billing, then run again (runs already submitted are still fetched)`;
+  return `${detail.trim()} — fal has locked the account: contact fal support, then run again (runs already submitted are still fetched)`;
 }
 
 const STATES: Record<string, RunState> = { IN_QUEUE: 'queued', IN_PROGRESS: 'running', COMPLETED: 'succeeded' };
@@ -37,12 +55,32 @@ export function falErrorText(response: Pick<HttpResponse, 'status' | 'body' | 'h
  */
 export class FalProvider implements Provider {
   readonly name = 'fal' as const;
-  // fal endpoints take images inline as data URIs; the model's own 10 MB limit is the bound.
-  readonly maxInlineImageBytes = IMAGE_LIMITS.maxBytes;
+  readonly maxInlineImageBytes = FAL_MAX_INLINE_BYTES;
 
   constructor(private readonly options: FalOptions) {}
 
-  async submit(input: KlingV3Input, _metadata: RunMetadata, signal: AbortSignal, waitSignal?: AbortSignal): Promise<RunRef> {
+  /** fal's storage: initiate (`{content_type, file_name}` → `{upload_url, file_url}`), PUT the bytes, pass `file_url`. */
+  async uploadImage(image: ImageInfo, bytes: Uint8Array, signal: AbortSignal): Promise<UploadedAsset> {
+    const initiate = `${this.options.storageUrl.replace(/\/$/, '')}${FAL_STORAGE_INITIATE_PATH}`;
+    const body = await this.call('POST', initiate, { content_type: image.mime, file_name: path.basename(image.path) }, signal);
+    const uploadUrl = isRecord(body) ? str(body.upload_url) : undefined;
+    const fileUrl = isRecord(body) ? str(body.file_url) : undefined;
+    if (!uploadUrl || !fileUrl) throw new ApiError('transient', 'BAD_RESPONSE', 'fal answered the storage upload without upload_url and file_url');
+    // Presigned storage: no Authorization header, as fal's own client sends it.
+    const put = await this.options.http.send({ method: 'PUT', url: uploadUrl, headers: { 'content-type': image.mime }, body: bytes, timeoutMs: this.options.requestTimeoutMs * 4, signal });
+    if (put.status < 200 || put.status >= 300) {
+      const text = typeof put.body === 'string' ? put.body.slice(0, 200) : JSON.stringify(put.body).slice(0, 200);
+      throw new ApiError(put.status >= 500 || put.status === 429 || put.status === 403 ? 'transient' : 'row', `UPLOAD_${put.status}`, `PUT ${redactUrl(uploadUrl)}: HTTP ${put.status} ${text}`, { status: put.status });
+    }
+    return { assetId: fileUrl, url: fileUrl };
+  }
+
+  /** A fal storage file is addressed by its file_url, which does not expire like a presigned link: it is its own id. */
+  async refreshImage(assetId: string): Promise<UploadedAsset | undefined> {
+    return { assetId, url: assetId };
+  }
+
+  async submit(input: KlingV3Input, _submission: Submission, signal: AbortSignal, waitSignal?: AbortSignal): Promise<RunRef> {
     const url = `${this.options.baseUrl.replace(/\/$/, '')}/${FAL_ENDPOINT}`;
     const body = await this.call('POST', url, input, signal, waitSignal);
     const requestId = isRecord(body) ? str(body.request_id) : undefined;
@@ -71,12 +109,34 @@ export class FalProvider implements Provider {
     });
   }
 
-  async findRuns(): Promise<RunSnapshot[]> {
+  async findRuns(): Promise<string[]> {
     throw new ApiError(
       'row',
       'NO_RUN_LIST',
       'fal keeps no list of requests to look a lost submission up in: check the fal dashboard, then rerun with --resubmit-unknown if it is not there',
     );
+  }
+
+  /**
+   * fal documents no free balance or health endpoint: the key is checked with the status of a request id
+   * that does not exist (a 401 is a refused key), and the clock with that answer's Date header.
+   */
+  async checkAccount(signal: AbortSignal, estimateMicros: number): Promise<AccountCheck[]> {
+    const checks: AccountCheck[] = [];
+    const url = this.urlsFor('00000000-0000-4000-8000-000000000000').status;
+    try {
+      const response = await apiRequest(this.options, { method: 'GET', url, headers: this.headers() }, signal);
+      const { message } = falErrorText(response);
+      const locked = lockedAccountMessage(response.status, isRecord(response.body) ? response.body.detail : undefined);
+      if (response.status === 401) checks.push({ name: 'key', status: 'fail', detail: `fal refuses the key (401: ${message}) — check FAL_KEY` });
+      else if (locked) checks.push({ name: 'key', status: 'fail', detail: locked });
+      else checks.push({ name: 'key', status: 'ok', detail: `fal takes the key (a made-up request answers ${response.status})` });
+      checks.push(clockCheck([response]));
+    } catch (error) {
+      checks.push({ name: 'key', status: 'fail', detail: error instanceof Error ? error.message : String(error) });
+    }
+    checks.push({ name: 'balance', status: 'warn', detail: `fal documents no balance endpoint: check fal.ai/dashboard/billing covers tonight's estimate of ${formatUsd(estimateMicros)}` });
+    return checks;
   }
 
   private urlsFor(requestId: string): NonNullable<RunRef['urls']> {
@@ -113,11 +173,12 @@ export class FalProvider implements Provider {
     );
     if (response.status >= 200 && response.status < 300) return response.body;
     const { code, message } = falErrorText(response);
-    const hint = response.status === 401 || response.status === 403 ? ' — check FAL_KEY' : '';
     const retryAfterMs = retryAfterOf(response.headers, this.options.retry.maxDelayMs);
-    // fal refuses an account without balance with a 403 whose type says so: that is out of credit, not a bad key.
-    const kind = /balance|credit/i.test(code) ? 'credit' : kindOfStatus(response.status);
-    throw new ApiError(kind, code, `${method} ${redactUrl(url)}: fal ${response.status} ${code}: ${message}${kind === 'credit' ? ' — top up the fal balance' : hint}`, {
+    // A locked account (exhausted balance) is a 403 with only `detail`: out of credit, not a bad key.
+    const locked = lockedAccountMessage(response.status, isRecord(response.body) ? response.body.detail : undefined);
+    if (locked) throw new ApiError('credit', 'ACCOUNT_LOCKED', `${method} ${redactUrl(url)}: fal 403: ${locked}`, { status: 403 });
+    const hint = response.status === 401 || response.status === 403 ? ' — check FAL_KEY' : '';
+    throw new ApiError(kindOfStatus(response.status), code, `${method} ${redactUrl(url)}: fal ${response.status} ${code}: ${message}${hint}`, {
       status: response.status,
       ...(retryAfterMs !== undefined && { retryAfterMs }),
     });

@@ -3,7 +3,7 @@ import { usdToMicros } from '../cost.js';
 import { redactUrl, type HttpClient } from '../http.js';
 import { InputError, type Problem } from '../problem.js';
 import type { RateGate } from '../scheduler.js';
-import { FAL_QUEUE_URL, FalProvider } from './fal.js';
+import { FAL_QUEUE_URL, FAL_REST_URL, FalProvider } from './fal.js';
 import type { Provider } from './provider.js';
 import { RUNFLOW_BASE_URL, RunflowProvider } from './runflow.js';
 import { Simulator, type SimulatorOptions } from './simulator/server.js';
@@ -35,6 +35,11 @@ export function simulatorOptionsFrom(settings: Pipeline['simulator']): Partial<S
     voicePriceMicrosPerSecond: usdToMicros(settings.voice_price_usd_per_second),
     apiKey: settings.api_key,
     createResponseDelayMs: settings.create_response_delay_ms,
+    cancelRate: settings.cancel_rate,
+    listPageSize: settings.list_page_size,
+    listEmptyPages: settings.list_empty_pages,
+    listDelayMs: settings.list_delay_ms,
+    resultTtlScale: settings.result_ttl_scale,
     seed: settings.seed,
   };
 }
@@ -42,7 +47,7 @@ export function simulatorOptionsFrom(settings: Pipeline['simulator']): Partial<S
 /** The environment each real provider reads: its key, and where to send requests instead of its own host. */
 const ENVIRONMENT = {
   runflow: { key: 'RUNFLOW_API_KEY', baseUrl: 'RUNFLOW_BASE_URL' },
-  fal: { key: 'FAL_KEY', baseUrl: 'FAL_BASE_URL' },
+  fal: { key: 'FAL_KEY', baseUrl: 'FAL_BASE_URL', storageUrl: 'FAL_STORAGE_URL' },
 } as const;
 
 /** Checks what a provider needs from the environment, before any manifest is read or money moves. */
@@ -52,9 +57,11 @@ export function providerProblems(pipeline: Pipeline, env: NodeJS.ProcessEnv): Pr
   const names = ENVIRONMENT[pipeline.provider];
   const problems: Problem[] = [];
   if (!env[names.key]?.trim()) problems.push({ file, line: 0, field: 'provider', message: `${pipeline.provider} needs an API key: set ${names.key} in the environment (never in a file)` });
-  const envUrl = env[names.baseUrl]?.trim();
-  const problem = envUrl ? checkBaseUrl(envUrl) : undefined;
-  if (problem) problems.push({ file: names.baseUrl, line: 0, field: '', message: problem });
+  for (const name of [names.baseUrl, ...('storageUrl' in names ? [names.storageUrl] : [])]) {
+    const envUrl = env[name]?.trim();
+    const problem = envUrl ? checkBaseUrl(envUrl) : undefined;
+    if (problem) problems.push({ file: name, line: 0, field: '', message: problem });
+  }
   return problems;
 }
 
@@ -68,12 +75,14 @@ export async function openProvider(pipeline: Pipeline, env: NodeJS.ProcessEnv, h
     const baseUrl = await simulator.start();
     const key = pipeline.simulator.api_key ?? 'simulator-key';
     const fal = pipeline.simulator.protocol === 'fal';
-    const provider = fal ? new FalProvider({ ...common, baseUrl, apiKey: key }) : new RunflowProvider({ ...common, baseUrl, apiKey: key });
+    const provider = fal ? new FalProvider({ ...common, baseUrl, storageUrl: baseUrl, apiKey: key }) : new RunflowProvider({ ...common, baseUrl, apiKey: key });
     return { provider, endpoint: `built-in simulator (${fal ? 'fal' : 'Runflow'} protocol) at ${baseUrl}`, close: () => simulator.close() };
   }
   if (pipeline.provider === 'fal') {
     const baseUrl = env.FAL_BASE_URL?.trim() || pipeline.baseUrl || FAL_QUEUE_URL;
-    return { provider: new FalProvider({ ...common, baseUrl, apiKey: env.FAL_KEY!.trim() }), endpoint: `fal at ${redactUrl(baseUrl)}`, close: async () => {} };
+    // A queue pointed elsewhere (a simulator, a proxy) takes the storage uploads too, unless FAL_STORAGE_URL says otherwise.
+    const storageUrl = env.FAL_STORAGE_URL?.trim() || (baseUrl === FAL_QUEUE_URL ? FAL_REST_URL : baseUrl);
+    return { provider: new FalProvider({ ...common, baseUrl, storageUrl, apiKey: env.FAL_KEY!.trim() }), endpoint: `fal at ${redactUrl(baseUrl)}`, close: async () => {} };
   }
   const baseUrl = env.RUNFLOW_BASE_URL?.trim() || pipeline.baseUrl || RUNFLOW_BASE_URL;
   return { provider: new RunflowProvider({ ...common, baseUrl, apiKey: env.RUNFLOW_API_KEY!.trim() }), endpoint: `Runflow at ${redactUrl(baseUrl)}`, close: async () => {} };

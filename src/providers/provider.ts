@@ -5,8 +5,10 @@ import type { KlingV3Input } from '../model/kling-v3.js';
 /** Where a run is, in the words every provider maps to. */
 export type RunState = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
 
+/** A local image stored at the provider: its id is kept in the journal, its URL only for this run. */
 export interface UploadedAsset {
   assetId: string;
+  /** What the model fetches the image from; on Runflow presigned and short-lived. */
   url: string;
 }
 
@@ -26,8 +28,10 @@ export interface RunRef {
 export interface RunSnapshot {
   runId: string;
   state: RunState;
-  /** Presigned, short-lived: download at once. */
+  /** Presigned, short-lived: download at once, never journal it. */
   videoUrl?: string;
+  /** The run's output as the provider sent it (for the log when its shape surprises us; redact before printing). */
+  rawOutput?: unknown;
   /** What the provider says it billed, when it says. */
   costMicros?: number;
   failure?: { code: string; message: string };
@@ -37,31 +41,46 @@ export interface RunSnapshot {
   runMs?: number;
 }
 
-/** Carried on the run so a lost create can be found again (and for the provider's own dashboards). */
+/** Carried on the run for the provider's own dashboards and for tests. */
 export interface RunMetadata {
   clipmill_manifest: string;
   clipmill_row: string;
   clipmill_request: string;
-  /** Unique per submission attempt (`<request>.<attempt>`): the token a lost create is looked up by. */
+  /** The submission's client_ref, repeated: one attempt's token. */
   clipmill_submit: string;
+}
+
+/** One create attempt: the token it can be found again by (`client_ref`), and metadata. */
+export interface Submission {
+  clientRef: string;
+  metadata: RunMetadata;
+}
+
+/** What a free, read-only check of the account found (`clipmill doctor`). */
+export interface AccountCheck {
+  name: string;
+  status: 'ok' | 'warn' | 'fail';
+  detail: string;
 }
 
 export interface Provider {
   readonly name: ProviderName;
-  /** The largest local image this provider takes inline as a data: URI; larger ones are uploaded. */
+  /** Where its local images go: an asset upload flow (Runflow's, fal's storage), or inline data: URIs. */
   readonly maxInlineImageBytes: number;
-  /** Uploads a local image and returns the (signed, short-lived) URL the model fetches it from. */
-  uploadImage?(image: ImageInfo, bytes: Uint8Array, signal: AbortSignal): Promise<UploadedAsset>;
-  /** A fresh URL for an asset uploaded earlier, without sending its bytes again. */
-  refreshImage?(assetId: string, signal: AbortSignal): Promise<UploadedAsset>;
-  /** Creates a run. Not idempotent: callers record intent first. `waitSignal` may end the wait for a rate slot; `signal` ends the request. */
-  submit(input: KlingV3Input, metadata: RunMetadata, signal: AbortSignal, waitSignal?: AbortSignal): Promise<RunRef>;
+  /** Uploads a local image and returns its asset id and the URL the model fetches it from. */
+  uploadImage(image: ImageInfo, bytes: Uint8Array, signal: AbortSignal): Promise<UploadedAsset>;
+  /** A fresh URL for an asset uploaded earlier, without sending its bytes again; undefined when the provider no longer has it. */
+  refreshImage(assetId: string, signal: AbortSignal): Promise<UploadedAsset | undefined>;
+  /** Creates a run. Not idempotent: callers record intent (and the client_ref) first. `waitSignal` may end the wait for a rate slot; `signal` ends the request. */
+  submit(input: KlingV3Input, submission: Submission, signal: AbortSignal, waitSignal?: AbortSignal): Promise<RunRef>;
   getRun(run: RunRef, signal: AbortSignal): Promise<RunSnapshot>;
   /** Asks the provider to stop a run (on a deadline); absent where the provider documents no way. */
   cancel?(run: RunRef, signal: AbortSignal): Promise<void>;
   /**
-   * Runs created with this submit token, from the provider's own records. An empty list is the
-   * provider's word that the create never made a run; it throws when it cannot tell.
+   * The ids of runs created with this client_ref, from every page of the provider's own filtered list.
+   * An empty list is the provider's word that no such run is listed; it throws when it cannot tell.
    */
-  findRuns(submitToken: string, signal: AbortSignal): Promise<RunSnapshot[]>;
+  findRuns(clientRef: string, signal: AbortSignal): Promise<string[]>;
+  /** Free, read-only checks before a paid night: reachable, key accepted, balance, list shape, clock. */
+  checkAccount(signal: AbortSignal, estimateMicros: number): Promise<AccountCheck[]>;
 }

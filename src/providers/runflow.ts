@@ -1,19 +1,21 @@
 import path from 'node:path';
-import { parseUsdToMicros } from '../cost.js';
+import { formatUsd, parseUsdToMicros } from '../cost.js';
 import { ApiError, kindOfStatus } from '../errors.js';
-import { redactUrl } from '../http.js';
+import { redactUrl, type HttpResponse } from '../http.js';
 import type { ImageInfo } from '../manifest/images.js';
 import { MODEL_PATH, type KlingV3Input } from '../model/kling-v3.js';
 import { apiRequest, isRecord, retryAfterOf, str, type ApiOptions } from './api.js';
-import type { Provider, RunMetadata, RunRef, RunSnapshot, RunState, UploadedAsset } from './provider.js';
+import { clockCheck } from './checks.js';
+import type { AccountCheck, Provider, RunRef, RunSnapshot, RunState, Submission, UploadedAsset } from './provider.js';
 
 export const RUNFLOW_BASE_URL = 'https://api.runflow.io';
 export const RUNFLOW_CREATE_PATH = `/v1/models/${MODEL_PATH}/runs`;
-/** Runflow accepts inline data: URIs up to about 1 MiB; base64 grows bytes by 4/3. */
+/** Runflow documents inline data: URIs under about 1 MiB as fine; base64 grows bytes by 4/3. */
 export const RUNFLOW_MAX_INLINE_BYTES = Math.floor(((1024 * 1024 - 64) * 3) / 4);
 
 const LIST_PAGE_SIZE = 100;
-const LIST_MAX_PAGES = 20;
+/** A filter on a unique client_ref matches one run: this many pages means the list is not what we think. */
+const LIST_MAX_PAGES = 50;
 
 export interface RunflowOptions extends ApiOptions {
   baseUrl: string;
@@ -25,31 +27,43 @@ const STATES: Record<string, RunState> = {
   dispatching: 'queued',
   running: 'running',
   succeeded: 'succeeded',
+  // Meant for batches; a single-output run in it is read by its outputs like a success.
+  partial_succeeded: 'succeeded',
   failed: 'failed',
   canceled: 'canceled',
   cancelled: 'canceled',
 };
 
-/** The video URL in the shapes Runflow normalises output to, in the documented order of preference. */
-export function findVideoUrl(run: Record<string, unknown>): string | undefined {
-  for (const holder of [run.output, run]) {
-    if (!isRecord(holder)) continue;
-    const outputs = holder.outputs;
-    if (Array.isArray(outputs)) {
-      const video = outputs.find((o) => isRecord(o) && o.type === 'video' && str(o.url)) as Record<string, unknown> | undefined;
-      if (video) return str(video.url);
-    }
-    const url = (isRecord(holder.video) ? str(holder.video.url) : undefined) ?? str(holder.url) ?? str(holder.output_url);
-    if (url) return url;
-  }
-  return undefined;
+/** The run-list filter Runflow's own templates use: an exact match on the create's client_ref. */
+export function clientRefQuery(clientRef: string): string {
+  return `client_ref.EQ:'${clientRef}'`;
+}
+
+const VIDEO_FILE = /\.(mp4|mov|m4v|webm|mkv)$/i;
+
+/**
+ * The video in Runflow's normalised output (`output.outputs[]`): the entry of type `video`, or, when
+ * entries carry no type, the one whose content type or file name is a video. Nothing else is guessed at.
+ */
+export function findVideoUrl(output: unknown): string | undefined {
+  if (!isRecord(output) || !Array.isArray(output.outputs)) return undefined;
+  const entries = output.outputs.filter(isRecord).filter((e) => str(e.url));
+  const typed = entries.find((e) => e.type === 'video');
+  if (typed) return str(typed.url);
+  const untyped = entries.find((e) => {
+    if (e.type !== undefined && e.type !== null) return false;
+    const mime = str(e.content_type) ?? str(e.mime_type) ?? '';
+    const name = str(e.file_name) ?? str(e.name) ?? '';
+    return mime.startsWith('video/') || VIDEO_FILE.test(name);
+  });
+  return untyped ? str(untyped.url) : undefined;
 }
 
 /** Reads a run object into a snapshot; an unknown status is an error, never "still running". */
 export function parseRun(body: unknown): RunSnapshot {
   if (!isRecord(body) || !str(body.id)) throw new ApiError('transient', 'BAD_RESPONSE', 'Runflow answered without a run object');
   const runId = body.id as string;
-  const status = String(body.status_code ?? body.status ?? '').toLowerCase();
+  const status = String(body.status_code ?? '').toLowerCase();
   const state = STATES[status];
   if (!state) throw new ApiError('row', 'UNKNOWN_STATUS', `run ${runId} has status "${status}", which clipmill does not know`);
   const snapshot: RunSnapshot = { runId, state };
@@ -61,7 +75,8 @@ export function parseRun(body: unknown): RunSnapshot {
   const cost = typeof body.cost === 'number' ? parseUsdToMicros(body.cost.toFixed(6)) : str(body.cost) ? parseUsdToMicros(body.cost as string) : undefined;
   if (cost !== undefined) snapshot.costMicros = cost;
   if (state === 'succeeded') {
-    const url = findVideoUrl(body);
+    snapshot.rawOutput = body.output ?? null;
+    const url = findVideoUrl(body.output);
     if (url) snapshot.videoUrl = url;
   }
   if (state === 'failed' || state === 'canceled') {
@@ -72,6 +87,20 @@ export function parseRun(body: unknown): RunSnapshot {
     };
   }
   return snapshot;
+}
+
+/** A list cursor: `next_pq`, or the sibling spelling `next` (which may be a whole link carrying `pq`). */
+export function nextCursor(body: Record<string, unknown>): string | undefined {
+  const value = str(body.next_pq) ?? str(body.next);
+  if (value === undefined || !/^(https?:\/\/|\/)/.test(value)) return value;
+  return new URL(value, 'http://cursor.invalid').searchParams.get('pq') ?? undefined;
+}
+
+/** Whether a listed run is the one created with `clientRef`: the list is filtered by it, so only a different client_ref rules a run out. */
+function listedFor(run: Record<string, unknown>, clientRef: string): boolean {
+  if (typeof run.client_ref === 'string') return run.client_ref === clientRef;
+  if (isRecord(run.metadata) && typeof run.metadata.clipmill_submit === 'string') return run.metadata.clipmill_submit === clientRef;
+  return true;
 }
 
 /** Turns Runflow's error envelope `{code, message, errors}` into one readable, classified error. */
@@ -91,13 +120,26 @@ export function envelopeError(status: number, body: unknown, headers: Record<str
   });
 }
 
+/** A balance in whatever documented-looking field it comes: dollars as a number or a decimal string. */
+function balanceMicros(body: unknown): number | undefined {
+  if (!isRecord(body)) return undefined;
+  for (const value of [body.balance, body.available_balance, body.available, body.credits, body.amount]) {
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return Math.round(value * 1e6);
+    if (typeof value === 'string') {
+      const micros = parseUsdToMicros(value);
+      if (micros !== undefined) return micros;
+    }
+  }
+  return undefined;
+}
+
 export class RunflowProvider implements Provider {
   readonly name = 'runflow' as const;
   readonly maxInlineImageBytes = RUNFLOW_MAX_INLINE_BYTES;
 
   constructor(private readonly options: RunflowOptions) {}
 
-  /** Runflow's three-step upload: declare the asset, PUT the bytes (no auth header), confirm for a signed URL. */
+  /** Runflow's three-step upload: declare the asset, PUT the bytes (no auth header), confirm once (201, the asset record). */
   async uploadImage(image: ImageInfo, bytes: Uint8Array, signal: AbortSignal): Promise<UploadedAsset> {
     const declared = await this.call('POST', '/v1/asset-uploads', { filename: path.basename(image.path), mime_type: image.mime, size_bytes: bytes.byteLength }, signal);
     const assetId = isRecord(declared) ? str(declared.asset_id) : undefined;
@@ -107,20 +149,38 @@ export class RunflowProvider implements Provider {
     const put = await this.options.http.send({ method: 'PUT', url: uploadUrl, headers: { 'content-type': image.mime }, body: bytes, timeoutMs: this.options.requestTimeoutMs * 4, signal });
     if (put.status < 200 || put.status >= 300) {
       const text = typeof put.body === 'string' ? put.body.slice(0, 200) : JSON.stringify(put.body).slice(0, 200);
-      throw new ApiError(put.status >= 500 || put.status === 429 ? 'transient' : 'row', `UPLOAD_${put.status}`, `PUT ${redactUrl(uploadUrl)}: HTTP ${put.status} ${text}`, { status: put.status });
+      const expired = put.status === 403 ? ' (the upload URL expired; uploading again)' : '';
+      throw new ApiError(put.status >= 500 || put.status === 429 || put.status === 403 ? 'transient' : 'row', `UPLOAD_${put.status}`, `PUT ${redactUrl(uploadUrl)}: HTTP ${put.status} ${text}${expired}`, { status: put.status });
     }
-    return this.refreshImage(assetId, signal);
+    let confirmed: unknown;
+    try {
+      confirmed = await this.call('POST', `/v1/asset-uploads/${encodeURIComponent(assetId)}/confirmations`, {}, signal);
+    } catch (error) {
+      // The confirmation creates the asset record once; if its answer was lost, a second one is refused: read the asset instead.
+      if (!(error instanceof ApiError && error.status === 409)) throw error;
+      confirmed = await this.call('GET', `/v1/assets/${encodeURIComponent(assetId)}`, undefined, signal);
+    }
+    return this.assetOf(assetId, confirmed);
   }
 
-  async refreshImage(assetId: string, signal: AbortSignal): Promise<UploadedAsset> {
-    const confirmed = await this.call('POST', `/v1/asset-uploads/${encodeURIComponent(assetId)}/confirmations`, {}, signal);
-    const url = isRecord(confirmed) ? str(confirmed.url) : undefined;
-    if (!url) throw new ApiError('transient', 'BAD_RESPONSE', `Runflow confirmed asset ${assetId} without a url`);
+  /** `GET /v1/assets/{id}`: the same asset with a freshly signed URL. */
+  async refreshImage(assetId: string, signal: AbortSignal): Promise<UploadedAsset | undefined> {
+    try {
+      return this.assetOf(assetId, await this.call('GET', `/v1/assets/${encodeURIComponent(assetId)}`, undefined, signal));
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return undefined;
+      throw error;
+    }
+  }
+
+  private assetOf(assetId: string, body: unknown): UploadedAsset {
+    const url = isRecord(body) ? str(body.url) : undefined;
+    if (!url) throw new ApiError('transient', 'BAD_RESPONSE', `Runflow answered for asset ${assetId} without a url`);
     return { assetId, url };
   }
 
-  async submit(input: KlingV3Input, metadata: RunMetadata, signal: AbortSignal, waitSignal?: AbortSignal): Promise<RunRef> {
-    const run = await this.call('POST', RUNFLOW_CREATE_PATH, { input, metadata }, signal, waitSignal);
+  async submit(input: KlingV3Input, submission: Submission, signal: AbortSignal, waitSignal?: AbortSignal): Promise<RunRef> {
+    const run = await this.call('POST', RUNFLOW_CREATE_PATH, { input, client_ref: submission.clientRef, metadata: submission.metadata }, signal, waitSignal);
     // Only the id matters here: a status clipmill does not know must not lose the id of a run that exists.
     const runId = isRecord(run) ? str(run.id) : undefined;
     if (!runId) throw new ApiError('transient', 'BAD_RESPONSE', 'Runflow answered the create without a run id');
@@ -131,37 +191,83 @@ export class RunflowProvider implements Provider {
     return parseRun(await this.call('GET', `/v1/runs/${encodeURIComponent(run.runId)}`, undefined, signal));
   }
 
-  async findRuns(submitToken: string, signal: AbortSignal): Promise<RunSnapshot[]> {
-    const found: RunSnapshot[] = [];
+  /** Every page of `GET /v1/runs?q=client_ref.EQ:'<token>'`, following `pq` until the list says there is no more. */
+  async findRuns(clientRef: string, signal: AbortSignal): Promise<string[]> {
+    const found: string[] = [];
+    const seen = new Set<string>();
     let cursor: string | undefined;
     for (let page = 0; page < LIST_MAX_PAGES; page++) {
-      const query = new URLSearchParams({ q: submitToken, limit: String(LIST_PAGE_SIZE), ...(cursor !== undefined && { next_pq: cursor }) });
-      const body = await this.call('GET', `/v1/runs?${query}`, undefined, signal);
-      const list = isRecord(body) ? (body.data ?? body.runs ?? body.items) : body;
-      if (!Array.isArray(list)) throw new ApiError('transient', 'BAD_RESPONSE', 'Runflow answered the run list without a list of runs');
-      // `q` may match loosely: only an exact metadata match counts.
-      for (const run of list) if (isRecord(run) && isRecord(run.metadata) && run.metadata.clipmill_submit === submitToken) found.push(parseRun(run));
-      cursor = isRecord(body) ? str(body.next_pq) : undefined;
+      const query = new URLSearchParams({ q: clientRefQuery(clientRef), limit: String(LIST_PAGE_SIZE) });
+      if (cursor !== undefined) query.set('pq', cursor);
+      let body: unknown;
+      try {
+        body = await this.call('GET', `/v1/runs?${query}`, undefined, signal);
+      } catch (error) {
+        if (error instanceof ApiError && (error.status === 400 || error.status === 422)) {
+          throw new ApiError('row', 'LIST_QUERY_REFUSED', `Runflow refused the run-list query for client_ref ${clientRef} (${error.message}); without it a lost create cannot be looked up`, { status: error.status });
+        }
+        throw error;
+      }
+      const items = isRecord(body) ? body.items : undefined;
+      if (!isRecord(body) || !Array.isArray(items)) throw new ApiError('transient', 'BAD_RESPONSE', 'Runflow answered the run list without `items`');
+      for (const run of items) if (isRecord(run) && str(run.id) && listedFor(run, clientRef)) found.push(run.id as string);
+      cursor = nextCursor(body);
       if (cursor === undefined) return found;
+      if (seen.has(cursor)) throw new ApiError('transient', 'LIST_CURSOR_LOOP', `Runflow's run list for client_ref ${clientRef} gave the same cursor twice`);
+      seen.add(cursor);
     }
-    throw new ApiError('transient', 'LIST_TOO_LONG', `more than ${LIST_MAX_PAGES} pages of runs match ${submitToken}`);
+    throw new ApiError('transient', 'LIST_TOO_LONG', `more than ${LIST_MAX_PAGES} pages of runs match client_ref ${clientRef}`);
   }
 
-  private async call(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, waitSignal?: AbortSignal): Promise<unknown> {
+  /** Health, the key and balance, the run list in its documented shape with the filter clipmill relies on, and the clock. */
+  async checkAccount(signal: AbortSignal, estimateMicros: number): Promise<AccountCheck[]> {
+    const checks: AccountCheck[] = [];
+    const answers: HttpResponse[] = [];
+    const get = async (name: string, url: string, read: (body: unknown) => AccountCheck) => {
+      try {
+        const response = await this.raw('GET', url, undefined, signal);
+        answers.push(response);
+        if (response.status >= 200 && response.status < 300) checks.push(read(response.body));
+        else checks.push({ name, status: 'fail', detail: envelopeError(response.status, response.body, response.headers, `GET ${url.split('?')[0]}`, 0).message });
+      } catch (error) {
+        checks.push({ name, status: 'fail', detail: error instanceof Error ? error.message : String(error) });
+      }
+    };
+    await get('health', '/v1/health', () => ({ name: 'health', status: 'ok', detail: 'Runflow answers' }));
+    await get('key and balance', '/v1/billing/balance', (body) => {
+      const balance = balanceMicros(body);
+      if (balance === undefined) return { name: 'key and balance', status: 'warn', detail: `the key is accepted; the balance answer has no readable amount (fields: ${isRecord(body) ? Object.keys(body).join(', ') : typeof body})` };
+      const enough = balance >= estimateMicros;
+      return { name: 'key and balance', status: enough ? 'ok' : 'fail', detail: `the key is accepted; balance ${formatUsd(balance)}${enough ? ' covers' : ' does not cover'} tonight's estimate of ${formatUsd(estimateMicros)}` };
+    });
+    const probe = `clipmill-doctor-${Date.now().toString(36)}`;
+    await get('run list', `/v1/runs?${new URLSearchParams({ q: clientRefQuery(probe), limit: '1' })}`, (body) =>
+      isRecord(body) && Array.isArray(body.items)
+        ? { name: 'run list', status: 'ok', detail: 'the client_ref filter is accepted and answers with `items`: a lost create can be looked up' }
+        : { name: 'run list', status: 'fail', detail: 'the run list answered without `items`: lost creates could not be looked up' },
+    );
+    checks.push(clockCheck(answers));
+    return checks;
+  }
+
+  private async raw(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, waitSignal?: AbortSignal): Promise<HttpResponse> {
     const { baseUrl, apiKey } = this.options;
-    const url = new URL(path, baseUrl).href;
-    const response = await apiRequest(
+    return apiRequest(
       this.options,
       {
         method,
-        url,
+        url: new URL(path, baseUrl).href,
         headers: { authorization: `Bearer ${apiKey}`, accept: 'application/json', ...(body !== undefined && { 'content-type': 'application/json' }) },
         ...(body !== undefined && { body: JSON.stringify(body) }),
       },
       signal,
       waitSignal,
     );
+  }
+
+  private async call(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, waitSignal?: AbortSignal): Promise<unknown> {
+    const response = await this.raw(method, path, body, signal, waitSignal);
     if (response.status >= 200 && response.status < 300) return response.body;
-    throw envelopeError(response.status, response.body, response.headers, `${method} ${redactUrl(url)}`, this.options.retry.maxDelayMs);
+    throw envelopeError(response.status, response.body, response.headers, `${method} ${redactUrl(new URL(path, this.options.baseUrl).href)}`, this.options.retry.maxDelayMs);
   }
 }

@@ -1,65 +1,144 @@
-import type { ServerResponse } from 'node:http';
-import { FAL_REQUESTS_PATH } from '../fal.js';
-import { clipName } from './clips.js';
-import { replyError, sendJson, type SimRun, type Simulator } from './server.js';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { replyError, type Reply, type SimRun, type Simulator } from './server.js';
+
+/** fal's paths: the model's submit path, the model family's request paths, and storage. */
+const SUBMIT_PATH = /^\/fal-ai\/kling-video\/v3\/pro\/image-to-video\/?$/;
+const REQUEST_PATH = /^\/fal-ai\/kling-video\/requests\/([^/]+)(\/status|\/status\/stream|\/cancel)?$/;
+const STORAGE_INITIATE = '/storage/upload/initiate';
+/** The body fal sends when the account's balance is exhausted: only `detail`, as reported (PROVIDERS.md). */
+export const FAL_LOCKED_DETAIL = 'User is locked. Reason: Exhausted balance. Top up your balance at fal.ai/dashboard/billing.';
+/** fal keeps a result 1 hour, or 6 minutes when it is 10 KB or more. */
+const RESULT_TTL_MS = 60 * 60_000;
+const LARGE_RESULT_TTL_MS = 6 * 60_000;
+const LARGE_RESULT_BYTES = 10 * 1024;
+
+export function isFalPath(pathname: string): boolean {
+  return pathname.startsWith('/fal-ai/') || pathname.startsWith('/storage/');
+}
+
+function detail(status: number, message: string, headers: Record<string, string> = {}): Reply {
+  return { status, body: { detail: message }, headers };
+}
 
 /** The addresses fal answers a submit with: shorter than the submit path, shared by the model family. */
 function urlsOf(sim: Simulator, id: string) {
-  const base = `${sim.url}/${FAL_REQUESTS_PATH}/${id}`;
-  return { request_id: id, status_url: `${base}/status`, response_url: base, cancel_url: `${base}/cancel` };
+  const base = `${sim.url}/fal-ai/kling-video/requests/${id}`;
+  return { request_id: id, response_url: base, status_url: `${base}/status`, cancel_url: `${base}/cancel` };
 }
 
 /** `POST /fal-ai/kling-video/v3/pro/image-to-video`: the body is the model input; the queue accepts first and validates later. */
-export function falSubmit(sim: Simulator, text: string): { status: number; body: unknown } {
+function submit(sim: Simulator, text: string): Reply {
   let input: unknown;
   try {
     input = JSON.parse(text);
   } catch {
-    return { status: 400, body: { detail: 'Body is not valid JSON' } };
+    return detail(400, 'Body is not valid JSON');
   }
   if (typeof input !== 'object' || input === null || Array.isArray(input)) return { status: 422, body: { detail: [{ loc: ['body'], msg: 'Input should be an object', type: 'model_type' }] } };
-  const admitted = sim.admit(input as Record<string, unknown>, null, 'fal', true);
-  if ('rejected' in admitted) return { status: admitted.rejected.status === 402 ? 403 : admitted.rejected.status, body: { detail: admitted.rejected.message, error_type: 'exhausted_balance' } };
-  const queued = [...sim.runsWaiting()].indexOf(admitted.run);
-  return { status: 200, body: { ...urlsOf(sim, admitted.run.id), queue_position: Math.max(0, queued) } };
+  const admitted = sim.admit(input as Record<string, unknown>, { protocol: 'fal' }, true);
+  if ('rejected' in admitted) return admitted.rejected.status === 402 ? detail(403, FAL_LOCKED_DETAIL) : detail(admitted.rejected.status, admitted.rejected.message);
+  const queued = sim.runsWaiting().indexOf(admitted.run);
+  return { status: 200, body: { status: 'IN_QUEUE', ...urlsOf(sim, admitted.run.id), queue_position: Math.max(0, queued) } };
 }
 
-function statusBody(sim: Simulator, run: SimRun): { status: number; body: Record<string, unknown> } {
+/** A request's status: 202 until it is done, then 200; a failed request ends COMPLETED too (the error is in the result). */
+function statusOf(sim: Simulator, run: SimRun, withLogs: boolean): Reply {
   const urls = urlsOf(sim, run.id);
-  if (run.status === 'queued') return { status: 202, body: { status: 'IN_QUEUE', queue_position: Math.max(0, sim.runsWaiting().indexOf(run)), ...urls } };
-  if (run.status === 'running') return { status: 202, body: { status: 'IN_PROGRESS', logs: null, ...urls } };
-  // Failed requests end COMPLETED too: the error only shows in the result.
+  const logs = withLogs ? { logs: run.logs } : {};
+  if (run.status === 'queued') return { status: 202, body: { status: 'IN_QUEUE', queue_position: Math.max(0, sim.runsWaiting().indexOf(run)), ...urls, ...logs } };
+  if (run.status === 'dispatching' || run.status === 'running') return { status: 202, body: { status: 'IN_PROGRESS', ...urls, ...logs } };
   const inference = run.startedAt !== undefined && run.completedAt !== undefined ? (run.completedAt - run.startedAt) / 1000 : null;
-  return { status: 200, body: { status: 'COMPLETED', logs: null, metrics: { inference_time: inference }, ...urls } };
+  return { status: 200, body: { status: 'COMPLETED', ...urls, ...logs, metrics: { inference_time: inference } } };
 }
 
-/** Status, result and cancel of fal's queue protocol. */
-export function falRoute(sim: Simulator, method: string, url: URL, res: ServerResponse): void {
-  const m = new RegExp(`^/${FAL_REQUESTS_PATH}/([^/]+)(/status|/cancel)?$`).exec(url.pathname);
-  const run = m ? sim.run(decodeURIComponent(m[1] ?? '')) : undefined;
-  if (!m || !run) return replyError(res, 'fal', 404, 'REQUEST_NOT_FOUND', `Request not found: ${url.pathname}`);
+/** The model's answer for a done request: the video, or its error; gone once fal's retention has passed. */
+function result(sim: Simulator, run: SimRun): Reply {
+  const headers = { 'x-fal-request-id': run.id };
+  if (run.status === 'queued' || run.status === 'dispatching' || run.status === 'running') return detail(400, 'Request is still in progress', headers);
+  let reply: Reply;
+  if (run.status === 'succeeded') {
+    const clip = sim.clipOf(run);
+    reply = { status: 200, body: { video: { url: sim.signedFileUrl(run), content_type: 'video/mp4', file_name: `${run.id}.mp4`, file_size: clip.bytes?.length ?? null } }, headers };
+  } else if (run.errors) {
+    reply = { status: 422, body: { detail: run.errors.map((e) => ({ loc: ['body', ...e.field.split('.')], msg: e.message, type: 'value_error' })) }, headers };
+  } else if (run.status === 'canceled') {
+    reply = detail(400, 'Request was cancelled', headers);
+  } else {
+    reply = { status: 500, body: { detail: run.failure?.message ?? 'failed', error_type: 'generation_failed' }, headers: { ...headers, 'x-fal-error-type': 'generation_failed' } };
+  }
+  const size = Buffer.byteLength(JSON.stringify(reply.body));
+  const keptMs = (size >= LARGE_RESULT_BYTES ? LARGE_RESULT_TTL_MS : RESULT_TTL_MS) * sim.options.resultTtlScale;
+  if (run.completedAt !== undefined && Date.now() - run.completedAt > keptMs) return detail(404, `Request ${run.id} not found`);
+  return reply;
+}
+
+/** `GET …/status/stream`: the status as server-sent events, one per change, closed after COMPLETED. */
+function stream(sim: Simulator, run: SimRun, withLogs: boolean, res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+  let last = '';
+  const send = () => {
+    const { body } = statusOf(sim, run, withLogs);
+    const text = JSON.stringify(body);
+    if (text !== last) {
+      last = text;
+      res.write(`data: ${text}\n\n`);
+    }
+    if ((body as { status: string }).status === 'COMPLETED') {
+      stop();
+      res.end();
+    }
+  };
+  const stop = sim.watch(send);
+  res.on('close', stop);
+  send();
+}
+
+/** `POST /storage/upload/initiate?storage_type=fal-cdn-v3 {content_type, file_name}` → `{upload_url, file_url}`. */
+function initiateUpload(sim: Simulator, url: URL, text: string): Reply {
+  if (url.searchParams.get('storage_type') !== 'fal-cdn-v3') return detail(400, 'storage_type must be fal-cdn-v3');
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return detail(400, 'Body is not valid JSON');
+  }
+  const contentType = typeof body.content_type === 'string' ? body.content_type : '';
+  const fileName = typeof body.file_name === 'string' ? body.file_name : '';
+  if (!contentType || !fileName) return { status: 422, body: { detail: [{ loc: ['body', contentType ? 'file_name' : 'content_type'], msg: 'Field required', type: 'missing' }] } };
+  const id = randomUUID();
+  sim.assets.set(id, { protocol: 'fal', name: fileName, mime: contentType, createdAt: Date.now() });
+  return { status: 200, body: { upload_url: sim.uploadUrl(id), file_url: sim.assetUrl(id) } };
+}
+
+/** Answers one fal request (already authenticated and past the fault injection); undefined when it answered itself (a stream). */
+export async function falRoute(sim: Simulator, req: IncomingMessage, url: URL, body: Buffer, res: ServerResponse): Promise<Reply | undefined> {
+  const method = req.method ?? 'GET';
+  if (SUBMIT_PATH.test(url.pathname)) return method === 'POST' ? submit(sim, body.toString('utf8')) : detail(405, 'Method not allowed');
+  if (url.pathname === STORAGE_INITIATE) return method === 'POST' ? initiateUpload(sim, url, body.toString('utf8')) : detail(405, 'Method not allowed');
+  const m = REQUEST_PATH.exec(url.pathname);
+  const run = m ? sim.run(decodeURIComponent(m[1] ?? ''), 'fal') : undefined;
+  if (!m || !run) {
+    replyError(res, 'fal', 404, 'REQUEST_NOT_FOUND', `Request not found: ${url.pathname}`);
+    return undefined;
+  }
+  const withLogs = url.searchParams.get('logs') === '1';
   const action = m[2];
   if (action === '/status' && method === 'GET') {
     sim.stats.polls++;
-    const { status, body } = statusBody(sim, run);
-    return sendJson(res, status, body);
+    return statusOf(sim, run, withLogs);
+  }
+  if (action === '/status/stream' && method === 'GET') {
+    sim.stats.polls++;
+    stream(sim, run, withLogs, res);
+    return undefined;
   }
   if (action === '/cancel' && method === 'PUT') {
-    if (sim.cancel(run.id)) return sendJson(res, 202, { status: 'CANCELLATION_REQUESTED' });
-    return sendJson(res, 400, { status: 'ALREADY_COMPLETED' });
+    return sim.cancel(run.id) ? { status: 202, body: { status: 'CANCELLATION_REQUESTED' } } : { status: 400, body: { status: 'ALREADY_COMPLETED' } };
   }
   if (action === undefined && method === 'GET') {
     sim.stats.polls++;
-    if (run.status === 'queued' || run.status === 'running') return replyError(res, 'fal', 400, 'REQUEST_IN_PROGRESS', 'Request is still in progress');
-    if (run.status === 'failed') {
-      if (run.errors) {
-        const detail = run.errors.map((e) => ({ loc: ['body', ...e.field.split('.')], msg: e.message, type: 'value_error' }));
-        return sendJson(res, 422, { detail }, { 'x-fal-request-id': run.id });
-      }
-      return replyError(res, 'fal', run.canceled ? 400 : 500, run.canceled ? 'REQUEST_CANCELED' : 'GENERATION_FAILED', run.failure?.message ?? 'failed', { 'x-fal-request-id': run.id });
-    }
-    const clip = sim.clips.get(clipName(run.seconds, run.audio));
-    return sendJson(res, 200, { video: { url: sim.signedFileUrl(run), content_type: 'video/mp4', file_name: `${run.id}.mp4`, file_size: clip?.length ?? null } }, { 'x-fal-request-id': run.id });
+    return result(sim, run);
   }
-  return replyError(res, 'fal', 405, 'METHOD_NOT_ALLOWED', `${method} ${url.pathname}`);
+  return detail(405, `${method} ${url.pathname} is not allowed`);
 }

@@ -1,22 +1,23 @@
-import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { imageSize } from 'image-size';
-import { IMAGE_LIMITS, klingV3InputSchema, outputSeconds, type KlingV3Input } from '../../model/kling-v3.js';
-import { FAL_ENDPOINT } from '../fal.js';
-import { RUNFLOW_CREATE_PATH } from '../runflow.js';
-import { falRoute, falSubmit } from './fal-api.js';
-import { clipName, loadClips, type ClipLibrary } from './clips.js';
+import { IMAGE_LIMITS, inputSchemaFor, outputSeconds, type KlingV3Input } from '../../model/kling-v3.js';
+import { falRoute, isFalPath } from './fal-api.js';
+import { aspectOf, clipName, loadClips, type Aspect, type ClipLibrary } from './clips.js';
+import { runflowRoute } from './runflow-api.js';
 
 export interface SimulatorOptions {
   host: string;
   port: number;
-  /** Time a run spends running once it has a slot. */
+  /** Time a run spends dispatching and running once it has a slot. */
   latencyMs: number;
   /** Per-model cap on running runs; runs over it wait in `queued`. */
   concurrency: number;
   /** Share of runs that end `failed` (not billed). */
   failRate: number;
+  /** Share of runs the provider ends `canceled` (spelled `canceled` or `cancelled`, both documented; not billed). */
+  cancelRate: number;
   /** Share of API requests answered 503 before doing anything. */
   errorRate: number;
   /** Share of API requests answered 429 (half of them with Retry-After). */
@@ -32,16 +33,24 @@ export interface SimulatorOptions {
   requestsPerMinute: number;
   /** Presigned output URLs expire after this long (0: never). */
   urlTtlMs: number;
-  /** Credit in micro-dollars; creates are refused with 402 when a run could exceed it. */
+  /** Credit in micro-dollars; creates are refused (402 on Runflow, fal's locked-account 403) when a run could exceed it. */
   creditMicros: number | undefined;
   /** Billing rates per second of output video: silent, with audio, with voice control. */
   priceMicrosPerSecond: number;
   audioPriceMicrosPerSecond: number;
   voicePriceMicrosPerSecond: number;
-  /** When set, only this bearer key is accepted; otherwise any non-empty key. */
+  /** When set, only this key is accepted; otherwise any non-empty key. */
   apiKey: string | undefined;
   /** Answer creates this late, after the run exists: a client timeout then loses the answer, not the run. */
   createResponseDelayMs: number;
+  /** Runflow's run list: at most this many items a page, whatever `limit` asks (a server may send fewer). */
+  listPageSize: number;
+  /** Runflow's run list: a filtered answer starts with this many empty pages, each with a cursor (sparse pages). */
+  listEmptyPages: number;
+  /** Runflow's run list: a new run is listed only this long after its create (the list lags). */
+  listDelayMs: number;
+  /** fal keeps results 1 h (6 min when 10 KB or more): times this factor, so tests can see them expire. */
+  resultTtlScale: number;
   seed: number;
 }
 
@@ -51,6 +60,7 @@ export const DEFAULT_SIMULATOR_OPTIONS: SimulatorOptions = {
   latencyMs: 1500,
   concurrency: 8,
   failRate: 0,
+  cancelRate: 0,
   errorRate: 0,
   rateLimitRate: 0,
   resetRate: 0,
@@ -65,6 +75,10 @@ export const DEFAULT_SIMULATOR_OPTIONS: SimulatorOptions = {
   voicePriceMicrosPerSecond: 140_000,
   apiKey: undefined,
   createResponseDelayMs: 0,
+  listPageSize: 500,
+  listEmptyPages: 0,
+  listDelayMs: 0,
+  resultTtlScale: 1,
   seed: 1,
 };
 
@@ -77,13 +91,21 @@ export interface LedgerEntry {
   input?: KlingV3Input;
 }
 
+export type Protocol = 'runflow' | 'fal';
+
 export interface SimRun {
   id: string;
-  status: 'queued' | 'running' | 'succeeded' | 'failed';
+  protocol: Protocol;
+  status: 'queued' | 'dispatching' | 'running' | 'succeeded' | 'failed' | 'canceled';
+  /** How a canceled run's status is spelled (both spellings are documented). */
+  canceledSpelling?: 'canceled' | 'cancelled';
   input: KlingV3Input;
+  clientRef?: string;
   metadata: unknown;
   seconds: number;
   audio: boolean;
+  /** The start image's shape: the video has the same aspect ratio. */
+  aspect: Aspect;
   costMicros: number;
   createdAt: number;
   startedAt?: number;
@@ -91,7 +113,8 @@ export interface SimRun {
   failure?: { code: string; message: string };
   /** Field errors of an input that failed validation (fal reports them in the result). */
   errors?: { field: string; message: string }[];
-  canceled?: boolean;
+  /** Log lines, as fal's status shows them with `?logs=1`. */
+  logs: { message: string; level: string; source: string; timestamp: string }[];
 }
 
 export interface Rejection {
@@ -99,6 +122,18 @@ export interface Rejection {
   code: string;
   message: string;
   errors?: { field: string; message: string }[];
+}
+
+/** An uploaded file: Runflow's asset (declared, PUT, confirmed once) or a fal storage file (initiated, PUT). */
+export interface SimAsset {
+  protocol: Protocol;
+  name: string;
+  mime: string;
+  /** Declared size (Runflow): the PUT must match it. */
+  size?: number;
+  bytes?: Buffer;
+  confirmed?: boolean;
+  createdAt: number;
 }
 
 /** Every image URL in an input, with its field, for the fetch check. */
@@ -114,11 +149,9 @@ function imageFields(input: KlingV3Input): { field: string; url: string }[] {
   return fields;
 }
 
-export type Protocol = 'runflow' | 'fal';
-
 /** An error in each provider's own shape: Runflow's `{code, message, errors}`, fal's `{detail, error_type}`. */
-export function replyError(res: ServerResponse, protocol: Protocol, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
-  if (protocol === 'runflow') return envelope(res, status, code, message, null, headers);
+export function replyError(res: ServerResponse, protocol: Protocol, status: number, code: string, message: string, headers: Record<string, string> = {}, errors: unknown[] | null = null): void {
+  if (protocol === 'runflow') return sendJson(res, status, { code, message, errors }, headers);
   sendJson(res, status, { detail: message, error_type: code.toLowerCase() }, { 'x-fal-error-type': code.toLowerCase(), ...headers });
 }
 
@@ -146,7 +179,17 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-function usd(micros: number): string {
+/** A UUID v7 (time-ordered), as Runflow's callback examples show run ids. */
+export function uuidv7(nowMs = Date.now()): string {
+  const bytes = randomBytes(16);
+  bytes.writeUIntBE(nowMs, 0, 6);
+  bytes[6] = 0x70 | (bytes[6]! & 0x0f);
+  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+export function usd(micros: number): string {
   return (micros / 1_000_000).toFixed(6);
 }
 
@@ -156,48 +199,36 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-function failure(status: number, code: string, message: string, errors: unknown[] | null = null): { status: number; body: unknown } {
-  return { status, body: { code, message, errors } };
-}
-
-function envelope(res: ServerResponse, status: number, code: string, message: string, errors: unknown[] | null = null, headers: Record<string, string> = {}): void {
-  sendJson(res, status, { code, message, errors }, headers);
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
+export async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
-/** What the model would say about these image bytes: too small, wrong shape, or not an image. */
-function imageBytesProblem(bytes: Buffer): string | undefined {
+/** The width and height of image bytes, or why the model would refuse them. */
+function measureImage(bytes: Buffer): { width: number; height: number } | string {
   try {
     const { width, height } = imageSize(bytes);
     if (Math.min(width, height) < IMAGE_LIMITS.minSidePx) return `image is ${width}x${height}, each side must be at least ${IMAGE_LIMITS.minSidePx}px`;
     const aspect = width / height;
     if (aspect < IMAGE_LIMITS.minAspect || aspect > IMAGE_LIMITS.maxAspect) return `aspect ratio ${aspect.toFixed(2)} is outside ${IMAGE_LIMITS.minAspect}-${IMAGE_LIMITS.maxAspect}`;
+    return { width, height };
   } catch {
     return 'could not be decoded as an image';
   }
-  return undefined;
 }
 
-/** Checks an image URL the way the model's fetcher would: data: URIs are decoded and measured. */
-function imageProblem(url: string): string | undefined {
-  if (url.startsWith('data:')) {
-    const m = /^data:image\/[\w.+-]+;base64,(.*)$/s.exec(url);
-    if (!m) return 'is not a base64 data:image URI';
-    return imageBytesProblem(Buffer.from(m[1] ?? '', 'base64'));
-  }
-  // No network here: hosts under the reserved .invalid TLD stand for images the model cannot fetch.
-  if (new URL(url).hostname.endsWith('.invalid')) return 'could not be downloaded (HTTP 404)';
-  return undefined;
+/** A request's answer, before faults and transport: what each protocol's routes return. */
+export interface Reply {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
 }
 
 /**
- * A local stand-in for Runflow's runs API for Kling 3.0 Pro: same paths, envelope, statuses and
- * billing rules, with knobs for latency, queueing and faults, and a ledger that tests read.
+ * A local stand-in for Runflow's runs API and fal's queue for Kling 3.0 Pro: the documented paths,
+ * shapes, statuses and billing rules, with knobs for latency, queueing, list paging and faults, and a
+ * ledger that tests read. Where the documents are ambiguous it takes the strictest reading.
  */
 export class Simulator {
   readonly options: SimulatorOptions;
@@ -205,6 +236,8 @@ export class Simulator {
   readonly billed: LedgerEntry[] = [];
   /** Every API request received (not file downloads), for tests that assert nothing was sent. */
   apiRequests = 0;
+  /** The query string of every run-list request, for tests of what a client asks. */
+  readonly listQueries: string[] = [];
   /** What the simulator did, for tests and the benchmark (`GET /__simulator/stats`). */
   readonly stats = {
     rateLimitedRandom: 0,
@@ -219,19 +252,23 @@ export class Simulator {
     creates: 0,
     polls: 0,
     lists: 0,
-    /** Bytes PUT to upload URLs, and confirmations asked for. */
+    /** List requests refused because their query is not a documented form (400/422). */
+    refusedLists: 0,
+    /** Bytes PUT to upload URLs, and Runflow confirmations made. */
     uploads: 0,
     confirmations: 0,
+    /** Fresh asset URLs minted by `GET /v1/assets/{id}`. */
+    assetReads: 0,
   };
-  /** Uploaded assets: declared, then their bytes PUT, then confirmed for a signed URL. */
-  private readonly assets = new Map<string, { mime: string; size: number; bytes?: Buffer }>();
+  readonly assets = new Map<string, SimAsset>();
   /** Arrival times of API requests, to enforce and measure the per-minute limit. */
   private readonly arrivals: number[] = [];
   private readonly runs = new Map<string, SimRun>();
   private readonly waiting: SimRun[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly watchers = new Set<() => void>();
   private running = 0;
-  private readonly random: () => number;
+  readonly random: () => number;
   private readonly urlSecret = randomBytes(16);
   private server: Server | undefined;
   clips: ClipLibrary = new Map();
@@ -250,7 +287,7 @@ export class Simulator {
     this.clips = await loadClips();
     const server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
-        if (!res.headersSent) envelope(res, 500, 'INTERNAL', String(error));
+        if (!res.headersSent) sendJson(res, 500, { code: 'INTERNAL', message: String(error), errors: null });
         else res.destroy();
       });
     });
@@ -277,9 +314,14 @@ export class Simulator {
     return this.billed.reduce((sum, e) => sum + Math.round(e.usd * 1_000_000), 0);
   }
 
+  /** Credit left, in micro-dollars (undefined: unlimited). */
+  balanceMicros(): number | undefined {
+    return this.options.creditMicros === undefined ? undefined : this.options.creditMicros - this.billedMicros();
+  }
+
   private committedMicros(): number {
     let sum = this.billedMicros();
-    for (const run of this.runs.values()) if (run.status === 'queued' || run.status === 'running') sum += run.costMicros;
+    for (const run of this.runs.values()) if (run.status === 'queued' || run.status === 'dispatching' || run.status === 'running') sum += run.costMicros;
     return sum;
   }
 
@@ -291,11 +333,14 @@ export class Simulator {
     if (url.pathname.startsWith('/__simulator/assets/')) return this.serveAsset(url, res);
     if (route === 'GET /__simulator/ledger') return sendJson(res, 200, { created: this.created, billed: this.billed });
     if (route === 'GET /__simulator/stats') return sendJson(res, 200, this.statistics());
+    // Liveness needs no key, as health checks go.
+    if (route === 'GET /v1/health') return sendJson(res, 200, { status: 'ok' });
+    if (route === 'GET /v1/readiness') return sendJson(res, 200, { status: 'ready' });
 
     this.apiRequests++;
     const now = Date.now();
     this.arrivals.push(now);
-    const protocol: Protocol = url.pathname.startsWith('/fal-ai/') ? 'fal' : 'runflow';
+    const protocol: Protocol = isFalPath(url.pathname) ? 'fal' : 'runflow';
     const auth = req.headers.authorization ?? '';
     // Runflow: `Authorization: Bearer <key>`; fal: `Authorization: Key <key>`.
     const key = (protocol === 'fal' ? /^Key\s+(\S+)$/i : /^Bearer\s+(\S+)$/i).exec(auth)?.[1];
@@ -320,7 +365,7 @@ export class Simulator {
       const headers: Record<string, string> = this.random() < 0.5 ? { 'retry-after': '1' } : {};
       return replyError(res, protocol, 429, 'RATE_LIMITED', 'Too many requests', headers);
     }
-    const isCreate = route === `POST ${RUNFLOW_CREATE_PATH}` || route === `POST /${FAL_ENDPOINT}`;
+    const isCreate = req.method === 'POST' && (protocol === 'fal' ? /^\/fal-ai\/kling-video\/v3\/pro\/image-to-video\/?$/.test(url.pathname) : /^\/v1\/models\/.+\/runs$/.test(url.pathname));
     // Half of the injected 5xx and resets on a create come after the run was made: the answer is lost, not the run.
     const fault = this.random() < this.options.errorRate ? 'error' : this.random() < this.options.resetRate ? 'reset' : undefined;
     const afterCreate = fault !== undefined && isCreate && this.random() < 0.5;
@@ -328,106 +373,58 @@ export class Simulator {
       await readBody(req);
       return this.injectFault(fault, res, protocol);
     }
-
-    if (isCreate) {
-      this.stats.creates++;
-      const text = await readBody(req);
-      const created = protocol === 'fal' ? falSubmit(this, text) : this.create(text);
-      if (this.options.createResponseDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.options.createResponseDelayMs));
-      if (fault !== undefined) {
-        if (created.status < 300) this.stats.lostCreateAnswers++;
-        return this.injectFault(fault, res, protocol);
-      }
-      return sendJson(res, created.status, created.body);
+    const body = await readBody(req);
+    if (isCreate) this.stats.creates++;
+    const reply = protocol === 'fal' ? await falRoute(this, req, url, body, res) : runflowRoute(this, req.method ?? 'GET', url, body);
+    if (reply === undefined) return; // answered already (a stream)
+    if (isCreate && this.options.createResponseDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.options.createResponseDelayMs));
+    if (fault !== undefined) {
+      if (reply.status < 300) this.stats.lostCreateAnswers++;
+      return this.injectFault(fault, res, protocol);
     }
-    if (protocol === 'fal') {
-      await readBody(req);
-      return falRoute(this, req.method ?? 'GET', url, res);
-    }
-    const runMatch = /^\/v1\/runs\/([^/]+)$/.exec(url.pathname);
-    if (req.method === 'GET' && runMatch) {
-      this.stats.polls++;
-      const run = this.runs.get(decodeURIComponent(runMatch[1] ?? ''));
-      if (!run) return envelope(res, 404, 'RUN_NOT_FOUND', 'Run not found');
-      return sendJson(res, 200, this.runObject(run));
-    }
-    if (route === 'POST /v1/asset-uploads') return this.declareAsset(await readBody(req), res);
-    const confirm = /^\/v1\/asset-uploads\/([^/]+)\/confirmations$/.exec(url.pathname);
-    if (req.method === 'POST' && confirm) {
-      await readBody(req);
-      return this.confirmAsset(decodeURIComponent(confirm[1] ?? ''), res);
-    }
-    if (route === 'GET /v1/runs') {
-      this.stats.lists++;
-      return this.list(url, res);
-    }
-    if (route === 'GET /v1/billing/balance') {
-      const credit = this.options.creditMicros;
-      return sendJson(res, 200, { balance: credit === undefined ? null : usd(credit - this.billedMicros()), currency: 'USD' });
-    }
-    await readBody(req);
-    return envelope(res, 404, 'NOT_FOUND', `No route for ${route}`);
-  }
-
-  private create(text: string): { status: number; body: unknown } {
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      return failure(400, 'BAD_REQUEST', 'Body is not valid JSON');
-    }
-    if (typeof body !== 'object' || body === null || typeof (body as { input?: unknown }).input !== 'object') {
-      return failure(422, 'VALIDATION_ERROR', 'Input validation failed', [{ field: 'input', message: 'is required' }]);
-    }
-    const raw = { ...(body as { input: Record<string, unknown> }).input };
-    // Some copies of the Runflow page name the first frame `image_url`.
-    if (raw.start_image_url === undefined && raw.image_url !== undefined) {
-      raw.start_image_url = raw.image_url;
-      delete raw.image_url;
-    }
-    const admitted = this.admit(raw, (body as { metadata?: unknown }).metadata ?? null, 'run_');
-    if ('rejected' in admitted) {
-      const r = admitted.rejected;
-      return failure(r.status, r.code, r.message, r.errors?.map((e) => ({ field: `input.${e.field}`, message: e.message })) ?? null);
-    }
-    return { status: 201, body: this.runObject(admitted.run) };
+    sendJson(res, reply.status, reply.body, reply.headers);
   }
 
   /**
    * Checks a model input as the provider would and, when it passes and credit allows, queues a run.
    * With `failLater` (fal), an invalid input still becomes a request, which ends failed and unbilled.
    */
-  admit(raw: Record<string, unknown>, metadata: unknown, idPrefix: string, failLater = false): { run: SimRun } | { rejected: Rejection } {
-    const parsed = klingV3InputSchema.safeParse(raw);
+  admit(raw: Record<string, unknown>, ids: { protocol: Protocol; clientRef?: string; metadata?: unknown }, failLater = false): { run: SimRun } | { rejected: Rejection } {
+    const parsed = inputSchemaFor(ids.protocol).safeParse(raw);
     let errors: { field: string; message: string }[] = parsed.success ? [] : parsed.error.issues.map((i) => ({ field: i.path.map(String).join('.'), message: i.message }));
+    let aspect: Aspect = 'landscape';
     if (parsed.success) {
-      const input = parsed.data;
-      errors = imageFields(input)
-        .map(({ field, url }) => ({ field, message: this.imageProblem(url) }))
-        .filter((e): e is { field: string; message: string } => e.message !== undefined);
+      errors = [];
+      for (const { field, url } of imageFields(parsed.data as KlingV3Input)) {
+        const measured = this.fetchImage(url);
+        if (typeof measured === 'string') errors.push({ field, message: measured });
+        else if (field === 'start_image_url' && measured) aspect = aspectOf(measured.width, measured.height);
+      }
     }
-    const id = idPrefix === 'run_' ? `run_${randomBytes(8).toString('hex')}` : randomUUID();
+    const base = { id: uuidv7(), protocol: ids.protocol, metadata: ids.metadata ?? null, createdAt: Date.now(), logs: [], aspect, ...(ids.clientRef !== undefined && { clientRef: ids.clientRef }) };
     if (errors.length > 0 || !parsed.success) {
       if (!failLater) return { rejected: { status: 422, code: 'VALIDATION_ERROR', message: 'Input validation failed', errors } };
-      const run: SimRun = { id, status: 'failed', input: raw as KlingV3Input, metadata, seconds: 0, audio: false, costMicros: 0, createdAt: Date.now(), completedAt: Date.now(), failure: { code: 'VALIDATION_ERROR', message: 'Input validation failed' }, errors };
+      const run: SimRun = { ...base, status: 'failed', input: raw as KlingV3Input, seconds: 0, audio: false, costMicros: 0, completedAt: Date.now(), failure: { code: 'VALIDATION_ERROR', message: 'Input validation failed' }, errors };
       this.runs.set(run.id, run);
       return { run };
     }
-    const input = parsed.data;
+    const input = parsed.data as KlingV3Input;
     const seconds = outputSeconds(input);
     const audio = input.generate_audio ?? true; // the provider's default, which costs more
-    const voice = audio && (input.voice_ids?.length ?? 0) > 0;
+    const voice = audio && ((input.voice_ids?.length ?? 0) > 0 || (input.elements ?? []).some((e) => 'voice_id' in e && e.voice_id !== undefined));
     const rate = voice ? this.options.voicePriceMicrosPerSecond : audio ? this.options.audioPriceMicrosPerSecond : this.options.priceMicrosPerSecond;
     const costMicros = seconds * rate;
     const credit = this.options.creditMicros;
     if (credit !== undefined && this.committedMicros() + costMicros > credit) {
       return { rejected: { status: 402, code: 'INSUFFICIENT_CREDIT', message: 'Insufficient credit to run this model; top up your balance' } };
     }
-    const run: SimRun = { id, status: 'queued', input, metadata, seconds, audio, costMicros, createdAt: Date.now() };
+    const run: SimRun = { ...base, status: 'queued', input, seconds, audio, costMicros };
     this.runs.set(run.id, run);
-    this.created.push({ id: run.id, metadata, seconds, usd: costMicros / 1_000_000, input });
+    this.created.push({ id: run.id, metadata: run.metadata, seconds, usd: costMicros / 1_000_000, input });
     this.waiting.push(run);
-    this.dispatch();
+    this.log(run, 'Request queued');
+    // The create answers `queued`: a slot is given only after the answer is built.
+    setImmediate(() => this.dispatch());
     return { run };
   }
 
@@ -435,32 +432,57 @@ export class Simulator {
     return this.waiting;
   }
 
-  /** Checks an image URL as the model's fetcher would: our own assets are read and measured. */
-  private imageProblem(url: string): string | undefined {
-    if (this.baseUrl && url.startsWith(`${this.baseUrl}/__simulator/assets/`)) {
-      const bytes = this.assetBytes(url);
-      return typeof bytes === 'string' ? bytes : imageBytesProblem(bytes);
-    }
-    return imageProblem(url);
+  /** Runs of one protocol, oldest first: Runflow's and fal's are kept apart, as two providers would. */
+  runsOf(protocol: Protocol): SimRun[] {
+    return [...this.runs.values()].filter((run) => run.protocol === protocol);
   }
 
-  run(id: string): SimRun | undefined {
-    return this.runs.get(id);
+  /** Measures an image URL the way the model's fetcher would: our own uploads and data: URIs are read; .invalid hosts are unreachable. */
+  private fetchImage(url: string): { width: number; height: number } | string | undefined {
+    if (url.startsWith('data:')) {
+      const m = /^data:image\/[\w.+-]+;base64,(.*)$/s.exec(url);
+      if (!m) return 'is not a base64 data:image URI';
+      return measureImage(Buffer.from(m[1] ?? '', 'base64'));
+    }
+    if (this.baseUrl && url.startsWith(`${this.baseUrl}/__simulator/assets/`)) {
+      const bytes = this.assetBytes(url);
+      return typeof bytes === 'string' ? bytes : measureImage(bytes);
+    }
+    // No network here: hosts under the reserved .invalid TLD stand for images the model cannot fetch.
+    if (new URL(url).hostname.endsWith('.invalid')) return 'could not be downloaded (HTTP 404)';
+    return undefined;
+  }
+
+  /** A run, if it belongs to this protocol. */
+  run(id: string, protocol?: Protocol): SimRun | undefined {
+    const run = this.runs.get(id);
+    return run && (protocol === undefined || run.protocol === protocol) ? run : undefined;
   }
 
   /** Stops a queued or running run: it ends canceled and is not billed. False when it already ended. */
   cancel(id: string): boolean {
     const run = this.runs.get(id);
-    if (!run || (run.status !== 'queued' && run.status !== 'running')) return false;
+    if (!run || (run.status !== 'queued' && run.status !== 'dispatching' && run.status !== 'running')) return false;
     const queued = this.waiting.indexOf(run);
     if (queued >= 0) this.waiting.splice(queued, 1);
     else this.running--;
-    run.status = 'failed';
-    run.canceled = true;
-    run.completedAt = Date.now();
-    run.failure = { code: 'CANCELED', message: 'The run was canceled' };
+    this.end(run, 'canceled', { code: 'CANCELED', message: 'The run was canceled' });
     this.dispatch();
     return true;
+  }
+
+  /** Calls `listener` whenever any run changes state, until the returned function is called. */
+  watch(listener: () => void): () => void {
+    this.watchers.add(listener);
+    return () => this.watchers.delete(listener);
+  }
+
+  private changed(): void {
+    for (const listener of this.watchers) listener();
+  }
+
+  private log(run: SimRun, message: string): void {
+    run.logs.push({ message, level: 'INFO', source: 'user', timestamp: new Date().toISOString() });
   }
 
   private injectFault(fault: 'error' | 'reset', res: ServerResponse, protocol: Protocol): void {
@@ -473,38 +495,25 @@ export class Simulator {
     replyError(res, protocol, 503, 'MODEL_UNAVAILABLE', 'The model is temporarily unavailable');
   }
 
-  private sign(text: string): string {
+  sign(text: string): string {
     return createHmac('sha256', this.urlSecret).update(text).digest('hex').slice(0, 32);
   }
 
-  /** `POST /v1/asset-uploads {filename, mime_type, size_bytes}` → `{asset_id, upload_url}` (up to 50 MiB). */
-  private declareAsset(text: string, res: ServerResponse): void {
-    let body: Record<string, unknown>;
-    try {
-      body = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      return envelope(res, 400, 'BAD_REQUEST', 'Body is not valid JSON');
-    }
-    const size = Number(body.size_bytes);
-    const mime = String(body.mime_type ?? '');
-    const errors = [
-      ...(typeof body.filename === 'string' && body.filename ? [] : [{ field: 'filename', message: 'is required' }]),
-      ...(/^image\/(jpeg|png|webp|gif|avif)$/.test(mime) ? [] : [{ field: 'mime_type', message: 'must be an image type' }]),
-      ...(Number.isInteger(size) && size > 0 && size <= 50 * 1024 * 1024 ? [] : [{ field: 'size_bytes', message: 'must be 1 byte to 50 MiB' }]),
-    ];
-    if (errors.length > 0) return envelope(res, 422, 'VALIDATION_ERROR', 'Invalid asset upload', errors);
-    const id = `asset_${randomBytes(8).toString('hex')}`;
-    this.assets.set(id, { mime, size });
-    sendJson(res, 201, { asset_id: id, upload_url: `${this.baseUrl}/__simulator/uploads/${id}?signature=${this.sign(`upload:${id}`)}` });
+  /** A presigned PUT address for an asset's bytes. */
+  uploadUrl(id: string): string {
+    return `${this.baseUrl}/__simulator/uploads/${id}?signature=${this.sign(`upload:${id}`)}`;
+  }
+
+  /** A presigned GET address for an asset's bytes; Runflow's expire after an hour, fal's CDN files do not. */
+  assetUrl(id: string, expiresAt = 0): string {
+    return `${this.baseUrl}/__simulator/assets/${id}?expires=${expiresAt}&signature=${this.sign(`asset:${id}:${expiresAt}`)}`;
   }
 
   /** The presigned PUT: storage, not the API, so an Authorization header is refused as it would be there. */
   private async receiveUpload(req: IncomingMessage, url: URL, res: ServerResponse): Promise<void> {
     const id = /^\/__simulator\/uploads\/([^/]+)$/.exec(url.pathname)?.[1] ?? '';
     const asset = this.assets.get(id);
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const bytes = Buffer.concat(chunks);
+    const bytes = await readBody(req);
     const fail = (status: number, message: string) => {
       res.writeHead(status, { 'content-type': 'text/plain' });
       res.end(message);
@@ -513,21 +522,11 @@ export class Simulator {
     if (!asset || url.searchParams.get('signature') !== this.sign(`upload:${id}`)) return fail(403, 'Invalid signature');
     if (req.headers.authorization) return fail(400, 'Only one auth mechanism allowed: the URL is already signed');
     if (req.headers['content-type'] !== asset.mime) return fail(400, `Content-Type must be ${asset.mime}`);
-    if (bytes.length !== asset.size) return fail(400, `Expected ${asset.size} bytes, got ${bytes.length}`);
+    if (asset.size !== undefined && bytes.length !== asset.size) return fail(400, `Expected ${asset.size} bytes, got ${bytes.length}`);
     asset.bytes = bytes;
     this.stats.uploads++;
     res.writeHead(200);
     res.end();
-  }
-
-  /** `POST /v1/asset-uploads/{id}/confirmations` → the asset with a short-lived signed URL (asked again, a fresh one). */
-  private confirmAsset(id: string, res: ServerResponse): void {
-    const asset = this.assets.get(id);
-    if (!asset) return envelope(res, 404, 'ASSET_NOT_FOUND', 'Asset not found');
-    if (!asset.bytes) return envelope(res, 409, 'UPLOAD_INCOMPLETE', 'The asset bytes have not been uploaded');
-    this.stats.confirmations++;
-    const expires = Date.now() + 60 * 60_000;
-    sendJson(res, 200, { id, mime_type: asset.mime, size_bytes: asset.size, url: `${this.baseUrl}/__simulator/assets/${id}?expires=${expires}&signature=${this.sign(`asset:${id}:${expires}`)}` });
   }
 
   /** The bytes behind a signed asset URL, or why the model could not fetch them. */
@@ -537,7 +536,8 @@ export class Simulator {
     const expires = Number(parsed.searchParams.get('expires'));
     const asset = this.assets.get(id);
     if (!asset?.bytes || parsed.searchParams.get('signature') !== this.sign(`asset:${id}:${expires}`)) return 'could not be downloaded (HTTP 403)';
-    if (Date.now() > expires) return 'could not be downloaded (the signed URL has expired)';
+    if (asset.protocol === 'runflow' && !asset.confirmed) return 'could not be downloaded (the asset was never confirmed)';
+    if (expires !== 0 && Date.now() > expires) return 'could not be downloaded (the signed URL has expired)';
     return asset.bytes;
   }
 
@@ -548,7 +548,7 @@ export class Simulator {
       res.end(found);
       return;
     }
-    res.writeHead(200, { 'content-length': found.length });
+    res.writeHead(200, { 'content-length': found.length, 'content-type': this.assets.get(/\/__simulator\/assets\/([^/?]+)/.exec(url.pathname)?.[1] ?? '')?.mime ?? 'application/octet-stream' });
     res.end(found);
   }
 
@@ -568,97 +568,79 @@ export class Simulator {
     return { api_requests: this.apiRequests, runs: this.runs.size, max_requests_in_60s: maxInWindow, ...this.stats };
   }
 
-  /**
-   * `GET /v1/runs`: newest first, cursor paging (`limit` at most 500, `next_pq`), and `q`, matched
-   * against the run id and every metadata value, so a client can find a run whose create answer it lost.
-   */
-  private list(url: URL, res: ServerResponse): void {
-    const limit = Math.min(500, Math.max(1, Number(url.searchParams.get('limit') ?? '50') || 50));
-    const q = url.searchParams.get('q');
-    const start = Number(url.searchParams.get('next_pq') ?? '0') || 0;
-    const matches = [...this.runs.values()]
-      .reverse()
-      .filter((run) => {
-        if (!q) return true;
-        const values = run.metadata && typeof run.metadata === 'object' ? Object.values(run.metadata as Record<string, unknown>).map(String) : [];
-        return run.id === q || values.some((v) => v.includes(q));
-      });
-    const page = matches.slice(start, start + limit);
-    const next = start + limit < matches.length ? String(start + limit) : null;
-    sendJson(res, 200, { data: page.map((run) => this.runObject(run)), next_pq: next });
+  private later(ms: number, action: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      action();
+    }, ms);
+    this.timers.add(timer);
   }
 
-  /** Starts queued runs while the model's concurrency cap allows. */
+  /** Starts queued runs while the model's concurrency cap allows: `dispatching` briefly, then `running`. */
   private dispatch(): void {
     while (this.running < this.options.concurrency && this.waiting.length > 0) {
       const run = this.waiting.shift()!;
-      run.status = 'running';
-      run.startedAt = Date.now();
+      run.status = 'dispatching';
       this.running++;
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        this.finish(run);
-      }, this.options.latencyMs);
-      this.timers.add(timer);
+      const dispatchMs = Math.min(50, Math.round(this.options.latencyMs * 0.05));
+      this.later(dispatchMs, () => {
+        if (run.status !== 'dispatching') return; // canceled meanwhile
+        run.status = 'running';
+        run.startedAt = Date.now();
+        this.log(run, 'Generating video');
+        this.changed();
+        this.later(this.options.latencyMs - dispatchMs, () => this.finish(run));
+      });
     }
+    this.changed();
+  }
+
+  private end(run: SimRun, status: 'succeeded' | 'failed' | 'canceled', failure?: { code: string; message: string }): void {
+    run.status = status;
+    run.completedAt = Date.now();
+    if (failure) run.failure = failure;
+    if (status === 'canceled') run.canceledSpelling = this.random() < 0.5 ? 'canceled' : 'cancelled';
+    this.log(run, status === 'succeeded' ? 'Video generated' : `Run ${status}`);
+    this.changed();
   }
 
   private finish(run: SimRun): void {
     if (run.status !== 'running') return; // canceled meanwhile: its slot was given back then
     this.running--;
-    run.completedAt = Date.now();
     if (this.random() < this.options.failRate) {
-      run.status = 'failed';
-      run.failure = { code: 'GENERATION_FAILED', message: 'The model could not generate a video for this input' };
+      this.end(run, 'failed', { code: 'GENERATION_FAILED', message: 'The model could not generate a video for this input' });
+    } else if (this.random() < this.options.cancelRate) {
+      this.end(run, 'canceled', { code: 'CANCELED', message: 'The run was canceled by the provider' });
     } else {
-      run.status = 'succeeded';
       this.billed.push({ id: run.id, metadata: run.metadata, seconds: run.seconds, usd: run.costMicros / 1_000_000 });
+      this.end(run, 'succeeded');
     }
     this.dispatch();
   }
 
-  signedFileUrl(run: SimRun): string {
-    const expires = this.options.urlTtlMs > 0 ? Date.now() + this.options.urlTtlMs : 0;
-    const sig = createHmac('sha256', this.urlSecret).update(`${run.id}:${expires}`).digest('hex').slice(0, 32);
-    return `${this.baseUrl}/__simulator/files/${run.id}.mp4?expires=${expires}&signature=${sig}`;
+  /** The video file's name in the clip library: its duration, audio and the start image's shape. */
+  clipOf(run: SimRun): { name: string; bytes: Buffer | undefined } {
+    const name = clipName(run.seconds, run.audio, run.aspect);
+    return { name, bytes: this.clips.get(name) };
   }
 
-  private runObject(run: SimRun): Record<string, unknown> {
-    const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
-    const done = run.status === 'succeeded';
-    const clip = this.clips.get(clipName(run.seconds, run.audio));
-    return {
-      id: run.id,
-      status_code: run.status,
-      model_id: 'kuaishou/kling-video/v3/pro/image-to-video',
-      input: run.input,
-      metadata: run.metadata,
-      output: done ? { video: { url: this.signedFileUrl(run), content_type: 'video/mp4', file_name: `${run.id}.mp4`, file_size: clip?.length ?? null } } : null,
-      // Failed runs are not billed: their cost is zero.
-      cost: done ? usd(run.costMicros) : run.status === 'failed' ? usd(0) : null,
-      duration_ms: run.startedAt !== undefined && run.completedAt !== undefined ? run.completedAt - run.startedAt : null,
-      created_at: iso(run.createdAt),
-      started_at: iso(run.startedAt),
-      completed_at: iso(run.completedAt),
-      failure_code: run.failure?.code ?? null,
-      failure_message: run.failure?.message ?? null,
-      error: run.failure ?? null,
-    };
+  signedFileUrl(run: SimRun): string {
+    const expires = this.options.urlTtlMs > 0 ? Date.now() + this.options.urlTtlMs : 0;
+    return `${this.baseUrl}/__simulator/files/${run.id}.mp4?expires=${expires}&signature=${this.sign(`${run.id}:${expires}`)}`;
   }
 
   private serveFile(url: URL, res: ServerResponse): void {
     const id = /^\/__simulator\/files\/([^/]+)\.mp4$/.exec(url.pathname)?.[1] ?? '';
     const run = this.runs.get(id);
     const expires = Number(url.searchParams.get('expires') ?? 'NaN');
-    const sig = createHmac('sha256', this.urlSecret).update(`${id}:${expires}`).digest('hex').slice(0, 32);
     const denied = (message: string) => {
       const xml = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>${message}</Message></Error>`;
       res.writeHead(403, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(xml) });
       res.end(xml);
     };
-    if (!run || run.status !== 'succeeded' || url.searchParams.get('signature') !== sig) return denied('Invalid signature');
+    if (!run || run.status !== 'succeeded' || url.searchParams.get('signature') !== this.sign(`${id}:${expires}`)) return denied('Invalid signature');
     if (expires !== 0 && Date.now() > expires) return denied('Request has expired');
-    const clip = this.clips.get(clipName(run.seconds, run.audio));
+    const clip = this.clipOf(run).bytes;
     if (!clip) return denied('No such clip');
     this.stats.downloads++;
     res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': clip.length });
