@@ -1,22 +1,48 @@
 import assert from 'node:assert/strict';
+import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { createFalClient } from '@fal-ai/client';
 import { runManifests } from '../src/run.js';
-import { ROOT, fastPipeline, startSimulator, workspace, write } from './helpers.js';
+import { ROOT, fastPipeline, runCli, startSimulator, workspace, write } from './helpers.js';
 
 const quiet = { print: () => {}, logLine: () => {} };
 
-test('provider fal: the examples run end to end against the simulator speaking fal\'s queue protocol', async (t) => {
+/** The example manifests without their voice_ids, which fal's schema for this model does not have. */
+async function falExamples(dir: string): Promise<string> {
+  const copy = path.join(dir, 'manifests');
+  await cp(path.join(ROOT, 'manifests'), copy, { recursive: true });
+  const yaml = path.join(copy, 'spring-launch.yaml');
+  await writeFile(yaml, (await readFile(yaml, 'utf8')).replace(' says <<<voice_1>>> Spring', ' says Spring').replace(/^\s*voice_ids: .*\n/m, ''));
+  const csv = path.join(copy, 'store-openings.csv');
+  await writeFile(csv, (await readFile(csv, 'utf8')).replace('she says <<<voice_1>>> Welcome', 'she says Welcome').replace(';kling_voice_warm_en;', ';;'));
+  return copy;
+}
+
+test('provider fal: the examples as they are are refused before anything is sent: voice_ids are not in fal\'s schema', async (t) => {
   const simulator = await startSimulator(t);
   const dir = await workspace(t);
   const pipelineFile = await write(dir, 'fal.yaml', fastPipeline().replace('provider: runflow', 'provider: fal'));
-  const result = await runManifests({ manifests: [path.join(ROOT, 'manifests')], pipelineFile, outDir: path.join(dir, 'out'), env: { FAL_KEY: 'fal-test-key', FAL_BASE_URL: simulator.url }, ...quiet });
+  const result = await runCli(['run', path.join(ROOT, 'manifests'), '--pipeline', pipelineFile, '--out', path.join(dir, 'out')], { env: { FAL_KEY: 'k', FAL_BASE_URL: simulator.url } });
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /spring-launch\.yaml:\d+: voice_ids: fal's schema for this model has no voice_ids/);
+  assert.match(result.stderr, /store-openings\.csv:3: voice_ids: fal's schema/);
+  assert.equal(simulator.apiRequests, 0);
+});
+
+test('provider fal: the examples run end to end against the simulator speaking fal\'s queue protocol, local images through fal storage', async (t) => {
+  const simulator = await startSimulator(t);
+  const dir = await workspace(t);
+  const pipelineFile = await write(dir, 'fal.yaml', fastPipeline().replace('provider: runflow', 'provider: fal'));
+  const result = await runManifests({ manifests: [await falExamples(dir)], pipelineFile, outDir: path.join(dir, 'out'), env: { FAL_KEY: 'fal-test-key', FAL_BASE_URL: simulator.url }, ...quiet });
   assert.equal(result.exitCode, 0);
   assert.equal(result.report?.totals.done, 10);
   assert.ok(result.report?.rows.every((r) => r.cost_source === 'estimate'), 'fal reports no cost: the estimate is used, and said so');
   assert.equal(simulator.created.length, 10);
   assert.match(result.report?.rows[0]?.run_id ?? '', /^[0-9a-f-]{36}$/);
+  // Every local image went to fal's storage once per content, and every input names it by file_url: no data: URI.
+  assert.equal(simulator.stats.uploads, (await readdir(path.join(ROOT, 'manifests', 'images'))).length, 'each example image uploaded once');
+  for (const entry of simulator.created) assert.match(entry.input!.start_image_url, /^https?:\/\/(?!.*data:)/);
 });
 
 test('provider fal: a COMPLETED request whose result is a 422 fails that row with fal\'s detail; the others finish', async (t) => {

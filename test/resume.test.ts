@@ -15,7 +15,7 @@ function manifest(rows: { id: string; prompt: string; duration: number }[]): str
   return ['rows:', ...rows.map((r) => `  - {id: ${r.id}, image: images/hero-landscape.jpg, prompt: "${r.prompt}", duration: ${r.duration}}`)].join('\n');
 }
 
-test('a result URL that expired is replaced on resume by fetching the run again; the video is not generated twice', async (t) => {
+test('a paid video that could not be downloaded is fetched on resume from a fresh URL read from the run again (the journal keeps no URL); never generated twice', async (t) => {
   const simulator = await startSimulator(t, { urlTtlMs: 50, truncateRate: 1 });
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', manifest([{ id: 'clip', prompt: 'sunrise', duration: 4 }]));
@@ -29,12 +29,14 @@ test('a result URL that expired is replaced on resume by fetching the run again;
   assert.equal(first.report?.rows[0]?.actual_usd, 0.56, 'what was billed is reported even before the download');
 
   simulator.options.truncateRate = 0;
-  await new Promise((resolve) => setTimeout(resolve, 80)); // the recorded URL (50 ms) has expired
+  await new Promise((resolve) => setTimeout(resolve, 80)); // any URL seen by the first run (50 ms) has expired
+  const journal = await readFile(path.join(out, '.clipmill', 'journal.jsonl'), 'utf8');
+  assert.doesNotMatch(journal, /__simulator\/files|signature=/, 'presigned video URLs are never journaled');
   const logs: string[] = [];
   const second = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), print: () => {}, logLine: (l) => logs.push(l) });
   assert.equal(second.exitCode, 0);
   assert.equal(second.plan?.counts.download, 1);
-  assert.ok(logs.some((l) => /fetching the run again for a fresh URL/.test(l)), logs.join('\n'));
+  assert.ok(logs.some((l) => /downloaded m\/clip\.mp4/.test(l)), logs.join('\n'));
   assert.equal(simulator.created.length, 1);
   assert.deepEqual(await readdir(path.join(out, 'm')), ['clip.mp4']);
 });
@@ -134,7 +136,7 @@ test('SIGINT stops the run with exit 130 and a resume hint; status shows the row
   const status = await runCli(['status', '--out', out], { cwd: dir });
   assert.equal(status.code, 0);
   assert.match(status.stdout, /m: 6 rows, 6 in flight/);
-  assert.match(status.stdout, /in flight\s+m\/r0\s+run run_[0-9a-f]+; the next run re-attaches to it/);
+  assert.match(status.stdout, /in flight\s+m\/r0\s+run [0-9a-f-]{36}; the next run re-attaches to it/);
 
   const rerun = await runCli(args, { env: envFor(simulator), cwd: dir });
   assert.equal(rerun.code, 0, rerun.stderr);

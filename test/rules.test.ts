@@ -48,18 +48,24 @@ test('money: exact decimal strings to micro-dollars, per-second estimates, print
   assert.equal(formatUsd(123_456, 4), '$0.1235');
 });
 
-test('Runflow run objects: statuses in both spellings, output URL in each documented shape, unknown status is an error', () => {
-  assert.equal(findVideoUrl({ output: { outputs: [{ type: 'image', url: 'i' }, { type: 'video', url: 'a' }], video: { url: 'b' } } }), 'a');
-  assert.equal(findVideoUrl({ output: { video: { url: 'b' }, url: 'c' } }), 'b');
-  assert.equal(findVideoUrl({ output: { url: 'c' } }), 'c');
-  assert.equal(findVideoUrl({ output: null, output_url: 'd' }), 'd');
+test('Runflow run objects: statuses in both spellings, the video read from normalised outputs[] only, unknown status is an error', () => {
+  assert.equal(findVideoUrl({ outputs: [{ type: 'image', url: 'i' }, { type: 'video', url: 'a' }] }), 'a');
+  assert.equal(findVideoUrl({ outputs: [{ url: 'i.png', content_type: 'image/png' }, { url: 'https://cdn/x', content_type: 'video/mp4' }] }), 'https://cdn/x', 'untyped: by content type');
+  assert.equal(findVideoUrl({ outputs: [{ url: 'https://cdn/y', file_name: 'clip.MP4' }] }), 'https://cdn/y', 'untyped: by file name');
+  assert.equal(findVideoUrl({ outputs: [{ type: 'image', url: 'i', content_type: 'video/mp4' }] }), undefined, 'a typed entry is taken at its word');
+  assert.equal(findVideoUrl({ video: { url: 'b' } }), undefined, 'raw model shapes are not guessed at');
+  assert.equal(findVideoUrl(null), undefined);
   assert.deepEqual(parseRun({ id: 'r1', status_code: 'dispatching' }), { runId: 'r1', state: 'queued' });
   assert.equal(parseRun({ id: 'r1', status_code: 'cancelled' }).state, 'canceled');
-  const done = parseRun({ id: 'r1', status_code: 'succeeded', cost: '0.700000', output: { video: { url: 'https://cdn/v.mp4' } } });
-  assert.deepEqual(done, { runId: 'r1', state: 'succeeded', costMicros: 700_000, videoUrl: 'https://cdn/v.mp4' });
+  assert.equal(parseRun({ id: 'r1', status_code: 'canceled' }).state, 'canceled');
+  const output = { outputs: [{ type: 'video', url: 'https://cdn/v.mp4' }] };
+  const done = parseRun({ id: 'r1', status_code: 'succeeded', cost: '0.700000', output });
+  assert.deepEqual(done, { runId: 'r1', state: 'succeeded', costMicros: 700_000, videoUrl: 'https://cdn/v.mp4', rawOutput: output });
+  const empty = parseRun({ id: 'r1', status_code: 'succeeded', cost: '0.700000', output: { outputs: [] } });
+  assert.equal(empty.videoUrl, undefined, 'paid with no video: the runner keeps the row owed');
   const failed = parseRun({ id: 'r2', status_code: 'failed', failure_code: 'NSFW', failure_message: 'blocked', cost: '0' });
   assert.deepEqual(failed.failure, { code: 'NSFW', message: 'blocked' });
-  assert.throws(() => parseRun({ id: 'r3', status_code: 'partial_succeeded' }), /does not know/);
+  assert.throws(() => parseRun({ id: 'r3', status_code: 'mystery' }), /does not know/);
 });
 
 test('the wire body: duration as a string, audio explicit, multi-shot with shot_type, and the model schema agrees', () => {

@@ -48,7 +48,7 @@ test('the example manifests run end to end on the simulator: one playable MP4 pe
   const story = simulator.created.find((c) => (c.metadata as { clipmill_row?: string }).clipmill_row === 'story-spiral');
   assert.equal(story?.input?.duration, '8');
   assert.equal(story?.input?.generate_audio, true);
-  assert.match(story?.input?.start_image_url ?? '', /^data:image\/jpeg;base64,/);
+  assert.match(story?.input?.start_image_url ?? '', /\/__simulator\/assets\/[0-9a-f-]{36}\?expires=/, 'local images go through the asset upload');
   const shots = simulator.created.find((c) => (c.metadata as { clipmill_row?: string }).clipmill_row === 'launch-shots');
   assert.deepEqual(shots?.input?.multi_prompt?.map((s) => s.duration), ['4', '3']);
   assert.equal(shots?.input?.prompt, undefined);
@@ -60,9 +60,9 @@ test('the example manifests run end to end on the simulator: one playable MP4 pe
   assert.deepEqual(mascot?.voice_ids, ['kling_voice_warm_en']);
   const element = mascot?.elements?.[0];
   assert.ok(element && 'frontal_image_url' in element);
-  assert.match(element.frontal_image_url, /^data:image\/jpeg;base64,/);
+  assert.match(element.frontal_image_url, /\/__simulator\/assets\/[0-9a-f-]{36}\?expires=/);
   assert.equal(element.reference_image_urls.length, 1);
-  assert.match(mascot?.end_image_url ?? '', /^data:image\/jpeg;base64,/);
+  assert.match(mascot?.end_image_url ?? '', /\/__simulator\/assets\/[0-9a-f-]{36}\?expires=/);
   assert.deepEqual(byRow('opening-two-shots')?.multi_prompt, [
     { prompt: 'Doors open, morning light floods the shop', duration: '3' },
     { prompt: 'Close-up on the welcome sign, confetti falls', duration: '4' },

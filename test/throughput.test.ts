@@ -103,7 +103,7 @@ test('a 429 without Retry-After then a 201 makes one run; a reset poll and a 503
   const simulator = await startSimulator(t);
   const retryAt = new Date(Date.now() + 3_600_000).toUTCString();
   const proxy = await scriptedProxy(t, simulator.url, (_m, key, n) => {
-    if (key.startsWith('POST') && n === 1) return { status: 429, body: { code: 'RATE_LIMITED', message: 'slow down', errors: null } };
+    if (key.endsWith('/runs') && key.startsWith('POST') && n === 1) return { status: 429, body: { code: 'RATE_LIMITED', message: 'slow down', errors: null } };
     if (key === 'GET /v1/runs/:id' && n === 1) return 'reset';
     if (key === 'GET /v1/runs/:id' && n === 2) return { status: 503, headers: { 'retry-after': retryAt }, body: { code: 'MODEL_UNAVAILABLE', message: 'busy', errors: null } };
     return 'pass';
@@ -146,7 +146,7 @@ test('job_timeout: a run still running at its deadline is recorded as timed out,
   const run = () => runManifests({ manifests: [file], pipelineFile, outDir: path.join(dir, 'out'), env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: simulator.url }, print: () => {}, logLine: () => {} });
   const first = await run();
   assert.equal(first.exitCode, 1);
-  assert.match(first.report?.rows[0]?.error ?? '', /JOB_TIMEOUT: run run_\w+ did not finish running within 100ms \(job_timeout\)/);
+  assert.match(first.report?.rows[0]?.error ?? '', /JOB_TIMEOUT: run [0-9a-f-]{36} did not finish running within 100ms \(job_timeout\)/);
   await new Promise((resolve) => setTimeout(resolve, 350));
   const second = await run();
   assert.equal(second.plan?.counts.reattach, 1);

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { runManifests } from '../src/run.js';
 import { ROOT, envFor, fastPipeline, noisePng, runCli, startSimulator, workspace, write } from './helpers.js';
 
-test('a 2 MB local image goes through the upload flow exactly once, across a crash and a resume; small ones go inline', async (t) => {
+test('every local image goes through the asset upload once per content, across a crash and a resume; the journal keeps asset ids, never signed URLs', async (t) => {
   const simulator = await startSimulator(t, { latencyMs: 150 });
   const dir = await workspace(t);
   const big = noisePng(1000, 700);
@@ -27,26 +27,42 @@ test('a 2 MB local image goes through the upload flow exactly once, across a cra
   const out = path.join(dir, 'out');
   const args = ['run', path.join(dir, 'm.yaml'), '--pipeline', pipelineFile, '--out', out, '--log', 'json'];
 
-  // First run: killed (SIGKILL) as soon as the upload is recorded.
+  // First run: killed (SIGKILL) as soon as the first upload is recorded.
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'src/cli.ts'), ...args], { cwd: dir, env: { PATH: process.env.PATH, ...envFor(simulator) } });
   child.stderr.on('data', (d: Buffer) => {
     if (d.toString().includes('"event":"uploaded"')) child.kill('SIGKILL');
   });
   const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, s) => resolve(s)));
   assert.equal(signal, 'SIGKILL');
-  assert.equal(simulator.stats.uploads, 1);
+  const uploadedBeforeCrash = simulator.stats.uploads;
+  const journaled = (await readFile(path.join(out, '.clipmill', 'journal.jsonl'), 'utf8')).split('\n').filter((l) => l.includes('"type":"uploaded"')).length;
+  assert.ok(journaled >= 1);
 
   const rerun = await runCli(args, { env: envFor(simulator), cwd: dir });
   assert.equal(rerun.code, 0, rerun.stderr);
-  assert.equal(simulator.stats.uploads, 1, 'the bytes were sent once');
-  assert.equal(simulator.stats.confirmations, 1);
+  // An upload cut off before it was journaled is sent again (uploads are free); a journaled one never is.
+  assert.equal(simulator.stats.uploads - uploadedBeforeCrash, 2 - journaled, 'after the crash, only the images not yet journaled are sent');
+  assert.equal(simulator.stats.confirmations, simulator.stats.uploads, 'each upload confirmed once (a second confirmation is refused)');
+  assert.ok(simulator.stats.assetReads >= 1, 'the image uploaded before the crash got a fresh URL from GET /v1/assets/{id}');
   const byRow = new Map(simulator.created.map((c) => [(c.metadata as { clipmill_row: string }).clipmill_row, c.input!]));
-  assert.match(byRow.get('a')!.start_image_url, /\/__simulator\/assets\/asset_\w+\?expires=/);
-  assert.equal(byRow.get('a')!.start_image_url, byRow.get('c')!.start_image_url);
-  assert.match(byRow.get('c')!.end_image_url ?? '', /^data:image\/jpeg;base64,/, 'a small image goes inline');
-  assert.match(byRow.get('d')!.start_image_url, /^data:image\/jpeg;base64,/);
+  for (const row of ['a', 'b', 'c', 'd']) assert.match(byRow.get(row)!.start_image_url, /\/__simulator\/assets\/[0-9a-f-]{36}\?expires=/, row);
+  assert.match(byRow.get('c')!.end_image_url ?? '', /\/__simulator\/assets\//, 'a small image is uploaded too: inline is opt-in');
   const journal = await readFile(path.join(out, '.clipmill', 'journal.jsonl'), 'utf8');
-  assert.equal(journal.split('\n').filter((l) => l.includes('"type":"uploaded"')).length, 1);
+  assert.equal(journal.split('\n').filter((l) => l.includes('"type":"uploaded"')).length, 2);
+  assert.doesNotMatch(journal, /signature=|__simulator\/(assets|files)/, 'no presigned URL is journaled');
+});
+
+test('inline_images: true sends local images under about 1 MiB as data: URIs and uploads only the larger ones', async (t) => {
+  const simulator = await startSimulator(t);
+  const dir = await workspace(t);
+  await write(dir, 'images/big.png', noisePng(1000, 700));
+  await write(dir, 'm.yaml', 'rows:\n  - {id: a, image: images/big.png, end_image: images/hero-landscape.jpg, prompt: one, duration: 3}\n');
+  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline('inline_images: true'));
+  const result = await runManifests({ manifests: [path.join(dir, 'm.yaml')], pipelineFile, outDir: path.join(dir, 'out'), env: envFor(simulator), print: () => {}, logLine: () => {} });
+  assert.equal(result.exitCode, 0);
+  assert.equal(simulator.stats.uploads, 1);
+  assert.match(simulator.created[0]!.input!.start_image_url, /\/__simulator\/assets\//);
+  assert.match(simulator.created[0]!.input!.end_image_url ?? '', /^data:image\/jpeg;base64,/);
 });
 
 test('images that are too small, too wide, too heavy, or text named .png are refused before anything is sent', async (t) => {

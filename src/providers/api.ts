@@ -8,8 +8,8 @@ export interface ApiOptions {
   http: HttpClient;
   gate: RateGate;
   requestTimeoutMs: number;
-  /** Retry-After is honoured up to `maxDelayMs`; a 429 without one holds everybody off for `baseDelayMs`. */
-  retry: Pick<RetryPolicy, 'baseDelayMs' | 'maxDelayMs'>;
+  /** Retry-After is honoured up to `maxDelayMs`; a 429 without one holds everybody off for `baseDelayMs`. Steps of a flow retry on their own with it. */
+  retry: RetryPolicy;
 }
 
 export function retryAfterOf(headers: HttpResponse['headers'], capMs: number): number | undefined {

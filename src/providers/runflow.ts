@@ -4,6 +4,7 @@ import { ApiError, kindOfStatus } from '../errors.js';
 import { redactUrl, type HttpResponse } from '../http.js';
 import type { ImageInfo } from '../manifest/images.js';
 import { MODEL_PATH, type KlingV3Input } from '../model/kling-v3.js';
+import { withRetry } from '../retry.js';
 import { apiRequest, isRecord, retryAfterOf, str, type ApiOptions } from './api.js';
 import { clockCheck } from './checks.js';
 import type { AccountCheck, Provider, RunRef, RunSnapshot, RunState, Submission, UploadedAsset } from './provider.js';
@@ -152,15 +153,19 @@ export class RunflowProvider implements Provider {
       const expired = put.status === 403 ? ' (the upload URL expired; uploading again)' : '';
       throw new ApiError(put.status >= 500 || put.status === 429 || put.status === 403 ? 'transient' : 'row', `UPLOAD_${put.status}`, `PUT ${redactUrl(uploadUrl)}: HTTP ${put.status} ${text}${expired}`, { status: put.status });
     }
-    let confirmed: unknown;
-    try {
-      confirmed = await this.call('POST', `/v1/asset-uploads/${encodeURIComponent(assetId)}/confirmations`, {}, signal);
-    } catch (error) {
-      // The confirmation creates the asset record once; if its answer was lost, a second one is refused: read the asset instead.
-      if (!(error instanceof ApiError && error.status === 409)) throw error;
-      confirmed = await this.call('GET', `/v1/assets/${encodeURIComponent(assetId)}`, undefined, signal);
-    }
+    // Retried on its own, so a 429 here does not send the bytes again.
+    const confirmed = await withRetry(() => this.confirm(assetId, signal), this.options.retry, signal);
     return this.assetOf(assetId, confirmed);
+  }
+
+  /** The confirmation creates the asset record, once: if an earlier answer was lost, the second is refused (409) and the asset is read instead. */
+  private async confirm(assetId: string, signal: AbortSignal): Promise<unknown> {
+    try {
+      return await this.call('POST', `/v1/asset-uploads/${encodeURIComponent(assetId)}/confirmations`, {}, signal);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 409)) throw error;
+      return this.call('GET', `/v1/assets/${encodeURIComponent(assetId)}`, undefined, signal);
+    }
   }
 
   /** `GET /v1/assets/{id}`: the same asset with a freshly signed URL. */
