@@ -3,6 +3,7 @@ import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { createFalClient } from '@fal-ai/client';
+import type { Simulator } from '../src/providers/simulator/server.js';
 import { runManifests } from '../src/run.js';
 import { ROOT, fastPipeline, runCli, startSimulator, workspace, write } from './helpers.js';
 
@@ -60,22 +61,35 @@ test('provider fal: a COMPLETED request whose result is a 422 fails that row wit
 });
 
 test('fal\'s official JavaScript client submits, polls and fetches a result from the simulator', async (t) => {
-  const simulator = await startSimulator(t);
-  const fal = createFalClient({
-    credentials: 'fal-client-key',
-    // The client only knows fal's hosts; point its requests at the simulator on loopback.
-    requestMiddleware: async (request) => ({ ...request, url: request.url.replace(/^https:\/\/queue\.fal\.run/, simulator.url) }),
-  });
+  // A run held for a minute is certainly still waiting when polled; a second, fast simulator runs to the end.
+  const held = await startSimulator(t, { latencyMs: 60_000 });
+  const fast = await startSimulator(t, { latencyMs: 20 });
+  const clientFor = (simulator: Simulator) =>
+    createFalClient({
+      credentials: 'fal-client-key',
+      // The client only knows fal's hosts; point its requests at the simulator on loopback.
+      requestMiddleware: async (request) => ({ ...request, url: request.url.replace(/^https:\/\/queue\.fal\.run/, simulator.url) }),
+    });
   const input = { start_image_url: 'https://images.example.com/a.jpg', prompt: 'a slow pan', duration: '5' as const, generate_audio: false };
-  const { request_id } = await fal.queue.submit('fal-ai/kling-video/v3/pro/image-to-video', { input });
-  const status = await fal.queue.status('fal-ai/kling-video/v3/pro/image-to-video', { requestId: request_id });
+
+  const waiting = clientFor(held);
+  const { request_id: heldId } = await waiting.queue.submit('fal-ai/kling-video/v3/pro/image-to-video', { input });
+  const status = await waiting.queue.status('fal-ai/kling-video/v3/pro/image-to-video', { requestId: heldId });
   assert.ok(['IN_QUEUE', 'IN_PROGRESS'].includes(status.status), status.status);
-  const done = await fal.subscribe('fal-ai/kling-video/v3/pro/image-to-video', { input, pollInterval: 10 });
-  assert.match((done.data as { video: { url: string } }).video.url, /\/__simulator\/files\/.+\.mp4/);
+  assert.deepEqual(held.created[0]?.input, input);
+  held.cancel(heldId);
+
+  const fal = clientFor(fast);
+  const { request_id } = await fal.queue.submit('fal-ai/kling-video/v3/pro/image-to-video', { input });
+  const completed = await fal.queue.subscribeToStatus('fal-ai/kling-video/v3/pro/image-to-video', { requestId: request_id, pollInterval: 10 });
+  assert.equal(completed.status, 'COMPLETED');
   const first = await fal.queue.result('fal-ai/kling-video/v3/pro/image-to-video', { requestId: request_id });
   assert.equal(first.requestId, request_id);
-  assert.equal(simulator.created.length, 2);
-  assert.deepEqual(simulator.created[0]?.input, input);
+  assert.match((first.data as { video: { url: string } }).video.url, /\/__simulator\/files\/.+\.mp4/);
+  const done = await fal.subscribe('fal-ai/kling-video/v3/pro/image-to-video', { input, pollInterval: 10 });
+  assert.match((done.data as { video: { url: string } }).video.url, /\/__simulator\/files\/.+\.mp4/);
+  assert.equal(fast.created.length, 2);
+  assert.deepEqual(fast.created[0]?.input, input);
 });
 
 test('provider fal: a request past job_timeout is cancelled at fal and not billed', async (t) => {
