@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { simulatorOptionsSchema } from './config.js';
 import { formatUsd } from './cost.js';
+import { renderDoctor, runDoctor } from './doctor.js';
 import { Journal } from './journal.js';
 import { LockedError } from './lock.js';
 import { InputError, formatProblem } from './problem.js';
@@ -78,6 +79,7 @@ const program = new Command()
 Examples:
   clipmill validate manifests/                                   check every manifest, send nothing
   clipmill run manifests/ --pipeline pipeline/demo.yaml          rehearse on the built-in simulator
+  RUNFLOW_API_KEY=... clipmill doctor manifests/ --pipeline pipeline/nightly.yaml   free checks before a paid night
   RUNFLOW_API_KEY=... clipmill run manifests/ --pipeline pipeline/nightly.yaml --dry-run
   clipmill run --help                                            options and exit codes of a run`,
   );
@@ -178,6 +180,20 @@ program
   .action(async (opts: { out?: string; pipeline?: string }) => {
     const { report, files } = await rebuildReports(await outDirOf(opts));
     process.stdout.write(`${report.totals.done} of ${report.totals.rows} videos done, ${report.totals.failed} failed\nreports: ${files.map((f) => path.relative(process.cwd(), f) || f).join(', ')}\n`);
+  });
+
+program
+  .command('doctor')
+  .description('before a paid night: check the provider with free, read-only requests (health, key, balance against tonight\'s estimate, the run list clipmill relies on, clock skew)')
+  .argument('[manifests...]', 'manifests whose remaining work the balance is compared with')
+  .option('--pipeline <file>', 'pipeline file: which provider and where')
+  .option('--out <dir>', 'output folder whose journal tells what is already done')
+  .option('--json', 'the checks as JSON')
+  .addHelpText('after', '\nExit codes: 0 ready (warnings are printed), 1 a check failed, 2 invalid configuration (no key, bad pipeline).')
+  .action(async (manifests: string[], opts: { pipeline?: string; out?: string; json?: boolean }) => {
+    const result = await runDoctor({ manifests, ...(opts.pipeline !== undefined && { pipelineFile: opts.pipeline }), ...(opts.out !== undefined && { outDir: opts.out }) });
+    process.stdout.write(opts.json ? `${JSON.stringify({ ...result, estimate_usd: result.estimateMicros / 1e6 }, null, 2)}\n` : `${renderDoctor(result).join('\n')}\n`);
+    process.exitCode = result.exitCode;
   });
 
 program

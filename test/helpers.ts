@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -112,4 +114,43 @@ export function noisePng(width: number, height: number, seed = 1): Buffer {
   header.writeUInt32BE(height, 4);
   header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
   return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', header), chunk('IDAT', deflateSync(raw, { level: 0 })), chunk('IEND', Buffer.alloc(0))]);
+}
+
+export type Scripted = 'pass' | 'reset' | { status: number; headers?: Record<string, string>; body?: unknown };
+
+/** A scripted proxy in front of the simulator: chosen requests get a reset or a canned answer, the rest pass. */
+export async function scriptedProxy(t: TestContext, target: string, script: (method: string, path: string, n: number) => Scripted): Promise<{ url: string; seen: string[]; requests: { key: string; search: string; at: number }[] }> {
+  const seen: string[] = [];
+  const requests: { key: string; search: string; at: number }[] = [];
+  const counts = new Map<string, number>();
+  const server = createServer((req, res) => {
+    const key = `${req.method} ${(req.url ?? '').split('?')[0]!.replace(/\/v1\/runs\/[0-9a-f-]{36}/, '/v1/runs/:id')}`;
+    const n = (counts.get(key) ?? 0) + 1;
+    counts.set(key, n);
+    requests.push({ key, search: new URL(req.url ?? '/', 'http://x').search, at: Date.now() });
+    const action = script(req.method ?? '', key, n);
+    seen.push(`${key} #${n} ${typeof action === 'string' ? action : action.status}`);
+    if (action === 'reset') {
+      req.resume();
+      req.on('end', () => res.socket?.resetAndDestroy());
+      return;
+    }
+    if (action !== 'pass') {
+      req.resume();
+      res.writeHead(action.status, { 'content-type': 'application/json', ...action.headers });
+      res.end(JSON.stringify(action.body ?? { code: 'SCRIPTED', message: 'scripted', errors: null }));
+      return;
+    }
+    const upstream = httpRequest(new URL(req.url ?? '/', target), { method: req.method, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, requests };
 }

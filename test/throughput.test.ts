@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { createServer, request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { nextPollDelayMs, RunTimeModel } from '../src/polling.js';
 import { runManifests } from '../src/run.js';
 import { newGateState, penalise, reserveSlot, RATE_WINDOW_MS } from '../src/scheduler.js';
-import { fastPipeline, startSimulator, totalUsd, workspace, write } from './helpers.js';
+import { fastPipeline, scriptedProxy, startSimulator, totalUsd, workspace, write } from './helpers.js';
 
 function maxInWindow(times: readonly number[]): number {
   let best = 0;
@@ -61,43 +59,6 @@ test('run time model: learns a fixed latency, and time proportional to seconds o
   assert.equal(Math.round(proportional.expectedMs(8)!), 100_000);
   assert.equal(new RunTimeModel().expectedMs(5), undefined);
 });
-
-type Scripted = 'pass' | 'reset' | { status: number; headers?: Record<string, string>; body?: unknown };
-
-/** A scripted proxy in front of the simulator: chosen requests get a reset or a canned answer, the rest pass. */
-async function scriptedProxy(t: TestContext, target: string, script: (method: string, path: string, n: number) => Scripted): Promise<{ url: string; seen: string[] }> {
-  const seen: string[] = [];
-  const counts = new Map<string, number>();
-  const server = createServer((req, res) => {
-    const key = `${req.method} ${(req.url ?? '').split('?')[0]!.replace(/\/v1\/runs\/[0-9a-f-]{36}/, '/v1/runs/:id')}`;
-    const n = (counts.get(key) ?? 0) + 1;
-    counts.set(key, n);
-    const action = script(req.method ?? '', key, n);
-    seen.push(`${key} #${n} ${typeof action === 'string' ? action : action.status}`);
-    if (action === 'reset') {
-      req.resume();
-      req.on('end', () => res.socket?.resetAndDestroy());
-      return;
-    }
-    if (action !== 'pass') {
-      req.resume();
-      res.writeHead(action.status, { 'content-type': 'application/json', ...action.headers });
-      res.end(JSON.stringify(action.body ?? { code: 'SCRIPTED', message: 'scripted', errors: null }));
-      return;
-    }
-    const upstream = httpRequest(new URL(req.url ?? '/', target), { method: req.method, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
-    req.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
-}
 
 test('a 429 without Retry-After then a 201 makes one run; a reset poll and a 503 with an HTTP-date Retry-After are retried; the row completes', async (t) => {
   const simulator = await startSimulator(t);
