@@ -145,6 +145,9 @@ export async function scriptedProxy(t: TestContext, target: string, script: (met
       res.writeHead(up.statusCode ?? 502, up.headers);
       up.pipe(res);
     });
+    // A client that gave up (its timeout) closes the proxied request: not an error of the test.
+    upstream.on('error', () => res.destroy());
+    res.on('close', () => upstream.destroy());
     req.pipe(upstream);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
