@@ -150,11 +150,12 @@ async function runNaive(rows: Row[], sim: Simulator, concurrency: number, idealM
             await polled.body.dump();
             continue;
           }
-          const body = (await polled.body.json()) as { status_code: string; completed_at: string | null; output: { video: { url: string } } | null };
-          if (body.status_code === 'succeeded' && body.output) {
+          const body = (await polled.body.json()) as { status_code: string; completed_at: string | null; output: { outputs: { type: string; url: string }[] } | null };
+          const video = body.output?.outputs.find((o) => o.type === 'video');
+          if (body.status_code === 'succeeded' && video) {
             delays.push(Date.now() - Date.parse(body.completed_at ?? ''));
-            const video = await request(body.output.video.url);
-            await video.body.arrayBuffer();
+            const file = await request(video.url);
+            await file.body.arrayBuffer();
             done++;
             return;
           }
@@ -229,11 +230,16 @@ async function main(): Promise<void> {
   if (!only || only === 'faults') {
     const rows = rowsOf(300);
     const ideal = (rows.length / 50) * LATENCY_MS;
-    process.stderr.write('faults: 300 rows with 10% 5xx, 5% 429, 2% resets...\n');
+    process.stderr.write('faults: 300 rows with 10% 5xx, 5% 429, 2% resets; the run list pages one run at a time after two empty pages, and lags...\n');
     const rpm = 60_000;
-    results.push(await withSimulator({ concurrency: 50, errorRate: 0.1, rateLimitRate: 0.05, resetRate: 0.02, requestsPerMinute: rpm, seed: 42 }, async (sim) => {
+    const list = { listPageSize: 1, listEmptyPages: 2, listDelayMs: scaled(3_000) };
+    results.push(await withSimulator({ concurrency: 50, errorRate: 0.1, rateLimitRate: 0.05, resetRate: 0.02, requestsPerMinute: rpm, seed: 42, ...list }, async (sim) => {
       const r = await runClipmill('clipmill under faults', rows, sim, { concurrency: 50, rpm }, ideal);
-      extra.push(`faults: ${sim.stats.errors} 5xx, ${sim.stats.rateLimitedRandom} random 429s, ${sim.stats.resets} resets, ${sim.stats.lostCreateAnswers} create answers lost after the run was made; runs created ${sim.created.length} for ${rows.length} rows`);
+      extra.push(
+        `faults: ${sim.stats.errors} 5xx, ${sim.stats.rateLimitedRandom} random 429s, ${sim.stats.resets} resets, ${sim.stats.lostCreateAnswers} create answers lost after the run was made, ` +
+          `found again by client_ref in ${sim.stats.listHitsAfterFirstPage} look-ups past page 1 (${sim.stats.lists} list pages read, ${sim.stats.refusedLists} refused); ` +
+          `runs created ${sim.created.length}, billed ${sim.billed.length}, for ${rows.length} rows`,
+      );
       return r;
     }));
   }

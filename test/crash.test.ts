@@ -26,13 +26,15 @@ function prng(seed: number): () => number {
   };
 }
 
-test('kill -9 at random moments during submits and downloads: reruns finish every row with exactly one billed run each', { timeout: 120_000 }, async (t) => {
+test('kill -9 at random moments during submits and downloads, with create answers lost and a paged, lagging run list: reruns finish every row with exactly one billed run each', { timeout: 120_000 }, async (t) => {
   const seed = Number(process.env.CLIPMILL_CRASH_SEED ?? Date.now() % 100_000);
   const random = prng(seed);
   t.diagnostic(`crash seed ${seed}`);
 
   // The simulator runs as its own process, as a provider would: it outlives every killed runner.
-  const simulator = startCli(['simulate', '--latency-ms', '120', '--concurrency', '6'], {}, ROOT);
+  // Lost create answers (5xx and resets after the run was made) must be found in a list that pages sparsely and lags.
+  const faults = ['--error-rate', '0.1', '--reset-rate', '0.05', '--list-page-size', '1', '--list-empty-pages', '2', '--list-delay-ms', '50'];
+  const simulator = startCli(['simulate', '--latency-ms', '120', '--concurrency', '6', ...faults], {}, ROOT);
   t.after(() => simulator.kill('SIGKILL'));
   const baseUrl = await new Promise<string>((resolve, reject) => {
     simulator.stdout.on('data', (d: Buffer) => {
@@ -46,7 +48,7 @@ test('kill -9 at random moments during submits and downloads: reruns finish ever
   const images = ['hero-landscape.jpg', 'story-portrait.jpg', 'product-square.png', 'banner-4x3.jpg'];
   const rows = Array.from({ length: 42 }, (_, i) => ({ id: `clip-${String(i).padStart(2, '0')}`, image: images[i % 4]!, duration: 3 + (i % 13), audio: i % 3 === 0 }));
   const file = await write(dir, 'night.yaml', ['rows:', ...rows.map((r) => `  - {id: ${r.id}, image: images/${r.image}, prompt: "shot ${r.id}", duration: ${r.duration}, generate_audio: ${r.audio}}`)].join('\n'));
-  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('concurrency: 4', 'concurrency: 8'));
+  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('concurrency: 4', 'concurrency: 8').replace('request_timeout: 5s', 'request_timeout: 1s').replace('max_attempts: 3', 'max_attempts: 6'));
   const out = path.join(dir, 'out');
   const env = { RUNFLOW_API_KEY: 'crash-test', RUNFLOW_BASE_URL: baseUrl };
   const args = ['run', file, '--pipeline', pipelineFile, '--out', out, '--log', 'json'];
@@ -121,4 +123,9 @@ test('kill -9 at random moments during submits and downloads: reruns finish ever
   const ledgerMicros = ledger.billed.reduce((sum, e) => sum + Math.round(e.usd * 1e6), 0);
   assert.equal(Math.round(report.totals.actual_usd * 1e6), ledgerMicros);
   assert.equal(report.totals.done, rows.length);
+
+  const stats = (await (await fetch(`${baseUrl}/__simulator/stats`)).json()) as Record<string, number>;
+  t.diagnostic(`simulator: ${stats.lostCreateAnswers} create answers lost, ${stats.lists} list pages read, ${stats.listHitsAfterFirstPage} runs found after page 1, ${stats.refusedLists} list queries refused`);
+  assert.equal(stats.refusedLists, 0, 'every list query was a documented one');
+  if ((stats.lostCreateAnswers ?? 0) > 0) assert.ok((stats.listHitsAfterFirstPage ?? 0) >= 1, 'lost creates were found past the first page');
 });

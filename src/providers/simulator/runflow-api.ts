@@ -130,6 +130,7 @@ function list(sim: Simulator, url: URL): Reply {
   const size = Math.min(limit, sim.options.listPageSize);
   const page = matches.slice(cursor.offset, cursor.offset + size);
   const end = cursor.offset + size;
+  if (filter && page.length > 0 && cursorText !== null) sim.stats.listHitsAfterFirstPage++;
   return {
     status: 200,
     body: {

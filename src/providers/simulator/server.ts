@@ -254,6 +254,8 @@ export class Simulator {
     lists: 0,
     /** List requests refused because their query is not a documented form (400/422). */
     refusedLists: 0,
+    /** Filtered list pages that held a match after the first page (a client that stops at page 1 misses these). */
+    listHitsAfterFirstPage: 0,
     /** Bytes PUT to upload URLs, and Runflow confirmations made. */
     uploads: 0,
     confirmations: 0,
