@@ -218,6 +218,7 @@ program
   .option('--voice-price-usd-per-second <x>', 'billing rate with voice control', nonNegative('--voice-price-usd-per-second'), 0.14)
   .option('--api-key <key>', 'accept only this key (default: any non-empty key)')
   .option('--create-response-delay-ms <n>', 'answer creates this late, after the run exists (a client timeout then loses the answer)', wholeNumber('--create-response-delay-ms', 600_000), 0)
+  .option('--create-commit-delay-ms <n>', 'make the run only this long after a create arrives (a slow provider)', wholeNumber('--create-commit-delay-ms', 600_000), 0)
   .option('--list-page-size <n>', 'Runflow run list: at most this many runs a page', positiveInt('--list-page-size'), 500)
   .option('--list-empty-pages <n>', 'Runflow run list: a filtered answer starts with this many empty pages', wholeNumber('--list-empty-pages', 40), 0)
   .option('--list-delay-ms <n>', 'Runflow run list: a new run is listed only this long after its create', wholeNumber('--list-delay-ms', 600_000), 0)
@@ -231,6 +232,7 @@ program
       fail_rate: opts.failRate,
       cancel_rate: opts.cancelRate,
       create_response_delay_ms: opts.createResponseDelayMs,
+      create_commit_delay_ms: opts.createCommitDelayMs,
       list_page_size: opts.listPageSize,
       list_empty_pages: opts.listEmptyPages,
       list_delay_ms: opts.listDelayMs,

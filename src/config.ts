@@ -63,6 +63,7 @@ export const simulatorOptionsSchema = z
     voice_price_usd_per_second: z.number().min(0).default(0.14),
     api_key: z.string().min(1).optional(),
     create_response_delay_ms: z.number().int().min(0).default(0),
+    create_commit_delay_ms: z.number().int().min(0).default(0),
     cancel_rate: rate.default(0),
     list_page_size: z.number().int().min(1).max(500).default(500),
     list_empty_pages: z.number().int().min(0).max(40).default(0),

@@ -242,14 +242,16 @@ class RowRunner {
     }
     const asset = await withRetry(async () => provider.uploadImage(info, await readFile(info.path), this.signal), this.retry, this.signal);
     await journal.append({ type: 'uploaded', key, request: info.sha256, assetId: asset.assetId, provider: provider.name });
-    log.info('uploaded', `uploaded ${path.basename(info.path)} (${(info.bytes / 1e6).toFixed(1)} MB) as asset ${asset.assetId.startsWith('http') ? redactJson(asset.assetId) : asset.assetId}`);
+    // fal's file_url is its asset id and reads the image: it is not repeated in the log.
+    log.info('uploaded', `uploaded ${path.basename(info.path)} (${(info.bytes / 1e6).toFixed(1)} MB)${asset.assetId.includes('://') ? '' : ` as asset ${asset.assetId}`}`);
     return asset.url;
   }
 
-  /** One complete read of the provider's list for a client_ref: the runs it lists, or why it cannot tell. */
-  private async listRuns(item: WorkItem, clientRef: string): Promise<LookUpAnswer> {
+  /** One complete read of the provider's list for each client_ref this request was sent with: the runs listed, or why it cannot tell. */
+  private async listRuns(clientRefs: readonly string[]): Promise<LookUpAnswer> {
+    const runIds: string[] = [];
     try {
-      const runIds = await withRetry(() => this.ctx.provider.findRuns(clientRef, this.signal), this.retry, this.signal);
+      for (const clientRef of clientRefs) runIds.push(...(await withRetry(() => this.ctx.provider.findRuns(clientRef, this.signal), this.retry, this.signal)));
       return runIds.length > 0 ? { kind: 'found', runIds } : { kind: 'none' };
     } catch (error) {
       if (isAbortError(error) || this.signal.aborted || (error instanceof ApiError && error.kind !== 'transient' && error.kind !== 'row')) throw error;
@@ -258,38 +260,46 @@ class RowRunner {
   }
 
   /**
-   * Finds the run a create whose answer was lost may have made, by its client_ref, at the times the rule
-   * allows. Returns its id (journaled as submitted), undefined when the provider's complete list, read a
-   * whole request timeout after the create, has none (journaled, so the row may be submitted again), or
-   * 'unknown' when the list cannot be read: the row is then left alone, never resubmitted.
+   * Finds the run a create whose answer was lost may have made, by client_ref (this request's latest
+   * attempt first, then its earlier ones: a late run of an earlier attempt counts too), at the times the
+   * rule allows, counted from `sinceMs`, when the create was given up. Returns its id (journaled as
+   * submitted), undefined when complete lists read a whole request timeout later have none (journaled,
+   * so the row may be submitted again), or 'unknown' when a list cannot be read: never resubmitted then.
    */
-  private async lookUp(item: WorkItem, clientRef: string, sentAtMs: number): Promise<string | undefined | 'unknown'> {
+  private async lookUp(item: WorkItem, sinceMs: number): Promise<string | undefined | 'unknown'> {
     const { journal, log, pipeline } = this.ctx;
-    for (const at of lookUpTimes(sentAtMs, Date.now(), pipeline.requestTimeoutMs)) {
+    const clientRefs = [...(this.state(item)?.clientRefs ?? [])].reverse();
+    const shown = clientRefs[0] ?? '';
+    for (const at of lookUpTimes(sinceMs, Date.now(), pipeline.requestTimeoutMs)) {
       await sleep(Math.max(0, at - Date.now()), undefined, { signal: this.signal });
-      const answer = await this.listRuns(item, clientRef);
-      const verdict = lookUpVerdict(answer, sentAtMs, Date.now(), pipeline.requestTimeoutMs);
+      // The read's start, not its end, is what the rule measures: a run committed during a slow read may be missed.
+      const readAtMs = Date.now();
+      const answer = await this.listRuns(clientRefs);
+      const verdict = lookUpVerdict(answer, sinceMs, readAtMs, pipeline.requestTimeoutMs);
       if (verdict === 'look_again') continue;
       if (verdict === 'unknown') {
         const reason = answer.kind === 'cannot_tell' ? answer.reason : '';
-        log.error('reconcile_failed', `could not look up the lost create ${clientRef} (${reason}); it stays unresolved and is not resubmitted`, this.fields(item));
+        log.error('reconcile_failed', `could not look up the lost create ${shown} (${reason}); it stays unresolved and is not resubmitted`, this.fields(item));
         return 'unknown';
       }
       if (verdict === 'attach' && answer.kind === 'found') {
         const runId = answer.runIds[0]!;
-        if (answer.runIds.length > 1) log.warn('reconcile_many', `${answer.runIds.length} runs carry client_ref ${clientRef}; following ${runId}`, this.fields(item));
+        if (answer.runIds.length > 1) log.warn('reconcile_many', `${answer.runIds.length} runs carry this row's client_refs (${answer.runIds.join(', ')}); following ${runId}, the others may be billed too`, this.fields(item));
         await journal.append({ type: 'submitted', key: item.key, request: item.request, runId });
         log.info('reconciled', `found run ${runId} by client_ref for a create whose answer was lost; re-attached, not resubmitted`, { ...this.fields(item), run_id: runId });
         return runId;
       }
-      await journal.append({ type: 'not_submitted', key: item.key, request: item.request, code: 'NOT_CREATED', message: `every page of the provider's run list has no run with client_ref ${clientRef}` });
-      log.info('reconciled', `the provider lists no run for the lost create ${clientRef}, a request timeout after it was sent; submitting again`, this.fields(item));
+      await journal.append({ type: 'not_submitted', key: item.key, request: item.request, code: 'NOT_CREATED', message: `every page of the provider's run list has no run with client_ref ${clientRefs.join(' or ')}` });
+      log.info('reconciled', `the provider lists no run for the lost create ${shown}, a request timeout after it was given up; submitting again`, this.fields(item));
       return undefined;
     }
     return 'unknown'; // unreachable: the last look-up is never early
   }
 
-  /** A create an earlier run sent and got no answer to: looked up by the client_ref it journaled. */
+  /**
+   * A create an earlier run sent and got no answer to: looked up by the client_refs it journaled. That
+   * run may have given up on it as late as one request timeout after sending, so the patience counts from there.
+   */
   private async lookUpEarlierCreate(item: WorkItem): Promise<string | undefined | 'unknown'> {
     const known = this.state(item);
     if (known?.clientRef === undefined || known.submittingAtMs === undefined) {
@@ -300,7 +310,7 @@ class RowRunner {
       );
       return 'unknown';
     }
-    return this.lookUp(item, known.clientRef, known.submittingAtMs);
+    return this.lookUp(item, known.submittingAtMs + this.ctx.pipeline.requestTimeoutMs);
   }
 
   /**
@@ -318,34 +328,39 @@ class RowRunner {
       }
       this.reserved.set(item.key, item.estimateMicros);
     }
-    let input: KlingV3Input;
-    try {
-      input = await this.buildInput(item);
-    } catch (error) {
-      this.settle(item, 0); // nothing was sent for this row
-      throw error;
-    }
     for (let tries = 1; ; tries++) {
       if (this.ctx.signal.aborted || this.stopSubmits.signal.aborted) {
         this.settle(item, 0); // nothing is in flight for this row: give its reservation back
         return undefined;
       }
+      let input: KlingV3Input;
+      try {
+        // Built per attempt: image URLs are signed and short-lived.
+        input = await this.buildInput(item);
+      } catch (error) {
+        this.settle(item, 0); // nothing was sent for this row
+        throw error;
+      }
       const attempt = (this.state(item)?.attempts ?? 0) + 1;
       const clientRef = clientRefFor(item.key, item.request, attempt);
       const submission: Submission = { clientRef, metadata: { clipmill_manifest: item.row.manifest, clipmill_row: item.row.id, clipmill_request: item.request, clipmill_submit: clientRef } };
-      await journal.append({ type: 'submitting', key: item.key, request: item.request, attempt, clientRef });
-      const sentAtMs = this.state(item)?.submittingAtMs ?? Date.now();
+      let sent = false;
+      // The intent is journaled once the rate slot is ours, just before the bytes leave: its time is the send's.
+      const beforeSend = async () => {
+        await journal.append({ type: 'submitting', key: item.key, request: item.request, attempt, clientRef });
+        sent = true;
+      };
       try {
-        const run = await provider.submit(input, submission, this.stopAll.signal, this.signal);
+        const run = await provider.submit(input, submission, this.stopAll.signal, { waitSignal: this.signal, beforeSend });
         await journal.append({ type: 'submitted', key: item.key, request: item.request, runId: run.runId, ...(run.urls && { urls: run.urls }) });
         log.info('submitted', `submitted as ${run.runId}`, { ...this.fields(item), run_id: run.runId });
         return run.runId;
       } catch (error) {
-        if (isAbortError(error) && !this.stopAll.signal.aborted) {
-          // Ctrl-C while waiting for a rate slot: the create was never sent.
-          await journal.append({ type: 'not_submitted', key: item.key, request: item.request, code: 'INTERRUPTED', message: 'interrupted before the create was sent' });
+        if (!sent) {
+          // Stopped while waiting for a rate slot (Ctrl-C, a fatal stop) or the journal refused the intent: nothing was sent.
           this.settle(item, 0);
-          return undefined;
+          if (isAbortError(error)) return undefined;
+          throw error;
         }
         if (!(error instanceof ApiError)) throw error;
         const answered = error.status !== undefined && error.status < 500;
@@ -367,9 +382,10 @@ class RowRunner {
           await sleep(delayMs, undefined, { signal: this.signal });
           continue;
         }
-        // 5xx, timeout or reset after the body was sent: the run may exist. Ask the provider before deciding.
+        // 5xx, timeout or reset after the body was sent: the run may exist. Ask the provider before deciding,
+        // counting the provider's patience from when we gave up, not from when we sent.
         log.warn('submit_unknown', `${error.message}; looking the run up by client_ref ${clientRef} before deciding`, this.fields(item));
-        const found = await this.lookUp(item, clientRef, sentAtMs);
+        const found = await this.lookUp(item, Date.now());
         if (found === 'unknown') return undefined;
         if (found !== undefined) return found;
         if (tries >= this.retry.maxAttempts) {
@@ -425,9 +441,10 @@ class RowRunner {
       }
       if (TERMINAL.has(snapshot.state)) {
         const failure = snapshot.failure ?? { code: snapshot.state.toUpperCase(), message: `the run ended as ${snapshot.state}` };
-        // Failed runs are not billed (PROVIDERS.md); a reported cost above zero is recorded as billed anyway.
-        const billed = (snapshot.costMicros ?? 0) > 0;
-        this.settle(item, snapshot.costMicros ?? 0);
+        // Failed runs are not billed (PROVIDERS.md); a reported cost above zero, or an outcome that can no longer be read, is recorded as billed.
+        const costMicros = snapshot.costMicros ?? (snapshot.mayBeBilled ? this.state(item)?.costMicros : undefined);
+        const billed = (costMicros ?? 0) > 0 || snapshot.mayBeBilled === true;
+        this.settle(item, costMicros ?? (billed ? item.estimateMicros : 0));
         await journal.append({
           type: 'failed',
           key: item.key,
@@ -437,7 +454,7 @@ class RowRunner {
           message: `run ${runId} ${snapshot.state}: ${failure.message}`,
           attempt: this.state(item)?.attempts ?? 1,
           billed,
-          ...(snapshot.costMicros !== undefined && { costMicros: snapshot.costMicros }),
+          ...(costMicros !== undefined && { costMicros }),
         });
         log.error('row_failed', `run ${runId} ${snapshot.state}: ${failure.code}: ${failure.message}`, this.fields(item));
         return undefined;

@@ -2,7 +2,7 @@ import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici'
 import { ApiError, isAbortError } from './errors.js';
 
 export interface HttpRequest {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
   url: string;
   headers?: Record<string, string>;
   body?: string | Uint8Array;
@@ -26,11 +26,16 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** For provider text that becomes a message: every URL in it loses its query string (a signature, a token). */
+export function redactText(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s"'<>?]+)\?[^\s"'<>]*/gi, '$1?…(redacted)');
+}
+
 /** For logging a provider's raw answer: every URL loses its query (signatures), data: URIs their bytes. */
 export function redactJson(value: unknown): unknown {
   if (typeof value === 'string') {
     if (value.startsWith('data:')) return `${value.slice(0, value.indexOf(',') + 1)}…(${value.length} chars)`;
-    return /^[a-z][a-z0-9+.-]*:\/\//i.test(value) && value.includes('?') ? `${redactUrl(value)}?…(redacted)` : value;
+    return redactText(value);
   }
   if (Array.isArray(value)) return value.map(redactJson);
   if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactJson(v)]));

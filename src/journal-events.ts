@@ -64,8 +64,10 @@ export interface RowState {
   /** Submissions attempted for this request (each `submitting`). */
   attempts: number;
   runId?: string;
-  /** The client_ref of the last create attempt, and when it was about to be sent: a lost create is looked up by it. */
+  /** The client_ref of the last create attempt, and when it was sent: a lost create is looked up by it. */
   clientRef?: string;
+  /** The client_refs of attempts since the row last had a known run whose creates may still have made one, oldest first: a late run of an earlier attempt is ours too. */
+  clientRefs?: string[];
   submittingAtMs?: number;
   /** The session whose create made the run: the money is this session's. */
   submittedIn?: string;
@@ -101,16 +103,24 @@ export function applyEvent(previous: RowState | undefined, event: RowEvent): Row
         status: 'submitting',
         attempts: Math.max(base.attempts + 1, event.attempt),
         submittingAtMs: Date.parse(event.at),
-        ...(event.clientRef !== undefined && { clientRef: event.clientRef }),
+        ...(event.clientRef !== undefined && { clientRef: event.clientRef, clientRefs: [...(base.clientRefs ?? []), event.clientRef] }),
       };
     case 'submitted': {
+      // The row has its run: earlier lost attempts were each concluded "not made" before a new one was sent.
+      delete base.clientRefs;
       const next: RowState = { ...base, status: 'submitted', runId: event.runId };
       if (event.session !== undefined) next.submittedIn = event.session;
       if (event.urls !== undefined) next.runUrls = event.urls;
       return next;
     }
-    case 'not_submitted':
-      return { ...base, status: 'pending' };
+    case 'not_submitted': {
+      // Certainly not made (refused, answered): that attempt's client_ref cannot turn up. "Not listed" (NOT_CREATED) still might, late.
+      const clientRefs = event.code === 'NOT_CREATED' ? base.clientRefs : base.clientRefs?.slice(0, -1);
+      const next: RowState = { ...base, status: 'pending' };
+      if (clientRefs && clientRefs.length > 0) next.clientRefs = clientRefs;
+      else delete next.clientRefs;
+      return next;
+    }
     case 'succeeded': {
       const next: RowState = { ...base, status: 'succeeded', runId: event.runId };
       if (event.costMicros !== undefined) next.costMicros = event.costMicros;
@@ -119,6 +129,7 @@ export function applyEvent(previous: RowState | undefined, event: RowEvent): Row
     case 'downloaded':
       return { ...base, status: 'downloaded', runId: event.runId, output: { path: event.path, bytes: event.bytes, sha256: event.sha256, seconds: event.seconds } };
     case 'failed': {
+      delete base.clientRefs;
       const next: RowState = { ...base, status: 'failed', failure: { code: event.code, message: event.message, billed: event.billed } };
       if (event.runId !== undefined) next.runId = event.runId;
       if (event.costMicros !== undefined) next.costMicros = event.costMicros;

@@ -17,13 +17,19 @@ export function retryAfterOf(headers: HttpResponse['headers'], capMs: number): n
   return parseRetryAfterMs(Array.isArray(value) ? value[0] : value, Date.now(), capMs);
 }
 
+/** How a create is sent: `waitSignal` ends the wait for a rate slot (nothing sent yet, so Ctrl-C may stop it); `beforeSend` runs once the slot is ours, just before the bytes leave (the journal's intent, timed to the real send). */
+export interface SendControl {
+  waitSignal?: AbortSignal;
+  beforeSend?: () => Promise<void>;
+}
+
 /**
  * Sends one API request through the requests-per-minute gate. The caller reads the status; a 429 has
- * already slowed every caller down. `waitSignal` ends the wait for a slot (a create waiting there has not
- * been sent, so Ctrl-C may stop it), `signal` the request itself.
+ * already slowed every caller down. `signal` ends the request itself.
  */
-export async function apiRequest(options: ApiOptions, req: Omit<HttpRequest, 'timeoutMs' | 'signal'>, signal: AbortSignal, waitSignal: AbortSignal = signal): Promise<HttpResponse> {
-  await options.gate.take(waitSignal);
+export async function apiRequest(options: ApiOptions, req: Omit<HttpRequest, 'timeoutMs' | 'signal'>, signal: AbortSignal, control: SendControl = {}): Promise<HttpResponse> {
+  await options.gate.take(control.waitSignal ?? signal);
+  await control.beforeSend?.();
   const response = await options.http.send({ ...req, timeoutMs: options.requestTimeoutMs, signal });
   if (response.status === 429) options.gate.rateLimitedFor(retryAfterOf(response.headers, options.retry.maxDelayMs) ?? options.retry.baseDelayMs);
   return response;

@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { formatUsd } from '../cost.js';
 import { ApiError, kindOfStatus } from '../errors.js';
-import { redactUrl, type HttpResponse } from '../http.js';
+import { redactText, redactUrl, type HttpResponse } from '../http.js';
 import type { ImageInfo } from '../manifest/images.js';
 import type { KlingV3Input } from '../model/kling-v3.js';
-import { apiRequest, isRecord, retryAfterOf, str, type ApiOptions } from './api.js';
+import { apiRequest, isRecord, retryAfterOf, str, type ApiOptions, type SendControl } from './api.js';
 import { clockCheck } from './checks.js';
 import type { AccountCheck, Provider, RunRef, RunSnapshot, RunState, Submission, UploadedAsset } from './provider.js';
 
@@ -46,7 +46,7 @@ export function falErrorText(response: Pick<HttpResponse, 'status' | 'body' | 'h
   } else {
     message = str(detail) ?? (typeof response.body === 'string' && response.body.trim() ? response.body.trim().slice(0, 200) : `HTTP ${response.status}`);
   }
-  return { code, message, hasDetail: detail !== undefined };
+  return { code, message: redactText(message), hasDetail: detail !== undefined };
 }
 
 /**
@@ -75,14 +75,15 @@ export class FalProvider implements Provider {
     return { assetId: fileUrl, url: fileUrl };
   }
 
-  /** A fal storage file is addressed by its file_url, which does not expire like a presigned link: it is its own id. */
-  async refreshImage(assetId: string): Promise<UploadedAsset | undefined> {
-    return { assetId, url: assetId };
+  /** A fal storage file is addressed by its file_url (its own id); one fal no longer serves is uploaded again (uploads are free). */
+  async refreshImage(assetId: string, signal: AbortSignal): Promise<UploadedAsset | undefined> {
+    const head = await this.options.http.send({ method: 'HEAD', url: assetId, timeoutMs: this.options.requestTimeoutMs, signal });
+    return head.status >= 200 && head.status < 300 ? { assetId, url: assetId } : undefined;
   }
 
-  async submit(input: KlingV3Input, _submission: Submission, signal: AbortSignal, waitSignal?: AbortSignal): Promise<RunRef> {
+  async submit(input: KlingV3Input, _submission: Submission, signal: AbortSignal, control: SendControl): Promise<RunRef> {
     const url = `${this.options.baseUrl.replace(/\/$/, '')}/${FAL_ENDPOINT}`;
-    const body = await this.call('POST', url, input, signal, waitSignal);
+    const body = await this.call('POST', url, input, signal, control);
     const requestId = isRecord(body) ? str(body.request_id) : undefined;
     if (!requestId || !isRecord(body)) throw new ApiError('row', 'BAD_RESPONSE', 'fal answered the submit without a request_id');
     const base = `${this.options.baseUrl.replace(/\/$/, '')}/${FAL_REQUESTS_PATH}/${encodeURIComponent(requestId)}`;
@@ -130,7 +131,9 @@ export class FalProvider implements Provider {
       const locked = lockedAccountMessage(response.status, isRecord(response.body) ? response.body.detail : undefined);
       if (response.status === 401) checks.push({ name: 'key', status: 'fail', detail: `fal refuses the key (401: ${message}) — check FAL_KEY` });
       else if (locked) checks.push({ name: 'key', status: 'fail', detail: locked });
-      else checks.push({ name: 'key', status: 'ok', detail: `fal takes the key (a made-up request answers ${response.status})` });
+      // Only fal's own "not found" (with its `detail`) says the key got past authentication.
+      else if (response.status === 404 && isRecord(response.body) && response.body.detail !== undefined) checks.push({ name: 'key', status: 'ok', detail: 'fal takes the key (a made-up request id is "not found")' });
+      else checks.push({ name: 'key', status: 'warn', detail: `could not tell whether fal takes the key: a made-up request id answered ${response.status} (${message})` });
       checks.push(clockCheck([response]));
     } catch (error) {
       checks.push({ name: 'key', status: 'fail', detail: error instanceof Error ? error.message : String(error) });
@@ -144,41 +147,55 @@ export class FalProvider implements Provider {
     return { status: `${base}/status`, result: base, cancel: `${base}/cancel` };
   }
 
-  /** The result of a COMPLETED request: the video, or the model's error (the run failed; fal does not bill it). */
+  /**
+   * The result of a COMPLETED request. Only the model's own verdict fails a row (fal bills neither): a 4xx
+   * with fal's `detail` (e.g. 422 for the input), or a final 5xx that fal typed as an infrastructure error.
+   * A key, lock or rate answer is the account's, not the run's; a 2xx without a video is paid and owed;
+   * anything else is asked again later.
+   */
   private async result(runId: string, url: string, runMs: number | undefined, signal: AbortSignal): Promise<RunSnapshot> {
     const response = await apiRequest(this.options, { method: 'GET', url, headers: this.headers() }, signal);
+    const timing = runMs !== undefined ? { runMs } : {};
     if (response.status >= 200 && response.status < 300) {
       const body = isRecord(response.body) ? response.body : {};
       const videoUrl = isRecord(body.video) ? str(body.video.url) : undefined;
-      if (!videoUrl) return { runId, state: 'failed', failure: { code: 'NO_OUTPUT', message: 'fal returned a result without video.url' } };
-      return { runId, state: 'succeeded', videoUrl, ...(runMs !== undefined && { runMs }) };
+      return { runId, state: 'succeeded', rawOutput: response.body, ...(videoUrl !== undefined && { videoUrl }), ...timing };
     }
     const { code, message, hasDetail } = falErrorText(response);
-    if (response.status === 404) return { runId, state: 'failed', failure: { code: 'RESULT_GONE', message: `fal no longer has the result (${message}); results are kept for an hour at most` } };
-    // Without fal's `detail` the answer came from something in between: ask again later.
-    if (!hasDetail) throw new ApiError(kindOfStatus(response.status) === 'row' ? 'transient' : kindOfStatus(response.status), code, `GET ${redactUrl(url)}: fal ${response.status} ${message}`);
-    return { runId, state: 'failed', failure: { code, message } };
+    const typed = isRecord(response.body) && str(response.body.error_type) !== undefined ? true : response.headers['x-fal-error-type'] !== undefined;
+    if ([401, 403, 408, 429].includes(response.status)) throw this.errorOf('GET', url, response);
+    if (response.status === 404) {
+      // Past fal's retention: whether the run succeeded (and was billed) can no longer be read.
+      return { runId, state: 'failed', mayBeBilled: true, failure: { code: 'RESULT_GONE', message: `fal no longer keeps the result (${message}): results are kept 1 hour, 6 minutes when large; the video cannot be fetched and may have been billed` } };
+    }
+    if (response.status < 500 && hasDetail) return { runId, state: 'failed', failure: { code, message } };
+    if (response.status >= 500 && response.status !== 503 && typed) return { runId, state: 'failed', failure: { code, message } };
+    throw new ApiError('transient', code, `GET ${redactUrl(url)}: fal ${response.status} ${message}; asking again later`, { status: response.status });
   }
 
   private headers(): Record<string, string> {
     return { authorization: `Key ${this.options.apiKey}`, accept: 'application/json' };
   }
 
-  private async call(method: 'GET' | 'POST' | 'PUT', url: string, body: unknown, signal: AbortSignal, waitSignal?: AbortSignal): Promise<unknown> {
+  private async call(method: 'GET' | 'POST' | 'PUT', url: string, body: unknown, signal: AbortSignal, control: SendControl = {}): Promise<unknown> {
     const response = await apiRequest(
       this.options,
       { method, url, headers: { ...this.headers(), ...(body !== undefined && { 'content-type': 'application/json' }) }, ...(body !== undefined && { body: JSON.stringify(body) }) },
       signal,
-      waitSignal,
+      control,
     );
     if (response.status >= 200 && response.status < 300) return response.body;
+    throw this.errorOf(method, url, response);
+  }
+
+  /** A refusal, classified: the locked account (a 403 with only `detail`) is out of credit, not a bad key. */
+  private errorOf(method: string, url: string, response: HttpResponse): ApiError {
     const { code, message } = falErrorText(response);
     const retryAfterMs = retryAfterOf(response.headers, this.options.retry.maxDelayMs);
-    // A locked account (exhausted balance) is a 403 with only `detail`: out of credit, not a bad key.
     const locked = lockedAccountMessage(response.status, isRecord(response.body) ? response.body.detail : undefined);
-    if (locked) throw new ApiError('credit', 'ACCOUNT_LOCKED', `${method} ${redactUrl(url)}: fal 403: ${locked}`, { status: 403 });
+    if (locked) return new ApiError('credit', 'ACCOUNT_LOCKED', `${method} ${redactUrl(url)}: fal 403: ${locked}`, { status: 403 });
     const hint = response.status === 401 || response.status === 403 ? ' — check FAL_KEY' : '';
-    throw new ApiError(kindOfStatus(response.status), code, `${method} ${redactUrl(url)}: fal ${response.status} ${code}: ${message}${hint}`, {
+    return new ApiError(kindOfStatus(response.status), code, `${method} ${redactUrl(url)}: fal ${response.status} ${code}: ${message}${hint}`, {
       status: response.status,
       ...(retryAfterMs !== undefined && { retryAfterMs }),
     });

@@ -35,6 +35,7 @@ export function simulatorOptionsFrom(settings: Pipeline['simulator']): Partial<S
     voicePriceMicrosPerSecond: usdToMicros(settings.voice_price_usd_per_second),
     apiKey: settings.api_key,
     createResponseDelayMs: settings.create_response_delay_ms,
+    createCommitDelayMs: settings.create_commit_delay_ms,
     cancelRate: settings.cancel_rate,
     listPageSize: settings.list_page_size,
     listEmptyPages: settings.list_empty_pages,

@@ -1,6 +1,7 @@
 import type { ProviderName } from '../config.js';
 import type { ImageInfo } from '../manifest/images.js';
 import type { KlingV3Input } from '../model/kling-v3.js';
+import type { SendControl } from './api.js';
 
 /** Where a run is, in the words every provider maps to. */
 export type RunState = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
@@ -34,6 +35,8 @@ export interface RunSnapshot {
   rawOutput?: unknown;
   /** What the provider says it billed, when it says. */
   costMicros?: number;
+  /** A run that ended without a readable outcome (fal's result past retention): count it as billed at the estimate. */
+  mayBeBilled?: boolean;
   failure?: { code: string; message: string };
   /** When it started running, by the provider's clock. */
   startedAtMs?: number;
@@ -71,8 +74,8 @@ export interface Provider {
   uploadImage(image: ImageInfo, bytes: Uint8Array, signal: AbortSignal): Promise<UploadedAsset>;
   /** A fresh URL for an asset uploaded earlier, without sending its bytes again; undefined when the provider no longer has it. */
   refreshImage(assetId: string, signal: AbortSignal): Promise<UploadedAsset | undefined>;
-  /** Creates a run. Not idempotent: callers record intent (and the client_ref) first. `waitSignal` may end the wait for a rate slot; `signal` ends the request. */
-  submit(input: KlingV3Input, submission: Submission, signal: AbortSignal, waitSignal?: AbortSignal): Promise<RunRef>;
+  /** Creates a run. Not idempotent: callers record intent (and the client_ref) in `control.beforeSend`; `signal` ends the request. */
+  submit(input: KlingV3Input, submission: Submission, signal: AbortSignal, control: SendControl): Promise<RunRef>;
   getRun(run: RunRef, signal: AbortSignal): Promise<RunSnapshot>;
   /** Asks the provider to stop a run (on a deadline); absent where the provider documents no way. */
   cancel?(run: RunRef, signal: AbortSignal): Promise<void>;

@@ -1,11 +1,11 @@
 import path from 'node:path';
 import { formatUsd, parseUsdToMicros } from '../cost.js';
 import { ApiError, kindOfStatus } from '../errors.js';
-import { redactUrl, type HttpResponse } from '../http.js';
+import { redactText, redactUrl, type HttpResponse } from '../http.js';
 import type { ImageInfo } from '../manifest/images.js';
 import { MODEL_PATH, type KlingV3Input } from '../model/kling-v3.js';
 import { withRetry } from '../retry.js';
-import { apiRequest, isRecord, retryAfterOf, str, type ApiOptions } from './api.js';
+import { apiRequest, isRecord, retryAfterOf, str, type ApiOptions, type SendControl } from './api.js';
 import { clockCheck } from './checks.js';
 import type { AccountCheck, Provider, RunRef, RunSnapshot, RunState, Submission, UploadedAsset } from './provider.js';
 
@@ -84,17 +84,25 @@ export function parseRun(body: unknown): RunSnapshot {
     const error = isRecord(body.error) ? body.error : {};
     snapshot.failure = {
       code: str(body.failure_code) ?? str(error.code) ?? state.toUpperCase(),
-      message: str(body.failure_message) ?? str(error.message) ?? `the run ended as ${state}`,
+      // A provider's message may quote a presigned input URL: it reaches the journal and the report without its signature.
+      message: redactText(str(body.failure_message) ?? str(error.message) ?? `the run ended as ${state}`),
     };
   }
   return snapshot;
 }
 
-/** A list cursor: `next_pq`, or the sibling spelling `next` (which may be a whole link carrying `pq`). */
+/**
+ * A list cursor: `next_pq` (opaque, taken as it is), or the sibling spelling `next`, which may be a link
+ * carrying `pq`; a link without one cannot be followed, so the list cannot be read to its end.
+ */
 export function nextCursor(body: Record<string, unknown>): string | undefined {
-  const value = str(body.next_pq) ?? str(body.next);
-  if (value === undefined || !/^(https?:\/\/|\/)/.test(value)) return value;
-  return new URL(value, 'http://cursor.invalid').searchParams.get('pq') ?? undefined;
+  const nextPq = str(body.next_pq);
+  if (nextPq !== undefined) return nextPq;
+  const next = str(body.next);
+  if (next === undefined || !/^(https?:\/\/|\/v1\/)/.test(next)) return next;
+  const pq = new URL(next, 'http://cursor.invalid').searchParams.get('pq');
+  if (!pq) throw new ApiError('row', 'LIST_CURSOR_UNREADABLE', 'Runflow\'s run list gave a next link without a pq cursor: the list cannot be read to its end');
+  return pq;
 }
 
 /** Whether a listed run is the one created with `clientRef`: the list is filtered by it, so only a different client_ref rules a run out. */
@@ -115,7 +123,7 @@ export function envelopeError(status: number, body: unknown, headers: Record<str
   }
   const hint = status === 401 ? ' — check RUNFLOW_API_KEY' : status === 402 ? ' — top up the Runflow balance' : status === 403 ? ' — the key may not use this model' : '';
   const retryAfterMs = retryAfterOf(headers, maxRetryAfterMs);
-  return new ApiError(kindOfStatus(status), code, `${what}: Runflow ${status} ${code}: ${message}${hint}`, {
+  return new ApiError(kindOfStatus(status), code, `${what}: Runflow ${status} ${code}: ${redactText(message)}${hint}`, {
     status,
     ...(retryAfterMs !== undefined && { retryAfterMs }),
   });
@@ -158,12 +166,12 @@ export class RunflowProvider implements Provider {
     return this.assetOf(assetId, confirmed);
   }
 
-  /** The confirmation creates the asset record, once: if an earlier answer was lost, the second is refused (409) and the asset is read instead. */
+  /** The confirmation creates the asset record, once: if an earlier answer was lost, the second is refused (how is not documented) and the asset is read instead. */
   private async confirm(assetId: string, signal: AbortSignal): Promise<unknown> {
     try {
       return await this.call('POST', `/v1/asset-uploads/${encodeURIComponent(assetId)}/confirmations`, {}, signal);
     } catch (error) {
-      if (!(error instanceof ApiError && error.status === 409)) throw error;
+      if (!(error instanceof ApiError && (error.status === 400 || error.status === 409 || error.status === 422))) throw error;
       return this.call('GET', `/v1/assets/${encodeURIComponent(assetId)}`, undefined, signal);
     }
   }
@@ -184,8 +192,8 @@ export class RunflowProvider implements Provider {
     return { assetId, url };
   }
 
-  async submit(input: KlingV3Input, submission: Submission, signal: AbortSignal, waitSignal?: AbortSignal): Promise<RunRef> {
-    const run = await this.call('POST', RUNFLOW_CREATE_PATH, { input, client_ref: submission.clientRef, metadata: submission.metadata }, signal, waitSignal);
+  async submit(input: KlingV3Input, submission: Submission, signal: AbortSignal, control: SendControl): Promise<RunRef> {
+    const run = await this.call('POST', RUNFLOW_CREATE_PATH, { input, client_ref: submission.clientRef, metadata: submission.metadata }, signal, control);
     // Only the id matters here: a status clipmill does not know must not lose the id of a run that exists.
     const runId = isRecord(run) ? str(run.id) : undefined;
     if (!runId) throw new ApiError('transient', 'BAD_RESPONSE', 'Runflow answered the create without a run id');
@@ -218,10 +226,11 @@ export class RunflowProvider implements Provider {
       for (const run of items) if (isRecord(run) && str(run.id) && listedFor(run, clientRef)) found.push(run.id as string);
       cursor = nextCursor(body);
       if (cursor === undefined) return found;
-      if (seen.has(cursor)) throw new ApiError('transient', 'LIST_CURSOR_LOOP', `Runflow's run list for client_ref ${clientRef} gave the same cursor twice`);
+      // Reading again would not help: "cannot tell" at once (row kind, not retried).
+      if (seen.has(cursor)) throw new ApiError('row', 'LIST_CURSOR_LOOP', `Runflow's run list for client_ref ${clientRef} gave the same cursor twice`);
       seen.add(cursor);
     }
-    throw new ApiError('transient', 'LIST_TOO_LONG', `more than ${LIST_MAX_PAGES} pages of runs match client_ref ${clientRef}`);
+    throw new ApiError('row', 'LIST_TOO_LONG', `more than ${LIST_MAX_PAGES} pages of runs match client_ref ${clientRef}`);
   }
 
   /** Health, the key and balance, the run list in its documented shape with the filter clipmill relies on, and the clock. */
@@ -255,7 +264,7 @@ export class RunflowProvider implements Provider {
     return checks;
   }
 
-  private async raw(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, waitSignal?: AbortSignal): Promise<HttpResponse> {
+  private async raw(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, control: SendControl = {}): Promise<HttpResponse> {
     const { baseUrl, apiKey } = this.options;
     return apiRequest(
       this.options,
@@ -266,12 +275,12 @@ export class RunflowProvider implements Provider {
         ...(body !== undefined && { body: JSON.stringify(body) }),
       },
       signal,
-      waitSignal,
+      control,
     );
   }
 
-  private async call(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, waitSignal?: AbortSignal): Promise<unknown> {
-    const response = await this.raw(method, path, body, signal, waitSignal);
+  private async call(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, control: SendControl = {}): Promise<unknown> {
+    const response = await this.raw(method, path, body, signal, control);
     if (response.status >= 200 && response.status < 300) return response.body;
     throw envelopeError(response.status, response.body, response.headers, `${method} ${redactUrl(new URL(path, this.options.baseUrl).href)}`, this.options.retry.maxDelayMs);
   }

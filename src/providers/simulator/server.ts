@@ -43,6 +43,8 @@ export interface SimulatorOptions {
   apiKey: string | undefined;
   /** Answer creates this late, after the run exists: a client timeout then loses the answer, not the run. */
   createResponseDelayMs: number;
+  /** Make the run only this long after a create arrives (a slow provider): a client that gave up may still be billed. */
+  createCommitDelayMs: number;
   /** Runflow's run list: at most this many items a page, whatever `limit` asks (a server may send fewer). */
   listPageSize: number;
   /** Runflow's run list: a filtered answer starts with this many empty pages, each with a cursor (sparse pages). */
@@ -75,6 +77,7 @@ export const DEFAULT_SIMULATOR_OPTIONS: SimulatorOptions = {
   voicePriceMicrosPerSecond: 140_000,
   apiKey: undefined,
   createResponseDelayMs: 0,
+  createCommitDelayMs: 0,
   listPageSize: 500,
   listEmptyPages: 0,
   listDelayMs: 0,
@@ -377,6 +380,7 @@ export class Simulator {
     }
     const body = await readBody(req);
     if (isCreate) this.stats.creates++;
+    if (isCreate && this.options.createCommitDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.options.createCommitDelayMs));
     const reply = protocol === 'fal' ? await falRoute(this, req, url, body, res) : runflowRoute(this, req.method ?? 'GET', url, body);
     if (reply === undefined) return; // answered already (a stream)
     if (isCreate && this.options.createResponseDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.options.createResponseDelayMs));
