@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { runManifests } from '../src/run.js';
 import { FAL_LOCKED_DETAIL } from '../src/providers/simulator/fal-api.js';
-import { envFor, fastPipeline, scriptedProxy, startSimulator, workspace, write } from './helpers.js';
+import { envFor, fastPipeline, scriptedProxy, startSimulator, workspace, write, type Scripted } from './helpers.js';
 
 const rows = (n: number) => ['rows:', ...Array.from({ length: n }, (_, i) => `  - {id: r${i}, image: images/hero-landscape.jpg, prompt: "row ${i}", duration: ${3 + i}}`)].join('\n');
 
@@ -64,4 +64,55 @@ test('Runflow: a succeeded, paid run whose output holds no video is logged with 
   assert.equal(second.plan?.counts.download, 1);
   assert.equal(simulator.created.length, 1);
   assert.equal(secondLogs.filter((l) => /output as received/.test(l)).length, 1, 'the first succeeded run of the night is logged once, as received');
+});
+
+test('fal results: a locked account or a rate answer is the account\'s, not the run\'s; a 2xx without a video stays owed; a result past retention is failed but counted as billed', async (t) => {
+  const simulator = await startSimulator(t);
+  const dir = await workspace(t);
+  const file = await write(dir, 'm.yaml', rows(1));
+  const pipelineFile = await write(dir, 'fal.yaml', fastPipeline().replace('provider: runflow', 'provider: fal'));
+  // Each case in its own output folder: fal's request URLs are journaled, so a rerun would ask the first case's proxy again.
+  let cases = 0;
+  const runWith = async (answer: (n: number) => Scripted) => {
+    const proxy = await scriptedProxy(t, simulator.url, (method, key, n) => (method === 'GET' && /^GET \/fal-ai\/kling-video\/requests\/[^/]+$/.test(key) ? answer(n) : 'pass'));
+    const logs: string[] = [];
+    const result = await runManifests({ manifests: [file], pipelineFile, outDir: path.join(dir, `out-${++cases}`), env: { FAL_KEY: 'k', FAL_BASE_URL: proxy.url }, print: () => {}, logLine: (l) => logs.push(l) });
+    return { result, logs };
+  };
+
+  const locked = await runWith(() => ({ status: 403, body: { detail: FAL_LOCKED_DETAIL } }));
+  assert.equal(locked.result.exitCode, 3);
+  assert.equal(locked.result.report?.rows[0]?.status, 'in_flight', 'the paid request is not written off');
+
+  const limited = await runWith((n) => (n === 1 ? { status: 429, body: { detail: 'slow down' } } : 'pass'));
+  assert.equal(limited.result.exitCode, 0, limited.logs.join('\n'));
+  assert.equal(simulator.created.length, 2, 'a 429 on the result is asked again, not failed and paid again');
+
+  const owed = await runWith(() => ({ status: 200, body: { videos: [{ url: 'https://fal.media/files/x.mp4?token=s3cr3t' }] } }));
+  assert.equal(owed.result.report?.rows[0]?.status, 'in_flight');
+  assert.ok(owed.logs.some((l) => /output holds no video; the row stays owed/.test(l) && /x\.mp4\?…\(redacted\)/.test(l)), owed.logs.join('\n'));
+  assert.doesNotMatch(owed.logs.join('\n'), /s3cr3t/);
+
+  const gone = await runWith(() => ({ status: 404, body: { detail: 'Request not found' } }));
+  const row = gone.result.report?.rows[0];
+  assert.equal(row?.status, 'failed');
+  assert.match(row?.error ?? '', /RESULT_GONE/);
+  assert.equal(row?.cost_source, 'estimate', 'may have been billed: counted at the estimate, never as free');
+  assert.ok((row?.actual_usd ?? 0) > 0);
+});
+
+test('provider text that quotes a presigned URL loses its signature before it reaches the journal, the log or the report', async (t) => {
+  const simulator = await startSimulator(t);
+  const message = 'could not read https://storage.example.com/in/a.jpg?X-Amz-Signature=s3cr3t&X-Amz-Expires=60';
+  const proxy = await scriptedProxy(t, simulator.url, (method, key) => (method === 'GET' && key === 'GET /v1/runs/:id' ? { status: 200, body: { id: 'x', status_code: 'failed', cost: '0', failure_code: 'INPUT_VALIDATION_FAILED', failure_message: message } } : 'pass'));
+  const dir = await workspace(t);
+  const file = await write(dir, 'm.yaml', rows(1));
+  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
+  const out = path.join(dir, 'out');
+  const logs: string[] = [];
+  const result = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: proxy.url }, print: () => {}, logLine: (l) => logs.push(l) });
+  assert.equal(result.exitCode, 1);
+  assert.match(result.report?.rows[0]?.error ?? '', /a\.jpg\?…\(redacted\)/);
+  const everything = [logs.join('\n'), await readFile(path.join(out, '.clipmill', 'journal.jsonl'), 'utf8'), await readFile(path.join(out, 'report.json'), 'utf8'), await readFile(path.join(out, 'report.csv'), 'utf8')].join('\n');
+  assert.doesNotMatch(everything, /s3cr3t/);
 });

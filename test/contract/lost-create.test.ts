@@ -6,9 +6,9 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { test, type TestContext } from 'node:test';
 import { ApiError } from '../../src/errors.js';
 import { HttpClient } from '../../src/http.js';
-import type { JournalEvent } from '../../src/journal-events.js';
+import { applyEvent, type JournalEvent } from '../../src/journal-events.js';
 import { lookUpTimes, lookUpVerdict } from '../../src/lost-create.js';
-import { RunflowProvider } from '../../src/providers/runflow.js';
+import { nextCursor, RunflowProvider } from '../../src/providers/runflow.js';
 import { runManifests } from '../../src/run.js';
 import { RateGate } from '../../src/scheduler.js';
 import { envFor, fastPipeline, scriptedProxy, startSimulator, workspace, write } from '../helpers.js';
@@ -70,7 +70,7 @@ test('findRuns: an empty answer only after the last page; a refused query, an un
   await assert.rejects(client(t, invented.url).findRuns(REF, AbortSignal.timeout(5000)), (e: unknown) => e instanceof ApiError && e.code === 'BAD_RESPONSE');
 
   const looping = await listServer(t, () => ({ body: { items: [], next_pq: 'same' } }));
-  await assert.rejects(client(t, looping.url).findRuns(REF, AbortSignal.timeout(5000)), (e: unknown) => e instanceof ApiError && e.code === 'LIST_CURSOR_LOOP');
+  await assert.rejects(client(t, looping.url).findRuns(REF, AbortSignal.timeout(5000)), (e: unknown) => e instanceof ApiError && e.code === 'LIST_CURSOR_LOOP' && e.kind === 'row');
 });
 
 test('the lost-create rule by table: look-ups at 0.1, 0.5 and 1 request timeout after the create; "not made" only from a complete empty answer a whole timeout later', () => {
@@ -162,4 +162,37 @@ test('a create journaled by an older clipmill without a client_ref is left unkno
   assert.equal(result.exitCode, 1);
   assert.ok(logs.some((l) => /older clipmill without a client_ref.*--resubmit-unknown only if there is none/.test(l)), logs.join('\n'));
   assert.equal(simulator.created.length, 0);
+});
+
+test('a slow provider that makes the run after the client gave up on the create: still found by client_ref, one run, because patience counts from giving up', async (t) => {
+  const simulator = await startSimulator(t, { createCommitDelayMs: 300 });
+  const dir = await workspace(t);
+  const file = await write(dir, 'm.yaml', 'rows:\n  - {id: slow, image: images/hero-landscape.jpg, prompt: p, duration: 5}\n');
+  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('request_timeout: 5s', 'request_timeout: 200ms'));
+  const logs: string[] = [];
+  const result = await runManifests({ manifests: [file], pipelineFile, outDir: path.join(dir, 'out'), env: envFor(simulator), logLine: (l) => logs.push(l), ...quiet });
+  assert.equal(result.exitCode, 0, logs.join('\n'));
+  assert.equal(simulator.created.length, 1, 'the run made 100 ms after the client gave up was found, not paid for again');
+  assert.ok(logs.some((l) => /re-attached, not resubmitted/.test(l)), logs.join('\n'));
+});
+
+test('a row\'s client_refs: every attempt since its last known run is looked up; answered refusals and known runs drop them', () => {
+  const at = new Date().toISOString();
+  const base = { at, key: 'm/a', request: 'h' };
+  let state = applyEvent(undefined, { ...base, type: 'submitting', attempt: 1, clientRef: 'ref-1' });
+  state = applyEvent(state, { ...base, type: 'not_submitted', code: 'NOT_CREATED', message: 'not listed' });
+  state = applyEvent(state, { ...base, type: 'submitting', attempt: 2, clientRef: 'ref-2' });
+  assert.deepEqual(state.clientRefs, ['ref-1', 'ref-2'], 'a run "not listed" may still turn up late');
+  state = applyEvent(state, { ...base, type: 'not_submitted', code: 'RATE_LIMITED', message: '429' });
+  assert.deepEqual(state.clientRefs, ['ref-1'], 'a 429 made nothing: that attempt cannot turn up');
+  state = applyEvent(state, { ...base, type: 'submitting', attempt: 3, clientRef: 'ref-3' });
+  state = applyEvent(state, { ...base, type: 'submitted', runId: 'run-3' });
+  assert.equal(state.clientRefs, undefined, 'the row has its run');
+  assert.equal(state.clientRef, 'ref-3');
+  assert.equal(state.submittingAtMs, Date.parse(at));
+});
+
+test('cursors: next_pq is opaque even when it looks like a path; a next link without pq cannot be followed (cannot tell, not "last page")', () => {
+  assert.equal(nextCursor({ items: [], next_pq: '/x+Ab9==' }), '/x+Ab9==');
+  assert.throws(() => nextCursor({ items: [], next: '/v1/runs?q=x' }), (e: unknown) => e instanceof ApiError && e.code === 'LIST_CURSOR_UNREADABLE' && e.kind === 'row');
 });

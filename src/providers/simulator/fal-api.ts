@@ -21,14 +21,14 @@ function detail(status: number, message: string, headers: Record<string, string>
   return { status, body: { detail: message }, headers };
 }
 
-/** The addresses fal answers a submit with: shorter than the submit path, shared by the model family. */
-function urlsOf(sim: Simulator, id: string) {
-  const base = `${sim.url}/fal-ai/kling-video/requests/${id}`;
+/** The addresses fal answers a submit with: shorter than the submit path, shared by the model family, on the host the client reached. */
+function urlsOf(origin: string, id: string) {
+  const base = `${origin}/fal-ai/kling-video/requests/${id}`;
   return { request_id: id, response_url: base, status_url: `${base}/status`, cancel_url: `${base}/cancel` };
 }
 
 /** `POST /fal-ai/kling-video/v3/pro/image-to-video`: the body is the model input; the queue accepts first and validates later. */
-function submit(sim: Simulator, text: string): Reply {
+function submit(sim: Simulator, origin: string, text: string): Reply {
   let input: unknown;
   try {
     input = JSON.parse(text);
@@ -39,12 +39,12 @@ function submit(sim: Simulator, text: string): Reply {
   const admitted = sim.admit(input as Record<string, unknown>, { protocol: 'fal' }, true);
   if ('rejected' in admitted) return admitted.rejected.status === 402 ? detail(403, FAL_LOCKED_DETAIL) : detail(admitted.rejected.status, admitted.rejected.message);
   const queued = sim.runsWaiting().indexOf(admitted.run);
-  return { status: 200, body: { status: 'IN_QUEUE', ...urlsOf(sim, admitted.run.id), queue_position: Math.max(0, queued) } };
+  return { status: 200, body: { status: 'IN_QUEUE', ...urlsOf(origin, admitted.run.id), queue_position: Math.max(0, queued) } };
 }
 
 /** A request's status: 202 until it is done, then 200; a failed request ends COMPLETED too (the error is in the result). */
-function statusOf(sim: Simulator, run: SimRun, withLogs: boolean): Reply {
-  const urls = urlsOf(sim, run.id);
+function statusOf(sim: Simulator, origin: string, run: SimRun, withLogs: boolean): Reply {
+  const urls = urlsOf(origin, run.id);
   const logs = withLogs ? { logs: run.logs } : {};
   if (run.status === 'queued') return { status: 202, body: { status: 'IN_QUEUE', queue_position: Math.max(0, sim.runsWaiting().indexOf(run)), ...urls, ...logs } };
   if (run.status === 'dispatching' || run.status === 'running') return { status: 202, body: { status: 'IN_PROGRESS', ...urls, ...logs } };
@@ -74,11 +74,11 @@ function result(sim: Simulator, run: SimRun): Reply {
 }
 
 /** `GET …/status/stream`: the status as server-sent events, one per change, closed after COMPLETED. */
-function stream(sim: Simulator, run: SimRun, withLogs: boolean, res: ServerResponse): void {
+function stream(sim: Simulator, origin: string, run: SimRun, withLogs: boolean, res: ServerResponse): void {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
   let last = '';
   const send = () => {
-    const { body } = statusOf(sim, run, withLogs);
+    const { body } = statusOf(sim, origin, run, withLogs);
     const text = JSON.stringify(body);
     if (text !== last) {
       last = text;
@@ -114,7 +114,8 @@ function initiateUpload(sim: Simulator, url: URL, text: string): Reply {
 /** Answers one fal request (already authenticated and past the fault injection); undefined when it answered itself (a stream). */
 export async function falRoute(sim: Simulator, req: IncomingMessage, url: URL, body: Buffer, res: ServerResponse): Promise<Reply | undefined> {
   const method = req.method ?? 'GET';
-  if (SUBMIT_PATH.test(url.pathname)) return method === 'POST' ? submit(sim, body.toString('utf8')) : detail(405, 'Method not allowed');
+  const origin = req.headers.host ? `http://${req.headers.host}` : sim.url;
+  if (SUBMIT_PATH.test(url.pathname)) return method === 'POST' ? submit(sim, origin, body.toString('utf8')) : detail(405, 'Method not allowed');
   if (url.pathname === STORAGE_INITIATE) return method === 'POST' ? initiateUpload(sim, url, body.toString('utf8')) : detail(405, 'Method not allowed');
   const m = REQUEST_PATH.exec(url.pathname);
   const run = m ? sim.run(decodeURIComponent(m[1] ?? ''), 'fal') : undefined;
@@ -126,11 +127,11 @@ export async function falRoute(sim: Simulator, req: IncomingMessage, url: URL, b
   const action = m[2];
   if (action === '/status' && method === 'GET') {
     sim.stats.polls++;
-    return statusOf(sim, run, withLogs);
+    return statusOf(sim, origin, run, withLogs);
   }
   if (action === '/status/stream' && method === 'GET') {
     sim.stats.polls++;
-    stream(sim, run, withLogs, res);
+    stream(sim, origin, run, withLogs, res);
     return undefined;
   }
   if (action === '/cancel' && method === 'PUT') {
