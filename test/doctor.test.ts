@@ -4,8 +4,10 @@ import { test } from 'node:test';
 import { clockCheck } from '../src/providers/checks.js';
 import { ROOT, fastPipeline, runCli, startSimulator, workspace, write } from './helpers.js';
 
-test('clipmill doctor against the demo pipeline passes, with only free requests: health, key and balance against the estimate, the client_ref list, the clock', async () => {
-  const result = await runCli(['doctor', 'manifests', '--pipeline', 'pipeline/demo.yaml'], { cwd: ROOT });
+test('clipmill doctor against the demo pipeline passes, with only free requests: health, key and balance against the estimate, the client_ref list, the clock', async (t) => {
+  // A fresh output folder: nothing done yet, so the estimate is the whole of the examples.
+  const out = path.join(await workspace(t), 'out');
+  const result = await runCli(['doctor', 'manifests', '--pipeline', 'pipeline/demo.yaml', '--out', out], { cwd: ROOT });
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /ok +health: Runflow answers/);
   assert.match(result.stdout, /ok +key and balance: the key is accepted; balance \$100\.00 covers tonight's estimate of \$8\.54/);
