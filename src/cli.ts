@@ -219,7 +219,7 @@ program
   .option('--api-key <key>', 'accept only this key (default: any non-empty key)')
   .option('--create-response-delay-ms <n>', 'answer creates this late, after the run exists (a client timeout then loses the answer)', wholeNumber('--create-response-delay-ms', 600_000), 0)
   .option('--create-commit-delay-ms <n>', 'make the run only this long after a create arrives (a slow provider)', wholeNumber('--create-commit-delay-ms', 600_000), 0)
-  .option('--list-page-size <n>', 'Runflow run list: at most this many runs a page', positiveInt('--list-page-size'), 500)
+  .option('--list-page-size <n>', 'Runflow run list: at most this many runs a page', positiveInt('--list-page-size', 500), 500)
   .option('--list-empty-pages <n>', 'Runflow run list: a filtered answer starts with this many empty pages', wholeNumber('--list-empty-pages', 40), 0)
   .option('--list-delay-ms <n>', 'Runflow run list: a new run is listed only this long after its create', wholeNumber('--list-delay-ms', 600_000), 0)
   .option('--result-ttl-scale <x>', 'fal keeps results 1 h (6 min when 10 KB or more) times this', nonNegative('--result-ttl-scale', 1), 1)

@@ -68,7 +68,7 @@ export const simulatorOptionsSchema = z
     list_page_size: z.number().int().min(1).max(500).default(500),
     list_empty_pages: z.number().int().min(0).max(40).default(0),
     list_delay_ms: z.number().int().min(0).default(0),
-    result_ttl_scale: z.number().positive().max(1).default(1),
+    result_ttl_scale: z.number().min(0).max(1).default(1),
     seed: z.number().int().default(1),
   })
   .strict();

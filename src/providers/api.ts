@@ -1,4 +1,5 @@
-import type { HttpClient, HttpRequest, HttpResponse } from '../http.js';
+import { ApiError } from '../errors.js';
+import { redactUrl, type HttpClient, type HttpRequest, type HttpResponse } from '../http.js';
 import type { ImageInfo } from '../manifest/images.js';
 import { parseRetryAfterMs, type RetryPolicy } from '../retry.js';
 import type { RateGate } from '../scheduler.js';
@@ -33,6 +34,18 @@ export async function apiRequest(options: ApiOptions, req: Omit<HttpRequest, 'ti
   const response = await options.http.send({ ...req, timeoutMs: options.requestTimeoutMs, signal });
   if (response.status === 429) options.gate.rateLimitedFor(retryAfterOf(response.headers, options.retry.maxDelayMs) ?? options.retry.baseDelayMs);
   return response;
+}
+
+/**
+ * PUTs bytes to a presigned storage URL: no Authorization header (the URL is the credential) and no rate
+ * slot (storage, not the API). A 403 there means the URL expired: worth a new upload, so transient.
+ */
+export async function putPresigned(options: Pick<ApiOptions, 'http' | 'requestTimeoutMs'>, uploadUrl: string, mime: string, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
+  const put = await options.http.send({ method: 'PUT', url: uploadUrl, headers: { 'content-type': mime }, body: bytes, timeoutMs: options.requestTimeoutMs * 4, signal });
+  if (put.status >= 200 && put.status < 300) return;
+  const text = typeof put.body === 'string' ? put.body.slice(0, 200) : JSON.stringify(put.body).slice(0, 200);
+  const expired = put.status === 403 ? ' (the upload URL expired; uploading again)' : '';
+  throw new ApiError(put.status >= 500 || put.status === 429 || put.status === 403 ? 'transient' : 'row', `UPLOAD_${put.status}`, `PUT ${redactUrl(uploadUrl)}: HTTP ${put.status} ${text}${expired}`, { status: put.status });
 }
 
 export function dataUri(image: ImageInfo, bytes: Uint8Array): string {

@@ -4,7 +4,7 @@ import { ApiError, kindOfStatus } from '../errors.js';
 import { redactText, redactUrl, type HttpResponse } from '../http.js';
 import type { ImageInfo } from '../manifest/images.js';
 import type { KlingV3Input } from '../model/kling-v3.js';
-import { apiRequest, isRecord, retryAfterOf, str, type ApiOptions, type SendControl } from './api.js';
+import { apiRequest, isRecord, putPresigned, retryAfterOf, str, type ApiOptions, type SendControl } from './api.js';
 import { clockCheck } from './checks.js';
 import type { AccountCheck, Provider, RunRef, RunSnapshot, RunState, Submission, UploadedAsset } from './provider.js';
 
@@ -66,12 +66,7 @@ export class FalProvider implements Provider {
     const uploadUrl = isRecord(body) ? str(body.upload_url) : undefined;
     const fileUrl = isRecord(body) ? str(body.file_url) : undefined;
     if (!uploadUrl || !fileUrl) throw new ApiError('transient', 'BAD_RESPONSE', 'fal answered the storage upload without upload_url and file_url');
-    // Presigned storage: no Authorization header, as fal's own client sends it.
-    const put = await this.options.http.send({ method: 'PUT', url: uploadUrl, headers: { 'content-type': image.mime }, body: bytes, timeoutMs: this.options.requestTimeoutMs * 4, signal });
-    if (put.status < 200 || put.status >= 300) {
-      const text = typeof put.body === 'string' ? put.body.slice(0, 200) : JSON.stringify(put.body).slice(0, 200);
-      throw new ApiError(put.status >= 500 || put.status === 429 || put.status === 403 ? 'transient' : 'row', `UPLOAD_${put.status}`, `PUT ${redactUrl(uploadUrl)}: HTTP ${put.status} ${text}`, { status: put.status });
-    }
+    await putPresigned(this.options, uploadUrl, image.mime, bytes, signal);
     return { assetId: fileUrl, url: fileUrl };
   }
 

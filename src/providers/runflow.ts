@@ -5,7 +5,7 @@ import { redactText, redactUrl, type HttpResponse } from '../http.js';
 import type { ImageInfo } from '../manifest/images.js';
 import { MODEL_PATH, type KlingV3Input } from '../model/kling-v3.js';
 import { withRetry } from '../retry.js';
-import { apiRequest, isRecord, retryAfterOf, str, type ApiOptions, type SendControl } from './api.js';
+import { apiRequest, isRecord, putPresigned, retryAfterOf, str, type ApiOptions, type SendControl } from './api.js';
 import { clockCheck } from './checks.js';
 import type { AccountCheck, Provider, RunRef, RunSnapshot, RunState, Submission, UploadedAsset } from './provider.js';
 
@@ -154,13 +154,7 @@ export class RunflowProvider implements Provider {
     const assetId = isRecord(declared) ? str(declared.asset_id) : undefined;
     const uploadUrl = isRecord(declared) ? str(declared.upload_url) : undefined;
     if (!assetId || !uploadUrl) throw new ApiError('transient', 'BAD_RESPONSE', 'Runflow answered the asset upload without asset_id and upload_url');
-    // The upload URL is presigned storage, not the API: no Authorization header, and it does not count against the rate.
-    const put = await this.options.http.send({ method: 'PUT', url: uploadUrl, headers: { 'content-type': image.mime }, body: bytes, timeoutMs: this.options.requestTimeoutMs * 4, signal });
-    if (put.status < 200 || put.status >= 300) {
-      const text = typeof put.body === 'string' ? put.body.slice(0, 200) : JSON.stringify(put.body).slice(0, 200);
-      const expired = put.status === 403 ? ' (the upload URL expired; uploading again)' : '';
-      throw new ApiError(put.status >= 500 || put.status === 429 || put.status === 403 ? 'transient' : 'row', `UPLOAD_${put.status}`, `PUT ${redactUrl(uploadUrl)}: HTTP ${put.status} ${text}${expired}`, { status: put.status });
-    }
+    await putPresigned(this.options, uploadUrl, image.mime, bytes, signal);
     // Retried on its own, so a 429 here does not send the bytes again.
     const confirmed = await withRetry(() => this.confirm(assetId, signal), this.options.retry, signal);
     return this.assetOf(assetId, confirmed);
