@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ApiError } from '../../src/errors.js';
+import { Mp4Inspector } from '../../src/mp4.js';
 import { falErrorText, lockedAccountMessage } from '../../src/providers/fal.js';
 import { envelopeError, findVideoUrl, nextCursor, parseRun, RUNFLOW_CREATE_PATH } from '../../src/providers/runflow.js';
 import { noisePng, startSimulator } from '../helpers.js';
@@ -181,4 +182,45 @@ test('our fal client reads the documented fal answers: the locked-balance 403 is
   assert.equal(lockedAccountMessage(403, 'Forbidden'), undefined);
   assert.deepEqual(falErrorText(falValidation), { code: 'VALIDATION_ERROR', message: 'start_image_url: could not be downloaded', hasDetail: true });
   assert.equal(falErrorText(falInfrastructure).code, 'request_timeout');
+});
+
+test('simulator, fal: a result is kept an hour (scaled by a knob), then it is gone (404)', async (t) => {
+  const key = { authorization: 'Key k' };
+  const completed = async (simulator: Awaited<ReturnType<typeof startSimulator>>) => {
+    const submit = await fetch(`${simulator.url}/fal-ai/kling-video/v3/pro/image-to-video`, { method: 'POST', headers: { ...key, 'content-type': 'application/json' }, body: JSON.stringify(runflowCreateBody.input) });
+    const { response_url: responseUrl, status_url: statusUrl } = (await submit.json()) as { response_url: string; status_url: string };
+    while (((await (await fetch(statusUrl, { headers: key })).json()) as { status: string }).status !== 'COMPLETED');
+    return responseUrl;
+  };
+  const kept = await startSimulator(t, { latencyMs: 5 });
+  const result = await fetch(await completed(kept), { headers: key });
+  assert.equal(result.status, 200, 'within the hour');
+  await result.arrayBuffer();
+
+  const short = await startSimulator(t, { latencyMs: 5, resultTtlScale: 0.00001 }); // an hour becomes 36 ms
+  const responseUrl = await completed(short);
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  const late = await fetch(responseUrl, { headers: key });
+  assert.equal(late.status, 404);
+  assert.equal(typeof ((await late.json()) as { detail: unknown }).detail, 'string');
+});
+
+test('simulator: each video has the aspect ratio of its start image (landscape, portrait, square), as the real model does', async (t) => {
+  const simulator = await startSimulator(t, { latencyMs: 5 });
+  const shapes: [string, Buffer, 'landscape' | 'portrait' | 'square'][] = [
+    ['wide', noisePng(480, 300), 'landscape'],
+    ['tall', noisePng(300, 480), 'portrait'],
+    ['even', noisePng(400, 400), 'square'],
+  ];
+  for (const [name, png, aspect] of shapes) {
+    const created = await call(simulator.url, 'POST', RUNFLOW_CREATE_PATH, { input: { ...runflowCreateBody.input, start_image_url: `data:image/png;base64,${png.toString('base64')}` }, client_ref: name });
+    let body = created.body;
+    while (body.status_code !== 'succeeded') body = (await call(simulator.url, 'GET', `/v1/runs/${created.body.id}`)).body;
+    const inspector = new Mp4Inspector();
+    inspector.push(new Uint8Array(await (await fetch(findVideoUrl(body.output)!)).arrayBuffer()));
+    const facts = inspector.finish();
+    assert.ok(!('problem' in facts), name);
+    const measured = facts.width > facts.height * 1.2 ? 'landscape' : facts.height > facts.width * 1.2 ? 'portrait' : 'square';
+    assert.equal(measured, aspect, `${name}: ${facts.width}x${facts.height}`);
+  }
 });
