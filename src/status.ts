@@ -30,7 +30,7 @@ export function renderStatus(states: ReadonlyMap<string, RowState>, outDir: stri
       s.status === 'failed'
         ? `${s.failure?.code}: ${s.failure?.message}`
         : s.status === 'submitting'
-          ? 'the create got no answer; the next run looks it up before any resubmit'
+          ? `the create got no answer; the next run looks it up by client_ref ${s.clientRef ?? '(none: sent by an older clipmill)'} before any resubmit`
           : s.status === 'succeeded'
             ? `run ${s.runId} succeeded; the next run downloads it`
             : `run ${s.runId}; the next run re-attaches to it`;

@@ -11,7 +11,7 @@ import { lookUpTimes, lookUpVerdict } from '../../src/lost-create.js';
 import { nextCursor, RunflowProvider } from '../../src/providers/runflow.js';
 import { runManifests } from '../../src/run.js';
 import { RateGate } from '../../src/scheduler.js';
-import { envFor, fastPipeline, scriptedProxy, startSimulator, workspace, write } from '../helpers.js';
+import { envFor, fastPipeline, runCli, scriptedProxy, startSimulator, workspace, write } from '../helpers.js';
 
 const quiet = { print: () => {} };
 /** The one list query clipmill may send: the documented exact match on client_ref, a limit, and the pq cursor. */
@@ -140,6 +140,8 @@ test('a run list that refuses the query leaves the lost create unknown (not resu
   assert.equal(first.exitCode, 1);
   assert.ok(logs.some((l) => /refused the run-list query .* it stays unresolved and is not resubmitted/.test(l)), logs.join('\n'));
   assert.equal(simulator.created.length, 1);
+  const status = await runCli(['status', '--out', out]);
+  assert.match(status.stdout, /unanswered create\s+m\/one\s+the create got no answer; the next run looks it up by client_ref clipmill-[0-9a-f]{10}-[0-9a-f]{16}-a1-[0-9a-f]{8}/, 'a person can search the dashboard for it');
 
   const second = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), logLine: () => {}, ...quiet });
   assert.equal(second.plan?.counts.unknown, 1);
