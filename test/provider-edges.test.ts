@@ -66,7 +66,7 @@ test('Runflow: a succeeded, paid run whose output holds no video is logged with 
   assert.equal(secondLogs.filter((l) => /output as received/.test(l)).length, 1, 'the first succeeded run of the night is logged once, as received');
 });
 
-test('fal results: a locked account or a rate answer is the account\'s, not the run\'s; a 2xx without a video stays owed; a result past retention is failed but counted as billed', async (t) => {
+test('fal results: a locked account, a rate answer or a 5xx is not the run\'s verdict; a 2xx without a video stays owed; a result past retention is failed but counted as billed', async (t) => {
   const simulator = await startSimulator(t);
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', rows(1));
@@ -87,6 +87,10 @@ test('fal results: a locked account or a rate answer is the account\'s, not the 
   const limited = await runWith((n) => (n === 1 ? { status: 429, body: { detail: 'slow down' } } : 'pass'));
   assert.equal(limited.result.exitCode, 0, limited.logs.join('\n'));
   assert.equal(simulator.created.length, 2, 'a 429 on the result is asked again, not failed and paid again');
+
+  const flaky = await runWith((n) => (n === 1 ? { status: 500, headers: { 'x-fal-error-type': 'runner_disconnected' }, body: { detail: 'Runner disconnected', error_type: 'runner_disconnected' } } : 'pass'));
+  assert.equal(flaky.result.exitCode, 0, 'a 5xx on the result, even typed, is asked again: the run may have succeeded');
+  assert.equal(simulator.created.length, 3);
 
   const owed = await runWith(() => ({ status: 200, body: { videos: [{ url: 'https://fal.media/files/x.mp4?token=s3cr3t' }] } }));
   assert.equal(owed.result.report?.rows[0]?.status, 'in_flight');

@@ -143,10 +143,10 @@ export class FalProvider implements Provider {
   }
 
   /**
-   * The result of a COMPLETED request. Only the model's own verdict fails a row (fal bills neither): a 4xx
-   * with fal's `detail` (e.g. 422 for the input), or a final 5xx that fal typed as an infrastructure error.
-   * A key, lock or rate answer is the account's, not the run's; a 2xx without a video is paid and owed;
-   * anything else is asked again later.
+   * The result of a COMPLETED request. Only the model's own verdict fails a row (fal does not bill it): a
+   * 4xx with fal's `detail` (e.g. 422). A key, lock or rate answer is the account's, not the run's; a 2xx
+   * without a video is paid and owed; a 5xx, whatever it carries, is asked again later (the run may well
+   * have succeeded: writing it off would pay for it again).
    */
   private async result(runId: string, url: string, runMs: number | undefined, signal: AbortSignal): Promise<RunSnapshot> {
     const response = await apiRequest(this.options, { method: 'GET', url, headers: this.headers() }, signal);
@@ -157,14 +157,12 @@ export class FalProvider implements Provider {
       return { runId, state: 'succeeded', rawOutput: response.body, ...(videoUrl !== undefined && { videoUrl }), ...timing };
     }
     const { code, message, hasDetail } = falErrorText(response);
-    const typed = isRecord(response.body) && str(response.body.error_type) !== undefined ? true : response.headers['x-fal-error-type'] !== undefined;
     if ([401, 403, 408, 429].includes(response.status)) throw this.errorOf('GET', url, response);
     if (response.status === 404) {
       // Past fal's retention: whether the run succeeded (and was billed) can no longer be read.
       return { runId, state: 'failed', mayBeBilled: true, failure: { code: 'RESULT_GONE', message: `fal no longer keeps the result (${message}): results are kept 1 hour, 6 minutes when large; the video cannot be fetched and may have been billed` } };
     }
     if (response.status < 500 && hasDetail) return { runId, state: 'failed', failure: { code, message } };
-    if (response.status >= 500 && response.status !== 503 && typed) return { runId, state: 'failed', failure: { code, message } };
     throw new ApiError('transient', code, `GET ${redactUrl(url)}: fal ${response.status} ${message}; asking again later`, { status: response.status });
   }
 

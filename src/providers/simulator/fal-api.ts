@@ -65,7 +65,8 @@ function result(sim: Simulator, run: SimRun): Reply {
   } else if (run.status === 'canceled') {
     reply = detail(400, 'Request was cancelled', headers);
   } else {
-    reply = { status: 500, body: { detail: run.failure?.message ?? 'failed', error_type: 'generation_failed' }, headers: { ...headers, 'x-fal-error-type': 'generation_failed' } };
+    // The model's own refusal, in the one error shape documented for a result: a 422 with `detail` entries.
+    reply = { status: 422, body: { detail: [{ loc: ['body'], msg: run.failure?.message ?? 'The model could not generate a video for this input', type: 'generation_failed' }] }, headers };
   }
   const size = Buffer.byteLength(JSON.stringify(reply.body));
   const keptMs = (size >= LARGE_RESULT_BYTES ? LARGE_RESULT_TTL_MS : RESULT_TTL_MS) * sim.options.resultTtlScale;
