@@ -183,7 +183,9 @@ class RowRunner {
       this.ctx.log.error('submit_unknown', `${message}; the run may exist, so the next run looks it up before any resubmit`, this.fields(item));
       return;
     }
-    if (known?.status === 'submitted' && !(error instanceof ApiError && TIMEOUT_CODES.has(error.code))) {
+    // A run being re-checked after a deadline (failed, with its run id, on a timeout code) is as alive as a submitted one.
+    const recheckingTimeout = known?.status === 'failed' && known.runId !== undefined && TIMEOUT_CODES.has(known.failure?.code ?? '');
+    if ((known?.status === 'submitted' || recheckingTimeout) && !(error instanceof ApiError && TIMEOUT_CODES.has(error.code))) {
       // Only the provider's own terminal status ends a run: a run we could not read may still be billed.
       this.ctx.log.error('poll_failed', `${message}; run ${known.runId} stays recorded in flight and the next run re-attaches to it`, this.fields(item));
       return;
@@ -249,10 +251,11 @@ class RowRunner {
 
   /** One complete read of the provider's list for each client_ref this request was sent with: the runs listed, or why it cannot tell. */
   private async listRuns(clientRefs: readonly string[]): Promise<LookUpAnswer> {
-    const runIds: string[] = [];
+    const found: string[][] = [];
     try {
-      for (const clientRef of clientRefs) runIds.push(...(await withRetry(() => this.ctx.provider.findRuns(clientRef, this.signal), this.retry, this.signal)));
-      return runIds.length > 0 ? { kind: 'found', runIds } : { kind: 'none' };
+      for (const clientRef of clientRefs) found.push(await withRetry(() => this.ctx.provider.findRuns(clientRef, this.signal), this.retry, this.signal));
+      const [latest = [], ...earlier] = found;
+      return latest.length + earlier.flat().length > 0 ? { kind: 'found', latest, earlier: earlier.flat() } : { kind: 'none' };
     } catch (error) {
       if (isAbortError(error) || this.signal.aborted || (error instanceof ApiError && error.kind !== 'transient' && error.kind !== 'row')) throw error;
       return { kind: 'cannot_tell', reason: error instanceof Error ? error.message : String(error) };
@@ -271,7 +274,8 @@ class RowRunner {
     const clientRefs = [...(this.state(item)?.clientRefs ?? [])].reverse();
     const shown = clientRefs[0] ?? '';
     for (const at of lookUpTimes(sinceMs, Date.now(), pipeline.requestTimeoutMs)) {
-      await sleep(Math.max(0, at - Date.now()), undefined, { signal: this.signal });
+      // A timer may fire a millisecond early: the rule is about the clock, so wait until it says so.
+      while (Date.now() < at) await sleep(at - Date.now(), undefined, { signal: this.signal });
       // The read's start, not its end, is what the rule measures: a run committed during a slow read may be missed.
       const readAtMs = Date.now();
       const answer = await this.listRuns(clientRefs);
@@ -283,8 +287,9 @@ class RowRunner {
         return 'unknown';
       }
       if (verdict === 'attach' && answer.kind === 'found') {
-        const runId = answer.runIds[0]!;
-        if (answer.runIds.length > 1) log.warn('reconcile_many', `${answer.runIds.length} runs carry this row's client_refs (${answer.runIds.join(', ')}); following ${runId}, the others may be billed too`, this.fields(item));
+        const runIds = [...answer.latest, ...answer.earlier];
+        const runId = runIds[0]!;
+        if (runIds.length > 1) log.warn('reconcile_many', `${runIds.length} runs carry this row's client_refs (${runIds.join(', ')}); following ${runId}, the others may be billed too`, this.fields(item));
         await journal.append({ type: 'submitted', key: item.key, request: item.request, runId });
         log.info('reconciled', `found run ${runId} by client_ref for a create whose answer was lost; re-attached, not resubmitted`, { ...this.fields(item), run_id: runId });
         return runId;
@@ -495,8 +500,8 @@ class RowRunner {
     const { provider, log } = this.ctx;
     if (provider.cancel) {
       try {
-        await provider.cancel(this.refOf(item, runId), this.signal);
-        return new ApiError('row', code, `run ${runId} ${what} within ${formatDurationMs(limitMs)} (${setting}) and was cancelled`);
+        if (await provider.cancel(this.refOf(item, runId), this.signal)) return new ApiError('row', code, `run ${runId} ${what} within ${formatDurationMs(limitMs)} (${setting}) and was cancelled`);
+        log.warn('cancel_failed', `run ${runId} could not be cancelled: the provider says it already finished`, this.fields(item));
       } catch (error) {
         log.warn('cancel_failed', `could not cancel run ${runId}: ${error instanceof Error ? error.message : String(error)}`, this.fields(item));
       }

@@ -14,15 +14,19 @@ export function lookUpTimes(sentAtMs: number, nowMs: number, requestTimeoutMs: n
   return [...times.slice(0, -1).filter((t) => t > nowMs), Math.max(last, nowMs)];
 }
 
-export type LookUpAnswer = { kind: 'found'; runIds: string[] } | { kind: 'none' } | { kind: 'cannot_tell'; reason: string };
+/** `latest`: runs listed for the attempt just looked up; `earlier`: for the row's earlier attempts whose creates may also have made one. */
+export type LookUpAnswer = { kind: 'found'; latest: string[]; earlier: string[] } | { kind: 'none' } | { kind: 'cannot_tell'; reason: string };
 export type LookUpVerdict = 'attach' | 'not_created' | 'look_again' | 'unknown';
 
 /**
- * What a look-up means: a listed run is re-attached; a complete empty answer means "not made" only
- * once a whole request timeout has passed since the create; an answer we cannot read decides nothing.
+ * What a look-up means: the latest attempt's listed run is re-attached; an earlier attempt's only once a
+ * whole request timeout has passed (the latest one's may still appear); a complete empty answer means
+ * "not made" only then too; an answer we cannot read decides nothing.
  */
-export function lookUpVerdict(answer: LookUpAnswer, sentAtMs: number, nowMs: number, requestTimeoutMs: number): LookUpVerdict {
-  if (answer.kind === 'found') return 'attach';
+export function lookUpVerdict(answer: LookUpAnswer, sinceMs: number, readAtMs: number, requestTimeoutMs: number): LookUpVerdict {
   if (answer.kind === 'cannot_tell') return 'unknown';
-  return nowMs - sentAtMs >= requestTimeoutMs ? 'not_created' : 'look_again';
+  const patient = readAtMs - sinceMs >= requestTimeoutMs;
+  if (answer.kind === 'found' && (answer.latest.length > 0 || patient)) return 'attach';
+  if (!patient) return 'look_again';
+  return 'not_created';
 }

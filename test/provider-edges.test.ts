@@ -120,3 +120,42 @@ test('provider text that quotes a presigned URL loses its signature before it re
   const everything = [logs.join('\n'), await readFile(path.join(out, '.clipmill', 'journal.jsonl'), 'utf8'), await readFile(path.join(out, 'report.json'), 'utf8'), await readFile(path.join(out, 'report.csv'), 'utf8')].join('\n');
   assert.doesNotMatch(everything, /s3cr3t/);
 });
+
+test('a timed-out run re-checked the next night and answered with a status we cannot read stays timed out and re-checked, never written off', async (t) => {
+  const simulator = await startSimulator(t, { latencyMs: 300 });
+  const dir = await workspace(t);
+  const file = await write(dir, 'm.yaml', rows(1));
+  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('job_timeout: 30s', 'job_timeout: 100ms'));
+  const out = path.join(dir, 'out');
+  const run = (baseUrl: string) => runManifests({ manifests: [file], pipelineFile, outDir: out, env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: baseUrl }, print: () => {}, logLine: () => {} });
+  assert.match((await run(simulator.url)).report?.rows[0]?.error ?? '', /JOB_TIMEOUT/);
+  const proxy = await scriptedProxy(t, simulator.url, (method, key) => (method === 'GET' && key === 'GET /v1/runs/:id' ? { status: 200, body: { id: 'x', status_code: 'paused' } } : 'pass'));
+  const unreadable = await run(proxy.url);
+  assert.equal(unreadable.plan?.counts.reattach, 1);
+  assert.match(unreadable.report?.rows[0]?.error ?? '', /JOB_TIMEOUT/, 'still the deadline, not the unreadable status');
+  // Hold the third night until the provider has finished the run (the test releases it, no timer race).
+  while (simulator.run(simulator.created[0]!.id)?.status !== 'succeeded') await new Promise((resolve) => setTimeout(resolve, 20));
+  const third = await run(simulator.url);
+  assert.equal(third.plan?.counts.reattach, 1);
+  assert.equal(third.exitCode, 0);
+  assert.equal(simulator.created.length, 1);
+});
+
+test('Ctrl-C while creates wait for a rate slot: only the create that was sent is journaled as sent; the rerun sends the others once', async (t) => {
+  const simulator = await startSimulator(t, { latencyMs: 50 });
+  const dir = await workspace(t);
+  const remote = ['rows:', ...[0, 1, 2].map((i) => `  - {id: r${i}, image: "https://images.example.com/${i}.jpg", prompt: "row ${i}", duration: 3}`)].join('\n');
+  const file = await write(dir, 'm.yaml', remote);
+  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('requests_per_minute: 100000', 'requests_per_minute: 2'));
+  const out = path.join(dir, 'out');
+  const controller = new AbortController();
+  const first = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), signal: controller.signal, print: () => {}, logLine: (l) => (l.includes('submitted as') ? controller.abort() : undefined) });
+  assert.equal(first.exitCode, 130);
+  const journal = (await readFile(path.join(out, '.clipmill', 'journal.jsonl'), 'utf8')).split('\n').filter((l) => l.includes('"type":"submitting"'));
+  assert.equal(journal.length, 1, 'the creates still waiting for a slot were never sent, and no intent says otherwise');
+  assert.equal(simulator.created.length, 1);
+  const rerun = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), requestsPerMinute: 100_000, print: () => {}, logLine: () => {} });
+  assert.equal(rerun.exitCode, 0);
+  assert.deepEqual(rerun.plan?.counts.unknown, 0);
+  assert.equal(simulator.created.length, 3);
+});

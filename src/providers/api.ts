@@ -1,5 +1,5 @@
 import { ApiError } from '../errors.js';
-import { redactUrl, type HttpClient, type HttpRequest, type HttpResponse } from '../http.js';
+import { redactText, redactUrl, type HttpClient, type HttpRequest, type HttpResponse } from '../http.js';
 import type { ImageInfo } from '../manifest/images.js';
 import { parseRetryAfterMs, type RetryPolicy } from '../retry.js';
 import type { RateGate } from '../scheduler.js';
@@ -43,7 +43,8 @@ export async function apiRequest(options: ApiOptions, req: Omit<HttpRequest, 'ti
 export async function putPresigned(options: Pick<ApiOptions, 'http' | 'requestTimeoutMs'>, uploadUrl: string, mime: string, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
   const put = await options.http.send({ method: 'PUT', url: uploadUrl, headers: { 'content-type': mime }, body: bytes, timeoutMs: options.requestTimeoutMs * 4, signal });
   if (put.status >= 200 && put.status < 300) return;
-  const text = typeof put.body === 'string' ? put.body.slice(0, 200) : JSON.stringify(put.body).slice(0, 200);
+  // Storage error bodies may echo the signed request.
+  const text = redactText(typeof put.body === 'string' ? put.body.slice(0, 200) : JSON.stringify(put.body).slice(0, 200));
   const expired = put.status === 403 ? ' (the upload URL expired; uploading again)' : '';
   throw new ApiError(put.status >= 500 || put.status === 429 || put.status === 403 ? 'transient' : 'row', `UPLOAD_${put.status}`, `PUT ${redactUrl(uploadUrl)}: HTTP ${put.status} ${text}${expired}`, { status: put.status });
 }

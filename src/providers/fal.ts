@@ -98,11 +98,15 @@ export class FalProvider implements Provider {
     return this.result(run.runId, urls.result, isRecord(status) && isRecord(status.metrics) && typeof status.metrics.inference_time === 'number' ? status.metrics.inference_time * 1000 : undefined, signal);
   }
 
-  async cancel(run: RunRef, signal: AbortSignal): Promise<void> {
-    await this.call('PUT', (run.urls ?? this.urlsFor(run.runId)).cancel, undefined, signal).catch((error: unknown) => {
-      // A request that already finished cannot be cancelled: nothing to do.
-      if (!(error instanceof ApiError && (error.status === 400 || error.status === 404 || error.status === 409))) throw error;
-    });
+  async cancel(run: RunRef, signal: AbortSignal): Promise<boolean> {
+    try {
+      await this.call('PUT', (run.urls ?? this.urlsFor(run.runId)).cancel, undefined, signal);
+      return true;
+    } catch (error) {
+      // A request that already finished cannot be cancelled: it may well be billed.
+      if (error instanceof ApiError && (error.status === 400 || error.status === 404 || error.status === 409)) return false;
+      throw error;
+    }
   }
 
   async findRuns(): Promise<string[]> {

@@ -77,8 +77,8 @@ export interface Provider {
   /** Creates a run. Not idempotent: callers record intent (and the client_ref) in `control.beforeSend`; `signal` ends the request. */
   submit(input: KlingV3Input, submission: Submission, signal: AbortSignal, control: SendControl): Promise<RunRef>;
   getRun(run: RunRef, signal: AbortSignal): Promise<RunSnapshot>;
-  /** Asks the provider to stop a run (on a deadline); absent where the provider documents no way. */
-  cancel?(run: RunRef, signal: AbortSignal): Promise<void>;
+  /** Asks the provider to stop a run (on a deadline): false when it had already finished. Absent where the provider documents no way. */
+  cancel?(run: RunRef, signal: AbortSignal): Promise<boolean>;
   /**
    * The ids of runs created with this client_ref, from every page of the provider's own filtered list.
    * An empty list is the provider's word that no such run is listed; it throws when it cannot tell.

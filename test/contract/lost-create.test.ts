@@ -73,13 +73,15 @@ test('findRuns: an empty answer only after the last page; a refused query, an un
   await assert.rejects(client(t, looping.url).findRuns(REF, AbortSignal.timeout(5000)), (e: unknown) => e instanceof ApiError && e.code === 'LIST_CURSOR_LOOP' && e.kind === 'row');
 });
 
-test('the lost-create rule by table: look-ups at 0.1, 0.5 and 1 request timeout after the create; "not made" only from a complete empty answer a whole timeout later', () => {
+test('the lost-create rule by table: look-ups at 0.1, 0.5 and 1 request timeout after giving up; "not made" (or an earlier attempt\'s run) only from a read a whole timeout later', () => {
   assert.deepEqual(lookUpTimes(1000, 1000, 30_000), [4000, 16_000, 31_000]);
   assert.deepEqual(lookUpTimes(1000, 20_000, 30_000), [31_000], 'overdue checks collapse into the last one');
   assert.deepEqual(lookUpTimes(1000, 90_000, 30_000), [90_000], 'a rerun long after: one look-up, now');
   const rows: [Parameters<typeof lookUpVerdict>[0], number, string][] = [
-    [{ kind: 'found', runIds: ['r'] }, 0, 'attach'],
-    [{ kind: 'found', runIds: ['r'] }, 60_000, 'attach'],
+    [{ kind: 'found', latest: ['r'], earlier: [] }, 0, 'attach'],
+    [{ kind: 'found', latest: ['r'], earlier: ['old'] }, 60_000, 'attach'],
+    [{ kind: 'found', latest: [], earlier: ['old'] }, 29_999, 'look_again'],
+    [{ kind: 'found', latest: [], earlier: ['old'] }, 30_000, 'attach'],
     [{ kind: 'none' }, 29_999, 'look_again'],
     [{ kind: 'none' }, 30_000, 'not_created'],
     [{ kind: 'cannot_tell', reason: 'refused' }, 60_000, 'unknown'],
