@@ -1,4 +1,5 @@
 import { CsvError, parse } from 'csv-parse/sync';
+import iconv from 'iconv-lite';
 import type { Problem } from '../problem.js';
 import type { RawRow } from './raw.js';
 
@@ -10,15 +11,17 @@ export interface LoadedCsvManifest {
 /**
  * Decodes a spreadsheet export: UTF-8 (with or without BOM), UTF-16 ("Unicode text" exports)
  * and, when the bytes are not valid UTF-8, Windows-1252 (Excel's legacy "CSV (Comma delimited)").
+ * The legacy and UTF-16 codecs are iconv-lite's: Node 20's TextDecoder('windows-1252') maps
+ * 0x80–0x9F like Latin-1 (C1 controls), so € – ’ “ ” would reach the prompt as invisible garbage.
  */
 export function decodeSpreadsheetText(bytes: Uint8Array): string {
-  if (bytes[0] === 0xff && bytes[1] === 0xfe) return new TextDecoder('utf-16le').decode(bytes.subarray(2));
-  if (bytes[0] === 0xfe && bytes[1] === 0xff) return new TextDecoder('utf-16be').decode(bytes.subarray(2));
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return iconv.decode(bytes.subarray(2), 'utf-16le', { stripBOM: false });
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return iconv.decode(bytes.subarray(2), 'utf-16be', { stripBOM: false });
   const start = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(start));
   } catch {
-    return new TextDecoder('windows-1252').decode(bytes);
+    return iconv.decode(bytes, 'windows-1252');
   }
 }
 
