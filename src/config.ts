@@ -86,6 +86,7 @@ const pipelineSchema = z
     request_timeout: duration('30s', 50),
     job_timeout: duration('20m', 50),
     queue_timeout: duration('60m', 50),
+    download_timeout: duration('10m', 50),
     retry: z
       .object({
         max_attempts: z.number().int().min(1).max(20).default(5),
@@ -128,6 +129,8 @@ export interface Pipeline {
   jobTimeoutMs: number;
   /** Time a run may wait in the provider's queue before the row is timed out. */
   queueTimeoutMs: number;
+  /** The most one video download may take, start to end (a trickle that never stalls still ends). */
+  downloadTimeoutMs: number;
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   pricing: Pricing;
   budgetMicros: number | undefined;
@@ -151,6 +154,7 @@ function toPipeline(data: z.output<typeof pipelineSchema>, file: string | undefi
     requestTimeoutMs: data.request_timeout,
     jobTimeoutMs: data.job_timeout,
     queueTimeoutMs: data.queue_timeout,
+    downloadTimeoutMs: data.download_timeout,
     retry: { maxAttempts: data.retry.max_attempts, baseDelayMs: data.retry.base_delay, maxDelayMs: data.retry.max_delay },
     pricing: {
       silentMicrosPerSecond: usdToMicros(data.pricing.silent_usd_per_second),

@@ -1,7 +1,7 @@
 import { formatUsd } from './cost.js';
 import { HttpClient } from './http.js';
 import { InputError } from './problem.js';
-import { openProvider, providerProblems } from './providers/index.js';
+import { configuredHosts, openProvider, providerProblems } from './providers/index.js';
 import type { AccountCheck } from './providers/provider.js';
 import { estimateManifests, resolvePipeline, type RunOptions } from './run.js';
 import { RateGate } from './scheduler.js';
@@ -33,7 +33,7 @@ export async function runDoctor(options: Pick<RunOptions, 'manifests' | 'pipelin
   const problems = providerProblems(pipeline, env);
   if (problems.length > 0) throw new InputError(problems);
   const estimateMicros = options.manifests.length > 0 ? (await estimateManifests({ ...options, env })).plan.submitMicros : 0;
-  const http = new HttpClient({ connections: 4 });
+  const http = new HttpClient({ connections: 4, allowedHosts: configuredHosts(pipeline, env) });
   const handle = await openProvider(pipeline, env, http, new RateGate(pipeline.requestsPerMinute));
   try {
     const checks = await handle.provider.checkAccount(AbortSignal.timeout(pipeline.requestTimeoutMs * 4), estimateMicros);

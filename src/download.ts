@@ -17,8 +17,17 @@ export interface DownloadedVideo {
 export interface DownloadOptions {
   http: HttpClient;
   signal: AbortSignal;
-  /** Give up when no byte arrives for this long. */
+  /** Give up when no byte arrives for this long… */
   idleTimeoutMs: number;
+  /** …or when the whole download takes longer than this. */
+  deadlineMs: number;
+  /** The most bytes the video may have (a lying Content-Length or an endless body must not fill the disk). */
+  maxBytes: number;
+}
+
+/** Pure: a generous ceiling for a clip of this many seconds (1080p H.264 is a few MB a second; this allows ten). */
+export function maxVideoBytes(seconds: number): number {
+  return (16 + 10 * seconds) * 1024 * 1024;
 }
 
 /** The temporary name a download streams to, beside its final name (so the rename is atomic). */
@@ -33,7 +42,7 @@ export const TEMPORARY_FILE_PATTERN = /^\..+\.[0-9a-f]{8}\.part$/;
  * it into place: a partial or bogus file never sits under the final name.
  */
 export async function downloadVideo(url: string, finalPath: string, options: DownloadOptions): Promise<DownloadedVideo> {
-  const { http, signal, idleTimeoutMs } = options;
+  const { http, signal, idleTimeoutMs, deadlineMs, maxBytes } = options;
   await mkdir(path.dirname(finalPath), { recursive: true });
   const what = `download ${redactUrl(url)}`;
   const req = { method: 'GET' as const, url, timeoutMs: idleTimeoutMs, signal };
@@ -46,12 +55,18 @@ export async function downloadVideo(url: string, finalPath: string, options: Dow
   }
   const lengthHeader = response.headers['content-length'];
   const expected = lengthHeader === undefined ? undefined : Number(lengthHeader);
+  if (expected !== undefined && expected > maxBytes) {
+    await response.body.dump().catch(() => {});
+    throw new ApiError('row', 'TOO_LARGE', `${what}: announces ${expected} bytes, more than the ${maxBytes} a clip this long may have`);
+  }
   const temporary = temporaryPathFor(finalPath);
   const hash = createHash('sha256');
   const inspector = new Mp4Inspector();
   let bytes = 0;
   const idle = new AbortController();
   let idleTimer = setTimeout(() => idle.abort(), idleTimeoutMs);
+  const deadline = AbortSignal.timeout(deadlineMs);
+  let tooLarge = false;
   try {
     await pipeline(
       response.body,
@@ -59,14 +74,18 @@ export async function downloadVideo(url: string, finalPath: string, options: Dow
         for await (const chunk of source) {
           clearTimeout(idleTimer);
           idleTimer = setTimeout(() => idle.abort(), idleTimeoutMs);
+          bytes += chunk.length;
+          if (bytes > maxBytes) {
+            tooLarge = true;
+            throw new Error('too large');
+          }
           hash.update(chunk);
           inspector.push(chunk);
-          bytes += chunk.length;
           yield chunk;
         }
       },
       createWriteStream(temporary),
-      { signal: AbortSignal.any([signal, idle.signal]) },
+      { signal: AbortSignal.any([signal, idle.signal, deadline]) },
     );
     if (expected !== undefined && bytes !== expected) {
       throw new ApiError('transient', 'TRUNCATED', `${what}: got ${bytes} of ${expected} bytes`);
@@ -85,7 +104,9 @@ export async function downloadVideo(url: string, finalPath: string, options: Dow
   } catch (error) {
     await rm(temporary, { force: true });
     if (signal.aborted) throw signal.reason ?? error;
+    if (tooLarge) throw new ApiError('row', 'TOO_LARGE', `${what}: more than ${maxBytes} bytes, more than a clip this long may have`);
     if (idle.signal.aborted) throw new ApiError('transient', 'TIMEOUT', `${what}: no data for ${idleTimeoutMs} ms`);
+    if (deadline.aborted) throw new ApiError('transient', 'TIMEOUT', `${what}: not finished within ${deadlineMs} ms (download_timeout)`);
     if (error instanceof ApiError) throw error;
     throw http.streamError(error, req);
   } finally {

@@ -7,7 +7,7 @@ import pLimit from 'p-limit';
 import type { BudgetLedger } from './budget.js';
 import { formatDurationMs, type Pipeline } from './config.js';
 import { formatUsd } from './cost.js';
-import { downloadVideo } from './download.js';
+import { downloadVideo, maxVideoBytes } from './download.js';
 import { ApiError, isAbortError } from './errors.js';
 import { redactJson, type HttpClient } from './http.js';
 import type { RowState } from './journal-events.js';
@@ -29,7 +29,7 @@ export interface ExecuteContext {
   http: HttpClient;
   journal: Journal;
   log: Logger;
-  pipeline: Pick<Pipeline, 'concurrency' | 'pollIntervalMs' | 'pollMaxIntervalMs' | 'jobTimeoutMs' | 'queueTimeoutMs' | 'requestTimeoutMs' | 'retry' | 'inlineImages'>;
+  pipeline: Pick<Pipeline, 'concurrency' | 'pollIntervalMs' | 'pollMaxIntervalMs' | 'jobTimeoutMs' | 'queueTimeoutMs' | 'requestTimeoutMs' | 'downloadTimeoutMs' | 'retry' | 'inlineImages'>;
   outDir: string;
   images: ReadonlyMap<string, ImageInfo>;
   /** Ctrl-C / SIGTERM: no new work, polls and downloads stop, a create already sent may finish. */
@@ -532,7 +532,13 @@ class RowRunner {
     for (let tries = 1; ; tries++) {
       try {
         if (!snapshot.videoUrl) throw new ApiError('row', 'NO_OUTPUT', `run ${snapshot.runId} succeeded without a video URL`);
-        const video = await downloadVideo(snapshot.videoUrl, target, { http, signal: this.signal, idleTimeoutMs: pipeline.requestTimeoutMs });
+        const video = await downloadVideo(snapshot.videoUrl, target, {
+          http,
+          signal: this.signal,
+          idleTimeoutMs: pipeline.requestTimeoutMs,
+          deadlineMs: pipeline.downloadTimeoutMs,
+          maxBytes: maxVideoBytes(item.row.request.durationSeconds),
+        });
         const relative = path.relative(this.ctx.outDir, video.path);
         await journal.append({ type: 'downloaded', key: item.key, request: item.request, runId: snapshot.runId, path: relative, bytes: video.bytes, sha256: video.sha256, seconds: video.seconds });
         log.info('downloaded', `downloaded ${relative} (${video.seconds} s, ${video.bytes} bytes)`, this.fields(item));

@@ -1,5 +1,6 @@
 import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
 import { ApiError, isAbortError } from './errors.js';
+import { guardedLookup, outboundUrlProblem } from './net-guard.js';
 
 export interface HttpRequest {
   method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
@@ -26,9 +27,21 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** For provider text that becomes a message: every URL in it loses its query string (a signature, a token). */
+/** The API keys in use: whatever a provider echoes back, they never reach a log, the journal or a report. */
+const SECRETS = new Set<string>();
+
+/** Registers a secret to be cut from every redacted text (keys shorter than 8 characters would cut ordinary words). */
+export function registerSecret(secret: string): void {
+  if (secret.length >= 8) SECRETS.add(secret);
+}
+
+/** For provider text that becomes a message: known secrets are cut, and every URL loses its query string (a signature, a token) and any credentials. */
 export function redactText(text: string): string {
-  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s"'<>?]+)\?[^\s"'<>]*/gi, '$1?…(redacted)');
+  let out = text;
+  for (const secret of SECRETS) out = out.split(secret).join('[redacted]');
+  return out
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@"'<>]+@/gi, '$1[redacted]@')
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s"'<>?]+)\?[^\s"'<>]*/gi, '$1?…(redacted)');
 }
 
 /** For logging a provider's raw answer: every URL loses its query (signatures), data: URIs their bytes. */
@@ -51,13 +64,30 @@ const REFUSED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
 export class HttpClient {
   private readonly agent: Agent;
 
-  constructor(options: { connections?: number } = {}) {
+  private readonly allowedHosts: ReadonlySet<string>;
+
+  /** `allowedHosts`: the hosts the user configured (a provider base URL, a simulator), the only ones plain http or a non-public address may be. */
+  constructor(options: { connections?: number; allowedHosts?: ReadonlySet<string> } = {}) {
+    this.allowedHosts = options.allowedHosts ?? new Set();
     // Timeouts are enforced per call with AbortSignal; the agent's own stay as a backstop.
-    this.agent = new Agent({ connections: options.connections ?? 64, keepAliveTimeout: 10_000, headersTimeout: 120_000, bodyTimeout: 120_000 });
+    this.agent = new Agent({
+      connections: options.connections ?? 64,
+      keepAliveTimeout: 10_000,
+      headersTimeout: 120_000,
+      bodyTimeout: 120_000,
+      connect: { lookup: guardedLookup(this.allowedHosts) },
+    });
+  }
+
+  /** Refuses, before any byte is sent, a URL that is not https on a public address (unless its host was configured). */
+  private checkOutbound(req: HttpRequest): void {
+    const problem = outboundUrlProblem(req.url, this.allowedHosts);
+    if (problem) throw new ApiError('row', 'URL_NOT_ALLOWED', `${req.method} ${redactUrl(req.url)}: ${problem}; clipmill only fetches https URLs on public addresses (or the hosts you configured)`, { mayHaveReachedServer: false });
   }
 
   /** Sends a request and reads the whole body (as JSON when it parses, else text); one timeout covers both. */
   async send(req: HttpRequest): Promise<HttpResponse> {
+    this.checkOutbound(req);
     const timeout = this.timeoutSignal(req);
     let status: number;
     let headers: HttpResponse['headers'];
@@ -85,6 +115,7 @@ export class HttpClient {
 
   /** Opens a request and returns the response with its body still streaming; the timeout covers the headers only. */
   async open(req: HttpRequest): Promise<Dispatcher.ResponseData> {
+    this.checkOutbound(req);
     const timeout = this.timeoutSignal(req);
     try {
       return await this.dispatch(req, timeout.signal);

@@ -1,4 +1,5 @@
 import { createLogUpdate } from 'log-update';
+import { redactJson, redactText } from './http.js';
 import { applyProgress, newProgress, progressLine, renderProgress, type ProgressState } from './progress.js';
 
 export type LogFormat = 'pretty' | 'json';
@@ -76,11 +77,13 @@ export class Logger {
     this.emit('error', event, message, fields);
   }
 
-  private emit(level: LogLevel, event: string, message: string, fields: LogFields): void {
+  private emit(level: LogLevel, event: string, raw: string, fields: LogFields): void {
     if (this.progress) applyProgress(this.progress, event, fields);
+    // The last line of defence: a key or a signature echoed by a provider never reaches a log line.
+    const message = redactText(raw);
     if (this.format === 'json') {
       const { manifest, row, ...details } = fields;
-      this.write(JSON.stringify({ time: new Date().toISOString(), level, event, ...(manifest !== undefined && { manifest }), ...(row !== undefined && { row }), message, details }));
+      this.write(JSON.stringify({ time: new Date().toISOString(), level, event, ...(manifest !== undefined && { manifest }), ...(row !== undefined && { row }), message, details: redactJson(details) }));
       return;
     }
     if (this.live && level === 'info') return; // the block shows it

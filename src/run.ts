@@ -15,7 +15,7 @@ import { planRun, rowKey, withoutRowsOverBudget, type Action, type Plan } from '
 import { noticeFor, sendNotice } from './notify.js';
 import { formatProblem, InputError, sortProblems, type Problem } from './problem.js';
 import { decideOutcome, EXIT, renderSummary } from './summary.js';
-import { openProvider, providerProblems } from './providers/index.js';
+import { configuredHosts, openProvider, providerProblems } from './providers/index.js';
 import { buildReport, type Report } from './report/build.js';
 import { writeReports } from './report/write.js';
 import { RateGate } from './scheduler.js';
@@ -217,7 +217,7 @@ async function execute(prepared: Prepared, plan: Plan, journal: Journal, io: { e
   const { env, print, log, signal } = io;
   let stopped: StopReason | undefined;
   if (plan.items.some((item) => ACTIVE_ACTIONS.has(item.action))) {
-    const http = new HttpClient({ connections: Math.max(8, pipeline.concurrency * 2) });
+    const http = new HttpClient({ connections: Math.max(8, pipeline.concurrency * 2), allowedHosts: configuredHosts(pipeline, env) });
     const gate = new RateGate(pipeline.requestsPerMinute);
     const handle = await openProvider(pipeline, env, http, gate);
     const budgetText = budgetMicros === undefined ? 'no budget' : `budget ${formatUsd(budgetMicros)}`;

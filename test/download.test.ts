@@ -21,13 +21,14 @@ async function serve(t: TestContext, handler: RequestListener): Promise<string> 
 }
 
 function client(t: TestContext): HttpClient {
-  const http = new HttpClient();
+  // The scripted CDN runs on loopback: allowed here as a configured host would be.
+  const http = new HttpClient({ allowedHosts: new Set(['127.0.0.1']) });
   t.after(() => http.close());
   return http;
 }
 
 const CLIP = path.join(ROOT, 'src/providers/simulator/clips/audio-07s.mp4');
-const options = (http: HttpClient) => ({ http, signal: new AbortController().signal, idleTimeoutMs: 2000 });
+const options = (http: HttpClient) => ({ http, signal: new AbortController().signal, idleTimeoutMs: 2000, deadlineMs: 10_000, maxBytes: 64 * 1024 * 1024 });
 
 test('a real MP4 is kept under its final name with size, hash and duration; no temporary file remains', async (t) => {
   const clip = await readFile(CLIP);
@@ -83,4 +84,59 @@ test('an expired URL (403) is reported as refused, without the signature in the 
   assert.equal(error.code, 'URL_REFUSED');
   assert.match(error.message, /Request has expired/);
   assert.ok(!error.message.includes('topsecret'));
+});
+
+test('a download is capped: a lying Content-Length is refused before a byte is written, an endless body is cut at the cap, a trickle ends at the deadline', async (t) => {
+  const clip = await readFile(CLIP);
+  const base = await serve(t, (req, res) => {
+    if (req.url === '/lying.mp4') {
+      res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': String(10 * 1024 * 1024 * 1024) });
+      res.write(clip.subarray(0, 1000));
+      return;
+    }
+    if (req.url === '/endless.mp4') {
+      res.writeHead(200, { 'content-type': 'video/mp4' });
+      const pump = () => {
+        while (res.write(Buffer.alloc(64 * 1024))) if (res.destroyed) return;
+        res.once('drain', pump);
+      };
+      res.on('error', () => {});
+      pump();
+      return;
+    }
+    // One byte every 20 ms: never idle, never done.
+    res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': clip.length });
+    let i = 0;
+    const timer = setInterval(() => (res.destroyed || i >= clip.length ? clearInterval(timer) : res.write(clip.subarray(i, ++i))), 20);
+    res.on('close', () => clearInterval(timer));
+  });
+  const dir = await tempDir(t);
+  const http = client(t);
+  const capped = { ...options(http), maxBytes: 1024 * 1024, deadlineMs: 300 };
+  await assert.rejects(downloadVideo(`${base}/lying.mp4`, path.join(dir, 'a.mp4'), capped), (e: unknown) => e instanceof ApiError && e.code === 'TOO_LARGE' && /announces/.test(e.message));
+  await assert.rejects(downloadVideo(`${base}/endless.mp4`, path.join(dir, 'b.mp4'), capped), (e: unknown) => e instanceof ApiError && e.code === 'TOO_LARGE');
+  await assert.rejects(downloadVideo(`${base}/trickle.mp4`, path.join(dir, 'c.mp4'), capped), (e: unknown) => e instanceof ApiError && e.code === 'TIMEOUT' && /download_timeout/.test(e.message));
+  assert.deepEqual(await readdir(dir), [], 'nothing is left behind');
+});
+
+test('URLs a provider returns are fetched only over https on public addresses: loopback elsewhere, the metadata address and plain http are refused before any request', async (t) => {
+  let hits = 0;
+  const admin = createServer((_req, res) => {
+    hits++;
+    res.end('admin');
+  });
+  await new Promise<void>((resolve) => admin.listen(0, '127.0.0.2', resolve));
+  t.after(() => {
+    admin.closeAllConnections();
+    admin.close();
+  });
+  const port = (admin.address() as AddressInfo).port;
+  const dir = await tempDir(t);
+  const http = client(t); // only 127.0.0.1 is configured
+  for (const url of [`http://127.0.0.2:${port}/v.mp4`, 'http://169.254.169.254/latest/meta-data/', 'https://169.254.169.254/v.mp4', 'http://cdn.example.com/v.mp4', 'https://[::1]/v.mp4', 'https://10.0.0.5/v.mp4']) {
+    await assert.rejects(downloadVideo(url, path.join(dir, 'v.mp4'), options(http)), (e: unknown) => e instanceof ApiError && e.code === 'URL_NOT_ALLOWED', url);
+  }
+  // A name that resolves to loopback is refused at connect time, not by its spelling.
+  await assert.rejects(downloadVideo(`https://localhost:${port}/v.mp4`, path.join(dir, 'v.mp4'), options(http)), (e: unknown) => e instanceof ApiError && /ENOTPUBLIC|non-public/.test(e.message));
+  assert.equal(hits, 0, 'the admin server received no request');
 });

@@ -81,11 +81,10 @@ export class FalProvider implements Provider {
     const body = await this.call('POST', url, input, signal, control);
     const requestId = isRecord(body) ? str(body.request_id) : undefined;
     if (!requestId || !isRecord(body)) throw new ApiError('row', 'BAD_RESPONSE', 'fal answered the submit without a request_id');
-    const base = `${this.options.baseUrl.replace(/\/$/, '')}/${FAL_REQUESTS_PATH}/${encodeURIComponent(requestId)}`;
-    return {
-      runId: requestId,
-      urls: { status: str(body.status_url) ?? `${base}/status`, result: str(body.response_url) ?? base, cancel: str(body.cancel_url) ?? `${base}/cancel` },
-    };
+    const built = this.urlsFor(requestId);
+    // Our key goes to these URLs: only on the queue's own origin, else the documented paths are built instead.
+    const own = (url: unknown) => (typeof url === 'string' && URL.canParse(url) && new URL(url).origin === new URL(this.options.baseUrl).origin ? url : undefined);
+    return { runId: requestId, urls: { status: own(body.status_url) ?? built.status, result: own(body.response_url) ?? built.result, cancel: own(body.cancel_url) ?? built.cancel } };
   }
 
   async getRun(run: RunRef, signal: AbortSignal): Promise<RunSnapshot> {

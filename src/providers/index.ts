@@ -1,12 +1,12 @@
 import { checkBaseUrl, type Pipeline } from '../config.js';
 import { usdToMicros } from '../cost.js';
-import { redactUrl, type HttpClient } from '../http.js';
+import { redactUrl, registerSecret, type HttpClient } from '../http.js';
 import { InputError, type Problem } from '../problem.js';
 import type { RateGate } from '../scheduler.js';
 import { FAL_QUEUE_URL, FAL_REST_URL, FalProvider } from './fal.js';
 import type { Provider } from './provider.js';
 import { RUNFLOW_BASE_URL, RunflowProvider } from './runflow.js';
-import { Simulator, type SimulatorOptions } from './simulator/server.js';
+import { DEFAULT_SIMULATOR_OPTIONS, Simulator, type SimulatorOptions } from './simulator/server.js';
 
 export interface ProviderHandle {
   provider: Provider;
@@ -51,6 +51,28 @@ const ENVIRONMENT = {
   fal: { key: 'FAL_KEY', baseUrl: 'FAL_BASE_URL', storageUrl: 'FAL_STORAGE_URL' },
 } as const;
 
+/**
+ * The hosts the user configured for this pipeline (the provider's base URLs, the built-in simulator):
+ * the only ones plain http or a non-public address may be, for API requests and for URLs a provider returns.
+ */
+export function configuredHosts(pipeline: Pipeline, env: NodeJS.ProcessEnv): Set<string> {
+  const urls: (string | undefined)[] =
+    pipeline.provider === 'simulator'
+      ? [`http://${DEFAULT_SIMULATOR_OPTIONS.host}`]
+      : pipeline.provider === 'fal'
+        ? [env.FAL_BASE_URL?.trim() || pipeline.baseUrl || FAL_QUEUE_URL, env.FAL_STORAGE_URL?.trim() || FAL_REST_URL]
+        : [env.RUNFLOW_BASE_URL?.trim() || pipeline.baseUrl || RUNFLOW_BASE_URL];
+  const hosts = new Set<string>();
+  for (const url of urls) {
+    try {
+      if (url) hosts.add(new URL(url).hostname.replace(/^\[|\]$/g, ''));
+    } catch {
+      // an invalid base URL is reported by providerProblems
+    }
+  }
+  return hosts;
+}
+
 /** Checks what a provider needs from the environment, before any manifest is read or money moves. */
 export function providerProblems(pipeline: Pipeline, env: NodeJS.ProcessEnv): Problem[] {
   if (pipeline.provider === 'simulator') return [];
@@ -81,10 +103,12 @@ export async function openProvider(pipeline: Pipeline, env: NodeJS.ProcessEnv, h
   }
   if (pipeline.provider === 'fal') {
     const baseUrl = env.FAL_BASE_URL?.trim() || pipeline.baseUrl || FAL_QUEUE_URL;
+    registerSecret(env.FAL_KEY!.trim());
     // A queue pointed elsewhere (a simulator, a proxy) takes the storage uploads too, unless FAL_STORAGE_URL says otherwise.
     const storageUrl = env.FAL_STORAGE_URL?.trim() || (baseUrl === FAL_QUEUE_URL ? FAL_REST_URL : baseUrl);
     return { provider: new FalProvider({ ...common, baseUrl, storageUrl, apiKey: env.FAL_KEY!.trim() }), endpoint: `fal at ${redactUrl(baseUrl)}`, close: async () => {} };
   }
   const baseUrl = env.RUNFLOW_BASE_URL?.trim() || pipeline.baseUrl || RUNFLOW_BASE_URL;
+  registerSecret(env.RUNFLOW_API_KEY!.trim());
   return { provider: new RunflowProvider({ ...common, baseUrl, apiKey: env.RUNFLOW_API_KEY!.trim() }), endpoint: `Runflow at ${redactUrl(baseUrl)}`, close: async () => {} };
 }

@@ -40,7 +40,7 @@ async function listServer(t: TestContext, pages: (clientRef: string, cursor: str
 }
 
 function client(t: TestContext, baseUrl: string): RunflowProvider {
-  const http = new HttpClient();
+  const http = new HttpClient({ allowedHosts: new Set(['127.0.0.1']) });
   t.after(() => http.close());
   return new RunflowProvider({ http, gate: new RateGate(100_000), requestTimeoutMs: 2000, retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 5 }, baseUrl, apiKey: 'k' });
 }
