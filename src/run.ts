@@ -167,7 +167,7 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
     live: options.logLine === undefined && process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0 && (process.stderr.rows ?? 0) > 0,
     ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }),
   });
-  const signal = options.signal ?? new AbortController().signal;
+  const runSignal = options.signal ?? new AbortController().signal;
   const prepared = await prepare(options, env, true);
   const { outDir, budgetMicros } = prepared;
   const skippedFiles = [...new Set(prepared.loaded.skipped.map((p) => p.file))];
@@ -182,6 +182,9 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
   }
 
   const lock = await acquireLock(outDir);
+  // A run that lost its lock (another run took the folder over) stops starting new work, as on Ctrl-C.
+  const signal = AbortSignal.any([runSignal, lock.lost]);
+  lock.lost.addEventListener('abort', () => log.error('lock_lost', String((lock.lost.reason as Error).message)), { once: true });
   try {
     if (lock.tookOverFrom) log.warn('lock_taken_over', `took over the lock of a run that is gone (pid ${lock.tookOverFrom.pid}, started ${lock.tookOverFrom.started_at})`);
     const removed = await removeTemporaryFiles(outDir, prepared.loaded.manifests.map((m) => m.name));
