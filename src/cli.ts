@@ -8,6 +8,7 @@ import { renderDoctor, runDoctor } from './doctor.js';
 import { Journal } from './journal.js';
 import { LockedError } from './lock.js';
 import { InputError, formatProblem } from './problem.js';
+import { repairFolder } from './repair.js';
 import { renderStatus } from './status.js';
 import { simulatorOptionsFrom } from './providers/index.js';
 import { Simulator } from './providers/simulator/server.js';
@@ -180,6 +181,18 @@ program
   .action(async (opts: { out?: string; pipeline?: string }) => {
     const { report, files } = await rebuildReports(await outDirOf(opts));
     process.stdout.write(`${report.totals.done} of ${report.totals.rows} videos done, ${report.totals.failed} failed\nreports: ${files.map((f) => path.relative(process.cwd(), f) || f).join(', ')}\n`);
+  });
+
+program
+  .command('repair')
+  .description('rebuild a damaged or lost journal from its readable lines and the sidecars beside the videos, under the folder\'s lock; sends nothing to any provider')
+  .option('--out <dir>', 'output folder (default: the pipeline\'s output.dir, else out/)')
+  .option('--pipeline <file>', 'pipeline file whose output.dir to repair')
+  .addHelpText('after', '\nExit codes: 0 nothing was lost, 1 something could not be recovered (listed), 2 no journal and no sidecars in the folder.\nThe damaged journal is kept beside the repaired one as journal.jsonl.damaged-<time>.')
+  .action(async (opts: { out?: string; pipeline?: string }) => {
+    const result = await repairFolder(await outDirOf(opts));
+    process.stdout.write(`${result.lines.join('\n')}\n`);
+    process.exitCode = result.exitCode;
   });
 
 program

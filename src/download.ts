@@ -1,10 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ApiError, kindOfStatus } from './errors.js';
 import { redactUrl, type HttpClient } from './http.js';
+import { isDiskFull, JournalWriteError, sidecarPathFor } from './journal.js';
 import { Mp4Inspector } from './mp4.js';
 
 export interface DownloadedVideo {
@@ -23,6 +24,50 @@ export interface DownloadOptions {
   deadlineMs: number;
   /** The most bytes the video may have (a lying Content-Length or an endless body must not fill the disk). */
   maxBytes: number;
+  /** When given, `<video>.json` is written beside the video once it is in place: what `clipmill repair` rebuilds a journal from. */
+  sidecar?: SidecarFacts;
+}
+
+/** What the caller knows of the row (the download adds the file's facts). No URL: a presigned one is a credential. */
+export interface SidecarFacts {
+  key: string;
+  request: string;
+  run_id: string;
+  cost_micros?: number | undefined;
+  provider?: string | undefined;
+}
+
+/** A video's sidecar as written: enough to rebuild its row's `downloaded` state without the journal. */
+export interface Sidecar extends SidecarFacts {
+  sha256: string;
+  bytes: number;
+  seconds: number;
+  downloaded_at: string;
+}
+
+/** Writes the sidecar beside the video (temporary file + fsync + rename); any failure stops the run like a journal write. */
+async function writeSidecar(video: DownloadedVideo, facts: SidecarFacts): Promise<void> {
+  const file = sidecarPathFor(video.path);
+  const sidecar: Sidecar = {
+    run_id: facts.run_id,
+    request: facts.request,
+    key: facts.key,
+    sha256: video.sha256,
+    bytes: video.bytes,
+    seconds: video.seconds,
+    cost_micros: facts.cost_micros,
+    provider: facts.provider,
+    downloaded_at: new Date().toISOString(),
+  };
+  const temporary = temporaryPathFor(file);
+  try {
+    await writeFile(temporary, `${JSON.stringify(sidecar, null, 2)}\n`, { flush: true });
+    await rename(temporary, file);
+    await syncDirectory(path.dirname(file));
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw new JournalWriteError(file, error, 'the video sidecar');
+  }
 }
 
 /** Pure: a generous ceiling for a clip of this many seconds (1080p H.264 is a few MB a second; this allows ten). */
@@ -100,10 +145,15 @@ export async function downloadVideo(url: string, finalPath: string, options: Dow
     }
     await rename(temporary, finalPath);
     await syncDirectory(path.dirname(finalPath));
-    return { path: finalPath, bytes, sha256: hash.digest('hex'), seconds: Math.round(facts.durationSeconds * 1000) / 1000 };
+    const video = { path: finalPath, bytes, sha256: hash.digest('hex'), seconds: Math.round(facts.durationSeconds * 1000) / 1000 };
+    if (options.sidecar) await writeSidecar(video, options.sidecar);
+    return video;
   } catch (error) {
     await rm(temporary, { force: true });
+    if (error instanceof JournalWriteError) throw error;
     if (signal.aborted) throw signal.reason ?? error;
+    // A full disk is not the network's fault and no retry helps: the run stops, as when the journal cannot be written.
+    if (isDiskFull(error)) throw new JournalWriteError(finalPath, error, 'the video');
     if (tooLarge) throw new ApiError('row', 'TOO_LARGE', `${what}: more than ${maxBytes} bytes, more than a clip this long may have`);
     if (idle.signal.aborted) throw new ApiError('transient', 'TIMEOUT', `${what}: no data for ${idleTimeoutMs} ms`);
     if (deadline.aborted) throw new ApiError('transient', 'TIMEOUT', `${what}: not finished within ${deadlineMs} ms (download_timeout)`);

@@ -538,6 +538,7 @@ class RowRunner {
           idleTimeoutMs: pipeline.requestTimeoutMs,
           deadlineMs: pipeline.downloadTimeoutMs,
           maxBytes: maxVideoBytes(item.row.request.durationSeconds),
+          sidecar: { key: item.key, request: item.request, run_id: snapshot.runId, cost_micros: this.state(item)?.costMicros, provider: provider.name },
         });
         const relative = path.relative(this.ctx.outDir, video.path);
         await journal.append({ type: 'downloaded', key: item.key, request: item.request, runId: snapshot.runId, path: relative, bytes: video.bytes, sha256: video.sha256, seconds: video.seconds });

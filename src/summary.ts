@@ -16,7 +16,7 @@ export function decideOutcome(o: { report: Report; aborted: boolean; stopped: St
   const t = o.report.totals;
   if (o.aborted) return { exitCode: EXIT.interrupted, reason: 'interrupted: run the same command again to resume (runs in flight are re-attached, nothing is paid twice)' };
   if (o.stopped) {
-    const exitCode = o.stopped.kind === 'credit' || o.stopped.kind === 'budget' ? EXIT.stopped : o.stopped.kind === 'fatal' ? EXIT.invalid : EXIT.rowsFailed;
+    const exitCode = o.stopped.kind === 'credit' || o.stopped.kind === 'budget' ? EXIT.stopped : o.stopped.kind === 'fatal' || o.stopped.kind === 'io' ? EXIT.invalid : EXIT.rowsFailed;
     return { exitCode, reason: `stopped: ${o.stopped.message}` };
   }
   if (o.overBudget > 0) return { exitCode: EXIT.stopped, reason: `${o.overBudget} rows did not fit the budget and were not submitted (--partial): raise the budget and run again to do them` };
