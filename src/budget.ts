@@ -1,4 +1,32 @@
+import type { AudioMode } from './cost.js';
+import type { BilledRun } from './ledger.js';
 import type { WorkItem } from './plan.js';
+
+/** Over what a budget counts spending: this invocation only, a time window (a night), or the folder's whole life. */
+export type BudgetPeriod = { kind: 'run' } | { kind: 'window'; ms: number } | { kind: 'folder' };
+
+/** Pure: what earlier invocations spent within the budget's period (runs counted by when they were created). */
+export function spentInPeriod(billed: readonly BilledRun[], period: BudgetPeriod, nowMs: number): number {
+  if (period.kind === 'run') return 0;
+  const since = period.kind === 'window' ? nowMs - period.ms : Number.NEGATIVE_INFINITY;
+  return billed.filter((run) => Date.parse(run.createdAt) >= since).reduce((sum, run) => sum + run.costMicros, 0);
+}
+
+/** Pure: the last price per second the provider actually billed, per audio mode (its `cost` over the clip's seconds). */
+export function observedRates(billed: readonly BilledRun[]): Partial<Record<AudioMode, number>> {
+  const rates: Partial<Record<AudioMode, number>> = {};
+  const byTime = [...billed].sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt));
+  for (const run of byTime) {
+    if (run.costSource === 'provider' && run.audioMode !== undefined && run.seconds !== undefined && run.seconds > 0) rates[run.audioMode] = Math.ceil(run.costMicros / run.seconds);
+  }
+  return rates;
+}
+
+/** Pure: what a create reserves: the higher of the pipeline's estimate and the provider's last observed price, so a price rise cannot overspend. */
+export function reservationMicros(estimateMicros: number, seconds: number, mode: AudioMode, rates: Partial<Record<AudioMode, number>>): number {
+  const observed = rates[mode];
+  return observed === undefined ? estimateMicros : Math.max(estimateMicros, observed * seconds);
+}
 
 /** Rows a run may submit, in manifest order, while their estimates fit the budget (pure). */
 export function fitBudget(items: readonly WorkItem[], budgetMicros: number): { fits: WorkItem[]; over: WorkItem[] } {
@@ -25,9 +53,15 @@ export function fitBudget(items: readonly WorkItem[], budgetMicros: number): { f
  * bills no more than the pipeline's prices.
  */
 export class BudgetLedger {
-  private committed = 0;
+  private committed: number;
 
-  constructor(readonly limitMicros: number | undefined) {}
+  /** `spentBeforeMicros`: what earlier invocations spent within the budget's period. */
+  constructor(
+    readonly limitMicros: number | undefined,
+    readonly spentBeforeMicros = 0,
+  ) {
+    this.committed = spentBeforeMicros;
+  }
 
   get committedMicros(): number {
     return this.committed;
@@ -40,8 +74,18 @@ export class BudgetLedger {
     return true;
   }
 
+  /** Counts money that is being spent whatever the limit says (a run already created, re-attached tonight). */
+  commit(micros: number): void {
+    this.committed += micros;
+  }
+
   /** Replaces a reservation by what was actually billed (0 for an unbilled failure). */
   settle(reservedMicros: number, billedMicros: number): void {
     this.committed += billedMicros - reservedMicros;
+  }
+
+  /** Whether what is committed has passed the limit (a run billed above its reservation). */
+  get overLimit(): boolean {
+    return this.limitMicros !== undefined && this.committed > this.limitMicros;
   }
 }

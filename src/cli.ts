@@ -2,7 +2,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { simulatorOptionsSchema } from './config.js';
+import { runAudit } from './audit.js';
+import { parseDurationMs, simulatorOptionsSchema } from './config.js';
+import { forgetRow } from './forget.js';
 import { formatUsd } from './cost.js';
 import { renderDoctor, runDoctor } from './doctor.js';
 import { Journal } from './journal.js';
@@ -193,6 +195,33 @@ program
     const result = await repairFolder(await outDirOf(opts));
     process.stdout.write(`${result.lines.join('\n')}\n`);
     process.exitCode = result.exitCode;
+  });
+
+program
+  .command('audit')
+  .description('compare the provider\'s own list of runs of a period with this folder\'s journal: runs paid twice or unknown here, runs known here the provider does not list, cost differences (free, read-only; Runflow)')
+  .option('--out <dir>', 'output folder (default: the pipeline\'s output.dir, else out/)')
+  .option('--pipeline <file>', 'pipeline file: which provider and where')
+  .option('--since <duration>', 'how far back to look (like 24h, 7d as 168h)', '24h')
+  .addHelpText('after', '\nExit codes: 0 the provider and the folder agree, 1 differences (listed), 2 cannot audit (fal keeps no run list; no key).')
+  .action(async (opts: { out?: string; pipeline?: string; since: string }) => {
+    const sinceMs = parseDurationMs(opts.since);
+    if (sinceMs === undefined) throw new InputError([{ file: '--since', line: 0, field: '', message: `${JSON.stringify(opts.since)} is not a duration (like 24h)` }]);
+    const result = await runAudit({ ...(opts.out !== undefined && { outDir: opts.out }), ...(opts.pipeline !== undefined && { pipelineFile: opts.pipeline }), sinceMs: Date.now() - sinceMs });
+    process.stdout.write(`${result.lines.join('\n')}\n`);
+    process.exitCode = result.exitCode;
+  });
+
+program
+  .command('forget')
+  .description('give up a stuck row (a run the provider no longer knows, a create nobody can look up): journaled as failed with your reason; the next run leaves it alone unless --retry-failed')
+  .argument('<row>', '<manifest>/<id>, as clipmill status shows it')
+  .requiredOption('--reason <text>', 'why (kept in the journal and the reports)')
+  .option('--out <dir>', 'output folder (default: the pipeline\'s output.dir, else out/)')
+  .option('--pipeline <file>', 'pipeline file whose output.dir to use')
+  .action(async (row: string, opts: { reason: string; out?: string; pipeline?: string }) => {
+    const forgotten = await forgetRow(await outDirOf(opts), row, opts.reason);
+    process.stdout.write(`${forgotten.key} (was ${forgotten.previousStatus}${forgotten.runId ? `, run ${forgotten.runId}` : ''}) given up: recorded failed (FORGOTTEN); the next run leaves it alone unless --retry-failed\n`);
   });
 
 program

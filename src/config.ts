@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseDocument, isMap, type Node } from 'yaml';
 import { z } from 'zod';
+import type { BudgetPeriod } from './budget.js';
 import { usdToMicros, type Pricing } from './cost.js';
 import { DEFAULTABLE_FIELDS } from './manifest/row.js';
 import type { RawDefaults } from './manifest/raw.js';
@@ -87,6 +88,7 @@ const pipelineSchema = z
     job_timeout: duration('20m', 50),
     queue_timeout: duration('60m', 50),
     download_timeout: duration('10m', 50),
+    lost_after: duration('24h', 50),
     retry: z
       .object({
         max_attempts: z.number().int().min(1).max(20).default(5),
@@ -104,6 +106,16 @@ const pipelineSchema = z
       .strict()
       .prefault({}),
     budget_usd: z.number().positive().optional(),
+    budget_period: z
+      .union([z.enum(['run', 'folder']), z.string(), z.number()])
+      .default('12h')
+      .transform((v, ctx): BudgetPeriod => {
+        if (v === 'run' || v === 'folder') return { kind: v };
+        const ms = parseDurationMs(v);
+        if (ms === undefined || ms < 60_000) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a budget period (run, folder, or a duration of at least 1m like 12h)` });
+        return { kind: 'window', ms: ms ?? 0 };
+      }),
+    cost_alert_factor: z.number().min(1).default(1.5),
     output: z.object({ dir: z.string().min(1).default('out') }).strict().prefault({}),
     defaults: z.record(z.string(), z.unknown()).optional(),
     simulator: simulatorOptionsSchema.prefault({}),
@@ -131,9 +143,15 @@ export interface Pipeline {
   queueTimeoutMs: number;
   /** The most one video download may take, start to end (a trickle that never stalls still ends). */
   downloadTimeoutMs: number;
+  /** A run the provider answers 404 for this long after its create is recorded lost. */
+  lostAfterMs: number;
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   pricing: Pricing;
   budgetMicros: number | undefined;
+  /** What the budget counts: this invocation, a window of time (a night), or the folder's whole life. */
+  budgetPeriod: BudgetPeriod;
+  /** A bill above this many times its estimate is flagged. */
+  costAlertFactor: number;
   outputDir: string;
   defaults: RawDefaults;
   simulator: SimulatorSettings;
@@ -155,6 +173,7 @@ function toPipeline(data: z.output<typeof pipelineSchema>, file: string | undefi
     jobTimeoutMs: data.job_timeout,
     queueTimeoutMs: data.queue_timeout,
     downloadTimeoutMs: data.download_timeout,
+    lostAfterMs: data.lost_after,
     retry: { maxAttempts: data.retry.max_attempts, baseDelayMs: data.retry.base_delay, maxDelayMs: data.retry.max_delay },
     pricing: {
       silentMicrosPerSecond: usdToMicros(data.pricing.silent_usd_per_second),
@@ -162,6 +181,8 @@ function toPipeline(data: z.output<typeof pipelineSchema>, file: string | undefi
       voiceMicrosPerSecond: usdToMicros(data.pricing.voice_usd_per_second),
     },
     budgetMicros: data.budget_usd === undefined ? undefined : usdToMicros(data.budget_usd),
+    budgetPeriod: data.budget_period,
+    costAlertFactor: data.cost_alert_factor,
     outputDir: data.output.dir,
     defaults,
     simulator: data.simulator,

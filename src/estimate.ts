@@ -49,17 +49,27 @@ function modeText(f: EstimateFigures): string {
   return parts.length > 0 ? parts.join(', ') : '-';
 }
 
-export function renderEstimate(summary: ReturnType<typeof summariseEstimate>, budgetMicros: number | undefined): string {
+/** A budget as the night sees it: its limit, and what is already spent or committed within its period. */
+export interface BudgetView {
+  limitMicros: number;
+  committedMicros: number;
+}
+
+export function renderEstimate(summary: ReturnType<typeof summariseEstimate>, budget: BudgetView | undefined): string {
   const line = (f: EstimateFigures) => {
     const state = [`${f.rows} rows`, `${f.done} done`, ...(f.inFlight ? [`${f.inFlight} in flight`] : []), ...(f.failed ? [`${f.failed} failed`] : []), ...(f.overBudget ? [`${f.overBudget} over budget`] : [])].join(', ');
     return `${f.name.padEnd(24)} ${state}; to pay: ${f.toPay.rows} rows, ${f.toPay.seconds} s, ${formatUsd(f.toPay.micros)} (${modeText(f)})`;
   };
   const lines = [...summary.manifests.map(line), line(summary.total)];
-  if (budgetMicros !== undefined) lines.push(`budget ${formatUsd(budgetMicros)}: ${summary.total.toPay.micros <= budgetMicros ? 'the estimate fits' : `the estimate is ${formatUsd(summary.total.toPay.micros - budgetMicros)} over`}`);
+  if (budget !== undefined) {
+    const left = budget.limitMicros - budget.committedMicros;
+    const committed = budget.committedMicros > 0 ? `, ${formatUsd(budget.committedMicros)} already spent or committed in its period, ${formatUsd(Math.max(0, left))} left` : '';
+    lines.push(`budget ${formatUsd(budget.limitMicros)}${committed}: ${summary.total.toPay.micros <= left ? 'the estimate fits' : `the estimate is ${formatUsd(summary.total.toPay.micros - left)} over`}`);
+  }
   return lines.join('\n');
 }
 
-export function estimateJson(summary: ReturnType<typeof summariseEstimate>, budgetMicros: number | undefined): unknown {
+export function estimateJson(summary: ReturnType<typeof summariseEstimate>, budget: BudgetView | undefined): unknown {
   const money = (micros: number) => ({ usd: micros / MICROS_PER_USD, micros });
   const json = (f: EstimateFigures) => ({
     name: f.name,
@@ -71,5 +81,9 @@ export function estimateJson(summary: ReturnType<typeof summariseEstimate>, budg
     to_pay: { rows: f.toPay.rows, seconds: f.toPay.seconds, ...money(f.toPay.micros) },
     by_audio_mode: Object.fromEntries(MODES.map((m) => [m, { rows: f.byMode[m].rows, seconds: f.byMode[m].seconds, ...money(f.byMode[m].micros) }])),
   });
-  return { manifests: summary.manifests.map(json), total: json(summary.total), budget: budgetMicros === undefined ? null : money(budgetMicros) };
+  return {
+    manifests: summary.manifests.map(json),
+    total: json(summary.total),
+    budget: budget === undefined ? null : { ...money(budget.limitMicros), committed: money(budget.committedMicros), left: money(Math.max(0, budget.limitMicros - budget.committedMicros)) },
+  };
 }

@@ -4,9 +4,9 @@ import { readFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
-import type { BudgetLedger } from './budget.js';
+import { reservationMicros, type BudgetLedger } from './budget.js';
 import { formatDurationMs, type Pipeline } from './config.js';
-import { formatUsd } from './cost.js';
+import { audioModeOf, formatUsd, type AudioMode } from './cost.js';
 import { downloadVideo, maxVideoBytes } from './download.js';
 import { ApiError, isAbortError } from './errors.js';
 import { redactJson, type HttpClient } from './http.js';
@@ -29,13 +29,15 @@ export interface ExecuteContext {
   http: HttpClient;
   journal: Journal;
   log: Logger;
-  pipeline: Pick<Pipeline, 'concurrency' | 'pollIntervalMs' | 'pollMaxIntervalMs' | 'jobTimeoutMs' | 'queueTimeoutMs' | 'requestTimeoutMs' | 'downloadTimeoutMs' | 'retry' | 'inlineImages'>;
+  pipeline: Pick<Pipeline, 'concurrency' | 'pollIntervalMs' | 'pollMaxIntervalMs' | 'jobTimeoutMs' | 'queueTimeoutMs' | 'requestTimeoutMs' | 'downloadTimeoutMs' | 'retry' | 'inlineImages' | 'costAlertFactor' | 'lostAfterMs'>;
   outDir: string;
   images: ReadonlyMap<string, ImageInfo>;
   /** Ctrl-C / SIGTERM: no new work, polls and downloads stop, a create already sent may finish. */
   signal: AbortSignal;
-  /** This run's spending: each create reserves its row's estimate first. */
+  /** Spending within the budget's period: each create reserves its row's price first. */
   budget: BudgetLedger;
+  /** The provider's last billed price per second, per audio mode: a reservation never assumes less. */
+  observedRates: Partial<Record<AudioMode, number>>;
 }
 
 /** Why the run stopped early, if it did: the CLI turns it into an exit code. */
@@ -75,8 +77,8 @@ class RowRunner {
   private readonly assetUrls = new Map<string, { url: Promise<string>; atMs: number }>();
   /** The first succeeded run's raw output is logged once a night, so a change in the provider's shape shows. */
   private rawOutputLogged = false;
-  /** Estimates reserved against the budget by rows whose cost is not settled yet. */
-  private readonly reserved = new Map<string, number>();
+  /** Money reserved against the budget by rows whose cost is not settled yet. */
+  readonly reserved = new Map<string, number>();
   stopped: StopReason | undefined;
 
   constructor(private readonly ctx: ExecuteContext) {
@@ -105,12 +107,35 @@ class RowRunner {
     return known?.request === item.request ? known : undefined;
   }
 
-  /** Settles a row's reservation with what the provider billed (0 when nothing was). */
+  /** What a create of this row reserves: its estimate, or more if the provider has been billing more. */
+  reservationOf(item: WorkItem): number {
+    const request = item.row.request;
+    return reservationMicros(item.estimateMicros, request.durationSeconds, audioModeOf(request), this.ctx.observedRates);
+  }
+
+  /** Settles a row's reservation with what the provider billed (0 when nothing was); a bill past the budget stops new creates. */
   private settle(item: WorkItem, billedMicros: number): void {
     const reserved = this.reserved.get(item.key);
     if (reserved === undefined) return;
     this.ctx.budget.settle(reserved, billedMicros);
     this.reserved.delete(item.key);
+    if (this.ctx.budget.overLimit && this.stopped === undefined) {
+      const { budget, log } = this.ctx;
+      const message = `budget ${formatUsd(budget.limitMicros ?? 0)} passed: ${item.key} was billed ${formatUsd(billedMicros)} (reserved ${formatUsd(reserved)}), ${formatUsd(budget.committedMicros)} committed in the budget period`;
+      this.stopped = { kind: 'budget', message };
+      log.error('budget_reached', `${message}; submitting nothing more, runs in flight finish`, this.fields(item));
+      this.stopSubmits.abort();
+    }
+  }
+
+  /** A bill far above its estimate is flagged (a price change, a mistake): finance sees it in the report too. Later reservations use the price seen. */
+  private checkCost(item: WorkItem, billedMicros: number): void {
+    const { durationSeconds } = item.row.request;
+    if (durationSeconds > 0) this.ctx.observedRates[audioModeOf(item.row.request)] = Math.ceil(billedMicros / durationSeconds);
+    const factor = this.ctx.pipeline.costAlertFactor;
+    if (billedMicros > item.estimateMicros * factor) {
+      this.ctx.log.warn('cost_alert', `billed ${formatUsd(billedMicros)}, more than ${factor}× its estimate of ${formatUsd(item.estimateMicros)}: check the provider's prices and the pipeline's pricing`, this.fields(item));
+    }
   }
 
   /** The next create would pass the budget: submit nothing more, let runs in flight finish. */
@@ -181,6 +206,14 @@ class RowRunner {
     }
     if (known?.status === 'submitting') {
       this.ctx.log.error('submit_unknown', `${message}; the run may exist, so the next run looks it up before any resubmit`, this.fields(item));
+      return;
+    }
+    // A run the provider has not known for `lost_after` since its create: recorded lost, with the reason, not polled for ever.
+    const sinceCreateMs = known?.submittingAtMs === undefined ? 0 : Date.now() - known.submittingAtMs;
+    if ((known?.status === 'submitted' || known?.status === 'failed') && known.runId !== undefined && error instanceof ApiError && error.status === 404 && sinceCreateMs >= this.ctx.pipeline.lostAfterMs) {
+      const lost = `run ${known.runId} is still unknown to the provider (404) ${Math.round(sinceCreateMs / 1000)} s after its create (lost_after): recorded lost; ${message}`;
+      this.ctx.log.error('row_failed', lost, this.fields(item));
+      await this.ctx.journal.append({ type: 'failed', key: item.key, request: item.request, runId: known.runId, code: 'RUN_LOST', message: lost, attempt: known.attempts, billed: false });
       return;
     }
     // A run being re-checked after a deadline (failed, with its run id, on a timeout code) is as alive as a submitted one.
@@ -327,11 +360,12 @@ class RowRunner {
     const { journal, provider, log } = this.ctx;
     if (this.ctx.signal.aborted || this.stopSubmits.signal.aborted) return undefined;
     if (!this.reserved.has(item.key)) {
-      if (!this.ctx.budget.reserve(item.estimateMicros)) {
+      const reservation = this.reservationOf(item);
+      if (!this.ctx.budget.reserve(reservation)) {
         this.stopForBudget(item);
         return undefined;
       }
-      this.reserved.set(item.key, item.estimateMicros);
+      this.reserved.set(item.key, reservation);
     }
     for (let tries = 1; ; tries++) {
       if (this.ctx.signal.aborted || this.stopSubmits.signal.aborted) {
@@ -432,6 +466,7 @@ class RowRunner {
         const runMs = snapshot.runMs ?? (startedAt !== undefined ? now - startedAt : undefined);
         if (runMs !== undefined) this.runTimes.observe(seconds, runMs);
         this.settle(item, snapshot.costMicros ?? item.estimateMicros);
+        if (snapshot.costMicros !== undefined) this.checkCost(item, snapshot.costMicros);
         const wasPaid = this.state(item)?.status === 'succeeded' || this.state(item)?.status === 'downloaded';
         if (!wasPaid) await journal.append({ type: 'succeeded', key: item.key, request: item.request, runId, ...(snapshot.costMicros !== undefined && { costMicros: snapshot.costMicros }) });
         const cost = snapshot.costMicros ?? item.estimateMicros;
@@ -570,6 +605,13 @@ export const ACTIVE_ACTIONS = new Set(['submit', 'reattach', 'download', 'unknow
  */
 export async function executePlan(items: readonly WorkItem[], ctx: ExecuteContext): Promise<StopReason | undefined> {
   const runner = new RowRunner(ctx);
+  // Runs that may already exist (re-attached, or a lost create) are money being spent: they count first, whatever the limit.
+  for (const item of items) {
+    if (item.action !== 'reattach' && item.action !== 'unknown') continue;
+    const reservation = runner.reservationOf(item);
+    ctx.budget.commit(reservation);
+    runner.reserved.set(item.key, reservation);
+  }
   const slots = pLimit(ctx.pipeline.concurrency);
   // Downloads go to the CDN, not the provider: they do not hold a slot, but are capped alike.
   const downloads = pLimit(ctx.pipeline.concurrency);

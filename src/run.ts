@@ -1,8 +1,9 @@
 import path from 'node:path';
 import { checkBaseUrl, defaultPipeline, loadPipeline, type Pipeline } from './config.js';
-import { BudgetLedger, fitBudget } from './budget.js';
-import { formatUsd, usdToMicros } from './cost.js';
-import { estimateJson, renderEstimate, summariseEstimate } from './estimate.js';
+import { BudgetLedger, fitBudget, observedRates, reservationMicros, spentInPeriod } from './budget.js';
+import { audioModeOf, formatUsd, usdToMicros, type AudioMode } from './cost.js';
+import { estimateJson, renderEstimate, summariseEstimate, type BudgetView } from './estimate.js';
+import { billedRuns, type BilledRun } from './ledger.js';
 import { foldEvents, type JournalEvent, type RowState } from './journal-events.js';
 import { ACTIVE_ACTIONS, executePlan, type StopReason } from './execute.js';
 import { HttpClient } from './http.js';
@@ -120,15 +121,36 @@ async function prepare(options: RunOptions, env: NodeJS.ProcessEnv, needsKey: bo
   return { pipeline, loaded, outDir: path.resolve(pipeline.outputDir), budgetMicros: effectiveBudgetMicros(pipeline, options.maxCostUsd) };
 }
 
-/** Rows + journal → plan, with outputs checked on disk and, under `--partial`, the rows past the budget set aside. */
-async function planFor(prepared: Prepared, states: ReadonlyMap<string, RowState>, options: RunOptions, log?: Logger): Promise<Plan> {
-  const { loaded, outDir, pipeline, budgetMicros } = prepared;
+/** What the folder's journal says about money: every billed run, what the budget's period has spent, the provider's observed prices. */
+interface Money {
+  billed: BilledRun[];
+  spentBeforeMicros: number;
+  rates: Partial<Record<AudioMode, number>>;
+}
+
+function moneyOf(events: readonly JournalEvent[], pipeline: Pipeline): Money {
+  const billed = billedRuns(events);
+  return { billed, spentBeforeMicros: spentInPeriod(billed, pipeline.budgetPeriod, Date.now()), rates: observedRates(billed) };
+}
+
+/** The budget as tonight sees it: spent in its period, plus the runs that already exist and are re-attached. */
+function budgetViewOf(prepared: Prepared, plan: Plan, money: Money): BudgetView | undefined {
+  if (prepared.budgetMicros === undefined) return undefined;
+  const reattached = plan.items.filter((i) => i.action === 'reattach').reduce((sum, i) => sum + reservationMicros(i.estimateMicros, i.row.request.durationSeconds, audioModeOf(i.row.request), money.rates), 0);
+  return { limitMicros: prepared.budgetMicros, committedMicros: money.spentBeforeMicros + reattached };
+}
+
+/** Rows + journal → plan, with outputs checked on disk and, under `--partial`, the rows past what is left of the budget set aside. */
+async function planFor(prepared: Prepared, states: ReadonlyMap<string, RowState>, money: Money, options: RunOptions, log?: Logger): Promise<Plan> {
+  const { loaded, outDir, pipeline } = prepared;
   const keys = loaded.manifests.flatMap((m) => m.rows.map(rowKey));
   const damagedOutputs = await findDamagedOutputs(outDir, states, keys);
   for (const key of damagedOutputs) log?.warn('output_damaged', `${key}: the downloaded video is missing or changed on disk; downloading it again from the same run`);
   const plan = planRun(loaded.manifests, states, loaded.images, { pricing: pipeline.pricing, retryFailed: options.retryFailed ?? false, resubmitUnknown: options.resubmitUnknown ?? false, damagedOutputs });
-  if (budgetMicros === undefined || plan.submitMicros <= budgetMicros || !options.partial) return plan;
-  return withoutRowsOverBudget(plan, fitBudget(plan.items, budgetMicros).over);
+  const budget = budgetViewOf(prepared, plan, money);
+  if (budget === undefined || !options.partial) return plan;
+  const left = Math.max(0, budget.limitMicros - budget.committedMicros);
+  return plan.submitMicros <= left ? plan : withoutRowsOverBudget(plan, fitBudget(plan.items, left).over);
 }
 
 /** `clipmill report`: the four reports again, from the journal alone (the last run's plan and every row's state). */
@@ -140,7 +162,8 @@ export async function rebuildReports(outDir: string): Promise<{ report: Report; 
     if (!planned) throw new InputError([{ file: path.join(outDir, '.clipmill', 'journal.jsonl'), line: 0, field: '', message: 'no run is recorded in this output folder yet (run clipmill run first)' }]);
     const states = foldEvents(events);
     const items = planned.items.map((i) => ({ key: i.key, request: i.request, action: i.action as Action, estimateMicros: i.estimateMicros, changed: i.changed, row: i.row }));
-    const report = buildReport(planned.manifests.map((m) => ({ ...m, rows: [] })), items, states, planned.provider, planned.request);
+    const missingOutputs = await findDamagedOutputs(outDir, states, items.map((i) => i.key));
+    const report = buildReport(planned.manifests.map((m) => ({ ...m, rows: [] })), items, states, planned.provider, planned.request, { billed: billedRuns(events), missingOutputs });
     return { report, files: await writeReports(outDir, report) };
   } finally {
     await lock.release();
@@ -150,9 +173,12 @@ export async function rebuildReports(outDir: string): Promise<{ report: Report; 
 /** `clipmill estimate`: what the remaining work will cost, per manifest and audio mode; sends nothing. */
 export async function estimateManifests(options: RunOptions): Promise<{ plan: Plan; text: string; json: unknown; budgetMicros: number | undefined }> {
   const prepared = await prepare(options, options.env ?? process.env, false);
-  const plan = await planFor(prepared, await Journal.read(prepared.outDir), options);
+  const events = await Journal.events(prepared.outDir);
+  const money = moneyOf(events, prepared.pipeline);
+  const plan = await planFor(prepared, foldEvents(events), money, options);
   const summary = summariseEstimate(plan);
-  return { plan, text: renderEstimate(summary, prepared.budgetMicros), json: estimateJson(summary, prepared.budgetMicros), budgetMicros: prepared.budgetMicros };
+  const budget = budgetViewOf(prepared, plan, money);
+  return { plan, text: renderEstimate(summary, budget), json: estimateJson(summary, budget), budgetMicros: prepared.budgetMicros };
 }
 
 /** `clipmill run`: validate everything, take the folder's lock, plan against the journal, check the budget, execute, report. */
@@ -169,14 +195,16 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
   });
   const runSignal = options.signal ?? new AbortController().signal;
   const prepared = await prepare(options, env, true);
-  const { outDir, budgetMicros } = prepared;
+  const { outDir } = prepared;
   const skippedFiles = [...new Set(prepared.loaded.skipped.map((p) => p.file))];
   for (const problem of prepared.loaded.skipped) log.error('invalid_manifest', formatProblem(problem), { file: problem.file, line: problem.line });
   if (skippedFiles.length > 0) log.warn('skipped_manifests', `skipping ${skippedFiles.length} invalid manifest${skippedFiles.length === 1 ? '' : 's'} (--skip-invalid): ${skippedFiles.join(', ')}`);
 
   if (options.dryRun) {
-    const plan = await planFor(prepared, await Journal.read(outDir), options);
-    print(renderEstimate(summariseEstimate(plan), budgetMicros));
+    const events = await Journal.events(outDir);
+    const money = moneyOf(events, prepared.pipeline);
+    const plan = await planFor(prepared, foldEvents(events), money, options);
+    print(renderEstimate(summariseEstimate(plan), budgetViewOf(prepared, plan, money)));
     print(`dry run: ${describePlan(plan)}. Nothing was sent.`);
     return { exitCode: EXIT.ok, plan };
   }
@@ -191,11 +219,14 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
     if (removed.length > 0) log.info('cleanup', `removed ${removed.length} partial download${removed.length === 1 ? '' : 's'} left by an interrupted run`);
     const journal = await Journal.open(outDir);
     try {
-      const plan = await planFor(prepared, journal.states, options, log);
+      const money = moneyOf(await Journal.events(outDir), prepared.pipeline);
+      const plan = await planFor(prepared, journal.states, money, options, log);
       log.info('plan', describePlan(plan));
-      if (budgetMicros !== undefined && plan.submitMicros > budgetMicros) {
-        print(renderEstimate(summariseEstimate(plan), budgetMicros));
-        print(`refusing to start: the remaining work is estimated at ${formatUsd(plan.submitMicros)}, over the budget of ${formatUsd(budgetMicros)}. Nothing was sent. Raise budget_usd / --max-cost, or add --partial to run the rows that fit, in manifest order.`);
+      const budget = budgetViewOf(prepared, plan, money);
+      if (budget !== undefined && plan.submitMicros > budget.limitMicros - budget.committedMicros) {
+        print(renderEstimate(summariseEstimate(plan), budget));
+        const spent = budget.committedMicros > 0 ? `, of which ${formatUsd(budget.committedMicros)} is already spent or committed in the budget's period (budget_period)` : '';
+        print(`refusing to start: the remaining work is estimated at ${formatUsd(plan.submitMicros)}, over the budget of ${formatUsd(budget.limitMicros)}${spent}. Nothing was sent. Raise budget_usd / --max-cost, or add --partial to run the rows that fit, in manifest order.`);
         return { exitCode: EXIT.stopped, plan };
       }
       await journal.append({
@@ -206,7 +237,7 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
         manifests: prepared.loaded.manifests.map((m) => ({ name: m.name, file: m.file, shown: m.shown })),
         items: plan.items.map((item) => ({ key: item.key, request: item.request, action: item.action, estimateMicros: item.estimateMicros, changed: item.changed, row: item.row })),
       });
-      return await execute(prepared, plan, journal, { env, print, log, signal, startedAtMs });
+      return await execute(prepared, plan, journal, money, { env, print, log, signal, startedAtMs });
     } finally {
       await journal.close();
     }
@@ -215,7 +246,7 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
   }
 }
 
-async function execute(prepared: Prepared, plan: Plan, journal: Journal, io: { env: NodeJS.ProcessEnv; print: (line: string) => void; log: Logger; signal: AbortSignal; startedAtMs: number }): Promise<RunResult> {
+async function execute(prepared: Prepared, plan: Plan, journal: Journal, money: Money, io: { env: NodeJS.ProcessEnv; print: (line: string) => void; log: Logger; signal: AbortSignal; startedAtMs: number }): Promise<RunResult> {
   const { pipeline, loaded, outDir, budgetMicros } = prepared;
   const { env, print, log, signal } = io;
   let stopped: StopReason | undefined;
@@ -227,7 +258,7 @@ async function execute(prepared: Prepared, plan: Plan, journal: Journal, io: { e
     log.info('start', `sending to ${handle.endpoint}; concurrency ${pipeline.concurrency}, ${pipeline.requestsPerMinute} requests/min, ${budgetText}; output in ${outDir}`);
     log.startProgress({ rowsToDo: plan.items.filter((item) => ACTIVE_ACTIONS.has(item.action)).length, doneBefore: plan.counts.done, estimatedMicros: plan.submitMicros });
     try {
-      stopped = await executePlan(plan.items, { provider: handle.provider, http, journal, log, pipeline, outDir, images: loaded.images, signal, budget: new BudgetLedger(budgetMicros) });
+      stopped = await executePlan(plan.items, { provider: handle.provider, http, journal, log, pipeline, outDir, images: loaded.images, signal, budget: new BudgetLedger(budgetMicros, money.spentBeforeMicros), observedRates: money.rates });
     } finally {
       log.stopProgress();
       await handle.close();
@@ -235,8 +266,19 @@ async function execute(prepared: Prepared, plan: Plan, journal: Journal, io: { e
     }
   }
 
-  const report = buildReport(loaded.manifests, plan.items, journal.states, pipeline.provider, journal.session);
-  const files = await writeReports(outDir, report);
+  const keys = plan.items.map((item) => item.key);
+  const report = buildReport(loaded.manifests, plan.items, journal.states, pipeline.provider, journal.session, {
+    billed: billedRuns(await Journal.events(outDir)),
+    missingOutputs: await findDamagedOutputs(outDir, journal.states, keys),
+    costAlertFactor: pipeline.costAlertFactor,
+  });
+  let files: string[] = [];
+  try {
+    files = await writeReports(outDir, report);
+  } catch (error) {
+    // A full disk stops the run cleanly; the reports can be written again from the journal later.
+    log.error('reports_not_written', `could not write the reports in ${outDir} (${(error as NodeJS.ErrnoException).code ?? String(error)}): the journal holds everything; free space, then run clipmill report --out ${outDir}`);
+  }
   const outcome = decideOutcome({ report, aborted: signal.aborted, stopped, overBudget: plan.counts.over_budget, skippedManifests: [...new Set(loaded.skipped.map((p) => p.file))] });
   for (const row of report.rows) {
     log.info('row_final', `${row.status}${row.error ? `: ${row.error}` : ''}`, { manifest: row.manifest, row: row.id, status: row.status, file: row.file, line: row.line, output: row.output, actual_usd: row.actual_usd, error: row.error });

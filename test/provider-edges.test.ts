@@ -23,7 +23,7 @@ test('fal: the locked-balance 403 stops new creates with exit 3 and the top-up a
   assert.match(result.stopped?.message ?? '', /Exhausted balance.*top it up at fal\.ai\/dashboard\/billing/);
   assert.equal(result.report?.totals.done, 2, 'the two requests fal took were fetched and downloaded');
   assert.equal(simulator.created.length, 2);
-  assert.deepEqual((await readdir(path.join(dir, 'out', 'm'))).sort(), ['r0.mp4', 'r1.mp4']);
+  assert.deepEqual((await readdir(path.join(dir, 'out', 'm'))).filter((f) => f.endsWith('.mp4')).sort(), ['r0.mp4', 'r1.mp4']);
   // Two slots: a second create may already be on its way when the first 403 comes back, but no later row is tried.
   assert.ok(proxy.requests.filter((r) => r.key.startsWith('POST /fal-ai/kling-video/v3')).length <= 4, 'creating stopped at the lock');
 });
@@ -53,7 +53,7 @@ test('Runflow: a succeeded, paid run whose output holds no video is logged with 
   const line = logs.find((l) => /succeeded but its output holds no video; the row stays owed/.test(l)) ?? '';
   assert.match(line, /thumb\.png\?…\(redacted\)/, logs.join('\n'));
   assert.doesNotMatch(logs.join('\n'), /s3cr3t/, 'no signature reaches the log');
-  assert.equal(first.report?.rows[0]?.status, 'in_flight');
+  assert.equal(first.report?.rows[0]?.status, 'owed');
   assert.equal(first.report?.rows[0]?.actual_usd, 0.42, 'what the provider billed is reported');
 
   // The simulator's run (one run was created) has its video: re-reading the run brings it home.
@@ -93,7 +93,7 @@ test('fal results: a locked account, a rate answer or a 5xx is not the run\'s ve
   assert.equal(simulator.created.length, 3);
 
   const owed = await runWith(() => ({ status: 200, body: { videos: [{ url: 'https://fal.media/files/x.mp4?token=s3cr3t' }] } }));
-  assert.equal(owed.result.report?.rows[0]?.status, 'in_flight');
+  assert.equal(owed.result.report?.rows[0]?.status, 'owed');
   assert.ok(owed.logs.some((l) => /output holds no video; the row stays owed/.test(l) && /x\.mp4\?…\(redacted\)/.test(l)), owed.logs.join('\n'));
   assert.doesNotMatch(owed.logs.join('\n'), /s3cr3t/);
 

@@ -24,7 +24,7 @@ test('a paid video that could not be downloaded is fetched on resume from a fres
 
   const first = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), ...quiet });
   assert.equal(first.exitCode, 1, 'every download is cut short: the paid video cannot be fetched tonight');
-  assert.equal(first.report?.rows[0]?.status, 'in_flight');
+  assert.equal(first.report?.rows[0]?.status, 'owed');
   assert.match(first.report?.rows[0]?.error ?? '', /paid for, not downloaded yet/);
   assert.equal(first.report?.rows[0]?.actual_usd, 0.56, 'what was billed is reported even before the download');
 
@@ -38,7 +38,7 @@ test('a paid video that could not be downloaded is fetched on resume from a fres
   assert.equal(second.plan?.counts.download, 1);
   assert.ok(logs.some((l) => /downloaded m\/clip\.mp4/.test(l)), logs.join('\n'));
   assert.equal(simulator.created.length, 1);
-  assert.deepEqual(await readdir(path.join(out, 'm')), ['clip.mp4']);
+  assert.deepEqual((await readdir(path.join(out, 'm'))).sort(), ['clip.mp4', 'clip.mp4.json']);
 });
 
 test('a create that times out after the provider made the run is found in the run list: one run, not two', async (t) => {
@@ -68,7 +68,7 @@ test('a row edited in the manifest is generated again and its earlier video is k
   const second = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), ...quiet });
   assert.equal(second.exitCode, 0);
   assert.deepEqual(second.plan?.counts, { done: 1, reattach: 0, download: 0, submit: 1, failed: 0, unknown: 0, over_budget: 0 });
-  const files = (await readdir(path.join(out, 'm'))).sort();
+  const files = (await readdir(path.join(out, 'm'))).filter((f) => f.endsWith('.mp4')).sort();
   assert.equal(files.length, 3, files.join(', '));
   const archived = files.find((f) => /^hero\.[0-9a-f]{8}\.mp4$/.test(f));
   assert.ok(archived, files.join(', '));
@@ -142,7 +142,7 @@ test('SIGINT stops the run with exit 130 and a resume hint; status shows the row
   assert.equal(rerun.code, 0, rerun.stderr);
   assert.match(rerun.stderr, /"message":"0 done, 6 in flight re-attached/);
   assert.equal(simulator.created.length, 6, 'no row was submitted twice');
-  assert.equal((await readdir(path.join(out, 'm'))).length, 6);
+  assert.equal((await readdir(path.join(out, 'm'))).filter((f) => f.endsWith('.mp4')).length, 6);
 });
 
 test('a downloaded video deleted since is fetched again from the same run; failed rows wait for --retry-failed', async (t) => {

@@ -6,7 +6,7 @@ import type { ImageInfo } from '../manifest/images.js';
 import type { KlingV3Input } from '../model/kling-v3.js';
 import { apiRequest, isRecord, putPresigned, retryAfterOf, str, type ApiOptions, type SendControl } from './api.js';
 import { clockCheck } from './checks.js';
-import type { AccountCheck, Provider, RunRef, RunSnapshot, RunState, Submission, UploadedAsset } from './provider.js';
+import type { AccountCheck, ListedRun, Provider, RunRef, RunSnapshot, RunState, Submission, UploadedAsset } from './provider.js';
 
 export const FAL_QUEUE_URL = 'https://queue.fal.run';
 /** fal's REST host, where storage uploads start (what `@fal-ai/client`'s `storage.upload` calls). */
@@ -106,6 +106,14 @@ export class FalProvider implements Provider {
       if (error instanceof ApiError && (error.status === 400 || error.status === 404 || error.status === 409)) return false;
       throw error;
     }
+  }
+
+  async listRunsSince(): Promise<ListedRun[]> {
+    throw new ApiError('row', 'NO_RUN_LIST', 'fal keeps no list of requests: an audit needs its dashboard (fal.ai/dashboard) and the ledger.csv of each output folder');
+  }
+
+  async balance(): Promise<number | undefined> {
+    return undefined; // fal documents no balance endpoint
   }
 
   async findRuns(): Promise<string[]> {

@@ -59,6 +59,15 @@ export interface Submission {
   metadata: RunMetadata;
 }
 
+/** A run as the provider's list shows it (`clipmill audit`). */
+export interface ListedRun {
+  runId: string;
+  clientRef: string | undefined;
+  status: string;
+  costMicros: number | undefined;
+  createdAt: string | undefined;
+}
+
 /** What a free, read-only check of the account found (`clipmill doctor`). */
 export interface AccountCheck {
   name: string;
@@ -84,6 +93,10 @@ export interface Provider {
    * An empty list is the provider's word that no such run is listed; it throws when it cannot tell.
    */
   findRuns(clientRef: string, signal: AbortSignal): Promise<string[]>;
+  /** Every run created since `sinceMs`, newest first, from the provider's own list; throws where the provider keeps none (fal). */
+  listRunsSince(sinceMs: number, signal: AbortSignal): Promise<ListedRun[]>;
+  /** The account's balance, when the provider says (free). */
+  balance(signal: AbortSignal): Promise<number | undefined>;
   /** Free, read-only checks before a paid night: reachable, key accepted, balance, list shape, clock. */
   checkAccount(signal: AbortSignal, estimateMicros: number): Promise<AccountCheck[]>;
 }

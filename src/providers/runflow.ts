@@ -7,7 +7,7 @@ import { MODEL_PATH, type KlingV3Input } from '../model/kling-v3.js';
 import { withRetry } from '../retry.js';
 import { apiRequest, isRecord, putPresigned, retryAfterOf, str, type ApiOptions, type SendControl } from './api.js';
 import { clockCheck } from './checks.js';
-import type { AccountCheck, Provider, RunRef, RunSnapshot, RunState, Submission, UploadedAsset } from './provider.js';
+import type { AccountCheck, ListedRun, Provider, RunRef, RunSnapshot, RunState, Submission, UploadedAsset } from './provider.js';
 
 export const RUNFLOW_BASE_URL = 'https://api.runflow.io';
 export const RUNFLOW_CREATE_PATH = `/v1/models/${MODEL_PATH}/runs`;
@@ -225,6 +225,39 @@ export class RunflowProvider implements Provider {
       seen.add(cursor);
     }
     throw new ApiError('row', 'LIST_TOO_LONG', `more than ${LIST_MAX_PAGES} pages of runs match client_ref ${clientRef}`);
+  }
+
+  /** `GET /v1/runs?sort_by=created_at:desc`, page after page until the runs are older than `sinceMs`. */
+  async listRunsSince(sinceMs: number, signal: AbortSignal): Promise<ListedRun[]> {
+    const runs: ListedRun[] = [];
+    const seen = new Set<string>();
+    let cursor: string | undefined;
+    for (let page = 0; page < 1000; page++) {
+      const query = new URLSearchParams({ limit: '500', sort_by: 'created_at:desc' });
+      if (cursor !== undefined) query.set('pq', cursor);
+      const body = await this.call('GET', `/v1/runs?${query}`, undefined, signal);
+      if (!isRecord(body) || !Array.isArray(body.items)) throw new ApiError('transient', 'BAD_RESPONSE', 'Runflow answered the run list without `items`');
+      let older = false;
+      for (const item of body.items) {
+        if (!isRecord(item) || !str(item.id)) continue;
+        const createdAt = str(item.created_at);
+        if (createdAt !== undefined && Date.parse(createdAt) < sinceMs) {
+          older = true;
+          continue;
+        }
+        const cost = typeof item.cost === 'number' ? parseUsdToMicros(item.cost.toFixed(6)) : str(item.cost) ? parseUsdToMicros(item.cost as string) : undefined;
+        runs.push({ runId: item.id as string, clientRef: str(item.client_ref), status: String(item.status_code ?? ''), costMicros: cost, createdAt });
+      }
+      cursor = nextCursor(body);
+      if (older || cursor === undefined) return runs;
+      if (seen.has(cursor)) throw new ApiError('row', 'LIST_CURSOR_LOOP', 'Runflow\'s run list gave the same cursor twice');
+      seen.add(cursor);
+    }
+    throw new ApiError('row', 'LIST_TOO_LONG', 'more than 1000 pages of runs in the period');
+  }
+
+  async balance(signal: AbortSignal): Promise<number | undefined> {
+    return balanceMicros(await this.call('GET', '/v1/billing/balance', undefined, signal));
   }
 
   /** Health, the key and balance, the run list in its documented shape with the filter clipmill relies on, and the clock. */

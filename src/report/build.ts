@@ -1,9 +1,11 @@
 import { MICROS_PER_USD, audioModeOf, type AudioMode } from '../cost.js';
 import type { RowState } from '../journal-events.js';
+import type { BilledRun } from '../ledger.js';
 import type { Manifest } from '../manifest/load.js';
 import type { WorkItem } from '../plan.js';
 
-export type RowStatus = 'done' | 'failed' | 'in_flight' | 'unknown' | 'skipped';
+/** `owed`: paid for, but its video is not here (not downloaded yet, or deleted or damaged since and not fetched again). */
+export type RowStatus = 'done' | 'owed' | 'failed' | 'in_flight' | 'unknown' | 'skipped';
 /** Which figure `actual_usd` holds: the provider's reported cost, our estimate, or nothing billed. */
 export type CostSource = 'provider' | 'estimate' | 'not_billed' | 'none';
 
@@ -32,12 +34,32 @@ export interface ReportRow {
   sha256: string | null;
   video_seconds: number | null;
   changed: boolean;
+  /** The provider billed far more than the estimate (cost_alert_factor). */
+  cost_alert: boolean;
   error: string | null;
+}
+
+/** One billed run, as finance matches it against the provider's invoice (`ledger.csv`). */
+export interface LedgerRow {
+  run_id: string;
+  created_at: string;
+  night: string | null;
+  manifest: string;
+  id: string;
+  request: string;
+  seconds: number | null;
+  audio_mode: AudioMode | null;
+  cost_usd: number;
+  cost_source: 'provider' | 'estimate';
+  estimated_usd: number | null;
+  /** The row was edited since: a paid run of an earlier version. */
+  superseded: boolean;
 }
 
 export interface ReportTotals {
   rows: number;
   done: number;
+  owed: number;
   failed: number;
   skipped: number;
   in_flight: number;
@@ -49,6 +71,10 @@ export interface ReportTotals {
 export interface MoneyTotals {
   this_run_usd: number;
   earlier_runs_usd: number;
+  /** Every billed run this folder's journal knows, superseded versions and earlier nights included: what the invoice should say. */
+  billed_usd: number;
+  /** Of which: runs of rows edited since (their video is an earlier version). */
+  superseded_usd: number;
   by_audio_mode: Record<AudioMode, { rows: number; seconds: number; estimated_usd: number; actual_usd: number }>;
 }
 
@@ -61,20 +87,29 @@ export interface Report {
   money: MoneyTotals;
   manifests: ({ name: string; file: string } & ReportTotals)[];
   rows: ReportRow[];
+  billed_runs: LedgerRow[];
+}
+
+export interface ReportExtras {
+  billed?: readonly BilledRun[];
+  /** Rows whose downloaded video is missing or changed on disk. */
+  missingOutputs?: ReadonlySet<string>;
+  costAlertFactor?: number;
 }
 
 function usd(micros: number): number {
   return micros / MICROS_PER_USD;
 }
 
-function statusOf(state: RowState | undefined): RowStatus {
+function statusOf(state: RowState | undefined, missing: boolean): RowStatus {
   switch (state?.status) {
     case 'downloaded':
-      return 'done';
+      return missing ? 'owed' : 'done';
     case 'failed':
       return 'failed';
-    case 'submitted':
     case 'succeeded':
+      return 'owed';
+    case 'submitted':
       return 'in_flight';
     case 'submitting':
       return 'unknown';
@@ -83,15 +118,16 @@ function statusOf(state: RowState | undefined): RowStatus {
   }
 }
 
-function errorOf(state: RowState | undefined, item: WorkItem): string | null {
+function errorOf(state: RowState | undefined, item: WorkItem, missing: boolean): string | null {
   if (item.action === 'over_budget' && (state === undefined || state.status === 'pending')) return 'not submitted: it did not fit the budget (--partial)';
+  if (state?.status === 'downloaded' && missing) return `paid for, but ${state.output?.path ?? 'its video'} is missing or changed on disk and could not be fetched again: run again to download it from the same run`;
   switch (state?.status) {
     case 'failed':
       return `${state.failure?.code}: ${state.failure?.message}`;
     case 'submitting':
       return 'the create request got no answer, so the run may exist: it is not resubmitted blindly';
     case 'succeeded':
-      return 'generated and paid for, not downloaded yet: run again to download it';
+      return 'generated and paid for, not downloaded yet (owed): run again to download it from the same run, nothing is paid twice';
     default:
       return null;
   }
@@ -117,6 +153,7 @@ function totalsOf(rows: readonly { row: ReportRow; estimate: number; actual: num
     done: count('done'),
     failed: count('failed'),
     skipped: count('skipped'),
+    owed: count('owed'),
     in_flight: count('in_flight') + count('unknown'),
     seconds: rows.reduce((sum, r) => sum + (r.row.status === 'done' ? r.row.duration : 0), 0),
     estimated_usd: usd(rows.reduce((sum, r) => sum + r.estimate, 0)),
@@ -131,19 +168,21 @@ export function buildReport(
   states: ReadonlyMap<string, RowState>,
   provider: string,
   session: string | null,
+  extras: ReportExtras = {},
   now = new Date(),
 ): Report {
   const built = items.map((item) => {
     const known = states.get(item.key);
     const state = known?.request === item.request ? known : undefined;
     const cost = actualCost(state, item.estimateMicros);
+    const missing = extras.missingOutputs?.has(item.key) ?? false;
     const request = item.row.request;
     const row: ReportRow = {
       manifest: item.row.manifest,
       id: item.row.id,
       file: item.row.file,
       line: item.row.line,
-      status: statusOf(state),
+      status: statusOf(state, missing),
       prompt: request.prompt ?? (request.multiPrompt ?? []).map((s) => s.prompt).join(' | '),
       duration: request.durationSeconds,
       generate_audio: request.generateAudio,
@@ -161,7 +200,8 @@ export function buildReport(
       sha256: state?.output?.sha256 ?? null,
       video_seconds: state?.output?.seconds ?? null,
       changed: item.changed,
-      error: errorOf(state, item),
+      cost_alert: state?.costMicros !== undefined && state.costMicros > item.estimateMicros * (extras.costAlertFactor ?? 1.5),
+      error: errorOf(state, item, missing),
     };
     return { row, estimate: item.estimateMicros, actual: cost.micros ?? 0 };
   });
@@ -178,9 +218,30 @@ export function buildReport(
     money: {
       this_run_usd: sum(built.filter((b) => b.row.spent_in === 'this_run'), (b) => b.actual),
       earlier_runs_usd: sum(built.filter((b) => b.row.spent_in === 'earlier_run'), (b) => b.actual),
+      billed_usd: usd((extras.billed ?? []).reduce((t, r) => t + r.costMicros, 0)),
+      superseded_usd: usd((extras.billed ?? []).filter((r) => r.superseded).reduce((t, r) => t + r.costMicros, 0)),
       by_audio_mode: { silent: byMode('silent'), audio: byMode('audio'), voice: byMode('voice') },
     },
     manifests: manifests.map((m) => ({ name: m.name, file: m.file, ...totalsOf(built.filter((b) => b.row.manifest === m.name)) })),
     rows: built.map((b) => b.row),
+    billed_runs: (extras.billed ?? []).map(ledgerRow),
+  };
+}
+
+function ledgerRow(run: BilledRun): LedgerRow {
+  const slash = run.key.indexOf('/');
+  return {
+    run_id: run.runId,
+    created_at: run.createdAt,
+    night: run.night ?? null,
+    manifest: run.key.slice(0, slash),
+    id: run.key.slice(slash + 1),
+    request: run.request,
+    seconds: run.seconds ?? null,
+    audio_mode: run.audioMode ?? null,
+    cost_usd: usd(run.costMicros),
+    cost_source: run.costSource,
+    estimated_usd: run.estimateMicros === undefined ? null : usd(run.estimateMicros),
+    superseded: run.superseded,
   };
 }

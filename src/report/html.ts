@@ -10,7 +10,7 @@ function card(row: ReportRow): string {
   const media =
     row.status === 'done' && row.output
       ? `<video controls preload="metadata" src="${escapeHtml(hrefOf(row.output))}" data-expected-seconds="${row.duration}"></video>`
-      : `<div class="placeholder">${escapeHtml(row.status === 'failed' ? 'failed' : row.status.replace('_', ' '))}</div>`;
+      : `<div class="placeholder">${escapeHtml(row.status === 'owed' ? 'paid, not downloaded' : row.status.replace('_', ' '))}</div>`;
   const error = row.error ? `<p class="error">${escapeHtml(row.error)}</p>` : '';
   return `<article class="card status-${row.status}" data-manifest="${escapeHtml(row.manifest)}" data-status="${row.status}">
   ${media}
@@ -90,7 +90,7 @@ apply();
 export function renderHtml(report: Report): string {
   const t = report.totals;
   const statuses = [...new Set(report.rows.map((r) => r.status))];
-  const failed = report.rows.filter((r) => r.status === 'failed' || r.status === 'unknown');
+  const failed = report.rows.filter((r) => r.status === 'failed' || r.status === 'unknown' || r.status === 'owed' || r.cost_alert);
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -105,10 +105,11 @@ export function renderHtml(report: Report): string {
 <p>Generated ${escapeHtml(report.generated_at)} · provider ${escapeHtml(report.provider)}</p>
 <section class="totals">
   <div>videos done<b id="total-done">${t.done} / ${t.rows}</b></div>
-  <div>failed<b>${t.failed}</b></div>
+  <div>failed<b>${t.failed}</b>${t.owed > 0 ? `<small>${t.owed} paid, not downloaded</small>` : ''}</div>
   <div>seconds of video<b>${t.seconds}</b></div>
   <div>cost<b>${money(t.actual_usd)}</b><small>estimated ${money(t.estimated_usd)}</small></div>
   <div>this run<b>${money(report.money.this_run_usd)}</b><small>earlier ${money(report.money.earlier_runs_usd)}</small></div>
+  <div>billed in this folder<b>${money(report.money.billed_usd)}</b><small>${report.billed_runs.length} runs (ledger.csv)</small></div>
 </section>
 <h2>Cost per manifest</h2>
 ${costChart(report)}

@@ -1,5 +1,5 @@
 import { formatUsd, usdToMicros } from '../cost.js';
-import type { Report, ReportRow } from './build.js';
+import type { LedgerRow, Report, ReportRow } from './build.js';
 
 export function renderJson(report: Report): string {
   return `${JSON.stringify(report, null, 2)}\n`;
@@ -7,8 +7,10 @@ export function renderJson(report: Report): string {
 
 const CSV_COLUMNS: (keyof ReportRow)[] = [
   'manifest', 'id', 'file', 'line', 'status', 'duration', 'generate_audio', 'audio_mode', 'estimated_usd', 'provider_usd', 'actual_usd',
-  'cost_source', 'billed', 'spent_in', 'attempts', 'run_id', 'output', 'bytes', 'sha256', 'video_seconds', 'changed', 'prompt', 'error',
+  'cost_source', 'billed', 'spent_in', 'attempts', 'run_id', 'output', 'bytes', 'sha256', 'video_seconds', 'changed', 'cost_alert', 'prompt', 'error',
 ];
+
+const LEDGER_COLUMNS: (keyof LedgerRow)[] = ['run_id', 'created_at', 'night', 'manifest', 'id', 'request', 'seconds', 'audio_mode', 'cost_usd', 'cost_source', 'estimated_usd', 'superseded'];
 
 /** Spreadsheets run cells starting with = + - @ (or tab/CR) as formulas: prefix a quote so they stay text. */
 export function neutraliseCell(text: string): string {
@@ -21,11 +23,20 @@ function csvCell(value: unknown): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-export function renderCsv(report: Report): string {
-  const lines = [CSV_COLUMNS.join(',')];
-  for (const row of report.rows) lines.push(CSV_COLUMNS.map((c) => csvCell(row[c])).join(','));
+function csvOf<T>(columns: readonly (keyof T)[], rows: readonly T[]): string {
+  const lines = [columns.join(',')];
+  for (const row of rows) lines.push(columns.map((c) => csvCell(row[c])).join(','));
   // CRLF and a BOM: what Excel expects to open UTF-8 text correctly.
   return `\uFEFF${lines.join('\r\n')}\r\n`;
+}
+
+export function renderCsv(report: Report): string {
+  return csvOf(CSV_COLUMNS, report.rows);
+}
+
+/** One line per billed run, to match against the provider's invoice line by line. */
+export function renderLedgerCsv(report: Report): string {
+  return csvOf(LEDGER_COLUMNS, report.billed_runs);
 }
 
 const money = (dollars: number) => formatUsd(usdToMicros(dollars));
@@ -37,9 +48,10 @@ export function renderMarkdown(report: Report): string {
   const out = [
     `# clipmill report`,
     '',
-    `${t.done} of ${t.rows} videos done, ${t.failed} failed, ${t.skipped} skipped${t.in_flight > 0 ? `, ${t.in_flight} still in flight` : ''}. ` +
+    `${t.done} of ${t.rows} videos done, ${t.failed} failed, ${t.skipped} skipped${t.owed > 0 ? `, ${t.owed} paid but owed (not downloaded)` : ''}${t.in_flight > 0 ? `, ${t.in_flight} still in flight` : ''}. ` +
       `Cost ${money(t.actual_usd)}: ${money(report.money.this_run_usd)} this run, ${money(report.money.earlier_runs_usd)} in earlier runs ` +
-      `(estimated ${money(t.estimated_usd)} for all rows), ${t.seconds} s of video, provider ${report.provider}.`,
+      `(estimated ${money(t.estimated_usd)} for all rows), ${t.seconds} s of video, provider ${report.provider}. ` +
+      `Billed runs in this folder: ${report.billed_runs.length}, ${money(report.money.billed_usd)}${report.money.superseded_usd > 0 ? ` (of which ${money(report.money.superseded_usd)} for earlier versions of edited rows)` : ''}: see ledger.csv.`,
     '',
     '| manifest | rows | done | failed | skipped | seconds | estimated | actual |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -54,10 +66,10 @@ export function renderMarkdown(report: Report): string {
         return `| ${mode} | ${m.rows} | ${m.seconds} | ${money(m.estimated_usd)} | ${money(m.actual_usd)} |`;
       }),
   ];
-  const failed = report.rows.filter((r) => r.status === 'failed' || r.status === 'unknown');
+  const failed = report.rows.filter((r) => r.status === 'failed' || r.status === 'unknown' || r.status === 'owed' || r.cost_alert);
   if (failed.length > 0) {
     out.push('', '## Needs attention', '');
-    for (const r of failed) out.push(`- \`${r.manifest}/${r.id}\` (${r.file}:${r.line}): ${escapeMd(r.error ?? r.status)}`);
+    for (const r of failed) out.push(`- \`${r.manifest}/${r.id}\` (${r.file}:${r.line}): ${r.status}${r.cost_alert ? `, billed ${money(r.actual_usd ?? 0)} against an estimate of ${money(r.estimated_usd)}` : ''}${r.error ? `: ${escapeMd(r.error)}` : ''}`);
   }
   out.push('', `_Generated ${report.generated_at}._`, '');
   return out.join('\n');
