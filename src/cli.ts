@@ -105,9 +105,10 @@ program
   .addHelpText(
     'after',
     `
-Exit codes: 0 all rows done, 1 some rows failed (see the report), 2 invalid input or config,
-3 stopped by budget or credit, 130 interrupted (run the same command again to resume).
-Secrets come from the environment only: RUNFLOW_API_KEY (RUNFLOW_BASE_URL points elsewhere).`,
+Exit codes: 0 all rows done, 1 some rows failed or are owed (see the report), 2 invalid input or config,
+or the journal could not be written (a full disk), 3 stopped by budget or credit, 130 interrupted (run
+the same command again to resume).
+Secrets come from the environment only: RUNFLOW_API_KEY or FAL_KEY (RUNFLOW_BASE_URL / FAL_BASE_URL point elsewhere).`,
   )
   .action(async (manifests: string[], opts: { pipeline?: string; out?: string; concurrency?: number; rpm?: number; dryRun?: boolean; retryFailed?: boolean; maxCost?: number; partial?: boolean; resubmitUnknown?: boolean; skipInvalid?: boolean; log: 'pretty' | 'json' }) => {
     const controller = abortOnSignals();
