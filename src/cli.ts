@@ -10,7 +10,7 @@ import { renderDoctor, runDoctor } from './doctor.js';
 import { Journal } from './journal.js';
 import { LockedError } from './lock.js';
 import { InputError, formatProblem } from './problem.js';
-import { repairFolder } from './repair.js';
+import { repairFolder, repairWithProvider } from './repair.js';
 import { renderStatus } from './status.js';
 import { simulatorOptionsFrom } from './providers/index.js';
 import { Simulator } from './providers/simulator/server.js';
@@ -188,12 +188,19 @@ program
 
 program
   .command('repair')
-  .description('rebuild a damaged or lost journal from its readable lines and the sidecars beside the videos, under the folder\'s lock; sends nothing to any provider')
+  .description('rebuild a damaged or lost journal from its readable lines and the sidecars beside the videos, under the folder\'s lock; with manifests (Runflow), also find the runs made for their rows in the provider\'s run list by client_ref, so the next run re-attaches to them instead of paying again')
+  .argument('[manifests...]', 'the manifests the folder was run with: look their rows\' runs up at the provider (read-only)')
   .option('--out <dir>', 'output folder (default: the pipeline\'s output.dir, else out/)')
   .option('--pipeline <file>', 'pipeline file whose output.dir to repair')
+  .option('--since <duration>', 'with manifests: how far back to look in the provider\'s run list', '168h')
   .addHelpText('after', '\nExit codes: 0 nothing was lost, 1 something could not be recovered (listed), 2 no journal and no sidecars in the folder.\nThe damaged journal is kept beside the repaired one as journal.jsonl.damaged-<time>.')
-  .action(async (opts: { out?: string; pipeline?: string }) => {
-    const result = await repairFolder(await outDirOf(opts));
+  .action(async (manifests: string[], opts: { out?: string; pipeline?: string; since: string }) => {
+    const sinceMs = parseDurationMs(opts.since);
+    if (sinceMs === undefined) throw new InputError([{ file: '--since', line: 0, field: '', message: `${JSON.stringify(opts.since)} is not a duration (like 168h)` }]);
+    const result =
+      manifests.length > 0
+        ? await repairWithProvider({ manifests, ...(opts.pipeline !== undefined && { pipelineFile: opts.pipeline }), ...(opts.out !== undefined && { outDir: opts.out }), sinceMs: Date.now() - sinceMs })
+        : await repairFolder(await outDirOf(opts));
     process.stdout.write(`${result.lines.join('\n')}\n`);
     process.exitCode = result.exitCode;
   });

@@ -4,8 +4,17 @@ import { copyFile, open, readdir, readFile, rename, rm, stat } from 'node:fs/pro
 import path from 'node:path';
 import { syncDirectory, type Sidecar } from './download.js';
 import { foldEvents, type JournalEvent, type RowState } from './journal-events.js';
-import { JOURNAL_FILE, readJournalText, SIDECAR_SUFFIX, sidecarPathFor, STATE_DIR, writeFully } from './journal.js';
+import { Journal, JOURNAL_FILE, readJournalText, SIDECAR_SUFFIX, sidecarPathFor, STATE_DIR, writeFully } from './journal.js';
+import { ApiError } from './errors.js';
+import { clientRefPrefix } from './execute.js';
+import { HttpClient } from './http.js';
 import { acquireLock } from './lock.js';
+import { requestHash, rowKey } from './plan.js';
+import { InputError } from './problem.js';
+import { configuredHosts, openProvider, providerProblems } from './providers/index.js';
+import type { ListedRun } from './providers/provider.js';
+import { loadValidated, resolvePipeline } from './run.js';
+import { RateGate } from './scheduler.js';
 import { sha256Of } from './outputs.js';
 
 /** `clipmill repair`'s exit codes: 0 nothing lost, 1 something could not be recovered, 2 nothing to repair from. */
@@ -320,5 +329,81 @@ export async function repairFolder(outDirArg: string, now: Date = new Date()): P
     return result;
   } finally {
     await lock.release();
+  }
+}
+
+/**
+ * `clipmill repair <manifests>…` on Runflow: runs the provider made for these rows (found by their client_ref
+ * prefix, row key and request hash, in its run list) that the journal no longer knows are journaled as
+ * submitted, so the next run re-attaches to them and downloads their videos instead of paying again.
+ */
+export async function recoverFromProvider(
+  outDirArg: string,
+  rows: readonly { key: string; request: string }[],
+  listed: readonly ListedRun[],
+): Promise<{ lines: string[]; recovered: string[]; extra: ListedRun[] }> {
+  const outDir = path.resolve(outDirArg);
+  const lines: string[] = [];
+  const recovered: string[] = [];
+  const extra: ListedRun[] = [];
+  const lock = await acquireLock(outDir);
+  try {
+    const journal = await Journal.open(outDir);
+    try {
+      for (const row of rows) {
+        const prefix = `${clientRefPrefix(row.key, row.request)}-a`;
+        // Newest first, as the list answers: the latest attempt's run is the one to follow.
+        const runs = listed.filter((run) => run.clientRef?.startsWith(prefix) && !['failed', 'canceled', 'cancelled'].includes(run.status));
+        const state = journal.states.get(row.key);
+        const known = state?.request === row.request ? state : undefined;
+        if (runs.length === 0 || (known?.runId !== undefined && runs.some((run) => run.runId === known.runId))) continue;
+        if (known && (known.status === 'downloaded' || known.status === 'succeeded' || known.status === 'submitted')) continue;
+        const [run, ...others] = runs;
+        await journal.append({ type: 'submitted', key: row.key, request: row.request, runId: run!.runId });
+        recovered.push(row.key);
+        lines.push(`  ${row.key}: run ${run!.runId} (${run!.status}, client_ref ${run!.clientRef}) found at the provider: the next run re-attaches to it`);
+        for (const other of others) {
+          extra.push(other);
+          lines.push(`  ${row.key}: another run ${other.runId} (${other.status}) carries this row's client_ref: it may have been billed too (see clipmill audit)`);
+        }
+      }
+    } finally {
+      await journal.close();
+    }
+  } finally {
+    await lock.release();
+  }
+  return { lines: [`found at the provider by client_ref: ${recovered.length} row${recovered.length === 1 ? '' : 's'}`, ...lines], recovered, extra };
+}
+
+/**
+ * `clipmill repair <manifests>…`: after what the disk proves, what the provider knows. The manifests say
+ * which rows and requests to look for; the provider's run list (Runflow; fal keeps none) says which runs exist.
+ */
+export async function repairWithProvider(o: { manifests: string[]; pipelineFile?: string; outDir?: string; env?: NodeJS.ProcessEnv; sinceMs: number }): Promise<{ exitCode: number; lines: string[] }> {
+  const env = o.env ?? process.env;
+  const pipeline = await resolvePipeline({ ...(o.pipelineFile !== undefined && { pipelineFile: o.pipelineFile }), ...(o.outDir !== undefined && { outDir: o.outDir }) }, env);
+  const problems = providerProblems(pipeline, env);
+  if (problems.length > 0) throw new InputError(problems);
+  const loaded = await loadValidated(o.manifests, pipeline);
+  const rows = loaded.manifests.flatMap((m) => m.rows.map((row) => ({ key: rowKey(row), request: requestHash(row, loaded.images) })));
+  const local = await repairFolder(pipeline.outputDir);
+  if (local.exitCode === REPAIR_EXIT.nothingHere) local.lines.pop(); // the provider may still know runs for an empty folder
+  const http = new HttpClient({ connections: 4, allowedHosts: configuredHosts(pipeline, env) });
+  const handle = await openProvider(pipeline, env, http, new RateGate(pipeline.requestsPerMinute));
+  try {
+    let listed: ListedRun[];
+    try {
+      listed = await handle.provider.listRunsSince(o.sinceMs, AbortSignal.timeout(10 * 60_000));
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 'NO_RUN_LIST') return { exitCode: local.exitCode === REPAIR_EXIT.ok ? REPAIR_EXIT.lost : local.exitCode, lines: [...local.lines, `cannot look runs up at the provider: ${error.message}`] };
+      throw error;
+    }
+    const found = await recoverFromProvider(pipeline.outputDir, rows, listed);
+    const exitCode = local.exitCode === REPAIR_EXIT.nothingHere ? (found.recovered.length > 0 ? REPAIR_EXIT.ok : REPAIR_EXIT.nothingHere) : local.exitCode;
+    return { exitCode, lines: [...local.lines.filter((l) => !/^\(exit \d+\)$/.test(l)), ...found.lines, `(exit ${exitCode})`] };
+  } finally {
+    await handle.close();
+    await http.close();
   }
 }

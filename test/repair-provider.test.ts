@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { runManifests } from '../src/run.js';
+import { envFor, fastPipeline, runCli, startSimulator, workspace, write } from './helpers.js';
+
+test('a journal lost while runs were in flight (no video, no sidecar yet): clipmill repair <manifests> finds the runs by client_ref, and the rerun pays nothing again', async (t) => {
+  const simulator = await startSimulator(t, { latencyMs: 300 });
+  const dir = await workspace(t);
+  const file = await write(dir, 'm.yaml', ['rows:', ...[0, 1, 2].map((i) => `  - {id: r${i}, image: "https://images.example.com/${i}.jpg", prompt: "row ${i}", duration: 3}`)].join('\n'));
+  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
+  const out = path.join(dir, 'out');
+  const controller = new AbortController();
+  let submitted = 0;
+  const first = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), signal: controller.signal, print: () => {}, logLine: (l) => (l.includes('submitted as') && ++submitted === 3 ? controller.abort() : undefined) });
+  assert.equal(first.exitCode, 130);
+  assert.equal(simulator.created.length, 3);
+  await rm(path.join(out, '.clipmill', 'journal.jsonl'));
+
+  const repaired = await runCli(['repair', file, '--pipeline', pipelineFile, '--out', out], { env: envFor(simulator) });
+  assert.equal(repaired.code, 0, repaired.stdout + repaired.stderr);
+  assert.match(repaired.stdout, /found at the provider by client_ref: 3 rows/);
+  for (const id of ['r0', 'r1', 'r2']) assert.match(repaired.stdout, new RegExp(`m/${id}: run [0-9a-f-]{36} .* the next run re-attaches to it`));
+
+  while (simulator.created.some((c) => simulator.run(c.id)?.status !== 'succeeded')) await new Promise((resolve) => setTimeout(resolve, 20));
+  const rerun = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), print: () => {}, logLine: () => {} });
+  assert.equal(rerun.exitCode, 0);
+  assert.equal(rerun.plan?.counts.reattach, 3);
+  assert.equal(simulator.created.length, 3, 'nothing paid twice');
+  assert.equal(rerun.report?.totals.done, 3);
+});
