@@ -1,11 +1,14 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { acquireLock, LockedError, LockLostError } from '../src/lock.js';
 import { tempDir } from './helpers.js';
@@ -26,7 +29,7 @@ async function lockFileIn(t: TestContext): Promise<{ out: string; file: string }
   return { out, file };
 }
 
-/** Sets a file's mtime `seconds` into the past: a lock whose heartbeat stopped that long ago. */
+/** Sets a file's mtime `seconds` into the past (negative: into the future): a lock whose heartbeat stopped that long ago. */
 async function age(file: string, seconds: number): Promise<void> {
   const then = new Date(Date.now() - seconds * 1000);
   await utimes(file, then, then);
@@ -101,33 +104,134 @@ test('8 processes trying at the same moment: exactly one takes the folder, over 
   }
 });
 
-test('a lock whose pid is alive but whose heartbeat stopped (a reused pid) is taken over; a fresh live lock is refused, naming pid and host', async (t) => {
-  const { out, file } = await lockFileIn(t);
-  // This test's own pid is certainly alive: as if the dead run's pid had been given to another process.
-  await writeFile(file, JSON.stringify({ pid: process.pid, host: hostname(), started_at: '2026-11-23T01:00:00Z', token: 'bbbbbbbbbbbbbbbb' }));
-  await assert.rejects(acquireLock(out), (e: unknown) => e instanceof LockedError && e.holder.pid === process.pid && e.message.includes(`pid ${process.pid} on ${hostname()}`));
+/** Field 22 (`starttime`) of /proc/<pid>/stat, read independently of src/lock.ts. */
+async function procStart(pid: number): Promise<string> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8');
+  return text.slice(text.lastIndexOf(')') + 2).split(' ')[19]!;
+}
 
-  await age(file, 31); // past the default stale threshold of 30 s
+const NO_PROC = !existsSync('/proc/self/stat') && 'needs Linux /proc';
+
+test('a live run on this host keeps its lock however old its heartbeat: a suspended holder whose lock mtime is an hour old is refused, naming its pid', { skip: NO_PROC }, async (t) => {
+  const { out, file } = await lockFileIn(t);
+  const holder = startContender();
+  t.after(() => holder.child.kill('SIGKILL'));
+  assert.equal(await holder.next(), 'ready');
+  holder.child.stdin.write(`go ${out} 1500\n`);
+  const pid = holder.child.pid!;
+  assert.equal(await holder.next(), `got ${pid}`);
+  const record = JSON.parse(await readFile(file, 'utf8')) as { pid: number; pid_start?: string };
+  assert.equal(record.pid, pid);
+  assert.equal(record.pid_start, await procStart(pid), 'the lock records the holder\'s start time');
+
+  // Ctrl-Z: the holder stops heartbeating; its lock's mtime is far older than any staleMs.
+  holder.child.kill('SIGSTOP');
+  await age(file, 3600);
+  const options = { heartbeatMs: 50, staleMs: 300 };
+  const refused = (e: unknown) => e instanceof LockedError && e.holder.pid === pid && e.message.includes(`pid ${pid} on ${hostname()}`);
+  await assert.rejects(acquireLock(out, options), refused);
+  await sleep(400); // longer than staleMs while it stays stopped
+  await assert.rejects(acquireLock(out, options), refused);
+  assert.equal((JSON.parse(await readFile(file, 'utf8')) as { pid: number }).pid, pid, 'the lock is still the holder\'s');
+
+  holder.child.kill('SIGCONT');
+  assert.equal(await holder.next(), 'done', 'the resumed holder finished and released its own lock');
+  await assert.rejects(readFile(file), /ENOENT/);
+});
+
+test('on this host a lock whose pid is alive but whose start time differs (a reused pid) is taken over; one with the same start time is not', { skip: NO_PROC }, async (t) => {
+  const { out, file } = await lockFileIn(t);
+  const mine = await procStart(process.pid);
+  const base = { pid: process.pid, host: hostname(), started_at: '2026-11-23T01:00:00Z', token: 'bbbbbbbbbbbbbbbb' };
+  // Our own live pid with our own start time: never stale, however old the heartbeat.
+  await writeFile(file, JSON.stringify({ ...base, pid_start: mine }));
+  await age(file, 3600);
+  await assert.rejects(acquireLock(out), (e: unknown) => e instanceof LockedError && e.holder.pid === process.pid);
+
+  // The same live pid recorded with another start time: the run that wrote it is gone and its pid was given to us.
+  await writeFile(file, JSON.stringify({ ...base, pid_start: String(Number(mine) + 1) }));
   const lock = await acquireLock(out);
   assert.deepEqual(lock.tookOverFrom, { pid: process.pid, host: hostname(), started_at: '2026-11-23T01:00:00Z' });
-  const record = JSON.parse(await readFile(file, 'utf8')) as { pid: number; token: string };
+  const record = JSON.parse(await readFile(file, 'utf8')) as { pid: number; pid_start: string; token: string };
   assert.equal(record.pid, process.pid);
+  assert.equal(record.pid_start, mine);
   assert.match(record.token, /^[0-9a-f]{32}$/);
-  assert.notEqual(record.token, 'bbbbbbbbbbbbbbbb');
-
-  // Now held with a fresh heartbeat: a second acquisition (even by the same pid) is refused.
+  // Now held with our start time: a second acquisition (even by the same pid) is refused.
   await assert.rejects(acquireLock(out), LockedError);
   await lock.release();
   await assert.rejects(readFile(file), /ENOENT/);
 });
 
-test('another host\'s lock is refused while its heartbeat is fresh and taken over once it is stale', async (t) => {
+test('on this host a lock of an older format (no start time) goes by its heartbeat: refused while fresh, taken over once 30 s old', async (t) => {
   const { out, file } = await lockFileIn(t);
-  await writeFile(file, JSON.stringify({ pid: 1, host: 'elsewhere.example', started_at: '2026-11-23T01:00:00Z', token: 'cccccccccccccccc' }));
-  await assert.rejects(acquireLock(out), (e: unknown) => e instanceof LockedError && /pid 1 on elsewhere\.example/.test(e.message));
-  await age(file, 31);
+  await writeFile(file, JSON.stringify({ pid: process.pid, host: hostname(), started_at: '2026-11-23T01:00:00Z', token: 'bbbbbbbbbbbbbbbb' }));
+  await assert.rejects(acquireLock(out), (e: unknown) => e instanceof LockedError && e.holder.pid === process.pid && e.message.includes(`pid ${process.pid} on ${hostname()}`));
+  await age(file, 31); // past the default stale threshold of 30 s
   const lock = await acquireLock(out);
-  assert.equal(lock.tookOverFrom?.host, 'elsewhere.example');
+  assert.deepEqual(lock.tookOverFrom, { pid: process.pid, host: hostname(), started_at: '2026-11-23T01:00:00Z' });
+  await lock.release();
+});
+
+const ELSEWHERE = { pid: 1, host: 'elsewhere.example', started_at: '2026-11-23T01:00:00Z', token: 'cccccccccccccccc' };
+
+test('another host\'s lock is never judged by our clock: refused at once when the caller will not wait, whether its mtime is far in the past or the future', async (t) => {
+  const { out, file } = await lockFileIn(t);
+  await writeFile(file, JSON.stringify(ELSEWHERE));
+  for (const seconds of [3600, -3600]) {
+    await age(file, seconds);
+    const started = performance.now();
+    await assert.rejects(acquireLock(out, { waitForOtherHostMs: 0 }), (e: unknown) => e instanceof LockedError && /pid 1 on elsewhere\.example/.test(e.message));
+    assert.ok(performance.now() - started < 1_000, 'refused without waiting');
+  }
+});
+
+test('another host\'s lock whose mtime is far in the future but stands still while watched is taken over after staleMs', async (t) => {
+  const { out, file } = await lockFileIn(t);
+  await writeFile(file, JSON.stringify(ELSEWHERE));
+  await age(file, -3600);
+  const started = performance.now();
+  const lock = await acquireLock(out, { heartbeatMs: 50, staleMs: 400, watchIntervalMs: 20 });
+  assert.ok(performance.now() - started >= 400, 'watched it for staleMs first');
+  assert.deepEqual(lock.tookOverFrom, { pid: 1, host: 'elsewhere.example', started_at: '2026-11-23T01:00:00Z' });
+  assert.equal((JSON.parse(await readFile(file, 'utf8')) as { pid: number }).pid, process.pid);
+  await lock.release();
+  assert.deepEqual((await readdir(path.dirname(file))).filter((name) => name.startsWith('lock')), []);
+});
+
+test('another host\'s lock whose mtime keeps changing while watched is refused at once, and left alone', async (t) => {
+  const { out, file } = await lockFileIn(t);
+  const text = JSON.stringify(ELSEWHERE);
+  await writeFile(file, text);
+  // The other host's heartbeat, from its own clock an hour ahead: a real process touching the lock every 5 ms.
+  const toucher = spawn(
+    process.execPath,
+    ['-e', `const fs = require('node:fs'); let n = 0; const beat = () => { const t = new Date(Date.now() + 3600e3 + 1000 * n++); fs.utimesSync(process.argv[1], t, t); }; beat(); console.log('ready'); setInterval(beat, 5);`, file],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  t.after(() => toucher.kill());
+  await once(toucher.stdout, 'data');
+  const started = performance.now();
+  await assert.rejects(
+    acquireLock(out, { heartbeatMs: 50, staleMs: 1_000, watchIntervalMs: 20 }),
+    (e: unknown) => e instanceof LockedError && e.holder.pid === 1 && e.holder.host === 'elsewhere.example',
+  );
+  assert.ok(performance.now() - started < 1_000, 'refused as soon as it changed, before staleMs');
+  assert.equal(await readFile(file, 'utf8'), text, 'the lock is untouched');
+});
+
+test('a claim left by a crashed taker on another host is passed over once it stands still for claimStaleMs, even with an mtime in the future', async (t) => {
+  const { out, file } = await lockFileIn(t);
+  const dir = path.dirname(file);
+  const stale = { pid: await deadPid(), host: hostname(), started_at: '2026-11-23T01:00:00Z', token: '9999999999999999' };
+  await writeFile(file, JSON.stringify(stale));
+  const claim = path.join(dir, 'lock.takeover.9999999999999999.0');
+  await writeFile(claim, JSON.stringify({ ...ELSEWHERE, token: 'abababababababab' }));
+  await age(claim, -3600);
+  const started = performance.now();
+  const lock = await acquireLock(out, { claimStaleMs: 200 });
+  assert.ok(performance.now() - started >= 200, 'watched the claim first');
+  assert.equal(lock.tookOverFrom?.pid, stale.pid);
+  assert.deepEqual((await readdir(dir)).filter((name) => name.startsWith('lock')), ['lock'], 'the claims are cleaned up');
   await lock.release();
 });
 
