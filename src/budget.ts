@@ -22,10 +22,24 @@ export function observedRates(billed: readonly BilledRun[]): Partial<Record<Audi
   return rates;
 }
 
-/** Pure: what a create reserves: the higher of the pipeline's estimate and the provider's last observed price, so a price rise cannot overspend. */
+/** Pure: what a create reserves: the higher of the pipeline's estimate and the provider's last observed price, so a known price rise cannot overspend. */
 export function reservationMicros(estimateMicros: number, seconds: number, mode: AudioMode, rates: Partial<Record<AudioMode, number>>): number {
   const observed = rates[mode];
   return observed === undefined ? estimateMicros : Math.max(estimateMicros, observed * seconds);
+}
+
+/**
+ * Pure: the new submissions that do not fit what is left of the budget. Runs that may already exist (a lost
+ * create, looked up first) count before any new row; re-attached runs and downloads are never held back,
+ * since they are paid for already. With `partial`, the rows that fit run in manifest order (the first that
+ * does not fit ends the list); without it, no new row is submitted if they do not all fit.
+ */
+export function overBudget(items: readonly WorkItem[], leftMicros: number, partial: boolean): WorkItem[] {
+  const unknown = items.filter((i) => i.action === 'unknown').reduce((sum, i) => sum + i.estimateMicros, 0);
+  const submits = items.filter((i) => i.action === 'submit');
+  const room = leftMicros - unknown;
+  if (submits.reduce((sum, i) => sum + i.estimateMicros, 0) <= room) return [];
+  return partial ? fitBudget(submits, Math.max(0, room)).over : submits;
 }
 
 /** Rows a run may submit, in manifest order, while their estimates fit the budget (pure). */

@@ -7,6 +7,7 @@ import { parseDurationMs, simulatorOptionsSchema } from './config.js';
 import { forgetRow } from './forget.js';
 import { formatUsd } from './cost.js';
 import { renderDoctor, runDoctor } from './doctor.js';
+import { redactText, registerSecret } from './http.js';
 import { Journal } from './journal.js';
 import { LockedError } from './lock.js';
 import { InputError, formatProblem } from './problem.js';
@@ -315,6 +316,8 @@ program
   });
 
 async function main(argv: string[]): Promise<void> {
+  // Whatever command runs, the keys in the environment never reach its output (a report rebuilt from an old journal included).
+  for (const name of ['RUNFLOW_API_KEY', 'FAL_KEY']) if (process.env[name]?.trim()) registerSecret(process.env[name]!.trim());
   try {
     await program.parseAsync(argv);
   } catch (error) {
@@ -334,11 +337,11 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     if (error instanceof LockedError) {
-      process.stderr.write(`clipmill: ${error.message}\n`);
+      process.stderr.write(`clipmill: ${redactText(error.message)}\n`);
       process.exitCode = EXIT.invalid;
       return;
     }
-    process.stderr.write(`clipmill: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`clipmill: ${redactText(error instanceof Error ? error.message : String(error))}\n`);
     process.exitCode = EXIT.rowsFailed;
   }
 }

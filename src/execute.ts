@@ -84,6 +84,8 @@ class RowRunner {
   private rawOutputLogged = false;
   /** Money reserved against the budget by rows whose cost is not settled yet. */
   readonly reserved = new Map<string, number>();
+  /** The night's rows by key, to re-price reservations when a bill shows the provider's price. */
+  readonly items = new Map<string, WorkItem>();
   stopped: StopReason | undefined;
 
   constructor(private readonly ctx: ExecuteContext) {
@@ -136,7 +138,18 @@ class RowRunner {
   /** A bill far above its estimate is flagged (a price change, a mistake): finance sees it in the report too. Later reservations use the price seen. */
   private checkCost(item: WorkItem, billedMicros: number): void {
     const { durationSeconds } = item.row.request;
-    if (durationSeconds > 0) this.ctx.observedRates[audioModeOf(item.row.request)] = Math.ceil(billedMicros / durationSeconds);
+    const mode = audioModeOf(item.row.request);
+    if (durationSeconds > 0) this.ctx.observedRates[mode] = Math.ceil(billedMicros / durationSeconds);
+    // Runs already in flight of the same mode will be billed at that price too: their reservations grow now, so the budget stops creates at once.
+    for (const [key, reserved] of this.reserved) {
+      const other = this.items.get(key);
+      if (!other || audioModeOf(other.row.request) !== mode) continue;
+      const repriced = this.reservationOf(other);
+      if (repriced > reserved) {
+        this.ctx.budget.commit(repriced - reserved);
+        this.reserved.set(key, repriced);
+      }
+    }
     const factor = this.ctx.pipeline.costAlertFactor;
     if (billedMicros > item.estimateMicros * factor) {
       this.ctx.log.warn('cost_alert', `billed ${formatUsd(billedMicros)}, more than ${factor}× its estimate of ${formatUsd(item.estimateMicros)}: check the provider's prices and the pipeline's pricing`, this.fields(item));
@@ -177,7 +190,15 @@ class RowRunner {
         if (found === 'unknown') return undefined;
         runId = found ?? (await this.submit(item));
       } else if (item.action === 'submit') {
-        runId = await this.submit(item);
+        // A retried row whose lost create was forgotten by hand: its client_refs are looked up before paying again.
+        const forgotten = this.state(item);
+        if (forgotten?.failure?.code === 'FORGOTTEN' && (forgotten.clientRefs?.length ?? 0) > 0 && forgotten.submittingAtMs !== undefined) {
+          const found = await this.lookUp(item, forgotten.submittingAtMs + this.ctx.pipeline.requestTimeoutMs);
+          if (found === 'unknown') return undefined;
+          runId = found ?? (await this.submit(item));
+        } else {
+          runId = await this.submit(item);
+        }
       }
       if (runId === undefined) return undefined;
       // A paid run's video URL is never kept: fetching the run again gives a fresh one.
@@ -213,13 +234,18 @@ class RowRunner {
       this.ctx.log.error('submit_unknown', `${message}; the run may exist, so the next run looks it up before any resubmit`, this.fields(item));
       return;
     }
-    // A run the provider has not known for `lost_after` since its create: recorded lost, with the reason, not polled for ever.
-    const sinceCreateMs = known?.submittingAtMs === undefined ? 0 : Date.now() - known.submittingAtMs;
-    if ((known?.status === 'submitted' || known?.status === 'failed') && known.runId !== undefined && error instanceof ApiError && error.status === 404 && sinceCreateMs >= this.ctx.pipeline.lostAfterMs) {
-      const lost = `run ${known.runId} is still unknown to the provider (404) ${Math.round(sinceCreateMs / 1000)} s after its create (lost_after): recorded lost; ${message}`;
-      this.ctx.log.error('row_failed', lost, this.fields(item));
-      await this.ctx.journal.append({ type: 'failed', key: item.key, request: item.request, runId: known.runId, code: 'RUN_LOST', message: lost, attempt: known.attempts, billed: false });
-      return;
+    // A run the provider keeps answering 404 for over `lost_after` (first 404 journaled): recorded lost, with the reason, not polled for ever.
+    if ((known?.status === 'submitted' || known?.status === 'failed') && known.runId !== undefined && error instanceof ApiError && error.status === 404) {
+      if (known.notFoundSinceMs === undefined) {
+        await this.ctx.journal.append({ type: 'not_found', key: item.key, request: item.request, runId: known.runId });
+      } else if (Date.now() - known.notFoundSinceMs >= this.ctx.pipeline.lostAfterMs) {
+        // fal forgets requests past its retention, finished (and billed) ones too: there the money is counted at the estimate.
+        const mayBeBilled = this.ctx.provider.name === 'fal';
+        const lost = `run ${known.runId} has been unknown to the provider (404) for ${Math.round((Date.now() - known.notFoundSinceMs) / 1000)} s (lost_after): recorded lost${mayBeBilled ? ', counted as billed' : ''}; ${message}`;
+        this.ctx.log.error('row_failed', lost, this.fields(item));
+        await this.ctx.journal.append({ type: 'failed', key: item.key, request: item.request, runId: known.runId, code: 'RUN_LOST', message: lost, attempt: known.attempts, billed: mayBeBilled });
+        return;
+      }
     }
     // A run being re-checked after a deadline (failed, with its run id, on a timeout code) is as alive as a submitted one.
     const recheckingTimeout = known?.status === 'failed' && known.runId !== undefined && TIMEOUT_CODES.has(known.failure?.code ?? '');
@@ -470,8 +496,8 @@ class RowRunner {
         const startedAt = snapshot.startedAtMs ?? lastSeenQueuedAt;
         const runMs = snapshot.runMs ?? (startedAt !== undefined ? now - startedAt : undefined);
         if (runMs !== undefined) this.runTimes.observe(seconds, runMs);
-        this.settle(item, snapshot.costMicros ?? item.estimateMicros);
         if (snapshot.costMicros !== undefined) this.checkCost(item, snapshot.costMicros);
+        this.settle(item, snapshot.costMicros ?? item.estimateMicros);
         const wasPaid = this.state(item)?.status === 'succeeded' || this.state(item)?.status === 'downloaded';
         if (!wasPaid) await journal.append({ type: 'succeeded', key: item.key, request: item.request, runId, ...(snapshot.costMicros !== undefined && { costMicros: snapshot.costMicros }) });
         const cost = snapshot.costMicros ?? item.estimateMicros;
@@ -610,6 +636,7 @@ export const ACTIVE_ACTIONS = new Set(['submit', 'reattach', 'download', 'unknow
  */
 export async function executePlan(items: readonly WorkItem[], ctx: ExecuteContext): Promise<StopReason | undefined> {
   const runner = new RowRunner(ctx);
+  for (const item of items) runner.items.set(item.key, item);
   // Runs that may already exist (re-attached, or a lost create) are money being spent: they count first, whatever the limit.
   for (const item of items) {
     if (item.action !== 'reattach' && item.action !== 'unknown') continue;

@@ -21,6 +21,8 @@ export type JournalEvent =
   | (EventBase & { type: 'not_submitted'; code: string; message: string })
   /** Generated and paid; the video URL is not kept (it is presigned): it is fetched again from the run. */
   | (EventBase & { type: 'succeeded'; runId: string; costMicros?: number })
+  /** The provider answered 404 for the run (the first time since it was last seen): lost only once 404s span `lost_after`. */
+  | (EventBase & { type: 'not_found'; runId: string })
   | (EventBase & { type: 'downloaded'; runId: string; path: string; bytes: number; sha256: string; seconds: number })
   | (EventBase & { type: 'failed'; runId?: string; code: string; message: string; attempt: number; billed: boolean; costMicros?: number })
   /** A local image was uploaded (key `upload:<provider>:<sha256>`, request = the sha256): its asset id, never its signed URL. */
@@ -64,6 +66,8 @@ export interface RowState {
   /** Submissions attempted for this request (each `submitting`). */
   attempts: number;
   runId?: string;
+  /** When the provider first answered 404 for this run (it is recorded lost once 404s have lasted `lost_after`). */
+  notFoundSinceMs?: number;
   /** The client_ref of the last create attempt, and when it was sent: a lost create is looked up by it. */
   clientRef?: string;
   /** The client_refs of attempts since the row last had a known run whose creates may still have made one, oldest first: a late run of an earlier attempt is ours too. */
@@ -113,6 +117,8 @@ export function applyEvent(previous: RowState | undefined, event: RowEvent): Row
       if (event.urls !== undefined) next.runUrls = event.urls;
       return next;
     }
+    case 'not_found':
+      return base.notFoundSinceMs === undefined ? { ...base, notFoundSinceMs: Date.parse(event.at) } : base;
     case 'not_submitted': {
       // Certainly not made (refused, answered): that attempt's client_ref cannot turn up. "Not listed" (NOT_CREATED) still might, late.
       const clientRefs = event.code === 'NOT_CREATED' ? base.clientRefs : base.clientRefs?.slice(0, -1);
@@ -122,6 +128,7 @@ export function applyEvent(previous: RowState | undefined, event: RowEvent): Row
       return next;
     }
     case 'succeeded': {
+      delete base.notFoundSinceMs;
       const next: RowState = { ...base, status: 'succeeded', runId: event.runId };
       if (event.costMicros !== undefined) next.costMicros = event.costMicros;
       return next;
@@ -129,7 +136,8 @@ export function applyEvent(previous: RowState | undefined, event: RowEvent): Row
     case 'downloaded':
       return { ...base, status: 'downloaded', runId: event.runId, output: { path: event.path, bytes: event.bytes, sha256: event.sha256, seconds: event.seconds } };
     case 'failed': {
-      delete base.clientRefs;
+      // A forgotten lost create keeps its client_refs: a later --retry-failed looks them up before paying again.
+      if (event.code !== 'FORGOTTEN') delete base.clientRefs;
       const next: RowState = { ...base, status: 'failed', failure: { code: event.code, message: event.message, billed: event.billed } };
       if (event.runId !== undefined) next.runId = event.runId;
       if (event.costMicros !== undefined) next.costMicros = event.costMicros;

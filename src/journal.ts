@@ -1,7 +1,7 @@
 import { mkdir, open, readdir, readFile, truncate, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { applyEvent, foldEvents, uploadKey, type JournalEvent, type RowState, type UploadRecord } from './journal-events.js';
-import { redactText } from './http.js';
+import { redactJson } from './http.js';
 import { InputError } from './problem.js';
 
 export const STATE_DIR = '.clipmill';
@@ -213,8 +213,8 @@ export class Journal {
    * way go out together in the next write + fsync (group commit), in the order they were appended.
    */
   append(event: NewEvent): Promise<RowState | undefined> {
-    // Provider text in a message may echo a key or a signed URL: it is cut before it is written down for good.
-    const safe = 'message' in event ? { ...event, message: redactText(event.message) } : event;
+    // Provider text (a message, a code) may echo a key or a signed URL: every string is cut before it is written down for good.
+    const safe = redactJson(event) as NewEvent;
     const full = { at: new Date().toISOString(), session: this.session, ...safe } as JournalEvent;
     if (this.broken) return Promise.reject(this.broken);
     return new Promise<RowState | undefined>((resolve, reject) => {

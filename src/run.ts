@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { checkBaseUrl, defaultPipeline, loadPipeline, type Pipeline } from './config.js';
-import { BudgetLedger, fitBudget, observedRates, reservationMicros, spentInPeriod } from './budget.js';
+import { BudgetLedger, observedRates, overBudget, reservationMicros, spentInPeriod } from './budget.js';
 import { audioModeOf, formatUsd, usdToMicros, type AudioMode } from './cost.js';
 import { estimateJson, renderEstimate, summariseEstimate, type BudgetView } from './estimate.js';
 import { billedRuns, type BilledRun } from './ledger.js';
@@ -141,16 +141,17 @@ function budgetViewOf(prepared: Prepared, plan: Plan, money: Money): BudgetView 
 }
 
 /** Rows + journal → plan, with outputs checked on disk and, under `--partial`, the rows past what is left of the budget set aside. */
-async function planFor(prepared: Prepared, states: ReadonlyMap<string, RowState>, money: Money, options: RunOptions, log?: Logger): Promise<Plan> {
+async function planFor(prepared: Prepared, states: ReadonlyMap<string, RowState>, money: Money, options: RunOptions, log?: Logger, holdBack = true): Promise<Plan> {
   const { loaded, outDir, pipeline } = prepared;
   const keys = loaded.manifests.flatMap((m) => m.rows.map(rowKey));
   const damagedOutputs = await findDamagedOutputs(outDir, states, keys);
   for (const key of damagedOutputs) log?.warn('output_damaged', `${key}: the downloaded video is missing or changed on disk; downloading it again from the same run`);
   const plan = planRun(loaded.manifests, states, loaded.images, { pricing: pipeline.pricing, retryFailed: options.retryFailed ?? false, resubmitUnknown: options.resubmitUnknown ?? false, damagedOutputs });
   const budget = budgetViewOf(prepared, plan, money);
-  if (budget === undefined || !options.partial) return plan;
-  const left = Math.max(0, budget.limitMicros - budget.committedMicros);
-  return plan.submitMicros <= left ? plan : withoutRowsOverBudget(plan, fitBudget(plan.items, left).over);
+  // `estimate` shows the whole bill against the budget; a run (and --partial anywhere) holds new rows back.
+  if (budget === undefined || !(holdBack || options.partial)) return plan;
+  const over = overBudget(plan.items, Math.max(0, budget.limitMicros - budget.committedMicros), options.partial ?? false);
+  return over.length === 0 ? plan : withoutRowsOverBudget(plan, over);
 }
 
 /** `clipmill report`: the four reports again, from the journal alone (the last run's plan and every row's state). */
@@ -175,7 +176,7 @@ export async function estimateManifests(options: RunOptions): Promise<{ plan: Pl
   const prepared = await prepare(options, options.env ?? process.env, false);
   const events = await Journal.events(prepared.outDir);
   const money = moneyOf(events, prepared.pipeline);
-  const plan = await planFor(prepared, foldEvents(events), money, options);
+  const plan = await planFor(prepared, foldEvents(events), money, options, undefined, false);
   const summary = summariseEstimate(plan);
   const budget = budgetViewOf(prepared, plan, money);
   return { plan, text: renderEstimate(summary, budget), json: estimateJson(summary, budget), budgetMicros: prepared.budgetMicros };
@@ -223,11 +224,14 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
       const plan = await planFor(prepared, journal.states, money, options, log);
       log.info('plan', describePlan(plan));
       const budget = budgetViewOf(prepared, plan, money);
-      if (budget !== undefined && plan.submitMicros > budget.limitMicros - budget.committedMicros) {
+      if (budget !== undefined && !options.partial && plan.counts.over_budget > 0) {
+        // No new row is submitted; runs already made (re-attached, to download, lost creates) are still fetched.
+        const wanted = plan.items.filter((i) => i.action === 'over_budget' || i.action === 'unknown').reduce((sum, i) => sum + i.estimateMicros, 0);
         print(renderEstimate(summariseEstimate(plan), budget));
         const spent = budget.committedMicros > 0 ? `, of which ${formatUsd(budget.committedMicros)} is already spent or committed in the budget's period (budget_period)` : '';
-        print(`refusing to start: the remaining work is estimated at ${formatUsd(plan.submitMicros)}, over the budget of ${formatUsd(budget.limitMicros)}${spent}. Nothing was sent. Raise budget_usd / --max-cost, or add --partial to run the rows that fit, in manifest order.`);
-        return { exitCode: EXIT.stopped, plan };
+        const stillDone = plan.items.some((i) => ACTIVE_ACTIONS.has(i.action)) ? ' Runs already made are still fetched.' : ' Nothing was sent.';
+        print(`refusing to start new rows: the remaining work is estimated at ${formatUsd(wanted)}, over the budget of ${formatUsd(budget.limitMicros)}${spent}.${stillDone} Raise budget_usd / --max-cost, or add --partial to run the rows that fit, in manifest order.`);
+        if (!plan.items.some((i) => ACTIVE_ACTIONS.has(i.action))) return { exitCode: EXIT.stopped, plan };
       }
       await journal.append({
         type: 'planned',

@@ -19,7 +19,7 @@ export function decideOutcome(o: { report: Report; aborted: boolean; stopped: St
     const exitCode = o.stopped.kind === 'credit' || o.stopped.kind === 'budget' ? EXIT.stopped : o.stopped.kind === 'fatal' || o.stopped.kind === 'io' ? EXIT.invalid : EXIT.rowsFailed;
     return { exitCode, reason: `stopped: ${o.stopped.message}` };
   }
-  if (o.overBudget > 0) return { exitCode: EXIT.stopped, reason: `${o.overBudget} rows did not fit the budget and were not submitted (--partial): raise the budget and run again to do them` };
+  if (o.overBudget > 0) return { exitCode: EXIT.stopped, reason: `${o.overBudget} rows did not fit the budget and were not submitted: raise the budget (or wait for its period to pass) and run again to do them` };
   if (o.skippedManifests.length > 0) return { exitCode: EXIT.invalid, reason: `skipped invalid manifests (fix them and run again): ${o.skippedManifests.join(', ')}` };
   if (t.done === t.rows) return { exitCode: EXIT.ok, reason: 'all rows done' };
   if (t.owed > 0) return { exitCode: EXIT.rowsFailed, reason: `${t.owed} paid videos are owed (generated and billed, not on disk): run again to download them from the same runs, nothing is paid twice; ${t.rows - t.done - t.owed} other rows not done` };

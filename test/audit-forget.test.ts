@@ -64,9 +64,23 @@ test('a run the provider no longer knows is recorded lost after lost_after; clip
   const second = await runManifests({ manifests: [file], pipelineFile, outDir: out, env, ...quiet });
   const byId = new Map(second.report?.rows.map((r) => [r.id, r]));
   assert.equal(byId.get('r0')?.status, 'failed');
-  assert.match(byId.get('r0')?.error ?? '', /RUN_LOST: run [0-9a-f-]{36} is still unknown to the provider \(404\)/);
+  assert.match(byId.get('r0')?.error ?? '', /RUN_LOST: run [0-9a-f-]{36} has been unknown to the provider \(404\) for \d+ s \(lost_after\): recorded lost/);
   assert.equal(byId.get('r1')?.status, 'failed');
   assert.match(byId.get('r1')?.error ?? '', /FORGOTTEN: given up by hand: support says the run was purged/);
   assert.equal(second.plan?.counts.reattach, 1, 'the forgotten row is not polled again');
   assert.equal(simulator.created.length, 2, 'nothing resubmitted on its own');
+});
+
+test('a run the provider still knows cannot be forgotten: the next run re-attaches to it', async (t) => {
+  const simulator = await startSimulator(t, { latencyMs: 60_000 });
+  const dir = await workspace(t);
+  const file = await write(dir, 'm.yaml', rows(1));
+  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
+  const out = path.join(dir, 'out');
+  const controller = new AbortController();
+  await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), signal: controller.signal, print: () => {}, logLine: (l) => (l.includes('submitted as') ? controller.abort() : undefined) });
+  const refused = await runCli(['forget', 'm/r0', '--reason', 'impatient', '--out', out]);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /is in flight at the provider; the next run re-attaches to it/);
+  simulator.cancel(simulator.created[0]!.id);
 });

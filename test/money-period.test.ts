@@ -50,14 +50,16 @@ test('runs in flight from a killed run count against the budget of the rerun', a
   const lines: string[] = [];
   const rerun = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), maxCostUsd: 1, print: (l) => lines.push(l), logLine: () => {} });
   assert.equal(rerun.exitCode, 3, lines.join('\n'));
-  assert.match(lines.join('\n'), /over the budget of \$1\.00, of which \$0\.84 is already spent or committed/);
+  assert.match(lines.join('\n'), /over the budget of \$1\.00, of which \$0\.84 is already spent or committed.* Runs already made are still fetched/);
   assert.equal(simulator.created.length, 2, 'the third row was not created: $0.84 + $0.42 would pass $1');
+  assert.equal(rerun.plan?.counts.reattach, 2, 'the runs in flight are not held back by the budget');
 });
 
-test('a provider billing above the pipeline\'s price: flagged, later reservations use the price seen, and the budget is never passed', async (t) => {
+test('a provider billing above the pipeline\'s price: flagged, the runs in flight are re-priced and later reservations use the price seen', async (t) => {
   const simulator = await startSimulator(t, { priceMicrosPerSecond: 280_000 }); // twice the pipeline's $0.14/s
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', rows(4));
+  // One run at a time: the bound holds exactly. With more in flight, those already created before the first bill are billed at the new price (README: Money).
   const pipelineFile = await write(dir, 'pipeline.yaml', `${fastPipeline().replace('concurrency: 4', 'concurrency: 1')}\nbudget_usd: 2\ndefaults:\n  generate_audio: false\n`);
   const logs: string[] = [];
   const result = await runManifests({ manifests: [file], pipelineFile, outDir: path.join(dir, 'out'), env: envFor(simulator), print: () => {}, logLine: (l) => logs.push(l) });
@@ -112,4 +114,16 @@ test('"done" is a file: a deleted video that cannot be fetched again is owed in 
   const md = await readFile(path.join(out, 'report.md'), 'utf8');
   assert.match(md, /`m\/r0` .*owed/);
   assert.equal(simulator.created.length, 1);
+});
+
+test('with several runs in flight when the first bill shows a higher price, their reservations grow at once and no new create is sent past the budget', async (t) => {
+  const simulator = await startSimulator(t, { priceMicrosPerSecond: 280_000, concurrency: 2, latencyMs: 50 });
+  const dir = await workspace(t);
+  const file = await write(dir, 'm.yaml', rows(8));
+  const pipelineFile = await write(dir, 'pipeline.yaml', `${fastPipeline().replace('concurrency: 4', 'concurrency: 2')}\nbudget_usd: 2\ndefaults:\n  generate_audio: false\n`);
+  const result = await runManifests({ manifests: [file], pipelineFile, outDir: path.join(dir, 'out'), env: envFor(simulator), partial: true, ...quiet });
+  assert.equal(result.exitCode, 3);
+  // Two creates go out at the estimate ($0.42 each) before any bill; after the first bill ($0.84) the second is re-priced and at most one more fits.
+  assert.ok(billedMicros(simulator.billed) <= 2_000_000, `billed ${billedMicros(simulator.billed)}`);
+  assert.ok(simulator.created.length <= 3, `${simulator.created.length} runs created`);
 });

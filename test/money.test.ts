@@ -43,7 +43,7 @@ test('a budget below the estimate refuses to start with exit 3 and the numbers, 
   const pipelineFile = await write(dir, 'pipeline.yaml', `${fastPipeline()}\nbudget_usd: 10\n`);
   const cli = await runCli(['run', EXAMPLES, '--pipeline', pipelineFile, '--out', path.join(dir, 'out'), '--max-cost', '5'], { env: envFor(simulator) });
   assert.equal(cli.code, 3, cli.stderr);
-  assert.match(cli.stdout, /refusing to start: the remaining work is estimated at \$8\.54, over the budget of \$5\.00\. Nothing was sent/);
+  assert.match(cli.stdout, /refusing to start new rows: the remaining work is estimated at \$8\.54, over the budget of \$5\.00\. Nothing was sent/);
   assert.equal(simulator.apiRequests, 0);
   assert.deepEqual(simulator.created, []);
 });

@@ -1,5 +1,6 @@
 import { MICROS_PER_USD, audioModeOf, type AudioMode } from '../cost.js';
 import type { RowState } from '../journal-events.js';
+import { redactText } from '../http.js';
 import type { BilledRun } from '../ledger.js';
 import type { Manifest } from '../manifest/load.js';
 import type { WorkItem } from '../plan.js';
@@ -95,6 +96,11 @@ export interface ReportExtras {
   /** Rows whose downloaded video is missing or changed on disk. */
   missingOutputs?: ReadonlySet<string>;
   costAlertFactor?: number;
+}
+
+/** Errors come from providers' words: whatever an old journal holds, a report never shows a key or a signature. */
+function redactNullable(text: string | null): string | null {
+  return text === null ? null : redactText(text);
 }
 
 function usd(micros: number): number {
@@ -201,7 +207,7 @@ export function buildReport(
       video_seconds: state?.output?.seconds ?? null,
       changed: item.changed,
       cost_alert: state?.costMicros !== undefined && state.costMicros > item.estimateMicros * (extras.costAlertFactor ?? 1.5),
-      error: errorOf(state, item, missing),
+      error: redactNullable(errorOf(state, item, missing)),
     };
     return { row, estimate: item.estimateMicros, actual: cost.micros ?? 0 };
   });
