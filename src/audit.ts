@@ -13,9 +13,14 @@ import { RateGate } from './scheduler.js';
 /** Every client_ref clipmill sends starts so; the row and request part says which row a run was for. */
 const CLIENT_REF = /^(clipmill-[0-9a-f]{10}-[0-9a-f]{16})-a\d+-[0-9a-f]{8}$/;
 
+/** A run in the journal is compared only when it was created well inside the period: the journal's time for a found run is when it was found. */
+const PERIOD_MARGIN_MS = 15 * 60_000;
+
 export interface AuditFindings {
-  /** Billed at the provider, created by clipmill, unknown to this folder's journal (another folder, or a create whose answer was lost and never found). */
+  /** Billed at the provider with one of this folder's own client_refs, yet unknown to its journal: a lost create whose run was never found. */
   unknownToJournal: ListedRun[];
+  /** Runs clipmill made for other output folders on the same account (their client_refs are not in this journal): counted, not a difference. */
+  otherFolders: ListedRun[];
   /** Two or more billed runs for the same row and request: paid twice. */
   paidTwice: ListedRun[][];
   /** In this folder's journal as billed, within the period, but not in the provider's list. */
@@ -28,18 +33,25 @@ export interface AuditFindings {
 export function compareWithProvider(listed: readonly ListedRun[], events: readonly JournalEvent[], sinceMs: number): AuditFindings {
   const billed = billedRuns(events);
   const known = new Set<string>();
-  for (const event of events) if ('runId' in event && typeof event.runId === 'string') known.add(event.runId);
-  const ours = listed.filter((run) => run.clientRef !== undefined && CLIENT_REF.test(run.clientRef));
-  const paid = ours.filter((run) => run.status === 'succeeded' || run.status === 'partial_succeeded' || (run.costMicros ?? 0) > 0);
+  const ownRefs = new Set<string>();
+  for (const event of events) {
+    if ('runId' in event && typeof event.runId === 'string') known.add(event.runId);
+    if (event.type === 'submitting' && event.clientRef !== undefined) ownRefs.add(event.clientRef);
+  }
+  const byClipmill = listed.filter((run) => run.clientRef !== undefined && CLIENT_REF.test(run.clientRef));
+  const isPaid = (run: ListedRun) => run.status === 'succeeded' || run.status === 'partial_succeeded' || (run.costMicros ?? 0) > 0;
+  const ours = byClipmill.filter((run) => ownRefs.has(run.clientRef!) || known.has(run.runId));
+  const paid = ours.filter(isPaid);
   const byRow = new Map<string, ListedRun[]>();
   for (const run of paid) {
     const row = CLIENT_REF.exec(run.clientRef!)![1]!;
     byRow.set(row, [...(byRow.get(row) ?? []), run]);
   }
   const listedById = new Map(listed.map((run) => [run.runId, run]));
-  const inPeriod = billed.filter((run) => Date.parse(run.createdAt) >= sinceMs);
+  const inPeriod = billed.filter((run) => Date.parse(run.createdAt) >= sinceMs + PERIOD_MARGIN_MS);
   return {
     unknownToJournal: paid.filter((run) => !known.has(run.runId)),
+    otherFolders: byClipmill.filter((run) => !ownRefs.has(run.clientRef!) && !known.has(run.runId) && isPaid(run)),
     paidTwice: [...byRow.values()].filter((runs) => runs.length > 1),
     unknownToProvider: inPeriod.filter((run) => !listedById.has(run.runId)),
     costDifferences: billed
@@ -54,10 +66,11 @@ export function renderAudit(findings: AuditFindings, o: { since: string; listed:
     `provider runs since ${o.since}: ${o.listed}; this folder's ledger: ${formatUsd(o.journalMicros)} billed${o.balanceMicros === undefined ? '' : `; account balance ${formatUsd(o.balanceMicros)}`}`,
   ];
   for (const group of findings.paidTwice) lines.push(`PAID TWICE  ${group.map((r) => `${r.runId} (${formatUsd(r.costMicros ?? 0)}, ${r.createdAt ?? '?'})`).join(' and ')}: the same row and request, client_refs ${group.map((r) => r.clientRef).join(', ')}`);
-  for (const run of findings.unknownToJournal) lines.push(`UNKNOWN     ${run.runId} (${formatUsd(run.costMicros ?? 0)}, ${run.createdAt ?? '?'}, client_ref ${run.clientRef}): billed, made by clipmill, not in this folder's journal (another output folder, or a lost create never found)`);
+  for (const run of findings.unknownToJournal) lines.push(`UNKNOWN     ${run.runId} (${formatUsd(run.costMicros ?? 0)}, ${run.createdAt ?? '?'}, client_ref ${run.clientRef}): billed, made by one of this folder's creates, unknown to its journal (a lost create whose run was never found)`);
   for (const run of findings.unknownToProvider) lines.push(`MISSING     ${run.runId} (${run.key}, ${formatUsd(run.costMicros)}): in this folder's ledger, not in the provider's list`);
   for (const d of findings.costDifferences) lines.push(`COST        ${d.run.runId} (${d.run.key}): ledger ${formatUsd(d.run.costMicros)} (${d.run.costSource}), provider ${formatUsd(d.providerMicros)}`);
   const problems = findings.paidTwice.length + findings.unknownToJournal.length + findings.unknownToProvider.length + findings.costDifferences.length;
+  if (findings.otherFolders.length > 0) lines.push(`other output folders: ${findings.otherFolders.length} billed run${findings.otherFolders.length === 1 ? '' : 's'} by clipmill on this account, ${formatUsd(findings.otherFolders.reduce((t, r) => t + (r.costMicros ?? 0), 0))} (audit those folders for them)`);
   lines.push(problems === 0 ? 'the provider and this folder agree' : `${problems} difference${problems === 1 ? '' : 's'}: see above`);
   return lines;
 }

@@ -80,6 +80,7 @@ const pipelineSchema = z
     provider: z.enum(PROVIDERS).default('runflow'),
     base_url: z.string().optional(),
     inline_images: z.boolean().default(false),
+    allowed_hosts: z.array(z.string().min(1)).default([]),
     concurrency: z.number().int().min(1).max(1000).default(4),
     requests_per_minute: z.number().int().min(1).max(100_000).default(60),
     poll_interval: duration('5s', 10),
@@ -130,6 +131,8 @@ export interface Pipeline {
   baseUrl: string | undefined;
   /** Send local images under the provider's inline limit as data: URIs instead of uploading them (opt-in). */
   inlineImages: boolean;
+  /** Hosts a provider's URLs may point at even on a non-public address (a private CDN endpoint in your cloud network). */
+  allowedHosts: string[];
   concurrency: number;
   requestsPerMinute: number;
   /** Polls of one run are never closer than this… */
@@ -165,6 +168,7 @@ function toPipeline(data: z.output<typeof pipelineSchema>, file: string | undefi
     provider: data.provider,
     baseUrl: data.base_url,
     inlineImages: data.inline_images,
+    allowedHosts: data.allowed_hosts,
     concurrency: data.concurrency,
     requestsPerMinute: data.requests_per_minute,
     pollIntervalMs: data.poll_interval,

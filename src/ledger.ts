@@ -32,7 +32,7 @@ interface RunFacts {
  * earlier nights. A succeeded run is billed at the provider's cost, or at the plan's estimate when it
  * reported none; a failed run only when it was recorded billed.
  */
-export function billedRuns(events: readonly JournalEvent[]): BilledRun[] {
+export function billedRuns(events: readonly JournalEvent[], fallbackEstimates: ReadonlyMap<string, number> = new Map()): BilledRun[] {
   const runs = new Map<string, RunFacts>();
   const latestRequest = new Map<string, string>();
   const planned = new Map<string, PlannedItem>();
@@ -57,7 +57,7 @@ export function billedRuns(events: readonly JournalEvent[]): BilledRun[] {
   for (const [runId, facts] of runs) {
     if (!facts.billed) continue;
     const item = planned.get(`${facts.key}\u0000${facts.request}`);
-    const estimate = item?.estimateMicros;
+    const estimate = item?.estimateMicros ?? fallbackEstimates.get(`${facts.key}\u0000${facts.request}`);
     const cost = facts.billed.costMicros ?? estimate ?? 0;
     out.push({
       runId,

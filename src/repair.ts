@@ -131,6 +131,20 @@ function insertionPoint(events: readonly JournalEvent[], key: string, request: s
 }
 
 /** The row a damaged line seems to be about, from its text, to say so (never trusted further). */
+/** The intent of a create from a damaged line, when its type, key, request, attempt, time and client_ref can still be read. */
+function salvageSubmitting(text: string): Extract<JournalEvent, { type: 'submitting' }> | undefined {
+  const field = (name: string) => new RegExp(`"${name}":"([^"\\\\]+)"`).exec(text)?.[1];
+  if (field('type') !== 'submitting') return undefined;
+  const key = field('key');
+  const request = field('request');
+  const clientRef = field('clientRef');
+  const at = field('at');
+  const attempt = Number(/"attempt":(\d+)/.exec(text)?.[1]);
+  if (!key || !request || !clientRef || !at || !Number.isFinite(Date.parse(at)) || !Number.isInteger(attempt)) return undefined;
+  const session = field('session');
+  return { type: 'submitting', at, key, request, attempt, clientRef, ...(session !== undefined && { session }) };
+}
+
 function keyIn(text: string): string | undefined {
   return /"key"\s*:\s*"([^"\\]{1,300})"/.exec(text)?.[1];
 }
@@ -260,6 +274,15 @@ export async function repairFolder(outDirArg: string, now: Date = new Date()): P
       groups.push({ key: sidecar.key, request: sidecar.request, at, events, text: `${sidecar.key}: paid run ${sidecar.run_id} (video ${videoRel} is gone: the next run downloads it again from that run; wrote ${events.map((e) => e.type).join(' + ')})` });
     }
 
+    // A damaged intent to create still says which client_ref to look up: dropping it would let the next run pay again.
+    const salvaged = new Set<number>();
+    for (const d of read.damaged) {
+      const intent = salvageSubmitting(d.text);
+      if (!intent) continue;
+      salvaged.add(d.line);
+      groups.push({ key: intent.key, request: intent.request, at: intent.at, events: [intent], text: `${intent.key}: line ${d.line} was damaged, but its create's client_ref ${intent.clientRef} was read back (the next run looks it up before any resubmit)` });
+    }
+
     // Rebuilt events go where they belong in each row's history, the journal's order kept otherwise.
     const inserts = new Map<number, typeof groups>();
     for (const group of groups) {
@@ -288,7 +311,7 @@ export async function repairFolder(outDirArg: string, now: Date = new Date()): P
     for (const group of groups) print(`  ${group.text}`);
     if (alreadyKnown.length > 0) print(`already recorded in the journal: ${alreadyKnown.length} video${alreadyKnown.length === 1 ? '' : 's'}`);
 
-    const lost = [...read.damaged.map((d) => `journal line ${d.line}: damaged, its content cannot be read${keyIn(d.text) ? ` (it seems to be about ${keyIn(d.text)})` : ''}`), ...problems];
+    const lost = [...read.damaged.filter((d) => !salvaged.has(d.line)).map((d) => `journal line ${d.line}: damaged, its content cannot be read${keyIn(d.text) ? ` (it seems to be about ${keyIn(d.text)})` : ''}`), ...problems];
     if (lost.length > 0) {
       print(`could not recover: ${lost.length}`);
       for (const line of lost) print(`  ${line}`);

@@ -128,8 +128,10 @@ interface Money {
   rates: Partial<Record<AudioMode, number>>;
 }
 
-function moneyOf(events: readonly JournalEvent[], pipeline: Pipeline): Money {
-  const billed = billedRuns(events);
+function moneyOf(events: readonly JournalEvent[], pipeline: Pipeline, plan?: Plan): Money {
+  // Tonight's plan knows the estimate of runs whose own plan was lost (a repaired journal): they count at it, not at zero.
+  const estimates = new Map(plan?.items.map((item) => [`${item.key}\u0000${item.request}`, item.estimateMicros]) ?? []);
+  const billed = billedRuns(events, estimates);
   return { billed, spentBeforeMicros: spentInPeriod(billed, pipeline.budgetPeriod, Date.now()), rates: observedRates(billed) };
 }
 
@@ -141,17 +143,18 @@ function budgetViewOf(prepared: Prepared, plan: Plan, money: Money): BudgetView 
 }
 
 /** Rows + journal → plan, with outputs checked on disk and, under `--partial`, the rows past what is left of the budget set aside. */
-async function planFor(prepared: Prepared, states: ReadonlyMap<string, RowState>, money: Money, options: RunOptions, log?: Logger, holdBack = true): Promise<Plan> {
+async function planFor(prepared: Prepared, events: readonly JournalEvent[], states: ReadonlyMap<string, RowState>, options: RunOptions, log?: Logger, holdBack = true): Promise<{ plan: Plan; money: Money }> {
   const { loaded, outDir, pipeline } = prepared;
   const keys = loaded.manifests.flatMap((m) => m.rows.map(rowKey));
   const damagedOutputs = await findDamagedOutputs(outDir, states, keys);
   for (const key of damagedOutputs) log?.warn('output_damaged', `${key}: the downloaded video is missing or changed on disk; downloading it again from the same run`);
   const plan = planRun(loaded.manifests, states, loaded.images, { pricing: pipeline.pricing, retryFailed: options.retryFailed ?? false, resubmitUnknown: options.resubmitUnknown ?? false, damagedOutputs });
+  const money = moneyOf(events, pipeline, plan);
   const budget = budgetViewOf(prepared, plan, money);
   // `estimate` shows the whole bill against the budget; a run (and --partial anywhere) holds new rows back.
-  if (budget === undefined || !(holdBack || options.partial)) return plan;
+  if (budget === undefined || !(holdBack || options.partial)) return { plan, money };
   const over = overBudget(plan.items, Math.max(0, budget.limitMicros - budget.committedMicros), options.partial ?? false);
-  return over.length === 0 ? plan : withoutRowsOverBudget(plan, over);
+  return { plan: over.length === 0 ? plan : withoutRowsOverBudget(plan, over), money };
 }
 
 /** `clipmill report`: the four reports again, from the journal alone (the last run's plan and every row's state). */
@@ -175,8 +178,7 @@ export async function rebuildReports(outDir: string): Promise<{ report: Report; 
 export async function estimateManifests(options: RunOptions): Promise<{ plan: Plan; text: string; json: unknown; budgetMicros: number | undefined }> {
   const prepared = await prepare(options, options.env ?? process.env, false);
   const events = await Journal.events(prepared.outDir);
-  const money = moneyOf(events, prepared.pipeline);
-  const plan = await planFor(prepared, foldEvents(events), money, options, undefined, false);
+  const { plan, money } = await planFor(prepared, events, foldEvents(events), options, undefined, false);
   const summary = summariseEstimate(plan);
   const budget = budgetViewOf(prepared, plan, money);
   return { plan, text: renderEstimate(summary, budget), json: estimateJson(summary, budget), budgetMicros: prepared.budgetMicros };
@@ -203,8 +205,7 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
 
   if (options.dryRun) {
     const events = await Journal.events(outDir);
-    const money = moneyOf(events, prepared.pipeline);
-    const plan = await planFor(prepared, foldEvents(events), money, options);
+    const { plan, money } = await planFor(prepared, events, foldEvents(events), options);
     print(renderEstimate(summariseEstimate(plan), budgetViewOf(prepared, plan, money)));
     print(`dry run: ${describePlan(plan)}. Nothing was sent.`);
     return { exitCode: EXIT.ok, plan };
@@ -220,8 +221,7 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
     if (removed.length > 0) log.info('cleanup', `removed ${removed.length} partial download${removed.length === 1 ? '' : 's'} left by an interrupted run`);
     const journal = await Journal.open(outDir);
     try {
-      const money = moneyOf(await Journal.events(outDir), prepared.pipeline);
-      const plan = await planFor(prepared, journal.states, money, options, log);
+      const { plan, money } = await planFor(prepared, await Journal.events(outDir), journal.states, options, log);
       log.info('plan', describePlan(plan));
       const budget = budgetViewOf(prepared, plan, money);
       if (budget !== undefined && !options.partial && plan.counts.over_budget > 0) {

@@ -20,11 +20,11 @@ test('clipmill audit: the provider\'s runs of the period against the journal: ag
   assert.equal(agree.code, 0, agree.stdout + agree.stderr);
   assert.match(agree.stdout, /the provider and this folder agree/);
 
-  // A second run of r0 made behind clipmill's back, with a client_ref of the same row and request: paid twice.
+  // A run made by one of this folder's creates that the journal never learned of (a lost answer whose run showed up late): paid twice.
   const journal = await readFile(path.join(out, '.clipmill', 'journal.jsonl'), 'utf8');
-  const ref = /"clientRef":"(clipmill-[0-9a-f]{10}-[0-9a-f]{16})-a1-[0-9a-f]{8}"/.exec(journal)![1]!;
+  const ref = /"clientRef":"(clipmill-[0-9a-f]{10}-[0-9a-f]{16}-a1-[0-9a-f]{8})"/.exec(journal)![1]!;
   const input = simulator.created[0]!.input;
-  const created = await fetch(`${simulator.url}/v1/models/kuaishou/kling-video/v3/pro/image-to-video/runs`, { method: 'POST', headers: { authorization: 'Bearer k', 'content-type': 'application/json' }, body: JSON.stringify({ input, client_ref: `${ref}-a9-deadbeef` }) });
+  const created = await fetch(`${simulator.url}/v1/models/kuaishou/kling-video/v3/pro/image-to-video/runs`, { method: 'POST', headers: { authorization: 'Bearer k', 'content-type': 'application/json' }, body: JSON.stringify({ input, client_ref: ref }) });
   const extra = ((await created.json()) as { id: string }).id;
   while (simulator.run(extra)?.status !== 'succeeded') await new Promise((resolve) => setTimeout(resolve, 10));
   const twice = await audit(out);
@@ -34,8 +34,8 @@ test('clipmill audit: the provider\'s runs of the period against the journal: ag
 
   const elsewhere = path.join(dir, 'other-folder');
   const other = await audit(elsewhere);
-  assert.equal(other.code, 1);
-  assert.equal(other.stdout.split('\n').filter((l) => l.startsWith('UNKNOWN')).length, 3, 'every billed clipmill run is unknown to an empty folder');
+  assert.equal(other.code, 0, 'runs of other output folders are counted, not differences');
+  assert.match(other.stdout, /other output folders: 3 billed runs by clipmill on this account/);
 
   const falPipeline = await write(dir, 'fal.yaml', fastPipeline().replace('provider: runflow', 'provider: fal'));
   const fal = await runCli(['audit', '--out', out, '--pipeline', falPipeline], { env: { FAL_KEY: 'k', FAL_BASE_URL: simulator.url } });

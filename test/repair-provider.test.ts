@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runManifests } from '../src/run.js';
@@ -29,4 +29,19 @@ test('a journal lost while runs were in flight (no video, no sidecar yet): clipm
   assert.equal(rerun.plan?.counts.reattach, 3);
   assert.equal(simulator.created.length, 3, 'nothing paid twice');
   assert.equal(rerun.report?.totals.done, 3);
+});
+
+test('a damaged line that was an intent to create is read back for its client_ref, not dropped: the next run looks it up before paying', async (t) => {
+  const dir = await workspace(t);
+  const out = path.join(dir, 'out');
+  const at = new Date().toISOString();
+  const intent = JSON.stringify({ at, session: at, type: 'submitting', key: 'm/r0', request: '0123456789abcdef', attempt: 1, clientRef: 'clipmill-0123456789-0123456789abcdef-a1-0badf00d' });
+  const other = JSON.stringify({ at, session: at, type: 'submitting', key: 'm/r1', request: 'fedcba9876543210', attempt: 1, clientRef: 'clipmill-9876543210-fedcba9876543210-a1-00c0ffee' });
+  await mkdir(path.join(out, '.clipmill'), { recursive: true });
+  await write(dir, 'out/.clipmill/journal.jsonl', `${intent.slice(0, -1)}\u0000#\n${other}\n`);
+  const repaired = await runCli(['repair', '--out', out]);
+  assert.equal(repaired.code, 0, repaired.stdout);
+  assert.match(repaired.stdout, /line 1 was damaged, but its create's client_ref clipmill-0123456789-0123456789abcdef-a1-0badf00d was read back/);
+  const status = await runCli(['status', '--out', out]);
+  assert.match(status.stdout, /m\/r0\s+the create got no answer; the next run looks it up by client_ref clipmill-0123456789-0123456789abcdef-a1-0badf00d/);
 });

@@ -54,4 +54,9 @@ test('a video URL on another loopback address or the metadata address is never f
   assert.match(result.stderr, /URL_NOT_ALLOWED|is not https/);
   assert.match(result.stderr, /paid for and a rerun downloads it/);
   assert.equal(hits, 0);
+
+  // Named in allowed_hosts (a private storage endpoint of your own), the same address is fetched.
+  const allowing = await write(dir, 'allowing.yaml', `${fastPipeline()}\nallowed_hosts: ["127.0.0.2"]\n`);
+  await runCli(['run', file, '--pipeline', allowing, '--out', path.join(dir, 'out2')], { env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: proxy.url }, cwd: dir });
+  assert.ok(hits > 0, 'an allowed host is reached');
 });

@@ -62,7 +62,7 @@ export function configuredHosts(pipeline: Pipeline, env: NodeJS.ProcessEnv): Set
       : pipeline.provider === 'fal'
         ? [env.FAL_BASE_URL?.trim() || pipeline.baseUrl || FAL_QUEUE_URL, env.FAL_STORAGE_URL?.trim() || FAL_REST_URL]
         : [env.RUNFLOW_BASE_URL?.trim() || pipeline.baseUrl || RUNFLOW_BASE_URL];
-  const hosts = new Set<string>();
+  const hosts = new Set<string>(pipeline.allowedHosts);
   for (const url of urls) {
     try {
       if (url) hosts.add(new URL(url).hostname.replace(/^\[|\]$/g, ''));
