@@ -37,6 +37,11 @@ test('fal: a 401 is the bad-key case: the run stops at once with exit 2 and says
   assert.equal(result.exitCode, 2);
   assert.match(result.stopped?.message ?? '', /fal 401 .*check FAL_KEY/);
   assert.equal(simulator.created.length, 0);
+  // An answered 401 made nothing: the rows are not "unknown" (which fal could never resolve), the next run simply submits them.
+  assert.ok(result.report?.rows.every((r) => r.status !== 'unknown'), JSON.stringify(result.report?.rows.map((r) => r.status)));
+  const again = await runManifests({ manifests: [file], pipelineFile, outDir: path.join(dir, 'out'), env: { FAL_KEY: 'the-right-key', FAL_BASE_URL: simulator.url }, print: () => {}, logLine: () => {} });
+  assert.equal(again.plan?.counts.unknown, 0);
+  assert.equal(again.exitCode, 0);
 });
 
 test('Runflow: a succeeded, paid run whose output holds no video is logged with its raw output (redacted) and stays owed; the next run downloads it, paying nothing more', async (t) => {
