@@ -38,7 +38,7 @@ test('the budget is the night\'s: three reruns in one period spend at most the b
 });
 
 test('runs in flight from a killed run count against the budget of the rerun', async (t) => {
-  const simulator = await startSimulator(t, { latencyMs: 60_000 });
+  const simulator = await startSimulator(t, { latencyMs: 300 });
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', rows(3));
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('concurrency: 4', 'concurrency: 2'));

@@ -54,10 +54,10 @@ test('a damaged line in the middle: run refuses with advice to run clipmill repa
   // A full disk of old left a partial line in the middle: here, the line that recorded b's download.
   const lines = (await readFile(journalOf(out), 'utf8')).split('\n').filter(Boolean);
   const damagedAt = lines.findIndex((l) => l.includes('"type":"downloaded"') && l.includes('"key":"m/b"'));
-  assert.ok(damagedAt > 0 && damagedAt < lines.length - 1);
   lines[damagedAt] = lines[damagedAt]!.slice(0, lines[damagedAt]!.indexOf('"path"'));
   // And a create that got no answer, for a row not in the manifest: repair says it cannot look it up yet.
   lines.push(JSON.stringify({ at: new Date().toISOString(), key: 'm/lost', request: 'feedbeef', type: 'submitting', attempt: 1, clientRef: 'clipmill-0123456789-feedbeef-a1-00000000' }));
+  assert.ok(damagedAt > 0 && damagedAt < lines.length - 1, 'the damaged line is in the middle, not a torn tail');
   await writeFile(journalOf(out), `${lines.join('\n')}\n`);
 
   await assert.rejects(runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), ...quiet }), (e: unknown) => {
