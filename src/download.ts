@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ApiError, kindOfStatus } from './errors.js';
@@ -112,7 +111,10 @@ export async function downloadVideo(url: string, finalPath: string, options: Dow
   let idleTimer = setTimeout(() => idle.abort(), idleTimeoutMs);
   const deadline = AbortSignal.timeout(deadlineMs);
   let tooLarge = false;
+  // The file is opened before the stream starts, and closed before it is removed: a stream still opening it cannot recreate it after the cleanup.
+  let file: FileHandle | undefined;
   try {
+    file = await open(temporary, 'w');
     await pipeline(
       response.body,
       async function* (source: AsyncIterable<Buffer>) {
@@ -129,7 +131,7 @@ export async function downloadVideo(url: string, finalPath: string, options: Dow
           yield chunk;
         }
       },
-      createWriteStream(temporary),
+      file.createWriteStream(),
       { signal: AbortSignal.any([signal, idle.signal, deadline]) },
     );
     if (expected !== undefined && bytes !== expected) {
@@ -137,6 +139,7 @@ export async function downloadVideo(url: string, finalPath: string, options: Dow
     }
     const facts = inspector.finish();
     if ('problem' in facts) throw new ApiError('transient', 'NOT_A_VIDEO', `${what}: ${facts.problem}`);
+    file = undefined; // the stream closed it at its end
     const handle = await open(temporary, 'r+');
     try {
       await handle.sync();
@@ -149,6 +152,7 @@ export async function downloadVideo(url: string, finalPath: string, options: Dow
     if (options.sidecar) await writeSidecar(video, options.sidecar);
     return video;
   } catch (error) {
+    await file?.close().catch(() => {});
     await rm(temporary, { force: true });
     if (error instanceof JournalWriteError) throw error;
     if (signal.aborted) throw signal.reason ?? error;
