@@ -41,6 +41,15 @@ function positiveNumber(name: string) {
   };
 }
 
+/** A duration flag ("24h", "90m") as milliseconds. */
+function durationMs(name: string) {
+  return (value: string): number => {
+    const ms = parseDurationMs(value);
+    if (ms === undefined) throw new InvalidArgumentError(`${name} must be a duration like 24h or 90m`);
+    return ms;
+  };
+}
+
 function nonNegative(name: string, max = Number.POSITIVE_INFINITY) {
   return (value: string): number => {
     const n = Number(value);
@@ -193,14 +202,12 @@ program
   .argument('[manifests...]', 'the manifests the folder was run with: look their rows\' runs up at the provider (read-only)')
   .option('--out <dir>', 'output folder (default: the pipeline\'s output.dir, else out/)')
   .option('--pipeline <file>', 'pipeline file whose output.dir to repair')
-  .option('--since <duration>', 'with manifests: how far back to look in the provider\'s run list', '168h')
+  .option('--since <duration>', 'with manifests: how far back to look in the provider\'s run list', durationMs('--since'), 168 * 3_600_000)
   .addHelpText('after', '\nExit codes: 0 nothing was lost, 1 something could not be recovered (listed), 2 no journal and no sidecars in the folder.\nThe damaged journal is kept beside the repaired one as journal.jsonl.damaged-<time>.')
-  .action(async (manifests: string[], opts: { out?: string; pipeline?: string; since: string }) => {
-    const sinceMs = parseDurationMs(opts.since);
-    if (sinceMs === undefined) throw new InputError([{ file: '--since', line: 0, field: '', message: `${JSON.stringify(opts.since)} is not a duration (like 168h)` }]);
+  .action(async (manifests: string[], opts: { out?: string; pipeline?: string; since: number }) => {
     const result =
       manifests.length > 0
-        ? await repairWithProvider({ manifests, ...(opts.pipeline !== undefined && { pipelineFile: opts.pipeline }), ...(opts.out !== undefined && { outDir: opts.out }), sinceMs: Date.now() - sinceMs })
+        ? await repairWithProvider({ manifests, ...(opts.pipeline !== undefined && { pipelineFile: opts.pipeline }), ...(opts.out !== undefined && { outDir: opts.out }), sinceMs: Date.now() - opts.since })
         : await repairFolder(await outDirOf(opts));
     process.stdout.write(`${result.lines.join('\n')}\n`);
     process.exitCode = result.exitCode;
@@ -211,12 +218,10 @@ program
   .description('compare the provider\'s own list of runs of a period with this folder\'s journal: runs paid twice or unknown here, runs known here the provider does not list, cost differences (free, read-only; Runflow)')
   .option('--out <dir>', 'output folder (default: the pipeline\'s output.dir, else out/)')
   .option('--pipeline <file>', 'pipeline file: which provider and where')
-  .option('--since <duration>', 'how far back to look (like 24h, 7d as 168h)', '24h')
+  .option('--since <duration>', 'how far back to look (like 24h; a week is 168h)', durationMs('--since'), 24 * 3_600_000)
   .addHelpText('after', '\nExit codes: 0 the provider and the folder agree, 1 differences (listed), 2 cannot audit (fal keeps no run list; no key).')
-  .action(async (opts: { out?: string; pipeline?: string; since: string }) => {
-    const sinceMs = parseDurationMs(opts.since);
-    if (sinceMs === undefined) throw new InputError([{ file: '--since', line: 0, field: '', message: `${JSON.stringify(opts.since)} is not a duration (like 24h)` }]);
-    const result = await runAudit({ ...(opts.out !== undefined && { outDir: opts.out }), ...(opts.pipeline !== undefined && { pipelineFile: opts.pipeline }), sinceMs: Date.now() - sinceMs });
+  .action(async (opts: { out?: string; pipeline?: string; since: number }) => {
+    const result = await runAudit({ ...(opts.out !== undefined && { outDir: opts.out }), ...(opts.pipeline !== undefined && { pipelineFile: opts.pipeline }), sinceMs: Date.now() - opts.since });
     process.stdout.write(`${result.lines.join('\n')}\n`);
     process.exitCode = result.exitCode;
   });

@@ -7,7 +7,7 @@ import { test, type TestContext } from 'node:test';
 import { downloadVideo } from '../src/download.js';
 import { ApiError } from '../src/errors.js';
 import { HttpClient } from '../src/http.js';
-import { ROOT, tempDir } from './helpers.js';
+import { ROOT, adminServer, tempDir } from './helpers.js';
 
 /** A tiny scripted server for the odd cases a real CDN produces. */
 async function serve(t: TestContext, handler: RequestListener): Promise<string> {
@@ -120,17 +120,8 @@ test('a download is capped: a lying Content-Length is refused before a byte is w
 });
 
 test('URLs a provider returns are fetched only over https on public addresses: loopback elsewhere, the metadata address and plain http are refused before any request', async (t) => {
-  let hits = 0;
-  const admin = createServer((_req, res) => {
-    hits++;
-    res.end('admin');
-  });
-  await new Promise<void>((resolve) => admin.listen(0, '127.0.0.2', resolve));
-  t.after(() => {
-    admin.closeAllConnections();
-    admin.close();
-  });
-  const port = (admin.address() as AddressInfo).port;
+  const admin = await adminServer(t);
+  const port = Number(new URL(admin.base).port);
   const dir = await tempDir(t);
   const http = client(t); // only 127.0.0.1 is configured
   for (const url of [`http://127.0.0.2:${port}/v.mp4`, 'http://169.254.169.254/latest/meta-data/', 'https://169.254.169.254/v.mp4', 'http://cdn.example.com/v.mp4', 'https://[::1]/v.mp4', 'https://10.0.0.5/v.mp4']) {
@@ -138,5 +129,5 @@ test('URLs a provider returns are fetched only over https on public addresses: l
   }
   // A name that resolves to loopback is refused at connect time, not by its spelling.
   await assert.rejects(downloadVideo(`https://localhost:${port}/v.mp4`, path.join(dir, 'v.mp4'), options(http)), (e: unknown) => e instanceof ApiError && /ENOTPUBLIC|non-public/.test(e.message));
-  assert.equal(hits, 0, 'the admin server received no request');
+  assert.equal(admin.hits(), 0, 'the admin server received no request');
 });

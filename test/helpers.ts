@@ -116,6 +116,21 @@ export function noisePng(width: number, height: number, seed = 1): Buffer {
   return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', header), chunk('IDAT', deflateSync(raw, { level: 0 })), chunk('IEND', Buffer.alloc(0))]);
 }
 
+/** A server on another loopback address (127.0.0.2) standing for an internal admin port: it must receive no request. */
+export async function adminServer(t: TestContext): Promise<{ base: string; hits: () => number }> {
+  let hits = 0;
+  const server = createServer((_req, res) => {
+    hits++;
+    res.end('admin');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.2', resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return { base: `http://127.0.0.2:${(server.address() as AddressInfo).port}`, hits: () => hits };
+}
+
 export type Scripted = 'pass' | 'reset' | { status: number; headers?: Record<string, string>; body?: unknown };
 
 /** A scripted proxy in front of the simulator: chosen requests get a reset or a canned answer, the rest pass. */

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fastPipeline, runCli, scriptedProxy, startSimulator, workspace, write } from './helpers.js';
+import { adminServer, fastPipeline, runCli, scriptedProxy, startSimulator, workspace, write } from './helpers.js';
 
 const KEY = 'rf-live-5f3c2a9e8d7b6a41';
 const rows = ['rows:', '  - {id: echoed, image: images/hero-landscape.jpg, prompt: "one", duration: 3}', '  - {id: failing, image: images/hero-landscape.jpg, prompt: "two", duration: 4}'].join('\n');
@@ -32,17 +30,8 @@ test('a provider that echoes the API key (in an error envelope, a failure messag
 
 test('a video URL on another loopback address or the metadata address is never fetched: the paid row stays owed, the other server gets no request', async (t) => {
   const simulator = await startSimulator(t);
-  let hits = 0;
-  const admin = createServer((_req, res) => {
-    hits++;
-    res.end('admin');
-  });
-  await new Promise<void>((resolve) => admin.listen(0, '127.0.0.2', resolve));
-  t.after(() => {
-    admin.closeAllConnections();
-    admin.close();
-  });
-  const adminUrl = `http://127.0.0.2:${(admin.address() as AddressInfo).port}/internal/admin.mp4`;
+  const admin = await adminServer(t);
+  const adminUrl = `${admin.base}/internal/admin.mp4`;
   const proxy = await scriptedProxy(t, simulator.url, (method, key) =>
     method === 'GET' && key === 'GET /v1/runs/:id' ? { status: 200, body: { id: 'x', status_code: 'succeeded', cost: '0.42', output: { outputs: [{ type: 'video', url: adminUrl }, { type: 'image', url: 'http://169.254.169.254/latest/meta-data/' }] } } } : 'pass',
   );
@@ -53,10 +42,10 @@ test('a video URL on another loopback address or the metadata address is never f
   assert.equal(result.code, 1);
   assert.match(result.stderr, /URL_NOT_ALLOWED|is not https/);
   assert.match(result.stderr, /paid for and a rerun downloads it/);
-  assert.equal(hits, 0);
+  assert.equal(admin.hits(), 0);
 
   // Named in allowed_hosts (a private storage endpoint of your own), the same address is fetched.
   const allowing = await write(dir, 'allowing.yaml', `${fastPipeline()}\nallowed_hosts: ["127.0.0.2"]\n`);
   await runCli(['run', file, '--pipeline', allowing, '--out', path.join(dir, 'out2')], { env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: proxy.url }, cwd: dir });
-  assert.ok(hits > 0, 'an allowed host is reached');
+  assert.ok(admin.hits() > 0, 'an allowed host is reached');
 });
