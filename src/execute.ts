@@ -126,7 +126,8 @@ class RowRunner {
     if (reserved === undefined) return;
     this.ctx.budget.settle(reserved, billedMicros);
     this.reserved.delete(item.key);
-    if (this.ctx.budget.overLimit && this.stopped === undefined) {
+    // Only a bill can push past the budget here (an unbilled end releases money): that bill stops new creates.
+    if (billedMicros > 0 && this.ctx.budget.overLimit && this.stopped === undefined) {
       const { budget, log } = this.ctx;
       const message = `budget ${formatUsd(budget.limitMicros ?? 0)} passed: ${item.key} was billed ${formatUsd(billedMicros)} (reserved ${formatUsd(reserved)}), ${formatUsd(budget.committedMicros)} committed in the budget period`;
       this.stopped = { kind: 'budget', message };

@@ -3,10 +3,10 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runManifests } from '../src/run.js';
-import { envFor, fastPipeline, runCli, scriptedProxy, startSimulator, workspace, write } from './helpers.js';
+import { envFor, fastPipeline, runCli, scriptedProxy, startSimulator, workspace, write, rowsYaml } from './helpers.js';
 
 const quiet = { print: () => {}, logLine: () => {} };
-const rows = (n: number) => ['rows:', ...Array.from({ length: n }, (_, i) => `  - {id: r${i}, image: images/hero-landscape.jpg, prompt: "row ${i}", duration: 3}`)].join('\n');
+const rows = (n: number) => rowsYaml(n);
 
 test('clipmill audit: the provider\'s runs of the period against the journal: agreement, a row paid twice, runs of another folder; fal cannot be audited', async (t) => {
   const simulator = await startSimulator(t);

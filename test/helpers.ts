@@ -42,6 +42,13 @@ export async function startSimulator(t: TestContext, options: Partial<SimulatorO
   return simulator;
 }
 
+/** A YAML manifest of `n` rows `r<from+i>` on the landscape example image; `duration` gives each row's seconds (3 by default). */
+export function rowsYaml(n: number, o: { from?: number; duration?: (i: number) => number } = {}): string {
+  const from = o.from ?? 0;
+  const seconds = o.duration ?? (() => 3);
+  return ['rows:', ...Array.from({ length: n }, (_, i) => `  - {id: r${from + i}, image: images/hero-landscape.jpg, prompt: "row ${from + i}", duration: ${seconds(i)}}`)].join('\n');
+}
+
 /** A pipeline file pointing at a simulator already running (provider runflow + RUNFLOW_BASE_URL), fast timings. */
 export function fastPipeline(extra = ''): string {
   return [

@@ -4,13 +4,13 @@ import path from 'node:path';
 import { test } from 'node:test';
 import type { Report } from '../src/report/build.js';
 import { runManifests } from '../src/run.js';
-import { envFor, fastPipeline, runCli, startSimulator, workspace, write } from './helpers.js';
+import { envFor, fastPipeline, runCli, startSimulator, workspace, write, rowsYaml } from './helpers.js';
 
 const quiet = { print: () => {}, logLine: () => {} };
 const micros = (usd: number) => Math.round(usd * 1e6);
 const billedMicros = (entries: { usd: number }[]) => entries.reduce((sum, e) => sum + micros(e.usd), 0);
 /** n rows of 3 s each: $0.42 at the pipeline's $0.14/s. */
-const rows = (n: number, from = 0) => ['rows:', ...Array.from({ length: n }, (_, i) => `  - {id: r${from + i}, image: images/hero-landscape.jpg, prompt: "row ${from + i}", duration: 3}`)].join('\n');
+const rows = (n: number, from = 0) => rowsYaml(n, { from });
 
 test('the budget is the night\'s: three reruns in one period spend at most the budget, and re-attached runs count', async (t) => {
   const simulator = await startSimulator(t);

@@ -4,9 +4,9 @@ import { readdir, readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { runManifests } from '../src/run.js';
 import { FAL_LOCKED_DETAIL } from '../src/providers/simulator/fal-api.js';
-import { envFor, fastPipeline, scriptedProxy, startSimulator, workspace, write, type Scripted } from './helpers.js';
+import { envFor, fastPipeline, scriptedProxy, startSimulator, workspace, write, type Scripted, rowsYaml } from './helpers.js';
 
-const rows = (n: number) => ['rows:', ...Array.from({ length: n }, (_, i) => `  - {id: r${i}, image: images/hero-landscape.jpg, prompt: "row ${i}", duration: ${3 + i}}`)].join('\n');
+const rows = (n: number) => rowsYaml(n, { duration: (i) => 3 + i });
 
 test('fal: the locked-balance 403 stops new creates with exit 3 and the top-up advice, while requests already submitted are polled and downloaded', async (t) => {
   const simulator = await startSimulator(t, { latencyMs: 200 });
