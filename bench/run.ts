@@ -10,10 +10,10 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import { request } from 'undici';
-import { nextPollDelayMs, RunTimeModel } from '../src/polling.js';
-import { Simulator, type SimulatorOptions } from '../src/providers/simulator/server.js';
-import { runManifests } from '../src/run.js';
-import { RateGate } from '../src/scheduler.js';
+import { nextPollDelayMs, RunTimeModel } from '../src/execute/polling.js';
+import { Simulator, type SimulatorOptions } from '../src/simulator/server.js';
+import { runManifests } from '../src/commands/run.js';
+import { RateGate } from '../src/execute/rate-gate.js';
 
 const SCALE = 30; // 1 bench second = 30 real seconds
 const scaled = (realMs: number) => Math.max(1, Math.round(realMs / SCALE));

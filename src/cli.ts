@@ -2,20 +2,20 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { runAudit } from './audit.js';
-import { parseDurationMs, simulatorOptionsSchema } from './config.js';
-import { forgetRow } from './forget.js';
-import { formatUsd } from './cost.js';
-import { renderDoctor, runDoctor } from './doctor.js';
-import { redactText, registerSecret } from './http.js';
-import { Journal } from './journal.js';
-import { LockedError } from './lock.js';
-import { InputError, formatProblem } from './problem.js';
-import { repairFolder, repairWithProvider } from './repair.js';
-import { renderStatus } from './status.js';
+import { runAudit } from './commands/audit.js';
+import { parseDurationMs, simulatorOptionsSchema } from './config/pipeline.js';
+import { forgetRow } from './commands/forget.js';
+import { formatUsd } from './money/cost.js';
+import { renderDoctor, runDoctor } from './commands/doctor.js';
+import { redactText, registerSecret } from './infra/http.js';
+import { Journal } from './state/journal.js';
+import { LockedError } from './state/lock.js';
+import { InputError, formatProblem } from './load/problem.js';
+import { repairFolder, repairWithProvider } from './state/repair.js';
+import { renderStatus } from './report/status.js';
 import { simulatorOptionsFrom } from './providers/index.js';
-import { Simulator } from './providers/simulator/server.js';
-import { EXIT, estimateManifests, loadValidated, rebuildReports, resolvePipeline, runManifests } from './run.js';
+import { Simulator } from './simulator/server.js';
+import { EXIT, estimateManifests, loadValidated, rebuildReports, resolvePipeline, runManifests } from './commands/run.js';
 
 function positiveInt(name: string, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { runManifests } from '../src/run.js';
+import { runManifests } from '../src/commands/run.js';
 import { envFor, fastPipeline, runCli, scriptedProxy, startSimulator, workspace, write, rowsYaml } from './helpers.js';
 
 const quiet = { print: () => {}, logLine: () => {} };

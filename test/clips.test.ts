@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MAX_DURATION_S, MIN_DURATION_S } from '../src/model/kling-v3.js';
-import { type Mp4Facts, Mp4Inspector } from '../src/mp4.js';
-import { ASPECTS, type Aspect, aspectOf, clipName, loadClips } from '../src/providers/simulator/clips.js';
+import { type Mp4Facts, Mp4Inspector } from '../src/infra/mp4.js';
+import { ASPECTS, type Aspect, aspectOf, clipName, loadClips } from '../src/simulator/clips.js';
 
 const SIZES: Record<Aspect, { width: number; height: number }> = {
   landscape: { width: 480, height: 270 },

@@ -3,8 +3,8 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Mp4Inspector } from '../src/mp4.js';
-import type { LedgerEntry } from '../src/providers/simulator/server.js';
+import { Mp4Inspector } from '../src/infra/mp4.js';
+import type { LedgerEntry } from '../src/simulator/server.js';
 import type { Report } from '../src/report/build.js';
 import { ROOT, fastPipeline, workspace, write } from './helpers.js';
 

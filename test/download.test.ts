@@ -4,9 +4,9 @@ import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { downloadVideo } from '../src/download.js';
-import { ApiError } from '../src/errors.js';
-import { HttpClient } from '../src/http.js';
+import { downloadVideo } from '../src/execute/download.js';
+import { ApiError } from '../src/infra/errors.js';
+import { HttpClient } from '../src/infra/http.js';
 import { ROOT, adminServer, tempDir } from './helpers.js';
 
 /** A tiny scripted server for the odd cases a real CDN produces. */
@@ -27,7 +27,7 @@ function client(t: TestContext): HttpClient {
   return http;
 }
 
-const CLIP = path.join(ROOT, 'src/providers/simulator/clips/audio-07s.mp4');
+const CLIP = path.join(ROOT, 'src/simulator/clips/audio-07s.mp4');
 const options = (http: HttpClient) => ({ http, signal: new AbortController().signal, idleTimeoutMs: 2000, deadlineMs: 10_000, maxBytes: 64 * 1024 * 1024 });
 
 test('a real MP4 is kept under its final name with size, hash and duration; no temporary file remains', async (t) => {

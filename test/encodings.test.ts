@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { decodeSpreadsheetText } from '../src/manifest/csv.js';
-import { loadManifests } from '../src/manifest/load.js';
+import { decodeSpreadsheetText } from '../src/load/csv.js';
+import { loadManifests } from '../src/load/load.js';
 import { buildKlingInput } from '../src/model/kling-v3.js';
 import { workspace, write } from './helpers.js';
 

@@ -3,8 +3,8 @@ import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { createFalClient } from '@fal-ai/client';
-import type { Simulator } from '../src/providers/simulator/server.js';
-import { runManifests } from '../src/run.js';
+import type { Simulator } from '../src/simulator/server.js';
+import { runManifests } from '../src/commands/run.js';
 import { ROOT, fastPipeline, runCli, startSimulator, workspace, write } from './helpers.js';
 
 const quiet = { print: () => {}, logLine: () => {} };

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { crc32, deflateSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { Simulator, type LedgerEntry, type SimulatorOptions } from '../src/providers/simulator/server.js';
+import { Simulator, type LedgerEntry, type SimulatorOptions } from '../src/simulator/server.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const IMAGES_DIR = path.join(ROOT, 'manifests', 'images');

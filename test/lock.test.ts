@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { acquireLock, LockedError, LockLostError } from '../src/lock.js';
+import { acquireLock, LockedError, LockLostError } from '../src/state/lock.js';
 import { tempDir } from './helpers.js';
 
 const CONTENDER = fileURLToPath(new URL('./fixtures/lock-contender.ts', import.meta.url));

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { parseCsvManifest } from '../src/manifest/csv.js';
-import { loadManifests } from '../src/manifest/load.js';
-import { parseYamlManifest } from '../src/manifest/yaml.js';
-import { formatProblem } from '../src/problem.js';
+import { parseCsvManifest } from '../src/load/csv.js';
+import { loadManifests } from '../src/load/load.js';
+import { parseYamlManifest } from '../src/load/yaml.js';
+import { formatProblem } from '../src/load/problem.js';
 import { workspace, write } from './helpers.js';
 
 const noDefaults = { defaults: new Map() };

@@ -3,7 +3,7 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { Report } from '../src/report/build.js';
-import { runManifests } from '../src/run.js';
+import { runManifests } from '../src/commands/run.js';
 import { envFor, fastPipeline, runCli, startSimulator, workspace, write, rowsYaml } from './helpers.js';
 
 const quiet = { print: () => {}, logLine: () => {} };

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { Report } from '../src/report/build.js';
-import { runManifests } from '../src/run.js';
+import { runManifests } from '../src/commands/run.js';
 import { ROOT, envFor, fastPipeline, runCli, startSimulator, tempDir, workspace, write } from './helpers.js';
 
 const quiet = { print: () => {}, logLine: () => {} };

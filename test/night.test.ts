@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { runManifests } from '../src/run.js';
+import { runManifests } from '../src/commands/run.js';
 import { ROOT, envFor, fastPipeline, runCli, startSimulator, tempDir, workspace, write } from './helpers.js';
 
 async function webhook(t: TestContext, status: number): Promise<{ url: string; bodies: unknown[] }> {

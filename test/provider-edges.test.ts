@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readdir, readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { runManifests } from '../src/run.js';
-import { FAL_LOCKED_DETAIL } from '../src/providers/simulator/fal-api.js';
+import { runManifests } from '../src/commands/run.js';
+import { FAL_LOCKED_DETAIL } from '../src/simulator/fal-api.js';
 import { envFor, fastPipeline, scriptedProxy, startSimulator, workspace, write, type Scripted, rowsYaml } from './helpers.js';
 
 const rows = (n: number) => rowsYaml(n, { duration: (i) => 3 + i });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { runManifests } from '../src/run.js';
+import { runManifests } from '../src/commands/run.js';
 import { envFor, fastPipeline, runCli, startSimulator, workspace, write } from './helpers.js';
 
 test('a journal lost while runs were in flight (no video, no sidecar yet): clipmill repair <manifests> finds the runs by client_ref, and the rerun pays nothing again', async (t) => {

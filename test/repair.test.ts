@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { appendFile, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { InputError } from '../src/problem.js';
-import { repairFolder } from '../src/repair.js';
-import { runManifests } from '../src/run.js';
+import { InputError } from '../src/load/problem.js';
+import { repairFolder } from '../src/state/repair.js';
+import { runManifests } from '../src/commands/run.js';
 import { envFor, fastPipeline, runCli, startSimulator, tempDir, workspace, write } from './helpers.js';
 
 const quiet = { print: () => {}, logLine: () => {} };

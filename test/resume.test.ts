@@ -4,9 +4,9 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { LockedError } from '../src/lock.js';
+import { LockedError } from '../src/state/lock.js';
 import type { Report } from '../src/report/build.js';
-import { runManifests } from '../src/run.js';
+import { runManifests } from '../src/commands/run.js';
 import { ROOT, envFor, fastPipeline, runCli, startSimulator, workspace, write } from './helpers.js';
 
 const quiet = { print: () => {}, logLine: () => {} };

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { estimateMicros, formatUsd, parseUsdToMicros } from '../src/cost.js';
-import { ApiError } from '../src/errors.js';
-import { foldEvents } from '../src/journal-events.js';
-import { parseJournal } from '../src/journal.js';
+import { estimateMicros, formatUsd, parseUsdToMicros } from '../src/money/cost.js';
+import { ApiError } from '../src/infra/errors.js';
+import { foldEvents } from '../src/state/events.js';
+import { parseJournal } from '../src/state/journal.js';
 import { buildKlingInput, klingV3InputSchema, type KlingRequest } from '../src/model/kling-v3.js';
-import { InputError } from '../src/problem.js';
+import { InputError } from '../src/load/problem.js';
 import { findVideoUrl, parseRun } from '../src/providers/runflow.js';
 import { neutraliseCell } from '../src/report/render.js';
-import { backoffMs, parseRetryAfterMs, shouldRetry } from '../src/retry.js';
+import { backoffMs, parseRetryAfterMs, shouldRetry } from '../src/infra/retry.js';
 
 test('backoff grows exponentially with full jitter under the cap', () => {
   const policy = { baseDelayMs: 100, maxDelayMs: 1000 };
@@ -97,7 +97,7 @@ test('journal: a torn tail is cut off on open, so the next events never bury it 
   const { mkdtemp, mkdir, writeFile, readFile, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const path = await import('node:path');
-  const { Journal } = await import('../src/journal.js');
+  const { Journal } = await import('../src/state/journal.js');
   const dir = await mkdtemp(path.join(tmpdir(), 'clipmill-journal-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   await mkdir(path.join(dir, '.clipmill'));

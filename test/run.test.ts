@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { Mp4Inspector } from '../src/mp4.js';
+import { Mp4Inspector } from '../src/infra/mp4.js';
 import type { Report } from '../src/report/build.js';
-import { runManifests } from '../src/run.js';
+import { runManifests } from '../src/commands/run.js';
 import { ROOT, envFor, fastPipeline, startSimulator, tempDir, totalUsd, workspace, write } from './helpers.js';
 
 async function mp4Seconds(file: string): Promise<number> {

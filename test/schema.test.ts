@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { estimateMicros } from '../src/cost.js';
-import { loadManifests } from '../src/manifest/load.js';
+import { estimateMicros } from '../src/money/cost.js';
+import { loadManifests } from '../src/load/load.js';
 import { buildKlingInput, inputSchemaFor, klingV3InputSchema } from '../src/model/kling-v3.js';
-import { formatProblem } from '../src/problem.js';
+import { formatProblem } from '../src/load/problem.js';
 import { workspace, write } from './helpers.js';
 
 const runflow = { defaults: new Map(), provider: 'runflow' as const };

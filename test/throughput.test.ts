@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { nextPollDelayMs, RunTimeModel } from '../src/polling.js';
-import { runManifests } from '../src/run.js';
-import { newGateState, penalise, reserveSlot, RATE_WINDOW_MS } from '../src/scheduler.js';
+import { nextPollDelayMs, RunTimeModel } from '../src/execute/polling.js';
+import { runManifests } from '../src/commands/run.js';
+import { newGateState, penalise, reserveSlot, RATE_WINDOW_MS } from '../src/execute/rate-gate.js';
 import { fastPipeline, scriptedProxy, startSimulator, totalUsd, workspace, write } from './helpers.js';
 
 function maxInWindow(times: readonly number[]): number {

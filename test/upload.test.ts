@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { runManifests } from '../src/run.js';
+import { runManifests } from '../src/commands/run.js';
 import { ROOT, envFor, fastPipeline, noisePng, runCli, startSimulator, workspace, write } from './helpers.js';
 
 test('every local image goes through the asset upload once per content, across a crash and a resume; the journal keeps asset ids, never signed URLs', async (t) => {

@@ -1,8 +1,8 @@
-import { ApiError } from '../errors.js';
-import { redactText, redactUrl, type HttpClient, type HttpRequest, type HttpResponse } from '../http.js';
-import type { ImageInfo } from '../manifest/images.js';
-import { parseRetryAfterMs, type RetryPolicy } from '../retry.js';
-import type { RateGate } from '../scheduler.js';
+import { ApiError } from '../infra/errors.js';
+import { redactText, redactUrl, type HttpClient, type HttpRequest, type HttpResponse } from '../infra/http.js';
+import type { ImageInfo } from '../load/images.js';
+import { parseRetryAfterMs, type RetryPolicy } from '../infra/retry.js';
+import type { RateGate } from '../execute/rate-gate.js';
 
 /** What every provider needs to talk to its API: the one transport, the shared rate gate, limits. */
 export interface ApiOptions {

@@ -1,4 +1,4 @@
-import type { HttpResponse } from '../http.js';
+import type { HttpResponse } from '../infra/http.js';
 import type { AccountCheck } from './provider.js';
 
 /** Skew beyond this misjudges poll timing and run deadlines measured from the provider's `started_at`. */

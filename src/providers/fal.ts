@@ -1,8 +1,8 @@
 import path from 'node:path';
-import { formatUsd } from '../cost.js';
-import { ApiError, kindOfStatus } from '../errors.js';
-import { redactText, redactUrl, type HttpResponse } from '../http.js';
-import type { ImageInfo } from '../manifest/images.js';
+import { formatUsd } from '../money/cost.js';
+import { ApiError, kindOfStatus } from '../infra/errors.js';
+import { redactText, redactUrl, type HttpResponse } from '../infra/http.js';
+import type { ImageInfo } from '../load/images.js';
 import type { KlingV3Input } from '../model/kling-v3.js';
 import { apiRequest, isRecord, putPresigned, retryAfterOf, str, type ApiOptions, type SendControl } from './api.js';
 import { clockCheck } from './checks.js';

@@ -1,12 +1,12 @@
-import { checkBaseUrl, type Pipeline } from '../config.js';
-import { usdToMicros } from '../cost.js';
-import { redactUrl, registerSecret, type HttpClient } from '../http.js';
-import { InputError, type Problem } from '../problem.js';
-import type { RateGate } from '../scheduler.js';
+import { checkBaseUrl, type Pipeline } from '../config/pipeline.js';
+import { usdToMicros } from '../money/cost.js';
+import { redactUrl, registerSecret, type HttpClient } from '../infra/http.js';
+import { InputError, type Problem } from '../load/problem.js';
+import type { RateGate } from '../execute/rate-gate.js';
 import { FAL_QUEUE_URL, FAL_REST_URL, FalProvider } from './fal.js';
 import type { Provider } from './provider.js';
 import { RUNFLOW_BASE_URL, RunflowProvider } from './runflow.js';
-import { DEFAULT_SIMULATOR_OPTIONS, Simulator, type SimulatorOptions } from './simulator/server.js';
+import { DEFAULT_SIMULATOR_OPTIONS, Simulator, type SimulatorOptions } from '../simulator/server.js';
 
 export interface ProviderHandle {
   provider: Provider;

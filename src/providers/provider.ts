@@ -1,5 +1,5 @@
-import type { ProviderName } from '../config.js';
-import type { ImageInfo } from '../manifest/images.js';
+import type { ProviderName } from '../config/pipeline.js';
+import type { ImageInfo } from '../load/images.js';
 import type { KlingV3Input } from '../model/kling-v3.js';
 import type { SendControl } from './api.js';
 

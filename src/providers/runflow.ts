@@ -1,10 +1,10 @@
 import path from 'node:path';
-import { formatUsd, parseUsdToMicros } from '../cost.js';
-import { ApiError, kindOfStatus } from '../errors.js';
-import { redactText, redactUrl, type HttpResponse } from '../http.js';
-import type { ImageInfo } from '../manifest/images.js';
+import { formatUsd, parseUsdToMicros } from '../money/cost.js';
+import { ApiError, kindOfStatus } from '../infra/errors.js';
+import { redactText, redactUrl, type HttpResponse } from '../infra/http.js';
+import type { ImageInfo } from '../load/images.js';
 import { MODEL_PATH, type KlingV3Input } from '../model/kling-v3.js';
-import { withRetry } from '../retry.js';
+import { withRetry } from '../infra/retry.js';
 import { apiRequest, isRecord, putPresigned, retryAfterOf, str, type ApiOptions, type SendControl } from './api.js';
 import { clockCheck } from './checks.js';
 import type { AccountCheck, ListedRun, Provider, RunRef, RunSnapshot, RunState, Submission, UploadedAsset } from './provider.js';

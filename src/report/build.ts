@@ -1,9 +1,9 @@
-import { MICROS_PER_USD, audioModeOf, type AudioMode } from '../cost.js';
-import type { RowState } from '../journal-events.js';
-import { redactText } from '../http.js';
-import type { BilledRun } from '../ledger.js';
-import type { Manifest } from '../manifest/load.js';
-import type { WorkItem } from '../plan.js';
+import { MICROS_PER_USD, audioModeOf, type AudioMode } from '../money/cost.js';
+import type { RowState } from '../state/events.js';
+import { redactText } from '../infra/http.js';
+import type { BilledRun } from '../money/ledger.js';
+import type { Manifest } from '../load/load.js';
+import type { WorkItem } from '../plan/plan.js';
 
 /** `owed`: paid for, but its video is not here (not downloaded yet, or deleted or damaged since and not fetched again). */
 export type RowStatus = 'done' | 'owed' | 'failed' | 'in_flight' | 'unknown' | 'skipped';

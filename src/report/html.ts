@@ -1,4 +1,4 @@
-import { formatUsd, usdToMicros } from '../cost.js';
+import { formatUsd, usdToMicros } from '../money/cost.js';
 import type { Report, ReportRow } from './build.js';
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);

@@ -1,4 +1,4 @@
-import { formatUsd, usdToMicros } from '../cost.js';
+import { formatUsd, usdToMicros } from '../money/cost.js';
 import type { LedgerRow, Report, ReportRow } from './build.js';
 
 export function renderJson(report: Report): string {

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { ApiError, ValidationError, createFalClient, type QueueStatus } from '@fal-ai/client';
 import { MODEL_PATH } from '../../src/model/kling-v3.js';
-import type { Simulator, SimulatorOptions } from '../../src/providers/simulator/server.js';
-import { FAL_LOCKED_DETAIL } from '../../src/providers/simulator/fal-api.js';
+import type { Simulator, SimulatorOptions } from '../../src/simulator/server.js';
+import { FAL_LOCKED_DETAIL } from '../../src/simulator/fal-api.js';
 import { noisePng, startSimulator } from '../helpers.js';
 
 /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ApiError } from '../../src/errors.js';
-import { Mp4Inspector } from '../../src/mp4.js';
+import { ApiError } from '../../src/infra/errors.js';
+import { Mp4Inspector } from '../../src/infra/mp4.js';
 import { falErrorText, lockedAccountMessage } from '../../src/providers/fal.js';
 import { envelopeError, findVideoUrl, nextCursor, parseRun, RUNFLOW_CREATE_PATH } from '../../src/providers/runflow.js';
 import { noisePng, startSimulator } from '../helpers.js';

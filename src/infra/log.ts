@@ -1,0 +1,103 @@
+import { createLogUpdate } from 'log-update';
+import { redactJson, redactText } from './http.js';
+import { applyProgress, newProgress, progressLine, renderProgress, type ProgressState } from '../report/progress.js';
+
+export type LogFormat = 'pretty' | 'json';
+export type LogLevel = 'info' | 'warn' | 'error';
+
+export interface LogFields {
+  manifest?: string;
+  row?: string;
+  [name: string]: unknown;
+}
+
+export interface LoggerOptions {
+  format: LogFormat;
+  /** Where lines go; stderr by default. */
+  write?: (line: string) => void;
+  /** Draw the live block (a terminal): lines are not printed one per event, only warnings and errors. */
+  live?: boolean;
+  /** A line saying the run is alive, this often, when not live. */
+  heartbeatMs?: number;
+}
+
+/**
+ * Progress and problems. On a terminal: one live block (log-update) with warnings and errors above it.
+ * Otherwise (cron, CI): one plain line per event, or JSON lines with `--log json`, and a heartbeat.
+ * Nothing secret is ever passed here (keys live only in the HTTP clients' headers).
+ */
+export class Logger {
+  private readonly format: LogFormat;
+  private readonly write: (line: string) => void;
+  private readonly live: ReturnType<typeof createLogUpdate> | undefined;
+  private readonly heartbeatMs: number;
+  private progress: ProgressState | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(options: LoggerOptions | LogFormat, write?: (line: string) => void) {
+    const o: LoggerOptions = typeof options === 'string' ? { format: options, ...(write && { write }) } : options;
+    this.format = o.format;
+    this.write = o.write ?? ((line) => process.stderr.write(`${line}\n`));
+    this.live = o.live && o.format === 'pretty' ? createLogUpdate(process.stderr, { showCursor: true }) : undefined;
+    this.heartbeatMs = o.heartbeatMs ?? 60_000;
+  }
+
+  /** Starts tracking progress: the live block, or the heartbeat. */
+  startProgress(o: { rowsToDo: number; doneBefore: number; estimatedMicros: number }): void {
+    this.progress = newProgress({ startedAtMs: Date.now(), ...o });
+    const tick = () => {
+      if (!this.progress) return;
+      if (this.live) this.live(renderProgress(this.progress, Date.now()).join('\n'));
+      else this.info('heartbeat', progressLine(this.progress, Date.now()));
+    };
+    if (this.live) tick();
+    this.timer = setInterval(tick, this.live ? 250 : this.heartbeatMs);
+    this.timer.unref();
+  }
+
+  stopProgress(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.live && this.progress) {
+      this.live(renderProgress(this.progress, Date.now()).join('\n'));
+      this.live.done();
+    }
+    this.progress = undefined;
+  }
+
+  info(event: string, message: string, fields: LogFields = {}): void {
+    this.emit('info', event, message, fields);
+  }
+
+  warn(event: string, message: string, fields: LogFields = {}): void {
+    this.emit('warn', event, message, fields);
+  }
+
+  error(event: string, message: string, fields: LogFields = {}): void {
+    this.emit('error', event, message, fields);
+  }
+
+  private emit(level: LogLevel, event: string, raw: string, fields: LogFields): void {
+    if (this.progress) applyProgress(this.progress, event, fields);
+    // The last line of defence: a key or a signature echoed by a provider never reaches a log line.
+    const message = redactText(raw);
+    if (this.format === 'json') {
+      const { manifest, row, ...details } = fields;
+      this.write(JSON.stringify({ time: new Date().toISOString(), level, event, ...(manifest !== undefined && { manifest }), ...(row !== undefined && { row }), message, details: redactJson(details) }));
+      return;
+    }
+    if (this.live && level === 'info') return; // the block shows it
+    const time = new Date().toTimeString().slice(0, 8);
+    const where = fields.manifest !== undefined && fields.row !== undefined ? `${fields.manifest}/${fields.row}: ` : '';
+    const tag = level === 'info' ? '' : `${level.toUpperCase()} `;
+    const line = `${time} ${tag}${where}${message}`;
+    if (this.live && this.progress) {
+      // Print above the block, then draw the block again below.
+      this.live.clear();
+      this.write(line);
+      this.live(renderProgress(this.progress, Date.now()).join('\n'));
+    } else {
+      this.write(line);
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair } from 'yaml';
+import type { Problem } from './problem.js';
+import type { RawDefaults, RawRow, RawValue } from './raw.js';
+import { DEFAULTABLE_FIELDS } from './row.js';
+
+export interface LoadedYamlManifest {
+  defaults: RawDefaults;
+  rows: RawRow[];
+  problems: Problem[];
+}
+
+const TOP_LEVEL_KEYS = ['defaults', 'rows'];
+
+/** yaml's message without the position suffix and code frame, which the file:line prefix already gives. */
+export function yamlMessage(message: string): string {
+  return (message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+}
+
+function keyName(pair: Pair): string {
+  return isScalar(pair.key) ? String(pair.key.value).trim() : String(pair.key);
+}
+
+function lineOf(lines: LineCounter, node: { range?: [number, number, number] | null } | null | undefined): number {
+  return node?.range ? lines.linePos(node.range[0]).line : 0;
+}
+
+/** Reads the pairs of a YAML mapping into named values with the line of each key. */
+export function readYamlMap(node: Node, file: string, lines: LineCounter): Map<string, RawValue> {
+  const fields = new Map<string, RawValue>();
+  if (!isMap(node)) return fields;
+  for (const pair of node.items) {
+    const value = pair.value as Node | null;
+    fields.set(keyName(pair), {
+      value: value && typeof value.toJSON === 'function' ? value.toJSON() : value,
+      file,
+      line: lineOf(lines, pair.key as Node),
+    });
+  }
+  return fields;
+}
+
+/** Parses a YAML manifest (`defaults:` + `rows:`) keeping the line of every row and field. */
+export function parseYamlManifest(text: string, file: string): LoadedYamlManifest {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  const problems: Problem[] = [];
+  const result: LoadedYamlManifest = { defaults: new Map(), rows: [], problems };
+  for (const error of doc.errors) {
+    problems.push({ file, line: error.linePos?.[0].line ?? 0, field: '', message: `YAML syntax: ${yamlMessage(error.message)}` });
+  }
+  if (problems.length > 0) return result;
+  const root = doc.contents;
+  if (!isMap(root)) {
+    problems.push({ file, line: lineOf(lines, root), field: '', message: 'expected a mapping with `rows:` (a list of rows) and optionally `defaults:`' });
+    return result;
+  }
+  if (root.has('provider') && !root.has('rows')) {
+    problems.push({ file, line: 1, field: '', message: 'this is a pipeline file, not a manifest: pass it with --pipeline and keep it outside the manifests folder' });
+    return result;
+  }
+  for (const pair of root.items) {
+    const name = keyName(pair);
+    if (!TOP_LEVEL_KEYS.includes(name)) {
+      problems.push({ file, line: lineOf(lines, pair.key as Node), field: name, message: `unknown top-level key (allowed: ${TOP_LEVEL_KEYS.join(', ')})` });
+    }
+  }
+  const defaults = root.get('defaults', true) as Node | undefined;
+  if (defaults !== undefined && defaults !== null && !(isScalar(defaults) && defaults.value === null)) {
+    if (isMap(defaults)) {
+      result.defaults = readYamlMap(defaults, file, lines);
+      for (const [name, value] of result.defaults) {
+        if (!DEFAULTABLE_FIELDS.includes(name)) problems.push({ file, line: value.line, field: `defaults.${name}`, message: `not a row field that can have a default (allowed: ${DEFAULTABLE_FIELDS.join(', ')})` });
+      }
+    }
+    else problems.push({ file, line: lineOf(lines, defaults), field: 'defaults', message: 'must be a mapping of field: value' });
+  }
+  const rows = root.get('rows', true) as Node | undefined;
+  if (!isSeq(rows)) {
+    problems.push({ file, line: lineOf(lines, rows ?? root), field: 'rows', message: 'is required: a list of rows, each a mapping with image, prompt, duration…' });
+    return result;
+  }
+  for (const item of rows.items as Node[]) {
+    const line = lineOf(lines, item);
+    if (!isMap(item)) {
+      problems.push({ file, line, field: '', message: 'each row must be a mapping (image: …, prompt: …, duration: …)' });
+      continue;
+    }
+    result.rows.push({ file, line, fields: readYamlMap(item, file, lines) });
+  }
+  return result;
+}

@@ -1,0 +1,154 @@
+import type { Row } from '../load/row.js';
+import type { RunUrls } from '../providers/provider.js';
+
+/** The journal's vocabulary: one line per state change of a row, appended before the next side effect. */
+interface EventBase {
+  /** ISO time the event was recorded. */
+  at: string;
+  /** `<manifest>/<row id>`: the row's identity across runs. */
+  key: string;
+  /** Hash of the request as sent (local images by content); a changed row is new work. */
+  request: string;
+  /** Which invocation of `clipmill run` wrote the event (its start time), to tell tonight's spending from earlier. */
+  session?: string;
+}
+
+export type JournalEvent =
+  /** Written before the create is sent; `clientRef` is the token the run can be found again by. */
+  | (EventBase & { type: 'submitting'; attempt: number; clientRef?: string })
+  | (EventBase & { type: 'submitted'; runId: string; urls?: RunUrls })
+  /** The create certainly made no run (refused before reaching the provider, or rejected by it). */
+  | (EventBase & { type: 'not_submitted'; code: string; message: string })
+  /** Generated and paid; the video URL is not kept (it is presigned): it is fetched again from the run. */
+  | (EventBase & { type: 'succeeded'; runId: string; costMicros?: number })
+  /** The provider answered 404 for the run (the first time since it was last seen): lost only once 404s span `lost_after`. */
+  | (EventBase & { type: 'not_found'; runId: string })
+  | (EventBase & { type: 'downloaded'; runId: string; path: string; bytes: number; sha256: string; seconds: number })
+  | (EventBase & { type: 'failed'; runId?: string; code: string; message: string; attempt: number; billed: boolean; costMicros?: number })
+  /** A local image was uploaded (key `upload:<provider>:<sha256>`, request = the sha256): its asset id, never its signed URL. */
+  | (EventBase & { type: 'uploaded'; assetId: string; provider?: string })
+  /** What a run set out to do (key `plan:<session>`): lets `clipmill report` rebuild the reports from the journal alone. */
+  | (EventBase & { type: 'planned'; provider: string; manifests: PlannedManifest[]; items: PlannedItem[] });
+
+export interface PlannedManifest {
+  name: string;
+  file: string;
+  shown: string;
+}
+
+/** A plan item as recorded: the row as validated, and what the run decided for it. */
+export interface PlannedItem {
+  key: string;
+  request: string;
+  action: string;
+  estimateMicros: number;
+  changed: boolean;
+  row: Row;
+}
+
+export type RowEvent = Exclude<JournalEvent, { type: 'uploaded' | 'planned' }>;
+
+export interface UploadRecord {
+  assetId: string;
+  provider: string;
+}
+
+/** Uploads are per provider (an asset id means nothing to the other one); journals from before providers were recorded hold Runflow's. */
+export function uploadKey(provider: string, sha256: string): string {
+  return `upload:${provider}:${sha256}`;
+}
+
+/** Where a row stands after replaying its events. */
+export interface RowState {
+  key: string;
+  request: string;
+  status: 'submitting' | 'submitted' | 'pending' | 'succeeded' | 'downloaded' | 'failed';
+  /** Submissions attempted for this request (each `submitting`). */
+  attempts: number;
+  runId?: string;
+  /** When the provider first answered 404 for this run (it is recorded lost once 404s have lasted `lost_after`). */
+  notFoundSinceMs?: number;
+  /** The client_ref of the last create attempt, and when it was sent: a lost create is looked up by it. */
+  clientRef?: string;
+  /** The client_refs of attempts since the row last had a known run whose creates may still have made one, oldest first: a late run of an earlier attempt is ours too. */
+  clientRefs?: string[];
+  submittingAtMs?: number;
+  /** The session whose create made the run: the money is this session's. */
+  submittedIn?: string;
+  /** The provider's own addresses for the run (fal), kept for resume. */
+  runUrls?: RunUrls;
+  costMicros?: number;
+  output?: { path: string; bytes: number; sha256: string; seconds: number };
+  failure?: { code: string; message: string; billed: boolean };
+  /** The last video downloaded for an earlier version of this row (the manifest row was edited since). */
+  previous?: { request: string; output: NonNullable<RowState['output']> };
+}
+
+/** A row's state when its request changes: new work, remembering the last video of the old version. */
+function fresh(previous: RowState | undefined, event: RowEvent): RowState {
+  const state: RowState = { key: event.key, request: event.request, status: 'pending', attempts: 0 };
+  const kept = previous?.output ? { request: previous.request, output: previous.output } : previous?.previous;
+  if (kept) state.previous = kept;
+  return state;
+}
+
+/** Folds one event into a row's state (pure). An event for another request starts the row afresh. */
+export function applyEvent(previous: RowState | undefined, event: RowEvent): RowState {
+  const base: RowState = previous && previous.request === event.request ? { ...previous } : fresh(previous, event);
+  switch (event.type) {
+    case 'submitting':
+      delete base.runId;
+      delete base.failure;
+      delete base.submittedIn;
+      delete base.runUrls;
+      delete base.clientRef;
+      return {
+        ...base,
+        status: 'submitting',
+        attempts: Math.max(base.attempts + 1, event.attempt),
+        submittingAtMs: Date.parse(event.at),
+        ...(event.clientRef !== undefined && { clientRef: event.clientRef, clientRefs: [...(base.clientRefs ?? []), event.clientRef] }),
+      };
+    case 'submitted': {
+      // The row has its run: earlier lost attempts were each concluded "not made" before a new one was sent.
+      delete base.clientRefs;
+      const next: RowState = { ...base, status: 'submitted', runId: event.runId };
+      if (event.session !== undefined) next.submittedIn = event.session;
+      if (event.urls !== undefined) next.runUrls = event.urls;
+      return next;
+    }
+    case 'not_found':
+      return base.notFoundSinceMs === undefined ? { ...base, notFoundSinceMs: Date.parse(event.at) } : base;
+    case 'not_submitted': {
+      // Certainly not made (refused, answered): that attempt's client_ref cannot turn up. "Not listed" (NOT_CREATED) still might, late.
+      const clientRefs = event.code === 'NOT_CREATED' ? base.clientRefs : base.clientRefs?.slice(0, -1);
+      const next: RowState = { ...base, status: 'pending' };
+      if (clientRefs && clientRefs.length > 0) next.clientRefs = clientRefs;
+      else delete next.clientRefs;
+      return next;
+    }
+    case 'succeeded': {
+      delete base.notFoundSinceMs;
+      const next: RowState = { ...base, status: 'succeeded', runId: event.runId };
+      if (event.costMicros !== undefined) next.costMicros = event.costMicros;
+      return next;
+    }
+    case 'downloaded':
+      return { ...base, status: 'downloaded', runId: event.runId, output: { path: event.path, bytes: event.bytes, sha256: event.sha256, seconds: event.seconds } };
+    case 'failed': {
+      // A forgotten lost create keeps its client_refs: a later --retry-failed looks them up before paying again.
+      if (event.code !== 'FORGOTTEN') delete base.clientRefs;
+      const next: RowState = { ...base, status: 'failed', failure: { code: event.code, message: event.message, billed: event.billed } };
+      if (event.runId !== undefined) next.runId = event.runId;
+      if (event.costMicros !== undefined) next.costMicros = event.costMicros;
+      return next;
+    }
+  }
+}
+
+export function foldEvents(events: Iterable<JournalEvent>): Map<string, RowState> {
+  const states = new Map<string, RowState>();
+  for (const event of events) if (event.type !== 'uploaded' && event.type !== 'planned') states.set(event.key, applyEvent(states.get(event.key), event));
+  return states;
+}
+

@@ -1,0 +1,271 @@
+import { mkdir, open, readdir, readFile, truncate, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { applyEvent, foldEvents, uploadKey, type JournalEvent, type RowState, type UploadRecord } from './events.js';
+import { redactJson } from '../infra/http.js';
+import { InputError } from '../load/problem.js';
+
+export const STATE_DIR = '.clipmill';
+export const JOURNAL_FILE = 'journal.jsonl';
+
+type NewEvent = JournalEvent extends infer E ? (E extends JournalEvent ? Omit<E, 'at'> : never) : never;
+
+/** A journal's text read line by line: the events that parse, and the line numbers (1-based) of those that do not. */
+export interface ReadJournal {
+  events: JournalEvent[];
+  /** The parsed lines' text, verbatim, in order (what `repair` keeps). */
+  lines: string[];
+  /** Damaged lines before the last: something was written there that cannot be read back. */
+  damaged: { line: number; text: string }[];
+  /** The last line did not parse: a write that never finished (a crash or a full disk), whose side effect never started. */
+  tornTail: boolean;
+}
+
+function parseEvent(line: string): JournalEvent | undefined {
+  try {
+    const event = JSON.parse(line) as JournalEvent;
+    if (typeof event !== 'object' || event === null || typeof event.key !== 'string' || typeof event.type !== 'string') return undefined;
+    return event;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads every line that parses; never throws (`clipmill repair` and `parseJournal` both start here).
+ * A last line without its newline is torn even if it parses: its write never finished, so its caller
+ * never took the step it recorded (and `Journal.open` cuts it off).
+ */
+export function readJournalText(text: string): ReadJournal {
+  const all = text.split('\n');
+  const unfinished = all.at(-1) !== '';
+  if (!unfinished) all.pop();
+  const result: ReadJournal = { events: [], lines: [], damaged: [], tornTail: false };
+  all.forEach((line, i) => {
+    const event = i === all.length - 1 && unfinished ? undefined : parseEvent(line);
+    if (event) {
+      result.events.push(event);
+      result.lines.push(line);
+    } else if (i === all.length - 1) result.tornTail = true;
+    else result.damaged.push({ line: i + 1, text: line });
+  });
+  return result;
+}
+
+/** `<out>` of `<out>/.clipmill/journal.jsonl`, for advice that names the folder. */
+function outDirOfJournal(file: string): string {
+  return path.basename(path.dirname(file)) === STATE_DIR ? path.dirname(path.dirname(file)) : path.dirname(file);
+}
+
+/**
+ * Parses journal text; a torn last line (a crash mid-write) is ignored, a bad line elsewhere is an error
+ * whose advice is `clipmill repair` (moving the journal aside would make the next run pay for every row again).
+ */
+export function parseJournal(text: string, file: string): JournalEvent[] {
+  const read = readJournalText(text);
+  const first = read.damaged[0];
+  if (first) {
+    const more = read.damaged.length > 1 ? ` (and ${read.damaged.length - 1} more)` : '';
+    const message =
+      `the journal line is damaged${more}; run \`clipmill repair --out ${outDirOfJournal(file)}\` to rebuild the journal from its readable lines ` +
+      `and the sidecars beside the videos (deleting or renaming the journal would make the next run pay again for every row it recorded)`;
+    throw new InputError([{ file, line: first.line, field: '', message }]);
+  }
+  return read.events;
+}
+
+/** A write that failed because the disk (or the user's quota) is full. */
+export function isDiskFull(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG';
+}
+
+/**
+ * The run's state could not be written to disk (the journal, or a video and its sidecar): disk full,
+ * permissions. The run stops, as it cannot keep its promise; the message names the file and what to do.
+ */
+export class JournalWriteError extends Error {
+  readonly code: string;
+  constructor(
+    readonly file: string,
+    cause: unknown,
+    what = 'the journal',
+  ) {
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code ?? 'EIO';
+    const why = isDiskFull(cause) ? 'the disk is full' : (cause instanceof Error ? cause.message : String(cause));
+    super(
+      `cannot write ${what} ${file} (${code}: ${why}): stopping. Free space on that disk (or fix its permissions) and run the same command again to resume; ` +
+        'nothing already paid for is paid again',
+      { cause },
+    );
+    this.name = 'JournalWriteError';
+    this.code = code;
+  }
+}
+
+/** Thrown by `writeFully` when the disk takes fewer bytes than asked and then none at all. */
+function shortWrite(written: number, total: number): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error(`short write: ${written} of ${total} bytes written, then no more space`);
+  error.code = 'ENOSPC';
+  return error;
+}
+
+/**
+ * Writes the whole buffer at the file's end: `write` may take fewer bytes than asked (a nearly full disk)
+ * without an error, so it is called again for the rest; a call that writes nothing is a full disk.
+ */
+export async function writeFully(handle: FileHandle, buffer: Buffer): Promise<void> {
+  let offset = 0;
+  while (offset < buffer.length) {
+    const { bytesWritten } = await handle.write(buffer, offset, buffer.length - offset, null);
+    if (bytesWritten <= 0) throw shortWrite(offset, buffer.length);
+    offset += bytesWritten;
+  }
+}
+
+/** A video's sidecar, `<video>.json` beside it: the journal's record of the download, to rebuild a lost or damaged journal from. */
+export function sidecarPathFor(videoPath: string): string {
+  return `${videoPath}.json`;
+}
+
+export const SIDECAR_SUFFIX = '.mp4.json';
+
+/** Video sidecars in the folder's manifest folders (`<out>/<manifest>/*.mp4.json`), relative to `outDir`. */
+export async function findSidecars(outDir: string): Promise<string[]> {
+  const found: string[] = [];
+  const folders = await readdir(outDir, { withFileTypes: true }).catch(() => []);
+  for (const folder of folders) {
+    if (!folder.isDirectory() || folder.name.startsWith('.')) continue;
+    const names = await readdir(path.join(outDir, folder.name)).catch(() => [] as string[]);
+    for (const name of names) if (name.endsWith(SIDECAR_SUFFIX) && !name.startsWith('.')) found.push(path.join(folder.name, name));
+  }
+  return found.sort();
+}
+
+/**
+ * The append-only checkpoint of a run folder. Each event is written and fsynced before the caller
+ * takes its next side effect; the in-memory state is the fold of every event.
+ */
+export class Journal {
+  readonly states = new Map<string, RowState>();
+  /** Local images already uploaded, by `uploadKey(provider, content hash)`. */
+  readonly uploads = new Map<string, UploadRecord>();
+  private pending: { event: JournalEvent; resolve: (state: RowState | undefined) => void; reject: (error: unknown) => void }[] = [];
+  private flushing: Promise<void> | undefined;
+  private broken: JournalWriteError | undefined;
+
+  private constructor(
+    readonly file: string,
+    private readonly handle: FileHandle,
+    readonly session: string,
+    /** Bytes of whole lines in the file: a failed write is cut back to here. */
+    private size: number,
+  ) {}
+
+  /**
+   * Opens the journal for appending; every event written carries `session`. A torn last line is cut
+   * off; a damaged line elsewhere, or a journal gone while videos with sidecars remain, is refused with
+   * the advice to run `clipmill repair` (starting afresh would pay again for every row).
+   */
+  static async open(outDir: string, session = new Date().toISOString()): Promise<Journal> {
+    const dir = path.join(outDir, STATE_DIR);
+    await mkdir(dir, { recursive: true });
+    const file = path.join(dir, JOURNAL_FILE);
+    const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return '';
+      throw error;
+    });
+    const read = readJournalText(text);
+    if (read.damaged.length > 0) parseJournal(text, file); // throws, with the line and the advice
+    const events = read.events;
+    if (events.length === 0) {
+      const sidecars = await findSidecars(outDir);
+      if (sidecars.length > 0) {
+        const message =
+          `the journal is missing or empty, but ${sidecars.length} downloaded video${sidecars.length === 1 ? ' has' : 's have'} a sidecar here (${sidecars[0]}${sidecars.length > 1 ? ', …' : ''}): ` +
+          `run \`clipmill repair --out ${outDir}\` first, so that the next run does not pay for them again (to really start afresh, use another --out)`;
+        throw new InputError([{ file, line: 0, field: '', message }]);
+      }
+    }
+    if (text.length > 0 && (!text.endsWith('\n') || read.tornTail)) {
+      // A torn tail (a crash or a full disk mid-write) is cut off, so it never ends up in the middle of the file.
+      const body = text.endsWith('\n') ? text.slice(0, -1) : text;
+      await truncate(file, Buffer.byteLength(body.slice(0, body.lastIndexOf('\n') + 1)));
+    }
+    const handle = await open(file, 'a');
+    const journal = new Journal(file, handle, session, (await handle.stat()).size);
+    for (const event of events) journal.fold(event);
+    return journal;
+  }
+
+  /** Reads a folder's journal without opening it for writing (status, estimate, report). */
+  static async read(outDir: string): Promise<Map<string, RowState>> {
+    return foldEvents(await Journal.events(outDir));
+  }
+
+  static async events(outDir: string): Promise<JournalEvent[]> {
+    const file = path.join(outDir, STATE_DIR, JOURNAL_FILE);
+    const text = await readFile(file, 'utf8').catch(() => '');
+    return parseJournal(text, file);
+  }
+
+  /**
+   * Appends one event and resolves once it is on disk (fsync). Events appended while a flush is under
+   * way go out together in the next write + fsync (group commit), in the order they were appended.
+   */
+  append(event: NewEvent): Promise<RowState | undefined> {
+    // Provider text (a message, a code) may echo a key or a signed URL: every string is cut before it is written down for good.
+    const safe = redactJson(event) as NewEvent;
+    const full = { at: new Date().toISOString(), session: this.session, ...safe } as JournalEvent;
+    if (this.broken) return Promise.reject(this.broken);
+    return new Promise<RowState | undefined>((resolve, reject) => {
+      this.pending.push({ event: full, resolve, reject });
+      if (!this.flushing) this.flushing = this.flush();
+    });
+  }
+
+  /**
+   * Writes batches until none is pending. `flushing` is cleared in the same synchronous step that finds
+   * nothing left (callers resolved above only run after it), so an append never waits on a finished flush.
+   */
+  private async flush(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending.splice(0);
+        const buffer = Buffer.from(batch.map((p) => `${JSON.stringify(p.event)}\n`).join(''));
+        try {
+          // Every byte is checked for: a short write (a nearly full disk) is written on, or is an error.
+          await writeFully(this.handle, buffer);
+          await this.handle.datasync();
+        } catch (error) {
+          // The batch may be half written: cut the file back to its last whole line, so no partial line
+          // ever sits in the middle; nothing more is appended after a failure (the run stops).
+          await this.handle.truncate(this.size).then(() => this.handle.datasync()).catch(() => {});
+          this.broken = new JournalWriteError(this.file, error);
+          for (const p of [...batch, ...this.pending.splice(0)]) p.reject(this.broken);
+          return;
+        }
+        this.size += buffer.length;
+        for (const p of batch) p.resolve(this.fold(p.event));
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.flushing;
+    await this.handle.close();
+  }
+
+  private fold(event: JournalEvent): RowState | undefined {
+    if (event.type === 'uploaded') {
+      const provider = event.provider ?? 'runflow';
+      this.uploads.set(uploadKey(provider, event.request), { assetId: event.assetId, provider });
+      return undefined;
+    }
+    if (event.type === 'planned') return undefined;
+    const state = applyEvent(this.states.get(event.key), event);
+    this.states.set(event.key, state);
+    return state;
+  }
+}
