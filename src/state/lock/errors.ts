@@ -1,0 +1,28 @@
+import type { LockHolder } from './record.js';
+
+/** Another live run holds the folder: the CLI reports it and exits 2 without touching anything. */
+export class LockedError extends Error {
+  constructor(
+    readonly holder: LockHolder,
+    readonly file: string,
+  ) {
+    super(
+      `another clipmill run (pid ${holder.pid} on ${holder.host}, started ${holder.started_at}) is using this output folder; ` +
+        `wait for it to finish, or use another --out. A lock whose run is gone is taken over by itself (at once on this host; ` +
+        `from another host once its heartbeat has stood still for a while as this run watches it); if you are sure it is gone, ` +
+        `you may also delete ${file}`,
+    );
+    this.name = 'LockedError';
+  }
+}
+
+/** The reason `HeldLock.lost` is aborted with: another process now holds the lock file, or it vanished. */
+export class LockLostError extends Error {
+  constructor(
+    readonly file: string,
+    detail: string,
+  ) {
+    super(`lost the lock ${file}: ${detail}; this run stops starting new work so that only one run writes the folder`);
+    this.name = 'LockLostError';
+  }
+}
