@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { checkBaseUrl, defaultPipeline, loadPipeline, type Pipeline } from '../config/pipeline.js';
+import { resolvePipeline, type Pipeline } from '../config/pipeline.js';
 import { BudgetLedger, observedRates, overBudget, reservationMicros, spentInPeriod } from '../money/budget.js';
-import { audioModeOf, formatUsd, usdToMicros, type AudioMode } from '../money/cost.js';
+import { audioModeOf, formatUsd, type AudioMode } from '../money/cost.js';
 import { estimateJson, renderEstimate, summariseEstimate, type BudgetView } from '../plan/estimate.js';
 import { billedRuns, type BilledRun } from '../money/ledger.js';
 import { foldEvents, type JournalEvent, type RowState } from '../state/events.js';
@@ -22,6 +22,8 @@ import { writeReports } from '../report/write.js';
 import { RateGate } from '../execute/rate-gate.js';
 
 export { EXIT } from '../report/summary.js';
+/** The pipeline of one command: file, flags (`outDir`, `concurrency`, `requestsPerMinute`, `maxCostUsd`) and environment, built once. */
+export { resolvePipeline } from '../config/pipeline.js';
 
 export interface RunOptions {
   manifests: string[];
@@ -57,20 +59,6 @@ export interface RunResult {
   stopped?: StopReason;
 }
 
-export async function resolvePipeline(options: Pick<RunOptions, 'pipelineFile' | 'outDir' | 'concurrency' | 'requestsPerMinute'>, env: NodeJS.ProcessEnv = process.env): Promise<Pipeline> {
-  const pipeline = options.pipelineFile ? await loadPipeline(options.pipelineFile) : defaultPipeline();
-  if (options.outDir !== undefined) pipeline.outputDir = options.outDir;
-  const webhook = env.CLIPMILL_WEBHOOK_URL?.trim();
-  if (webhook) {
-    const problem = checkBaseUrl(webhook);
-    if (problem) throw new InputError([{ file: 'CLIPMILL_WEBHOOK_URL', line: 0, field: '', message: problem }]);
-    pipeline.notifyWebhookUrl = webhook;
-  }
-  if (options.concurrency !== undefined) pipeline.concurrency = options.concurrency;
-  if (options.requestsPerMinute !== undefined) pipeline.requestsPerMinute = options.requestsPerMinute;
-  return pipeline;
-}
-
 /**
  * Loads and validates manifests against the pipeline; every problem found, or InputError. With
  * `skipInvalid`, manifests with problems are set aside (and returned) instead, as long as every problem
@@ -97,12 +85,6 @@ function describePlan(plan: Plan): string {
   return `${parts.join(', ')}; estimated cost of new submissions ${formatUsd(plan.submitMicros)}`;
 }
 
-/** The lower of the pipeline's `budget_usd` and `--max-cost`. */
-export function effectiveBudgetMicros(pipeline: Pipeline, maxCostUsd: number | undefined): number | undefined {
-  const limits = [pipeline.budgetMicros, maxCostUsd === undefined ? undefined : usdToMicros(maxCostUsd)].filter((n): n is number => n !== undefined);
-  return limits.length > 0 ? Math.min(...limits) : undefined;
-}
-
 interface Prepared {
   pipeline: Pipeline;
   loaded: LoadedManifests & { skipped: Problem[] };
@@ -118,7 +100,7 @@ async function prepare(options: RunOptions, env: NodeJS.ProcessEnv, needsKey: bo
     if (configProblems.length > 0) throw new InputError(configProblems);
   }
   const loaded = await loadValidated(options.manifests, pipeline, options.skipInvalid ?? false);
-  return { pipeline, loaded, outDir: path.resolve(pipeline.outputDir), budgetMicros: effectiveBudgetMicros(pipeline, options.maxCostUsd) };
+  return { pipeline, loaded, outDir: path.resolve(pipeline.outputDir), budgetMicros: pipeline.budgetMicros };
 }
 
 /** What the folder's journal says about money: every billed run, what the budget's period has spent, the provider's observed prices. */
@@ -262,7 +244,7 @@ async function execute(prepared: Prepared, plan: Plan, journal: Journal, money: 
     log.info('start', `sending to ${handle.endpoint}; concurrency ${pipeline.concurrency}, ${pipeline.requestsPerMinute} requests/min, ${budgetText}; output in ${outDir}`);
     log.startProgress({ rowsToDo: plan.items.filter((item) => ACTIVE_ACTIONS.has(item.action)).length, doneBefore: plan.counts.done, estimatedMicros: plan.submitMicros });
     try {
-      stopped = await executePlan(plan.items, { provider: handle.provider, http, journal, log, pipeline, outDir, images: loaded.images, signal, budget: new BudgetLedger(budgetMicros, money.spentBeforeMicros), observedRates: money.rates });
+      stopped = await executePlan(plan.items, { provider: handle.provider, http, store: journal, log, pipeline, outDir, images: loaded.images, signal, budget: new BudgetLedger(budgetMicros, money.spentBeforeMicros), observedRates: money.rates });
     } finally {
       log.stopProgress();
       await handle.close();

@@ -1,3 +1,5 @@
+import type { ExitName } from '../report/summary.js';
+
 /**
  * What happens next after a failed call, as DESIGN.md sorts errors:
  * - `transient`: try again later (429, 5xx, network, timeouts);
@@ -7,16 +9,35 @@
  */
 export type ErrorKind = 'transient' | 'row' | 'fatal' | 'credit';
 
+/**
+ * The base of every error clipmill throws on purpose: its message is written for the user, and it
+ * says how the CLI exits when it reaches the top. Anything else reaching the top is a bug (exit 4).
+ */
+export abstract class ClipmillError extends Error {
+  /** The `EXIT` code the CLI ends with when this error is not handled below it (a getter: no own property to serialise). */
+  abstract get exit(): ExitName;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+  }
+}
+
 export interface ApiErrorDetails {
   status?: number;
   /** Milliseconds the server asked us to wait (Retry-After), already capped. */
   retryAfterMs?: number;
   /** False only when the request certainly never reached the server (connection refused). */
   mayHaveReachedServer?: boolean;
+  /** The error this one classifies (a network error, a refused request), kept for --debug. */
+  cause?: unknown;
 }
 
 /** An error from a provider or the network, already classified. Its message never holds a secret. */
-export class ApiError extends Error {
+export class ApiError extends ClipmillError {
+  // A provider's refusal that reaches the top (an audit, a look-up) ends the command as a failure, as before.
+  get exit(): ExitName {
+    return 'rowsFailed';
+  }
   readonly kind: ErrorKind;
   readonly code: string;
   readonly status: number | undefined;
@@ -24,7 +45,7 @@ export class ApiError extends Error {
   readonly mayHaveReachedServer: boolean;
 
   constructor(kind: ErrorKind, code: string, message: string, details: ApiErrorDetails = {}) {
-    super(message);
+    super(message, { cause: details.cause });
     this.name = 'ApiError';
     this.kind = kind;
     this.code = code;
