@@ -1,12 +1,14 @@
 import path from 'node:path';
 import { formatUsd } from '../money/cost.js';
-import { ApiError, kindOfStatus } from '../infra/errors.js';
-import { redactText, redactUrl, type HttpResponse } from '../infra/http.js';
+import { ApiError } from '../infra/errors.js';
 import type { ImageInfo } from '../load/images.js';
 import type { KlingV3Input } from '../model/kling-v3.js';
-import { apiRequest, isRecord, putPresigned, retryAfterOf, str, type ApiOptions, type SendControl } from './api.js';
+import { apiRequest, isRecord, putPresigned, str, type ApiOptions, type SendControl } from './api.js';
 import { clockCheck } from './checks.js';
-import type { AccountCheck, ListedRun, Provider, RunRef, RunSnapshot, RunState, Submission, UploadedAsset } from './provider.js';
+import { falErrorOf, falErrorText, falRunState, inferenceMs, lockedAccountMessage, resultSnapshot } from './fal-parse.js';
+import type { AccountCheck, ListedRun, Provider, RunRef, RunSnapshot, Submission, UploadedAsset } from './provider.js';
+
+export { falErrorText, lockedAccountMessage } from './fal-parse.js';
 
 export const FAL_QUEUE_URL = 'https://queue.fal.run';
 /** fal's REST host, where storage uploads start (what `@fal-ai/client`'s `storage.upload` calls). */
@@ -23,30 +25,6 @@ export interface FalOptions extends ApiOptions {
   /** Where storage uploads are initiated (fal's REST host, or a simulator). */
   storageUrl: string;
   apiKey: string;
-}
-
-/** fal's locked account (`{"detail": "User is locked. Reason: …"}`): stop creating, keep polling what is paid for. */
-export function lockedAccountMessage(status: number, detail: unknown): string | undefined {
-  if (status !== 403 || typeof detail !== 'string' || !/user is locked/i.test(detail)) return undefined;
-  if (/balance|top.?up/i.test(detail)) return `${detail.trim()} — the fal balance is exhausted: top it up at fal.ai/dashboard/billing, then run again (runs already submitted are still fetched)`;
-  return `${detail.trim()} — fal has locked the account: contact fal support, then run again (runs already submitted are still fetched)`;
-}
-
-const STATES: Record<string, RunState> = { IN_QUEUE: 'queued', IN_PROGRESS: 'running', COMPLETED: 'succeeded' };
-
-/** fal's errors: `{detail}` (a string, or a 422 list of `{loc, msg, type}`), `error_type` and `X-Fal-Error-Type`. */
-export function falErrorText(response: Pick<HttpResponse, 'status' | 'body' | 'headers'>): { code: string; message: string; hasDetail: boolean } {
-  const body = isRecord(response.body) ? response.body : {};
-  const header = response.headers['x-fal-error-type'];
-  const code = str(body.error_type) ?? (Array.isArray(header) ? header[0] : header) ?? (response.status === 422 ? 'VALIDATION_ERROR' : `HTTP_${response.status}`);
-  const detail = body.detail;
-  let message: string;
-  if (Array.isArray(detail)) {
-    message = detail.map((d) => (isRecord(d) ? `${Array.isArray(d.loc) ? d.loc.filter((l) => l !== 'body').join('.') : ''}: ${str(d.msg) ?? ''}`.replace(/^: /, '') : String(d))).join('; ');
-  } else {
-    message = str(detail) ?? (typeof response.body === 'string' && response.body.trim() ? response.body.trim().slice(0, 200) : `HTTP ${response.status}`);
-  }
-  return { code, message: redactText(message), hasDetail: detail !== undefined };
 }
 
 /**
@@ -90,11 +68,9 @@ export class FalProvider implements Provider {
   async getRun(run: RunRef, signal: AbortSignal): Promise<RunSnapshot> {
     const urls = run.urls ?? this.urlsFor(run.runId);
     const status = await this.call('GET', urls.status, undefined, signal);
-    const name = isRecord(status) ? String(status.status ?? '') : '';
-    const state = STATES[name];
-    if (!state) throw new ApiError('row', 'UNKNOWN_STATUS', `fal request ${run.runId} has status "${name}", which clipmill does not know`);
+    const state = falRunState(run.runId, status);
     if (state !== 'succeeded') return { runId: run.runId, state };
-    return this.result(run.runId, urls.result, isRecord(status) && isRecord(status.metrics) && typeof status.metrics.inference_time === 'number' ? status.metrics.inference_time * 1000 : undefined, signal);
+    return this.result(run.runId, urls.result, inferenceMs(status), signal);
   }
 
   async cancel(run: RunRef, signal: AbortSignal): Promise<boolean> {
@@ -153,28 +129,10 @@ export class FalProvider implements Provider {
     return { status: `${base}/status`, result: base, cancel: `${base}/cancel` };
   }
 
-  /**
-   * The result of a COMPLETED request. Only the model's own verdict fails a row (fal does not bill it): a
-   * 4xx with fal's `detail` (e.g. 422). A key, lock or rate answer is the account's, not the run's; a 2xx
-   * without a video is paid and owed; a 5xx, whatever it carries, is asked again later (the run may well
-   * have succeeded: writing it off would pay for it again).
-   */
+  /** The result of a COMPLETED request (resultSnapshot says what each answer means for the row and the money). */
   private async result(runId: string, url: string, runMs: number | undefined, signal: AbortSignal): Promise<RunSnapshot> {
     const response = await apiRequest(this.options, { method: 'GET', url, headers: this.headers() }, signal);
-    const timing = runMs !== undefined ? { runMs } : {};
-    if (response.status >= 200 && response.status < 300) {
-      const body = isRecord(response.body) ? response.body : {};
-      const videoUrl = isRecord(body.video) ? str(body.video.url) : undefined;
-      return { runId, state: 'succeeded', rawOutput: response.body, ...(videoUrl !== undefined && { videoUrl }), ...timing };
-    }
-    const { code, message, hasDetail } = falErrorText(response);
-    if ([401, 403, 408, 429].includes(response.status)) throw this.errorOf('GET', url, response);
-    if (response.status === 404) {
-      // Past fal's retention: whether the run succeeded (and was billed) can no longer be read.
-      return { runId, state: 'failed', mayBeBilled: true, failure: { code: 'RESULT_GONE', message: `fal no longer keeps the result (${message}): results are kept 1 hour, 6 minutes when large; the video cannot be fetched and may have been billed` } };
-    }
-    if (response.status < 500 && hasDetail) return { runId, state: 'failed', failure: { code, message } };
-    throw new ApiError('transient', code, `GET ${redactUrl(url)}: fal ${response.status} ${message}; asking again later`, { status: response.status });
+    return resultSnapshot(runId, url, response, runMs, this.options.retry.maxDelayMs);
   }
 
   private headers(): Record<string, string> {
@@ -189,19 +147,6 @@ export class FalProvider implements Provider {
       control,
     );
     if (response.status >= 200 && response.status < 300) return response.body;
-    throw this.errorOf(method, url, response);
-  }
-
-  /** A refusal, classified: the locked account (a 403 with only `detail`) is out of credit, not a bad key. */
-  private errorOf(method: string, url: string, response: HttpResponse): ApiError {
-    const { code, message } = falErrorText(response);
-    const retryAfterMs = retryAfterOf(response.headers, this.options.retry.maxDelayMs);
-    const locked = lockedAccountMessage(response.status, isRecord(response.body) ? response.body.detail : undefined);
-    if (locked) return new ApiError('credit', 'ACCOUNT_LOCKED', `${method} ${redactUrl(url)}: fal 403: ${locked}`, { status: 403 });
-    const hint = response.status === 401 || response.status === 403 ? ' — check FAL_KEY' : '';
-    return new ApiError(kindOfStatus(response.status), code, `${method} ${redactUrl(url)}: fal ${response.status} ${code}: ${message}${hint}`, {
-      status: response.status,
-      ...(retryAfterMs !== undefined && { retryAfterMs }),
-    });
+    throw falErrorOf(method, url, response, this.options.retry.maxDelayMs);
   }
 }

@@ -1,13 +1,16 @@
 import path from 'node:path';
-import { formatUsd, parseUsdToMicros } from '../money/cost.js';
-import { ApiError, kindOfStatus } from '../infra/errors.js';
-import { redactText, redactUrl, type HttpResponse } from '../infra/http.js';
+import { formatUsd } from '../money/cost.js';
+import { ApiError } from '../infra/errors.js';
+import { redactUrl, type HttpResponse } from '../infra/http.js';
 import type { ImageInfo } from '../load/images.js';
 import { MODEL_PATH, type KlingV3Input } from '../model/kling-v3.js';
 import { withRetry } from '../infra/retry.js';
-import { apiRequest, isRecord, putPresigned, retryAfterOf, str, type ApiOptions, type SendControl } from './api.js';
+import { apiRequest, isRecord, putPresigned, str, type ApiOptions, type SendControl } from './api.js';
 import { clockCheck } from './checks.js';
-import type { AccountCheck, ListedRun, Provider, RunRef, RunSnapshot, RunState, Submission, UploadedAsset } from './provider.js';
+import type { AccountCheck, ListedRun, Provider, RunRef, RunSnapshot, Submission, UploadedAsset } from './provider.js';
+import { balanceMicros, clientRefQuery, envelopeError, listedFor, listedRunOf, parseRun, readListPage } from './runflow-parse.js';
+
+export { clientRefQuery, envelopeError, findVideoUrl, nextCursor, parseRun } from './runflow-parse.js';
 
 export const RUNFLOW_BASE_URL = 'https://api.runflow.io';
 export const RUNFLOW_CREATE_PATH = `/v1/models/${MODEL_PATH}/runs`;
@@ -21,125 +24,6 @@ const LIST_MAX_PAGES = 50;
 export interface RunflowOptions extends ApiOptions {
   baseUrl: string;
   apiKey: string;
-}
-
-const STATES: Record<string, RunState> = {
-  queued: 'queued',
-  dispatching: 'queued',
-  running: 'running',
-  succeeded: 'succeeded',
-  // Meant for batches; a single-output run in it is read by its outputs like a success.
-  partial_succeeded: 'succeeded',
-  failed: 'failed',
-  canceled: 'canceled',
-  cancelled: 'canceled',
-};
-
-/** The run-list filter Runflow's own templates use: an exact match on the create's client_ref. */
-export function clientRefQuery(clientRef: string): string {
-  return `client_ref.EQ:'${clientRef}'`;
-}
-
-const VIDEO_FILE = /\.(mp4|mov|m4v|webm|mkv)$/i;
-
-/**
- * The video in Runflow's normalised output (`output.outputs[]`): the entry of type `video`, or, when
- * entries carry no type, the one whose content type or file name is a video. Nothing else is guessed at.
- */
-export function findVideoUrl(output: unknown): string | undefined {
-  if (!isRecord(output) || !Array.isArray(output.outputs)) return undefined;
-  const entries = output.outputs.filter(isRecord).filter((e) => str(e.url));
-  const typed = entries.find((e) => e.type === 'video');
-  if (typed) return str(typed.url);
-  const untyped = entries.find((e) => {
-    if (e.type !== undefined && e.type !== null) return false;
-    const mime = str(e.content_type) ?? str(e.mime_type) ?? '';
-    const name = str(e.file_name) ?? str(e.name) ?? '';
-    return mime.startsWith('video/') || VIDEO_FILE.test(name);
-  });
-  return untyped ? str(untyped.url) : undefined;
-}
-
-/** Reads a run object into a snapshot; an unknown status is an error, never "still running". */
-export function parseRun(body: unknown): RunSnapshot {
-  if (!isRecord(body) || !str(body.id)) throw new ApiError('transient', 'BAD_RESPONSE', 'Runflow answered without a run object');
-  const runId = body.id as string;
-  const status = String(body.status_code ?? '').toLowerCase();
-  const state = STATES[status];
-  if (!state) throw new ApiError('row', 'UNKNOWN_STATUS', `run ${runId} has status "${status}", which clipmill does not know`);
-  const snapshot: RunSnapshot = { runId, state };
-  const startedAt = str(body.started_at) ? Date.parse(body.started_at as string) : Number.NaN;
-  if (Number.isFinite(startedAt)) snapshot.startedAtMs = startedAt;
-  const completedAt = str(body.completed_at) ? Date.parse(body.completed_at as string) : Number.NaN;
-  const runMs = typeof body.duration_ms === 'number' ? body.duration_ms : completedAt - startedAt;
-  if (Number.isFinite(runMs) && runMs > 0) snapshot.runMs = runMs;
-  const cost = typeof body.cost === 'number' ? parseUsdToMicros(body.cost.toFixed(6)) : str(body.cost) ? parseUsdToMicros(body.cost as string) : undefined;
-  if (cost !== undefined) snapshot.costMicros = cost;
-  if (state === 'succeeded') {
-    snapshot.rawOutput = body.output ?? null;
-    const url = findVideoUrl(body.output);
-    if (url) snapshot.videoUrl = url;
-  }
-  if (state === 'failed' || state === 'canceled') {
-    const error = isRecord(body.error) ? body.error : {};
-    snapshot.failure = {
-      code: str(body.failure_code) ?? str(error.code) ?? state.toUpperCase(),
-      // A provider's message may quote a presigned input URL: it reaches the journal and the report without its signature.
-      message: redactText(str(body.failure_message) ?? str(error.message) ?? `the run ended as ${state}`),
-    };
-  }
-  return snapshot;
-}
-
-/**
- * A list cursor: `next_pq` (opaque, taken as it is), or the sibling spelling `next`, which may be a link
- * carrying `pq`; a link without one cannot be followed, so the list cannot be read to its end.
- */
-export function nextCursor(body: Record<string, unknown>): string | undefined {
-  const nextPq = str(body.next_pq);
-  if (nextPq !== undefined) return nextPq;
-  const next = str(body.next);
-  if (next === undefined || !/^(https?:\/\/|\/v1\/)/.test(next)) return next;
-  const pq = new URL(next, 'http://cursor.invalid').searchParams.get('pq');
-  if (!pq) throw new ApiError('row', 'LIST_CURSOR_UNREADABLE', 'Runflow\'s run list gave a next link without a pq cursor: the list cannot be read to its end');
-  return pq;
-}
-
-/** Whether a listed run is the one created with `clientRef`: the list is filtered by it, so only a different client_ref rules a run out. */
-function listedFor(run: Record<string, unknown>, clientRef: string): boolean {
-  if (typeof run.client_ref === 'string') return run.client_ref === clientRef;
-  if (isRecord(run.metadata) && typeof run.metadata.clipmill_submit === 'string') return run.metadata.clipmill_submit === clientRef;
-  return true;
-}
-
-/** Turns Runflow's error envelope `{code, message, errors}` into one readable, classified error. */
-export function envelopeError(status: number, body: unknown, headers: Record<string, string | string[] | undefined>, what: string, maxRetryAfterMs: number): ApiError {
-  const envelope = isRecord(body) ? body : {};
-  const code = str(envelope.code) ?? `HTTP_${status}`;
-  let message = str(envelope.message) ?? (typeof body === 'string' && body.trim() ? body.trim().slice(0, 200) : `HTTP ${status}`);
-  if (Array.isArray(envelope.errors) && envelope.errors.length > 0) {
-    const details = envelope.errors.map((e) => (isRecord(e) ? [str(e.field) ?? str(e.loc) ?? '', str(e.message) ?? str(e.msg) ?? ''].filter(Boolean).join(': ') : String(e)));
-    message += ` (${details.join('; ')})`;
-  }
-  const hint = status === 401 ? ' — check RUNFLOW_API_KEY' : status === 402 ? ' — top up the Runflow balance' : status === 403 ? ' — the key may not use this model' : '';
-  const retryAfterMs = retryAfterOf(headers, maxRetryAfterMs);
-  return new ApiError(kindOfStatus(status), code, `${what}: Runflow ${status} ${code}: ${redactText(message)}${hint}`, {
-    status,
-    ...(retryAfterMs !== undefined && { retryAfterMs }),
-  });
-}
-
-/** A balance in whatever documented-looking field it comes: dollars as a number or a decimal string. */
-function balanceMicros(body: unknown): number | undefined {
-  if (!isRecord(body)) return undefined;
-  for (const value of [body.balance, body.available_balance, body.available, body.credits, body.amount]) {
-    if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return Math.round(value * 1e6);
-    if (typeof value === 'string') {
-      const micros = parseUsdToMicros(value);
-      if (micros !== undefined) return micros;
-    }
-  }
-  return undefined;
 }
 
 export class RunflowProvider implements Provider {
@@ -215,10 +99,9 @@ export class RunflowProvider implements Provider {
         }
         throw error;
       }
-      const items = isRecord(body) ? body.items : undefined;
-      if (!isRecord(body) || !Array.isArray(items)) throw new ApiError('transient', 'BAD_RESPONSE', 'Runflow answered the run list without `items`');
-      for (const run of items) if (isRecord(run) && str(run.id) && listedFor(run, clientRef)) found.push(run.id as string);
-      cursor = nextCursor(body);
+      const listed = readListPage(body);
+      for (const run of listed.items) if (isRecord(run) && str(run.id) && listedFor(run, clientRef)) found.push(run.id as string);
+      cursor = listed.cursor;
       if (cursor === undefined) return found;
       // Reading again would not help: "cannot tell" at once (row kind, not retried).
       if (seen.has(cursor)) throw new ApiError('row', 'LIST_CURSOR_LOOP', `Runflow's run list for client_ref ${clientRef} gave the same cursor twice`);
@@ -236,19 +119,18 @@ export class RunflowProvider implements Provider {
       const query = new URLSearchParams({ limit: '500', sort_by: 'created_at:desc' });
       if (cursor !== undefined) query.set('pq', cursor);
       const body = await this.call('GET', `/v1/runs?${query}`, undefined, signal);
-      if (!isRecord(body) || !Array.isArray(body.items)) throw new ApiError('transient', 'BAD_RESPONSE', 'Runflow answered the run list without `items`');
+      const listed = readListPage(body);
       let older = false;
-      for (const item of body.items) {
+      for (const item of listed.items) {
         if (!isRecord(item) || !str(item.id)) continue;
         const createdAt = str(item.created_at);
         if (createdAt !== undefined && Date.parse(createdAt) < sinceMs) {
           older = true;
           continue;
         }
-        const cost = typeof item.cost === 'number' ? parseUsdToMicros(item.cost.toFixed(6)) : str(item.cost) ? parseUsdToMicros(item.cost as string) : undefined;
-        runs.push({ runId: item.id as string, clientRef: str(item.client_ref), status: String(item.status_code ?? ''), costMicros: cost, createdAt });
+        runs.push(listedRunOf(item));
       }
-      cursor = nextCursor(body);
+      cursor = listed.cursor;
       if (older || cursor === undefined) return runs;
       if (seen.has(cursor)) throw new ApiError('row', 'LIST_CURSOR_LOOP', 'Runflow\'s run list gave the same cursor twice');
       seen.add(cursor);
