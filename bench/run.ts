@@ -11,7 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import { request } from 'undici';
 import { nextPollDelayMs, RunTimeModel } from '../src/execute/polling.js';
-import { Simulator, type SimulatorOptions } from '../src/simulator/server.js';
+import type { SimulatorOptionsInput } from '../src/simulator/options.js';
+import { Simulator } from '../src/simulator/server.js';
 import { runManifests } from '../src/commands/run.js';
 import { RateGate } from '../src/execute/rate-gate.js';
 
@@ -50,8 +51,8 @@ function pipelineText(o: { concurrency: number; rpm: number }): string {
   ].join('\n');
 }
 
-async function withSimulator<T>(options: Partial<SimulatorOptions>, body: (sim: Simulator) => Promise<T>): Promise<T> {
-  const sim = new Simulator({ latencyMs: LATENCY_MS, ...options });
+async function withSimulator<T>(options: SimulatorOptionsInput, body: (sim: Simulator) => Promise<T>): Promise<T> {
+  const sim = new Simulator({ latency_ms: LATENCY_MS, ...options });
   await sim.start();
   try {
     return await body(sim);
@@ -81,7 +82,7 @@ interface Measured {
 function measure(sim: Simulator, o: { name: string; rows: number; done: number; makespanMs: number; idealMs: number; delays: number[]; cpu: NodeJS.CpuUsage }): Measured {
   return {
     name: o.name,
-    latencyMs: sim.options.latencyMs,
+    latencyMs: sim.options.latency_ms,
     rows: o.rows,
     done: o.done,
     makespanMs: o.makespanMs,
@@ -222,7 +223,7 @@ async function main(): Promise<void> {
     const rpm = 600;
     const rows = rowsOf(350);
     process.stderr.write(`rate: 350 rows at ${rpm} requests/min (the simulator enforces the same limit)...\n`);
-    const r = await withSimulator({ concurrency: 50, latencyMs: scaled(12_000), requestsPerMinute: rpm }, (sim) => runClipmill(`clipmill, ${rpm} req/min`, rows, sim, { concurrency: 50, rpm }, 0));
+    const r = await withSimulator({ concurrency: 50, latency_ms: scaled(12_000), requests_per_minute: rpm }, (sim) => runClipmill(`clipmill, ${rpm} req/min`, rows, sim, { concurrency: 50, rpm }, 0));
     r.idealMs = (r.apiRequests / rpm) * 60_000;
     results.push(r);
     extra.push(`rate: achieved ${((r.apiRequests / r.makespanMs) * 60_000).toFixed(0)} requests/min of ${rpm} (${((r.apiRequests / r.makespanMs) * 60_000 / rpm * 100).toFixed(1)}%); busiest 60 s window held ${r.maxIn60s} requests`);
@@ -232,8 +233,8 @@ async function main(): Promise<void> {
     const ideal = (rows.length / 50) * LATENCY_MS;
     process.stderr.write('faults: 300 rows with 10% 5xx, 5% 429, 2% resets; the run list pages one run at a time after two empty pages, and lags...\n');
     const rpm = 60_000;
-    const list = { listPageSize: 1, listEmptyPages: 2, listDelayMs: scaled(3_000) };
-    results.push(await withSimulator({ concurrency: 50, errorRate: 0.1, rateLimitRate: 0.05, resetRate: 0.02, requestsPerMinute: rpm, seed: 42, ...list }, async (sim) => {
+    const list = { list_page_size: 1, list_empty_pages: 2, list_delay_ms: scaled(3_000) };
+    results.push(await withSimulator({ concurrency: 50, error_rate: 0.1, rate_limit_rate: 0.05, reset_rate: 0.02, requests_per_minute: rpm, seed: 42, ...list }, async (sim) => {
       const r = await runClipmill('clipmill under faults', rows, sim, { concurrency: 50, rpm }, ideal);
       extra.push(
         `faults: ${sim.stats.errors} 5xx, ${sim.stats.rateLimitedRandom} random 429s, ${sim.stats.resets} resets, ${sim.stats.lostCreateAnswers} create answers lost after the run was made, ` +

@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { runAudit } from './commands/audit.js';
 import { parseDurationMs, simulatorOptionsSchema } from './config/pipeline.js';
 import { forgetRow } from './commands/forget.js';
-import { formatUsd } from './money/cost.js';
+import { formatUsd, usdToMicros } from './money/cost.js';
 import { renderDoctor, runDoctor } from './commands/doctor.js';
 import { redactText, registerSecret } from './infra/http.js';
 import { Journal } from './state/journal.js';
@@ -13,7 +13,6 @@ import { LockedError } from './state/lock.js';
 import { InputError, formatProblem } from './load/problem.js';
 import { repairFolder, repairWithProvider } from './state/repair.js';
 import { renderStatus } from './report/status.js';
-import { simulatorOptionsFrom } from './providers/index.js';
 import { Simulator } from './simulator/server.js';
 import { EXIT, estimateManifests, loadValidated, rebuildReports, resolvePipeline, runManifests } from './commands/run.js';
 
@@ -308,10 +307,10 @@ program
       ...(opts.creditUsd !== undefined && { credit_usd: opts.creditUsd }),
       ...(opts.apiKey !== undefined && { api_key: opts.apiKey }),
     });
-    const simulator = new Simulator(simulatorOptionsFrom(settings));
+    const simulator = new Simulator(settings);
     const url = await simulator.start();
     process.stdout.write(`listening on ${url}\n`);
-    process.stdout.write(`ledger: ${url}/__simulator/ledger; price ${formatUsd(simulator.options.priceMicrosPerSecond, 3)}/s; Ctrl-C to stop\n`);
+    process.stdout.write(`ledger: ${url}/__simulator/ledger; price ${formatUsd(usdToMicros(simulator.options.price_usd_per_second), 3)}/s; Ctrl-C to stop\n`);
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once('SIGINT', stop);

@@ -72,7 +72,7 @@ test('a run the provider no longer knows is recorded lost after lost_after; clip
 });
 
 test('a run the provider still knows cannot be forgotten: the next run re-attaches to it', async (t) => {
-  const simulator = await startSimulator(t, { latencyMs: 60_000 });
+  const simulator = await startSimulator(t, { latency_ms: 60_000 });
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', rows(1));
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());

@@ -17,7 +17,7 @@ test('clipmill doctor against the demo pipeline passes, with only free requests:
 });
 
 test('clipmill doctor fails (exit 1) when the balance does not cover tonight, or the key is refused; exit 2 without a key; nothing is ever created', async (t) => {
-  const poor = await startSimulator(t, { creditMicros: 1_000_000 });
+  const poor = await startSimulator(t, { credit_usd: 1 });
   const dir = await workspace(t);
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
   const manifests = path.join(ROOT, 'manifests');
@@ -26,7 +26,7 @@ test('clipmill doctor fails (exit 1) when the balance does not cover tonight, or
   assert.match(low.stdout, /FAIL +key and balance: the key is accepted; balance \$1\.00 does not cover tonight's estimate of \$8\.54/);
   assert.match(low.stdout, /not ready/);
 
-  const strict = await startSimulator(t, { apiKey: 'right' });
+  const strict = await startSimulator(t, { api_key: 'right' });
   const refused = await runCli(['doctor', '--pipeline', pipelineFile, '--json'], { env: { RUNFLOW_API_KEY: 'wrong', RUNFLOW_BASE_URL: strict.url } });
   assert.equal(refused.code, 1);
   const checks = (JSON.parse(refused.stdout) as { checks: { name: string; status: string; detail: string }[] }).checks;

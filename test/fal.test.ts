@@ -61,9 +61,10 @@ test('provider fal: a COMPLETED request whose result is a 422 fails that row wit
 });
 
 test('fal\'s official JavaScript client submits, polls and fetches a result from the simulator', async (t) => {
-  // A run held for a minute is certainly still waiting when polled; a second, fast simulator runs to the end.
-  const held = await startSimulator(t, { latencyMs: 60_000 });
-  const fast = await startSimulator(t, { latencyMs: 20 });
+  // The first simulator holds its queue, so its run is still waiting when polled whatever the timing; the second runs to the end.
+  const held = await startSimulator(t, { latency_ms: 20 });
+  held.hold();
+  const fast = await startSimulator(t, { latency_ms: 20 });
   const clientFor = (simulator: Simulator) =>
     createFalClient({
       credentials: 'fal-client-key',
@@ -92,8 +93,29 @@ test('fal\'s official JavaScript client submits, polls and fetches a result from
   assert.deepEqual(fast.created[0]?.input, input);
 });
 
+test('the simulator keeps runs queued while held (POST /__simulator/hold) and runs them once released (POST /__simulator/release)', async (t) => {
+  const simulator = await startSimulator(t);
+  const admin = async (action: 'hold' | 'release') => (await fetch(`${simulator.url}/__simulator/${action}`, { method: 'POST' })).json();
+  const status = async (url: string) => ((await (await fetch(url, { headers: { authorization: 'Key k' } })).json()) as { status: string }).status;
+  assert.deepEqual(await admin('hold'), { held: true, queued: 0 });
+  const body = JSON.stringify({ start_image_url: 'https://images.example.com/a.jpg', prompt: 'a slow pan', duration: '3', generate_audio: false });
+  const submitted = await fetch(`${simulator.url}/fal-ai/kling-video/v3/pro/image-to-video`, { method: 'POST', headers: { authorization: 'Key k', 'content-type': 'application/json' }, body });
+  const { status_url } = (await submitted.json()) as { status_url: string };
+  assert.equal(await status(status_url), 'IN_QUEUE');
+  assert.equal(await status(status_url), 'IN_QUEUE', 'still queued: no slot is given while held');
+  assert.deepEqual(await admin('release'), { held: false, queued: 0 });
+  await new Promise<void>((resolve) => {
+    const stop = simulator.runs.watch(() => {
+      if (simulator.billed.length === 0) return;
+      stop();
+      resolve();
+    });
+  });
+  assert.equal(await status(status_url), 'COMPLETED');
+});
+
 test('provider fal: a request past job_timeout is cancelled at fal and not billed', async (t) => {
-  const simulator = await startSimulator(t, { latencyMs: 2000 });
+  const simulator = await startSimulator(t, { latency_ms: 2000 });
   const dir = await workspace(t);
   await write(dir, 'm.yaml', 'rows:\n  - {id: slow, image: images/hero-landscape.jpg, prompt: p, duration: 5}\n');
   const pipelineFile = await write(dir, 'fal.yaml', fastPipeline().replace('provider: runflow', 'provider: fal').replace('job_timeout: 30s', 'job_timeout: 100ms'));

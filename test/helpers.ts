@@ -7,7 +7,8 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { crc32, deflateSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { Simulator, type LedgerEntry, type SimulatorOptions } from '../src/simulator/server.js';
+import type { SimulatorOptionsInput } from '../src/simulator/options.js';
+import { Simulator, type LedgerEntry } from '../src/simulator/server.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const IMAGES_DIR = path.join(ROOT, 'manifests', 'images');
@@ -35,8 +36,9 @@ export async function write(dir: string, name: string, content: string | Uint8Ar
   return file;
 }
 
-export async function startSimulator(t: TestContext, options: Partial<SimulatorOptions> = {}): Promise<Simulator> {
-  const simulator = new Simulator({ latencyMs: 20, ...options });
+/** A simulator on loopback, closed after the test; options as in a pipeline's `simulator:` block, runs 20 ms by default. */
+export async function startSimulator(t: TestContext, options: SimulatorOptionsInput = {}): Promise<Simulator> {
+  const simulator = new Simulator({ latency_ms: 20, ...options });
   await simulator.start();
   t.after(() => simulator.close());
   return simulator;

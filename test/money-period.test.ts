@@ -38,7 +38,7 @@ test('the budget is the night\'s: three reruns in one period spend at most the b
 });
 
 test('runs in flight from a killed run count against the budget of the rerun', async (t) => {
-  const simulator = await startSimulator(t, { latencyMs: 300 });
+  const simulator = await startSimulator(t, { latency_ms: 300 });
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', rows(3));
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('concurrency: 4', 'concurrency: 2'));
@@ -56,7 +56,7 @@ test('runs in flight from a killed run count against the budget of the rerun', a
 });
 
 test('a provider billing above the pipeline\'s price: flagged, the runs in flight are re-priced and later reservations use the price seen', async (t) => {
-  const simulator = await startSimulator(t, { priceMicrosPerSecond: 280_000 }); // twice the pipeline's $0.14/s
+  const simulator = await startSimulator(t, { price_usd_per_second: 0.28 }); // twice the pipeline's $0.14/s
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', rows(4));
   // One run at a time: the bound holds exactly. With more in flight, those already created before the first bill are billed at the new price (README: Money).
@@ -102,7 +102,7 @@ test('"done" is a file: a deleted video that cannot be fetched again is owed in 
   const out = path.join(dir, 'out');
   assert.equal((await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), ...quiet })).exitCode, 0);
   await rm(path.join(out, 'm', 'r0.mp4'));
-  simulator.options.truncateRate = 1; // every download is cut short tonight
+  simulator.options.truncate_rate = 1; // every download is cut short tonight
   const printed: string[] = [];
   const result = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), print: (l) => printed.push(l), logLine: () => {} });
   assert.equal(result.exitCode, 1);
@@ -117,7 +117,7 @@ test('"done" is a file: a deleted video that cannot be fetched again is owed in 
 });
 
 test('with several runs in flight when the first bill shows a higher price, their reservations grow at once and no new create is sent past the budget', async (t) => {
-  const simulator = await startSimulator(t, { priceMicrosPerSecond: 280_000, concurrency: 2, latencyMs: 50 });
+  const simulator = await startSimulator(t, { price_usd_per_second: 0.28, concurrency: 2, latency_ms: 50 });
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', rows(8));
   const pipelineFile = await write(dir, 'pipeline.yaml', `${fastPipeline().replace('concurrency: 4', 'concurrency: 2')}\nbudget_usd: 2\ndefaults:\n  generate_audio: false\n`);

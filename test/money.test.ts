@@ -29,7 +29,7 @@ test('clipmill estimate of the examples equals the hand-computed figure, split b
   const text = await runCli(['estimate', EXAMPLES, '--pipeline', pipelineFile, '--out', out]);
   assert.match(text.stdout, /total\s+10 rows, 0 done; to pay: 10 rows, 61 s, \$8\.76 \(silent 6 rows\/32 s\/\$3\.58, audio 2 rows\/18 s\/\$3\.02, voice 2 rows\/11 s\/\$2\.16\)/);
 
-  const simulator = await startSimulator(t, { priceMicrosPerSecond: 112_000, audioPriceMicrosPerSecond: 168_000, voicePriceMicrosPerSecond: 196_000 });
+  const simulator = await startSimulator(t, { price_usd_per_second: 0.112, audio_price_usd_per_second: 0.168, voice_price_usd_per_second: 0.196 });
   const run = await runManifests({ manifests: [EXAMPLES], pipelineFile, outDir: out, env: envFor(simulator), ...quiet });
   assert.equal(run.exitCode, 0);
   assert.equal(micros(run.report!.totals.actual_usd), 8_764_000);
@@ -62,7 +62,7 @@ test('--partial runs the rows that fit, in manifest order, and bills at most the
 });
 
 test('running out of credit mid-run stops submitting, lets runs in flight finish and exits 3; a rerun with more credit completes without paying twice', async (t) => {
-  const simulator = await startSimulator(t, { creditMicros: 3_000_000, concurrency: 2 });
+  const simulator = await startSimulator(t, { credit_usd: 3, concurrency: 2 });
   const dir = await tempDir(t);
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('concurrency: 4', 'concurrency: 2'));
   const out = path.join(dir, 'out');
@@ -73,7 +73,7 @@ test('running out of credit mid-run stops submitting, lets runs in flight finish
   assert.ok(billedFirst > 0 && billedFirst <= 3_000_000);
   assert.equal(simulator.billed.length, simulator.created.length, 'runs in flight were allowed to finish');
 
-  simulator.options.creditMicros = 100_000_000;
+  simulator.options.credit_usd = 100;
   const second = await runManifests({ manifests: [EXAMPLES], pipelineFile, outDir: out, env: envFor(simulator), ...quiet });
   assert.equal(second.exitCode, 0);
   const perRow = new Map<string, number>();

@@ -9,7 +9,7 @@ import { envFor, fastPipeline, scriptedProxy, startSimulator, workspace, write, 
 const rows = (n: number) => rowsYaml(n, { duration: (i) => 3 + i });
 
 test('fal: the locked-balance 403 stops new creates with exit 3 and the top-up advice, while requests already submitted are polled and downloaded', async (t) => {
-  const simulator = await startSimulator(t, { latencyMs: 200 });
+  const simulator = await startSimulator(t, { latency_ms: 200 });
   const proxy = await scriptedProxy(t, simulator.url, (method, key, n) =>
     method === 'POST' && key.startsWith('POST /fal-ai/kling-video/v3') && n >= 3 ? { status: 403, body: { detail: FAL_LOCKED_DETAIL } } : 'pass',
   );
@@ -29,7 +29,7 @@ test('fal: the locked-balance 403 stops new creates with exit 3 and the top-up a
 });
 
 test('fal: a 401 is the bad-key case: the run stops at once with exit 2 and says to check FAL_KEY', async (t) => {
-  const simulator = await startSimulator(t, { apiKey: 'the-right-key' });
+  const simulator = await startSimulator(t, { api_key: 'the-right-key' });
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', rows(2));
   const pipelineFile = await write(dir, 'fal.yaml', fastPipeline().replace('provider: runflow', 'provider: fal'));
@@ -127,7 +127,7 @@ test('provider text that quotes a presigned URL loses its signature before it re
 });
 
 test('a timed-out run re-checked the next night and answered with a status we cannot read stays timed out and re-checked, never written off', async (t) => {
-  const simulator = await startSimulator(t, { latencyMs: 300 });
+  const simulator = await startSimulator(t, { latency_ms: 300 });
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', rows(1));
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('job_timeout: 30s', 'job_timeout: 100ms'));
@@ -147,7 +147,7 @@ test('a timed-out run re-checked the next night and answered with a status we ca
 });
 
 test('Ctrl-C while creates wait for a rate slot: only the create that was sent is journaled as sent; the rerun sends the others once', async (t) => {
-  const simulator = await startSimulator(t, { latencyMs: 50 });
+  const simulator = await startSimulator(t, { latency_ms: 50 });
   const dir = await workspace(t);
   const remote = ['rows:', ...[0, 1, 2].map((i) => `  - {id: r${i}, image: "https://images.example.com/${i}.jpg", prompt: "row ${i}", duration: 3}`)].join('\n');
   const file = await write(dir, 'm.yaml', remote);

@@ -6,7 +6,7 @@ import { runManifests } from '../src/commands/run.js';
 import { envFor, fastPipeline, runCli, startSimulator, workspace, write } from './helpers.js';
 
 test('a journal lost while runs were in flight (no video, no sidecar yet): clipmill repair <manifests> finds the runs by client_ref, and the rerun pays nothing again', async (t) => {
-  const simulator = await startSimulator(t, { latencyMs: 300 });
+  const simulator = await startSimulator(t, { latency_ms: 300 });
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', ['rows:', ...[0, 1, 2].map((i) => `  - {id: r${i}, image: "https://images.example.com/${i}.jpg", prompt: "row ${i}", duration: 3}`)].join('\n'));
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());

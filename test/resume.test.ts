@@ -16,7 +16,7 @@ function manifest(rows: { id: string; prompt: string; duration: number }[]): str
 }
 
 test('a paid video that could not be downloaded is fetched on resume from a fresh URL read from the run again (the journal keeps no URL); never generated twice', async (t) => {
-  const simulator = await startSimulator(t, { urlTtlMs: 50, truncateRate: 1 });
+  const simulator = await startSimulator(t, { url_ttl_ms: 50, truncate_rate: 1 });
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', manifest([{ id: 'clip', prompt: 'sunrise', duration: 4 }]));
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
@@ -28,7 +28,7 @@ test('a paid video that could not be downloaded is fetched on resume from a fres
   assert.match(first.report?.rows[0]?.error ?? '', /paid for, not downloaded yet/);
   assert.equal(first.report?.rows[0]?.actual_usd, 0.56, 'what was billed is reported even before the download');
 
-  simulator.options.truncateRate = 0;
+  simulator.options.truncate_rate = 0;
   await new Promise((resolve) => setTimeout(resolve, 80)); // any URL seen by the first run (50 ms) has expired
   const journal = await readFile(path.join(out, '.clipmill', 'journal.jsonl'), 'utf8');
   assert.doesNotMatch(journal, /__simulator\/files|signature=/, 'presigned video URLs are never journaled');
@@ -42,7 +42,7 @@ test('a paid video that could not be downloaded is fetched on resume from a fres
 });
 
 test('a create that times out after the provider made the run is found in the run list: one run, not two', async (t) => {
-  const simulator = await startSimulator(t, { createResponseDelayMs: 400 });
+  const simulator = await startSimulator(t, { create_response_delay_ms: 400 });
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', manifest([{ id: 'slow-create', prompt: 'waves', duration: 5 }]));
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('request_timeout: 5s', 'request_timeout: 150ms'));
@@ -109,7 +109,7 @@ test('a live lock refuses a second run; a lock left by a dead process is taken o
 });
 
 test('SIGINT stops the run with exit 130 and a resume hint; status shows the rows in flight; a rerun completes without paying twice', async (t) => {
-  const simulator = await startSimulator(t, { latencyMs: 1500, concurrency: 10 });
+  const simulator = await startSimulator(t, { latency_ms: 1500, concurrency: 10 });
   const dir = await workspace(t);
   const rows = Array.from({ length: 6 }, (_, i) => ({ id: `r${i}`, prompt: `shot ${i}`, duration: 3 + i }));
   const file = await write(dir, 'm.yaml', manifest(rows));
@@ -146,19 +146,19 @@ test('SIGINT stops the run with exit 130 and a resume hint; status shows the row
 });
 
 test('a downloaded video deleted since is fetched again from the same run; failed rows wait for --retry-failed', async (t) => {
-  const simulator = await startSimulator(t, { failRate: 0 });
+  const simulator = await startSimulator(t, { fail_rate: 0 });
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', manifest([{ id: 'kept', prompt: 'p', duration: 3 }, { id: 'flaky', prompt: 'q', duration: 4 }]));
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
   const out = path.join(dir, 'out');
   const run = (extra: { retryFailed?: boolean } = {}) => runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), ...quiet, ...extra });
 
-  simulator.options.failRate = 1;
+  simulator.options.fail_rate = 1;
   const first = await run();
   assert.equal(first.exitCode, 1);
   assert.deepEqual(first.report?.rows.map((r) => r.status), ['failed', 'failed']);
 
-  simulator.options.failRate = 0;
+  simulator.options.fail_rate = 0;
   const untouched = await run();
   assert.deepEqual(untouched.plan?.counts.failed, 2, 'failed rows are not resubmitted without asking');
   assert.equal(simulator.created.length, 2);

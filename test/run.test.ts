@@ -111,7 +111,7 @@ test('a 422 from the provider fails only that row; the others finish and the run
 });
 
 test('a model failure is recorded as failed and not billed; a wrong key stops the run with exit 2 and nothing created', async (t) => {
-  const failing = await startSimulator(t, { failRate: 1 });
+  const failing = await startSimulator(t, { fail_rate: 1 });
   const dir = await workspace(t);
   await write(dir, 'one.yaml', 'rows:\n  - {id: doomed, image: images/hero-landscape.jpg, prompt: p, duration: 5}\n');
   const pipelineFile = await write(dir, 'pipeline.yml', fastPipeline());
@@ -121,7 +121,7 @@ test('a model failure is recorded as failed and not billed; a wrong key stops th
   assert.match(failed.report?.rows[0]?.error ?? '', /GENERATION_FAILED/);
   assert.deepEqual(failing.billed, []);
 
-  const locked = await startSimulator(t, { apiKey: 'the-real-key' });
+  const locked = await startSimulator(t, { api_key: 'the-real-key' });
   const denied = await runManifests({ manifests: [path.join(dir, 'one.yaml')], pipelineFile, outDir: path.join(dir, 'out2'), env: { RUNFLOW_API_KEY: 'wrong-key-123', RUNFLOW_BASE_URL: locked.url }, ...quiet });
   assert.equal(denied.exitCode, 2);
   assert.match(denied.stopped?.message ?? '', /401 UNAUTHORIZED.*check RUNFLOW_API_KEY/);

@@ -15,7 +15,7 @@ async function fourRows(t: Parameters<typeof workspace>[0]) {
 }
 
 test('on a terminal (a pty via script(1)) the live block redraws in place; piped, the log has no escape codes', async (t) => {
-  const simulator = await startSimulator(t, { latencyMs: 400 });
+  const simulator = await startSimulator(t, { latency_ms: 400 });
   const { dir, file, pipelineFile } = await fourRows(t);
   const cli = ['node', '--import', JSON.stringify(import.meta.resolve('tsx')), JSON.stringify(path.join(ROOT, 'src/cli.ts')), 'run', JSON.stringify(file), '--pipeline', JSON.stringify(pipelineFile)];
   // script(1) gives the run a pseudo-terminal; stty gives it a size, as a real terminal has.
@@ -41,7 +41,7 @@ test('on a terminal (a pty via script(1)) the live block redraws in place; piped
 });
 
 test('--log json: every line is one JSON object, with every row\'s final state', async (t) => {
-  const simulator = await startSimulator(t, { failRate: 0 });
+  const simulator = await startSimulator(t, { fail_rate: 0 });
   const { dir, file, pipelineFile } = await fourRows(t);
   await write(dir, 'bad.yaml', 'rows:\n  - {id: nope, image: "https://x.example.invalid/a.jpg", prompt: p, duration: 3}\n');
   const result = await runCli(['run', file, path.join(dir, 'bad.yaml'), '--pipeline', pipelineFile, '--out', path.join(dir, 'out'), '--log', 'json'], { env: envFor(simulator), cwd: dir });
@@ -54,7 +54,7 @@ test('--log json: every line is one JSON object, with every row\'s final state',
 });
 
 test('a log that is not a terminal says the run is alive at every heartbeat', async (t) => {
-  const simulator = await startSimulator(t, { latencyMs: 300 });
+  const simulator = await startSimulator(t, { latency_ms: 300 });
   const { dir, file, pipelineFile } = await fourRows(t);
   const lines: string[] = [];
   const result = await runManifests({ manifests: [file], pipelineFile, outDir: path.join(dir, 'out'), env: envFor(simulator), heartbeatMs: 100, print: () => {}, logLine: (l) => lines.push(l) });

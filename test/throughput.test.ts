@@ -82,7 +82,7 @@ test('a 429 without Retry-After then a 201 makes one run; a reset poll and a 503
 });
 
 test('under the fault mix (5xx, 429, resets, cut downloads) every row completes, none is paid twice, and the report matches the ledger', async (t) => {
-  const simulator = await startSimulator(t, { errorRate: 0.1, rateLimitRate: 0.05, resetRate: 0.02, truncateRate: 0.05, seed: 7 });
+  const simulator = await startSimulator(t, { error_rate: 0.1, rate_limit_rate: 0.05, reset_rate: 0.02, truncate_rate: 0.05, seed: 7 });
   const dir = await workspace(t);
   const rows = Array.from({ length: 30 }, (_, i) => `  - {id: r${i}, image: images/hero-landscape.jpg, prompt: "shot ${i}", duration: ${3 + (i % 13)}}`);
   const file = await write(dir, 'm.yaml', ['rows:', ...rows].join('\n'));
@@ -100,7 +100,7 @@ test('under the fault mix (5xx, 429, resets, cut downloads) every row completes,
 });
 
 test('job_timeout: a run still running at its deadline is recorded as timed out, and the next run finds it finished instead of paying again', async (t) => {
-  const simulator = await startSimulator(t, { latencyMs: 300 });
+  const simulator = await startSimulator(t, { latency_ms: 300 });
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', 'rows:\n  - {id: slow, image: images/hero-landscape.jpg, prompt: p, duration: 5}\n');
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('job_timeout: 30s', 'job_timeout: 100ms'));
@@ -116,7 +116,7 @@ test('job_timeout: a run still running at its deadline is recorded as timed out,
 });
 
 test('Ctrl-C ends every wait at once: a run polling every 30 s stops within moments', async (t) => {
-  const simulator = await startSimulator(t, { latencyMs: 60_000 });
+  const simulator = await startSimulator(t, { latency_ms: 60_000 });
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', 'rows:\n  - {id: long, image: images/hero-landscape.jpg, prompt: p, duration: 5}\n');
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('poll_interval: 10ms', 'poll_interval: 30s'));

@@ -7,7 +7,7 @@ import { runManifests } from '../src/commands/run.js';
 import { ROOT, envFor, fastPipeline, noisePng, runCli, startSimulator, workspace, write } from './helpers.js';
 
 test('every local image goes through the asset upload once per content, across a crash and a resume; the journal keeps asset ids, never signed URLs', async (t) => {
-  const simulator = await startSimulator(t, { latencyMs: 150 });
+  const simulator = await startSimulator(t, { latency_ms: 150 });
   const dir = await workspace(t);
   const big = noisePng(1000, 700);
   assert.ok(big.length > 2_000_000 && big.length < 2_200_000, `${big.length} bytes`);

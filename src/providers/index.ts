@@ -1,48 +1,18 @@
 import { checkBaseUrl, type Pipeline } from '../config/pipeline.js';
-import { usdToMicros } from '../money/cost.js';
 import { redactUrl, registerSecret, type HttpClient } from '../infra/http.js';
 import { InputError, type Problem } from '../load/problem.js';
 import type { RateGate } from '../execute/rate-gate.js';
 import { FAL_QUEUE_URL, FAL_REST_URL, FalProvider } from './fal.js';
 import type { Provider } from './provider.js';
 import { RUNFLOW_BASE_URL, RunflowProvider } from './runflow.js';
-import { DEFAULT_SIMULATOR_OPTIONS, Simulator, type SimulatorOptions } from '../simulator/server.js';
+import { SIMULATOR_HOST } from '../simulator/options.js';
+import { Simulator } from '../simulator/server.js';
 
 export interface ProviderHandle {
   provider: Provider;
   /** Where requests go (no secrets in it), for the log. */
   endpoint: string;
   close(): Promise<void>;
-}
-
-export function simulatorOptionsFrom(settings: Pipeline['simulator']): Partial<SimulatorOptions> {
-  return {
-    port: settings.port,
-    latencyMs: settings.latency_ms,
-    concurrency: settings.concurrency,
-    failRate: settings.fail_rate,
-    errorRate: settings.error_rate,
-    rateLimitRate: settings.rate_limit_rate,
-    resetRate: settings.reset_rate,
-    truncateRate: settings.truncate_rate,
-    slowDownloadRate: settings.slow_download_rate,
-    slowDownloadMs: settings.slow_download_ms,
-    requestsPerMinute: settings.requests_per_minute,
-    urlTtlMs: settings.url_ttl_ms,
-    creditMicros: settings.credit_usd === undefined ? undefined : usdToMicros(settings.credit_usd),
-    priceMicrosPerSecond: usdToMicros(settings.price_usd_per_second),
-    audioPriceMicrosPerSecond: usdToMicros(settings.audio_price_usd_per_second),
-    voicePriceMicrosPerSecond: usdToMicros(settings.voice_price_usd_per_second),
-    apiKey: settings.api_key,
-    createResponseDelayMs: settings.create_response_delay_ms,
-    createCommitDelayMs: settings.create_commit_delay_ms,
-    cancelRate: settings.cancel_rate,
-    listPageSize: settings.list_page_size,
-    listEmptyPages: settings.list_empty_pages,
-    listDelayMs: settings.list_delay_ms,
-    resultTtlScale: settings.result_ttl_scale,
-    seed: settings.seed,
-  };
 }
 
 /** The environment each real provider reads: its key, and where to send requests instead of its own host. */
@@ -58,7 +28,7 @@ const ENVIRONMENT = {
 export function configuredHosts(pipeline: Pipeline, env: NodeJS.ProcessEnv): Set<string> {
   const urls: (string | undefined)[] =
     pipeline.provider === 'simulator'
-      ? [`http://${DEFAULT_SIMULATOR_OPTIONS.host}`]
+      ? [`http://${SIMULATOR_HOST}`]
       : pipeline.provider === 'fal'
         ? [env.FAL_BASE_URL?.trim() || pipeline.baseUrl || FAL_QUEUE_URL, env.FAL_STORAGE_URL?.trim() || FAL_REST_URL]
         : [env.RUNFLOW_BASE_URL?.trim() || pipeline.baseUrl || RUNFLOW_BASE_URL];
@@ -94,7 +64,7 @@ export async function openProvider(pipeline: Pipeline, env: NodeJS.ProcessEnv, h
   if (problems.length > 0) throw new InputError(problems);
   const common = { http, gate, requestTimeoutMs: pipeline.requestTimeoutMs, retry: pipeline.retry };
   if (pipeline.provider === 'simulator') {
-    const simulator = new Simulator(simulatorOptionsFrom(pipeline.simulator));
+    const simulator = new Simulator(pipeline.simulator);
     const baseUrl = await simulator.start();
     const key = pipeline.simulator.api_key ?? 'simulator-key';
     const fal = pipeline.simulator.protocol === 'fal';

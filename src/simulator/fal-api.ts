@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { replyError, type Reply, type SimRun, type Simulator } from './server.js';
+import type { ServerResponse } from 'node:http';
+import type { ApiHandler, ApiProtocol, SimulatorContext } from './context.js';
+import { errorReply } from './http.js';
+import type { ApiCall, ApiRequest, Reply, Route, SimRun } from './types.js';
 
 /** fal's paths: the model's submit path, the model family's request paths, and storage. */
 const SUBMIT_PATH = /^\/fal-ai\/kling-video\/v3\/pro\/image-to-video\/?$/;
 const REQUEST_PATH = /^\/fal-ai\/kling-video\/requests\/([^/]+)(\/status|\/status\/stream|\/cancel)?$/;
-const STORAGE_INITIATE = '/storage/upload/initiate';
+const STORAGE_INITIATE = /^\/storage\/upload\/initiate$/;
 /** The body fal sends when the account's balance is exhausted: only `detail`, as reported (PROVIDERS.md). */
 export const FAL_LOCKED_DETAIL = 'User is locked. Reason: Exhausted balance. Top up your balance at fal.ai/dashboard/billing.';
 /** fal keeps a result 1 hour, or 6 minutes when it is 10 KB or more. */
@@ -28,7 +30,7 @@ function urlsOf(origin: string, id: string) {
 }
 
 /** `POST /fal-ai/kling-video/v3/pro/image-to-video`: the body is the model input; the queue accepts first and validates later. */
-function submit(sim: Simulator, origin: string, text: string): Reply {
+function submit(sim: SimulatorContext, origin: string, text: string): Reply {
   let input: unknown;
   try {
     input = JSON.parse(text);
@@ -36,30 +38,29 @@ function submit(sim: Simulator, origin: string, text: string): Reply {
     return detail(400, 'Body is not valid JSON');
   }
   if (typeof input !== 'object' || input === null || Array.isArray(input)) return { status: 422, body: { detail: [{ loc: ['body'], msg: 'Input should be an object', type: 'model_type' }] } };
-  const admitted = sim.admit(input as Record<string, unknown>, { protocol: 'fal' }, true);
+  const admitted = sim.runs.admit(input as Record<string, unknown>, { protocol: 'fal' }, true);
   if ('rejected' in admitted) return admitted.rejected.status === 402 ? detail(403, FAL_LOCKED_DETAIL) : detail(admitted.rejected.status, admitted.rejected.message);
-  const queued = sim.runsWaiting().indexOf(admitted.run);
-  return { status: 200, body: { status: 'IN_QUEUE', ...urlsOf(origin, admitted.run.id), queue_position: Math.max(0, queued) } };
+  return { status: 200, body: { status: 'IN_QUEUE', ...urlsOf(origin, admitted.run.id), queue_position: sim.runs.queuePosition(admitted.run) } };
 }
 
 /** A request's status: 202 until it is done, then 200; a failed request ends COMPLETED too (the error is in the result). */
-function statusOf(sim: Simulator, origin: string, run: SimRun, withLogs: boolean): Reply {
+function statusOf(sim: SimulatorContext, origin: string, run: SimRun, withLogs: boolean): Reply {
   const urls = urlsOf(origin, run.id);
   const logs = withLogs ? { logs: run.logs } : {};
-  if (run.status === 'queued') return { status: 202, body: { status: 'IN_QUEUE', queue_position: Math.max(0, sim.runsWaiting().indexOf(run)), ...urls, ...logs } };
+  if (run.status === 'queued') return { status: 202, body: { status: 'IN_QUEUE', queue_position: sim.runs.queuePosition(run), ...urls, ...logs } };
   if (run.status === 'dispatching' || run.status === 'running') return { status: 202, body: { status: 'IN_PROGRESS', ...urls, ...logs } };
   const inference = run.startedAt !== undefined && run.completedAt !== undefined ? (run.completedAt - run.startedAt) / 1000 : null;
   return { status: 200, body: { status: 'COMPLETED', ...urls, ...logs, metrics: { inference_time: inference } } };
 }
 
 /** The model's answer for a done request: the video, or its error; gone once fal's retention has passed. */
-function result(sim: Simulator, run: SimRun): Reply {
+function result(sim: SimulatorContext, run: SimRun): Reply {
   const headers = { 'x-fal-request-id': run.id };
   if (run.status === 'queued' || run.status === 'dispatching' || run.status === 'running') return detail(400, 'Request is still in progress', headers);
   let reply: Reply;
   if (run.status === 'succeeded') {
-    const clip = sim.clipOf(run);
-    reply = { status: 200, body: { video: { url: sim.signedFileUrl(run), content_type: 'video/mp4', file_name: `${run.id}.mp4`, file_size: clip.bytes?.length ?? null } }, headers };
+    const clip = sim.files.clipOf(run);
+    reply = { status: 200, body: { video: { url: sim.files.videoUrl(run), content_type: 'video/mp4', file_name: `${run.id}.mp4`, file_size: clip.bytes?.length ?? null } }, headers };
   } else if (run.errors) {
     reply = { status: 422, body: { detail: run.errors.map((e) => ({ loc: ['body', ...e.field.split('.')], msg: e.message, type: 'value_error' })) }, headers };
   } else if (run.status === 'canceled') {
@@ -69,13 +70,13 @@ function result(sim: Simulator, run: SimRun): Reply {
     reply = { status: 422, body: { detail: [{ loc: ['body'], msg: run.failure?.message ?? 'The model could not generate a video for this input', type: 'generation_failed' }] }, headers };
   }
   const size = Buffer.byteLength(JSON.stringify(reply.body));
-  const keptMs = (size >= LARGE_RESULT_BYTES ? LARGE_RESULT_TTL_MS : RESULT_TTL_MS) * sim.options.resultTtlScale;
+  const keptMs = (size >= LARGE_RESULT_BYTES ? LARGE_RESULT_TTL_MS : RESULT_TTL_MS) * sim.options.result_ttl_scale;
   if (run.completedAt !== undefined && Date.now() - run.completedAt > keptMs) return detail(404, `Request ${run.id} not found`);
   return reply;
 }
 
 /** `GET …/status/stream`: the status as server-sent events, one per change, closed after COMPLETED. */
-function stream(sim: Simulator, origin: string, run: SimRun, withLogs: boolean, res: ServerResponse): void {
+function stream(sim: SimulatorContext, origin: string, run: SimRun, withLogs: boolean, res: ServerResponse): void {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
   let last = '';
   const send = () => {
@@ -90,13 +91,13 @@ function stream(sim: Simulator, origin: string, run: SimRun, withLogs: boolean, 
       res.end();
     }
   };
-  const stop = sim.watch(send);
+  const stop = sim.runs.watch(send);
   res.on('close', stop);
   send();
 }
 
 /** `POST /storage/upload/initiate?storage_type=fal-cdn-v3 {content_type, file_name}` → `{upload_url, file_url}`. */
-function initiateUpload(sim: Simulator, url: URL, text: string): Reply {
+function initiateUpload(sim: SimulatorContext, url: URL, text: string): Reply {
   if (url.searchParams.get('storage_type') !== 'fal-cdn-v3') return detail(400, 'storage_type must be fal-cdn-v3');
   let body: Record<string, unknown>;
   try {
@@ -108,39 +109,75 @@ function initiateUpload(sim: Simulator, url: URL, text: string): Reply {
   const fileName = typeof body.file_name === 'string' ? body.file_name : '';
   if (!contentType || !fileName) return { status: 422, body: { detail: [{ loc: ['body', contentType ? 'file_name' : 'content_type'], msg: 'Field required', type: 'missing' }] } };
   const id = randomUUID();
-  sim.assets.set(id, { protocol: 'fal', name: fileName, mime: contentType, createdAt: Date.now() });
-  return { status: 200, body: { upload_url: sim.uploadUrl(id), file_url: sim.assetUrl(id) } };
+  sim.files.assets.set(id, { protocol: 'fal', name: fileName, mime: contentType, createdAt: Date.now() });
+  return { status: 200, body: { upload_url: sim.files.uploadUrl(id), file_url: sim.files.assetUrl(id) } };
 }
 
-/** Answers one fal request (already authenticated and past the fault injection); undefined when it answered itself (a stream). */
-export async function falRoute(sim: Simulator, req: IncomingMessage, url: URL, body: Buffer, res: ServerResponse): Promise<Reply | undefined> {
-  const method = req.method ?? 'GET';
-  const origin = req.headers.host ? `http://${req.headers.host}` : sim.url;
-  if (SUBMIT_PATH.test(url.pathname)) return method === 'POST' ? submit(sim, origin, body.toString('utf8')) : detail(405, 'Method not allowed');
-  if (url.pathname === STORAGE_INITIATE) return method === 'POST' ? initiateUpload(sim, url, body.toString('utf8')) : detail(405, 'Method not allowed');
+/** A request route's handler, given the request it names; an unknown request (or another protocol's run) is fal's 404. */
+function onRequest(handler: (sim: SimulatorContext, run: SimRun, call: ApiCall) => Reply | undefined): ApiHandler {
+  return (sim, call) => {
+    const run = sim.runs.get(decodeURIComponent(call.match[1] ?? ''), 'fal');
+    return run ? handler(sim, run, call) : requestNotFound(call.url);
+  };
+}
+
+function requestNotFound(url: URL): Reply {
+  return errorReply('fal', 404, 'REQUEST_NOT_FOUND', `Request not found: ${url.pathname}`);
+}
+
+const withLogs = (url: URL): boolean => url.searchParams.get('logs') === '1';
+
+/** fal's queue and storage routes, in order: the first pattern that matches method and path answers. */
+const FAL_ROUTES: Route<ApiHandler>[] = [
+  { method: 'POST', pattern: SUBMIT_PATH, handler: (sim, { origin, body }) => submit(sim, origin, body.toString('utf8')) },
+  { method: 'POST', pattern: STORAGE_INITIATE, handler: (sim, { url, body }) => initiateUpload(sim, url, body.toString('utf8')) },
+  {
+    method: 'GET',
+    pattern: /^\/fal-ai\/kling-video\/requests\/([^/]+)\/status$/,
+    handler: onRequest((sim, run, { origin, url }) => {
+      sim.stats.polls++;
+      return statusOf(sim, origin, run, withLogs(url));
+    }),
+  },
+  {
+    method: 'GET',
+    pattern: /^\/fal-ai\/kling-video\/requests\/([^/]+)\/status\/stream$/,
+    handler: onRequest((sim, run, { origin, url, res }) => {
+      sim.stats.polls++;
+      stream(sim, origin, run, withLogs(url), res);
+      return undefined;
+    }),
+  },
+  {
+    method: 'PUT',
+    pattern: /^\/fal-ai\/kling-video\/requests\/([^/]+)\/cancel$/,
+    handler: onRequest((sim, run) => (sim.runs.cancel(run.id) ? { status: 202, body: { status: 'CANCELLATION_REQUESTED' } } : { status: 400, body: { status: 'ALREADY_COMPLETED' } })),
+  },
+  {
+    method: 'GET',
+    pattern: /^\/fal-ai\/kling-video\/requests\/([^/]+)$/,
+    handler: onRequest((sim, run) => {
+      sim.stats.polls++;
+      return result(sim, run);
+    }),
+  },
+];
+
+/** No route matched: a known path with the wrong method is a 405, anything else fal's 404. */
+function noFalRoute(sim: SimulatorContext, { method, url }: ApiRequest): Reply {
+  if (SUBMIT_PATH.test(url.pathname) || STORAGE_INITIATE.test(url.pathname)) return detail(405, 'Method not allowed');
   const m = REQUEST_PATH.exec(url.pathname);
-  const run = m ? sim.run(decodeURIComponent(m[1] ?? ''), 'fal') : undefined;
-  if (!m || !run) {
-    replyError(res, 'fal', 404, 'REQUEST_NOT_FOUND', `Request not found: ${url.pathname}`);
-    return undefined;
-  }
-  const withLogs = url.searchParams.get('logs') === '1';
-  const action = m[2];
-  if (action === '/status' && method === 'GET') {
-    sim.stats.polls++;
-    return statusOf(sim, origin, run, withLogs);
-  }
-  if (action === '/status/stream' && method === 'GET') {
-    sim.stats.polls++;
-    stream(sim, origin, run, withLogs, res);
-    return undefined;
-  }
-  if (action === '/cancel' && method === 'PUT') {
-    return sim.cancel(run.id) ? { status: 202, body: { status: 'CANCELLATION_REQUESTED' } } : { status: 400, body: { status: 'ALREADY_COMPLETED' } };
-  }
-  if (action === undefined && method === 'GET') {
-    sim.stats.polls++;
-    return result(sim, run);
-  }
+  const run = m ? sim.runs.get(decodeURIComponent(m[1] ?? ''), 'fal') : undefined;
+  if (!run) return requestNotFound(url);
   return detail(405, `${method} ${url.pathname} is not allowed`);
 }
+
+/** fal's queue (`Authorization: Key <key>`) and its storage, which the same key opens. */
+export const FAL_API: ApiProtocol = {
+  name: 'fal',
+  keyPattern: /^Key\s+(\S+)$/i,
+  isCreate: (method, pathname) => method === 'POST' && SUBMIT_PATH.test(pathname),
+  openRoutes: [],
+  routes: FAL_ROUTES,
+  noRoute: noFalRoute,
+};

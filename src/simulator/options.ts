@@ -1,5 +1,8 @@
 import { z } from 'zod';
 
+/** The simulator listens on loopback only: it is a rehearsal stage, never a service. */
+export const SIMULATOR_HOST = '127.0.0.1';
+
 const rate = z.number().min(0).max(1);
 
 /**

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { MODEL_PATH } from '../model/kling-v3.js';
-import { usd, type Reply, type SimRun, type Simulator } from './server.js';
+import type { ApiHandler, ApiProtocol, SimulatorContext } from './context.js';
+import type { Reply, Route, SimRun } from './types.js';
 
 /** Runflow's documented statuses, in the order a run goes through them. */
 export const RUNFLOW_STATUSES = ['queued', 'dispatching', 'running', 'succeeded', 'failed', 'canceled', 'partial_succeeded'] as const;
@@ -14,21 +15,26 @@ function envelope(status: number, code: string, message: string, errors: unknown
   return { status, body: { code, message, errors } };
 }
 
+/** Dollars as Runflow writes them: a decimal string. */
+function usd(micros: number): string {
+  return (micros / 1_000_000).toFixed(6);
+}
+
 function iso(t: number | undefined): string | null {
   return t === undefined ? null : new Date(t).toISOString();
 }
 
 /** A run as `GET /v1/runs/{id}` shows it: outputs normalised to `output.outputs[]`. */
-export function runObject(sim: Simulator, run: SimRun): Record<string, unknown> {
+export function runObject(sim: SimulatorContext, run: SimRun): Record<string, unknown> {
   const done = run.status === 'succeeded';
-  const clip = sim.clipOf(run);
+  const clip = sim.files.clipOf(run);
   const ended = run.status === 'failed' || run.status === 'canceled';
   return {
     id: run.id,
     status_code: run.status === 'canceled' ? (run.canceledSpelling ?? 'canceled') : run.status,
     model_id: MODEL_PATH,
     input: run.input,
-    output: done ? { outputs: [{ type: 'video', url: sim.signedFileUrl(run), content_type: 'video/mp4', file_name: `${run.id}.mp4`, file_size: clip.bytes?.length ?? null }] } : null,
+    output: done ? { outputs: [{ type: 'video', url: sim.files.videoUrl(run), content_type: 'video/mp4', file_name: `${run.id}.mp4`, file_size: clip.bytes?.length ?? null }] } : null,
     // Failed and canceled runs are not billed: their cost is zero.
     cost: done ? usd(run.costMicros) : ended ? usd(0) : null,
     cost_breakdown: done ? { seconds: run.seconds, audio: run.audio } : null,
@@ -46,7 +52,7 @@ export function runObject(sim: Simulator, run: SimRun): Record<string, unknown> 
 }
 
 /** `POST /v1/models/{model}/runs`: `{input, client_ref?, metadata?, callback_url?}` → 201, a `queued` run. */
-function create(sim: Simulator, text: string): Reply {
+function create(sim: SimulatorContext, text: string): Reply {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -67,7 +73,7 @@ function create(sim: Simulator, text: string): Reply {
     raw.start_image_url = raw.image_url;
     delete raw.image_url;
   }
-  const admitted = sim.admit(raw, { protocol: 'runflow', metadata: fields.metadata ?? null, ...(typeof fields.client_ref === 'string' && { clientRef: fields.client_ref }) });
+  const admitted = sim.runs.admit(raw, { protocol: 'runflow', metadata: fields.metadata ?? null, ...(typeof fields.client_ref === 'string' && { clientRef: fields.client_ref }) });
   if ('rejected' in admitted) {
     const r = admitted.rejected;
     return envelope(r.status, r.code, r.message, r.errors?.map((e) => ({ field: `input.${e.field}`, message: e.message })) ?? null);
@@ -90,47 +96,64 @@ function decodeCursor(cursor: string, query: string): { offset: number; emptySer
   }
 }
 
+interface ListQuery {
+  filter: RegExpExecArray | undefined;
+  limit: number;
+  sortBy: 'created_at:desc' | 'created_at:asc';
+  /** The cursor's scope: a cursor is only good for the query that gave it. */
+  query: string;
+  cursor: { offset: number; emptyServed: number };
+  isFirstPage: boolean;
+}
+
+/** Reads a run-list query in the documented forms only; anything else is the refusal to send. */
+function parseListQuery(url: URL): ListQuery | { refusal: [status: number, code: string, message: string, field: string] } {
+  for (const name of url.searchParams.keys()) {
+    if (!LIST_PARAMS.has(name)) return { refusal: [400, 'INVALID_PARAMETER', `unknown query parameter "${name}" (documented: q, limit, sort_by, pq)`, name] };
+  }
+  const q = url.searchParams.get('q');
+  const filter = q === null ? undefined : (LIST_FILTER.exec(q) ?? undefined);
+  if (q !== null && !filter) return { refusal: [400, 'INVALID_QUERY', `q must be a filter expression like client_ref.EQ:'<token>' (got ${JSON.stringify(q)})`, 'q'] };
+  const limitText = url.searchParams.get('limit') ?? '50';
+  const limit = /^\d+$/.test(limitText) ? Number(limitText) : Number.NaN;
+  if (!(limit >= 1 && limit <= 500)) return { refusal: [422, 'VALIDATION_ERROR', 'limit must be a whole number from 1 to 500', 'limit'] };
+  const sortBy = url.searchParams.get('sort_by') ?? 'created_at:desc';
+  if (sortBy !== 'created_at:desc' && sortBy !== 'created_at:asc') return { refusal: [422, 'VALIDATION_ERROR', 'sort_by must be created_at:desc or created_at:asc', 'sort_by'] };
+  const query = `${q ?? ''}|${sortBy}`;
+  const cursorText = url.searchParams.get('pq');
+  const cursor = cursorText === null ? { offset: 0, emptyServed: 0 } : decodeCursor(cursorText, query);
+  if (!cursor) return { refusal: [400, 'INVALID_CURSOR', 'pq is not a cursor this list gave for this query', 'pq'] };
+  return { filter, limit, sortBy, query, cursor, isFirstPage: cursorText === null };
+}
+
 /**
  * `GET /v1/runs`: `q` (only `client_ref.EQ:'…'` and `status_code.EQ:'…'`), `limit` (1-500), `sort_by`
  * (`created_at:desc|asc`), cursor `pq`; answers `{items, next_pq?}`. Anything undocumented is refused,
  * so a client that invents a parameter fails here before it fails against Runflow.
  */
-function list(sim: Simulator, url: URL): Reply {
+function list(sim: SimulatorContext, url: URL): Reply {
   sim.stats.lists++;
   sim.listQueries.push(url.search);
-  const refuse = (status: number, code: string, message: string, field: string) => {
+  const parsed = parseListQuery(url);
+  if ('refusal' in parsed) {
+    const [status, code, message, field] = parsed.refusal;
     sim.stats.refusedLists++;
     return envelope(status, code, message, [{ field, message }]);
-  };
-  for (const name of url.searchParams.keys()) {
-    if (!LIST_PARAMS.has(name)) return refuse(400, 'INVALID_PARAMETER', `unknown query parameter "${name}" (documented: q, limit, sort_by, pq)`, name);
   }
-  const q = url.searchParams.get('q');
-  const filter = q === null ? undefined : LIST_FILTER.exec(q);
-  if (q !== null && !filter) return refuse(400, 'INVALID_QUERY', `q must be a filter expression like client_ref.EQ:'<token>' (got ${JSON.stringify(q)})`, 'q');
-  const limitText = url.searchParams.get('limit') ?? '50';
-  const limit = /^\d+$/.test(limitText) ? Number(limitText) : Number.NaN;
-  if (!(limit >= 1 && limit <= 500)) return refuse(422, 'VALIDATION_ERROR', 'limit must be a whole number from 1 to 500', 'limit');
-  const sortBy = url.searchParams.get('sort_by') ?? 'created_at:desc';
-  if (sortBy !== 'created_at:desc' && sortBy !== 'created_at:asc') return refuse(422, 'VALIDATION_ERROR', 'sort_by must be created_at:desc or created_at:asc', 'sort_by');
-  const query = `${q ?? ''}|${sortBy}`;
-  const cursorText = url.searchParams.get('pq');
-  const cursor = cursorText === null ? { offset: 0, emptyServed: 0 } : decodeCursor(cursorText, query);
-  if (!cursor) return refuse(400, 'INVALID_CURSOR', 'pq is not a cursor this list gave for this query', 'pq');
-
+  const { filter, limit, sortBy, query, cursor } = parsed;
   // Sparse pages: a filtered answer may start with empty pages that still carry a cursor.
-  if (filter && cursor.emptyServed < sim.options.listEmptyPages) {
+  if (filter && cursor.emptyServed < sim.options.list_empty_pages) {
     return { status: 200, body: { items: [], next_pq: encodeCursor(cursor.offset, cursor.emptyServed + 1, query) } };
   }
-  const listedBefore = Date.now() - sim.options.listDelayMs;
+  const listedBefore = Date.now() - sim.options.list_delay_ms;
   const statusOf = (run: SimRun) => (run.status === 'canceled' ? (run.canceledSpelling ?? 'canceled') : run.status);
-  let matches = sim.runsOf('runflow').filter((run) => run.createdAt <= listedBefore);
+  let matches = sim.runs.ofProtocol('runflow').filter((run) => run.createdAt <= listedBefore);
   if (filter) matches = matches.filter((run) => (filter[1] === 'client_ref' ? run.clientRef === filter[2] : statusOf(run) === filter[2]));
   if (sortBy === 'created_at:desc') matches.reverse();
-  const size = Math.min(limit, sim.options.listPageSize);
+  const size = Math.min(limit, sim.options.list_page_size);
   const page = matches.slice(cursor.offset, cursor.offset + size);
   const end = cursor.offset + size;
-  if (filter && page.length > 0 && cursorText !== null) sim.stats.listHitsAfterFirstPage++;
+  if (filter && page.length > 0 && !parsed.isFirstPage) sim.stats.listHitsAfterFirstPage++;
   return {
     status: 200,
     body: {
@@ -142,7 +165,7 @@ function list(sim: Simulator, url: URL): Reply {
 }
 
 /** `POST /v1/asset-uploads {filename, mime_type, size_bytes}` → 201 `{asset_id, upload_url}` (up to 50 MiB). */
-function declareAsset(sim: Simulator, text: string): Reply {
+function declareAsset(sim: SimulatorContext, text: string): Reply {
   let body: Record<string, unknown>;
   try {
     body = JSON.parse(text) as Record<string, unknown>;
@@ -158,20 +181,20 @@ function declareAsset(sim: Simulator, text: string): Reply {
   ];
   if (errors.length > 0) return envelope(422, 'VALIDATION_ERROR', 'Invalid asset upload', errors);
   const id = randomUUID();
-  sim.assets.set(id, { protocol: 'runflow', name: String(body.filename), mime, size, createdAt: Date.now() });
-  return { status: 201, body: { asset_id: id, upload_url: sim.uploadUrl(id) } };
+  sim.files.assets.set(id, { protocol: 'runflow', name: String(body.filename), mime, size, createdAt: Date.now() });
+  return { status: 201, body: { asset_id: id, upload_url: sim.files.uploadUrl(id) } };
 }
 
 /** The asset record, with a URL signed for an hour from now. */
-function assetRecord(sim: Simulator, id: string): Record<string, unknown> {
-  const asset = sim.assets.get(id)!;
-  const url = sim.assetUrl(id, Date.now() + 60 * 60_000);
+function assetRecord(sim: SimulatorContext, id: string): Record<string, unknown> {
+  const asset = sim.files.assets.get(id)!;
+  const url = sim.files.assetUrl(id, Date.now() + 60 * 60_000);
   return { id, name: asset.name, url, mime_type: asset.mime, size_bytes: asset.size ?? asset.bytes?.length ?? null, thumbnail_url: url, created_at: new Date(asset.createdAt).toISOString() };
 }
 
 /** `POST /v1/asset-uploads/{id}/confirmations` → 201 with the asset: it creates the record, so only once. */
-function confirmAsset(sim: Simulator, id: string): Reply {
-  const asset = sim.assets.get(id);
+function confirmAsset(sim: SimulatorContext, id: string): Reply {
+  const asset = sim.files.assets.get(id);
   if (!asset || asset.protocol !== 'runflow') return envelope(404, 'ASSET_NOT_FOUND', 'Asset upload not found');
   if (!asset.bytes) return envelope(422, 'UPLOAD_INCOMPLETE', 'The asset bytes have not been uploaded');
   if (asset.confirmed) return envelope(409, 'CONFLICT', 'The asset upload was already confirmed');
@@ -181,47 +204,48 @@ function confirmAsset(sim: Simulator, id: string): Reply {
 }
 
 /** `GET /v1/assets/{id}` → the asset with a freshly signed URL. */
-function readAsset(sim: Simulator, id: string): Reply {
-  const asset = sim.assets.get(id);
+function readAsset(sim: SimulatorContext, id: string): Reply {
+  const asset = sim.files.assets.get(id);
   if (!asset || asset.protocol !== 'runflow' || !asset.confirmed) return envelope(404, 'ASSET_NOT_FOUND', 'Asset not found');
   sim.stats.assetReads++;
   return { status: 200, body: assetRecord(sim, id) };
 }
 
-type Handler = (sim: Simulator, match: RegExpExecArray, url: URL, body: Buffer) => Reply;
+function readRun(sim: SimulatorContext, id: string): Reply {
+  sim.stats.polls++;
+  const run = sim.runs.get(id, 'runflow');
+  return run ? { status: 200, body: runObject(sim, run) } : envelope(404, 'RUN_NOT_FOUND', 'Run not found');
+}
+
+function readBalance(sim: SimulatorContext): Reply {
+  const balance = sim.runs.balanceMicros();
+  return { status: 200, body: { balance: balance === undefined ? null : usd(balance), currency: 'USD' } };
+}
+
+const idOf = (match: RegExpExecArray): string => decodeURIComponent(match[1] ?? '');
+const CREATE_PATH = new RegExp(`^/v1/models/${MODEL_PATH.replace(/\//g, '\\/')}/runs$`);
 
 /** Runflow's routes, in order: the first pattern that matches method and path answers. */
-const ROUTES: [string, RegExp, Handler][] = [
-  ['POST', new RegExp(`^/v1/models/${MODEL_PATH.replace(/\//g, '\\/')}/runs$`), (sim, _m, _u, body) => create(sim, body.toString('utf8'))],
-  ['GET', /^\/v1\/runs$/, (sim, _m, url) => list(sim, url)],
-  ['GET', /^\/v1\/runs\/statuses$/, () => ({ status: 200, body: { items: [...RUNFLOW_STATUSES] } })],
-  [
-    'GET',
-    /^\/v1\/runs\/([^/]+)$/,
-    (sim, m) => {
-      sim.stats.polls++;
-      const run = sim.run(decodeURIComponent(m[1] ?? ''), 'runflow');
-      return run ? { status: 200, body: runObject(sim, run) } : envelope(404, 'RUN_NOT_FOUND', 'Run not found');
-    },
-  ],
-  ['POST', /^\/v1\/asset-uploads$/, (sim, _m, _u, body) => declareAsset(sim, body.toString('utf8'))],
-  ['POST', /^\/v1\/asset-uploads\/([^/]+)\/confirmations$/, (sim, m) => confirmAsset(sim, decodeURIComponent(m[1] ?? ''))],
-  ['GET', /^\/v1\/assets\/([^/]+)$/, (sim, m) => readAsset(sim, decodeURIComponent(m[1] ?? ''))],
-  [
-    'GET',
-    /^\/v1\/billing\/balance$/,
-    (sim) => {
-      const balance = sim.balanceMicros();
-      return { status: 200, body: { balance: balance === undefined ? null : usd(balance), currency: 'USD' } };
-    },
-  ],
+const RUNFLOW_ROUTES: Route<ApiHandler>[] = [
+  { method: 'POST', pattern: CREATE_PATH, handler: (sim, { body }) => create(sim, body.toString('utf8')) },
+  { method: 'GET', pattern: /^\/v1\/runs$/, handler: (sim, { url }) => list(sim, url) },
+  { method: 'GET', pattern: /^\/v1\/runs\/statuses$/, handler: () => ({ status: 200, body: { items: [...RUNFLOW_STATUSES] } }) },
+  { method: 'GET', pattern: /^\/v1\/runs\/([^/]+)$/, handler: (sim, { match }) => readRun(sim, idOf(match)) },
+  { method: 'POST', pattern: /^\/v1\/asset-uploads$/, handler: (sim, { body }) => declareAsset(sim, body.toString('utf8')) },
+  { method: 'POST', pattern: /^\/v1\/asset-uploads\/([^/]+)\/confirmations$/, handler: (sim, { match }) => confirmAsset(sim, idOf(match)) },
+  { method: 'GET', pattern: /^\/v1\/assets\/([^/]+)$/, handler: (sim, { match }) => readAsset(sim, idOf(match)) },
+  { method: 'GET', pattern: /^\/v1\/billing\/balance$/, handler: (sim) => readBalance(sim) },
 ];
 
-/** Answers one Runflow API request (already authenticated and past the fault injection). */
-export function runflowRoute(sim: Simulator, method: string, url: URL, body: Buffer): Reply {
-  for (const [verb, pattern, handler] of ROUTES) {
-    const match = pattern.exec(url.pathname);
-    if (match && verb === method) return handler(sim, match, url, body);
-  }
-  return envelope(404, 'NOT_FOUND', `No route for ${method} ${url.pathname}`);
-}
+/** Runflow's runs API: `Authorization: Bearer <key>`; liveness needs no key, as health checks go. */
+export const RUNFLOW_API: ApiProtocol = {
+  name: 'runflow',
+  keyPattern: /^Bearer\s+(\S+)$/i,
+  isCreate: (method, pathname) => method === 'POST' && /^\/v1\/models\/.+\/runs$/.test(pathname),
+  openRoutes: [
+    { method: 'GET', pattern: /^\/v1\/health$/, handler: () => ({ status: 200, body: { status: 'ok' } }) },
+    { method: 'GET', pattern: /^\/v1\/readiness$/, handler: () => ({ status: 200, body: { status: 'ready' } }) },
+  ],
+  routes: RUNFLOW_ROUTES,
+  noRoute: (_sim, { method, url }) => envelope(404, 'NOT_FOUND', `No route for ${method} ${url.pathname}`),
+};

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { ApiError, ValidationError, createFalClient, type QueueStatus } from '@fal-ai/client';
 import { MODEL_PATH } from '../../src/model/kling-v3.js';
-import type { Simulator, SimulatorOptions } from '../../src/simulator/server.js';
+import type { SimulatorOptionsInput } from '../../src/simulator/options.js';
+import type { Simulator } from '../../src/simulator/server.js';
 import { FAL_LOCKED_DETAIL } from '../../src/simulator/fal-api.js';
 import { noisePng, startSimulator } from '../helpers.js';
 
@@ -14,13 +15,13 @@ import { noisePng, startSimulator } from '../helpers.js';
 const ENDPOINT = 'fal-ai/kling-video/v3/pro/image-to-video';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Long enough that a run is certainly still queued or in progress when a test looks; released by a cancel. */
-const HELD = { latencyMs: 60_000, concurrency: 1 } satisfies Partial<SimulatorOptions>;
-const FAST = { latencyMs: 30 } satisfies Partial<SimulatorOptions>;
+const HELD = { latency_ms: 60_000, concurrency: 1 } satisfies SimulatorOptionsInput;
+const FAST = { latency_ms: 30 } satisfies SimulatorOptionsInput;
 
 const input = { start_image_url: 'https://images.example.com/a.jpg', prompt: 'a slow pan over the harbour', duration: '5' as const, generate_audio: false };
 
 /** A simulator, and the official client pointed at it; `urls` records every URL the client asked for (after the rewrite). */
-async function falAgainst(t: TestContext, options: Partial<SimulatorOptions>) {
+async function falAgainst(t: TestContext, options: SimulatorOptionsInput) {
   const simulator = await startSimulator(t, options);
   const urls: string[] = [];
   const fal = createFalClient({
@@ -204,7 +205,7 @@ test('storage.upload of a real PNG: a file_url the model reads, through initiate
 });
 
 test('out of balance: the submit is a 403 ApiError whose body is only fal\'s locked-user detail', async (t) => {
-  const { simulator, fal } = await falAgainst(t, { ...FAST, creditMicros: 0 });
+  const { simulator, fal } = await falAgainst(t, { ...FAST, credit_usd: 0 });
   const error = await rejection(fal.queue.submit(ENDPOINT, { input }));
   assert.ok(error instanceof ApiError && !(error instanceof ValidationError), String(error));
   assert.equal(error.status, 403);

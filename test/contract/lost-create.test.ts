@@ -90,7 +90,7 @@ test('the lost-create rule by table: look-ups at 0.1, 0.5 and 1 request timeout 
 });
 
 test('creates whose answers are lost, a list that lags and starts with empty pages: every run is found by client_ref on page 3, created = billed = rows', async (t) => {
-  const simulator = await startSimulator(t, { createResponseDelayMs: 400, listEmptyPages: 2, listPageSize: 1, listDelayMs: 100 });
+  const simulator = await startSimulator(t, { create_response_delay_ms: 400, list_empty_pages: 2, list_page_size: 1, list_delay_ms: 100 });
   const dir = await workspace(t);
   const rows = Array.from({ length: 5 }, (_, i) => `  - {id: r${i}, image: images/hero-landscape.jpg, prompt: "lost ${i}", duration: ${3 + i}}`);
   const file = await write(dir, 'm.yaml', ['rows:', ...rows].join('\n'));
@@ -131,7 +131,7 @@ test('a create refused with a 503 before any run was made is resubmitted only af
 });
 
 test('a run list that refuses the query leaves the lost create unknown (not resubmitted, said why); the next night finds the run', async (t) => {
-  const simulator = await startSimulator(t, { createResponseDelayMs: 300 });
+  const simulator = await startSimulator(t, { create_response_delay_ms: 300 });
   const proxy = await scriptedProxy(t, simulator.url, (method, key) => (method === 'GET' && key === 'GET /v1/runs' ? { status: 400, body: { code: 'BAD_REQUEST', message: 'filter not supported', errors: null } } : 'pass'));
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', 'rows:\n  - {id: one, image: images/hero-landscape.jpg, prompt: p, duration: 5}\n');
@@ -169,7 +169,7 @@ test('a create journaled by an older clipmill without a client_ref is left unkno
 });
 
 test('a slow provider that makes the run after the client gave up on the create: still found by client_ref, one run, because patience counts from giving up', async (t) => {
-  const simulator = await startSimulator(t, { createCommitDelayMs: 300 });
+  const simulator = await startSimulator(t, { create_commit_delay_ms: 300 });
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', 'rows:\n  - {id: slow, image: images/hero-landscape.jpg, prompt: p, duration: 5}\n');
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('request_timeout: 5s', 'request_timeout: 200ms'));

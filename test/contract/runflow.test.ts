@@ -23,7 +23,7 @@ function assertEnvelope(body: Record<string, unknown>, code: string): void {
 }
 
 test('simulator, Runflow: a create answers 201 with a queued run whose id is a UUID and which carries every documented field and the client_ref', async (t) => {
-  const simulator = await startSimulator(t, { latencyMs: 60_000 });
+  const simulator = await startSimulator(t, { latency_ms: 60_000 });
   const created = await call(simulator.url, 'POST', RUNFLOW_CREATE_PATH, runflowCreateBody);
   assert.equal(created.status, 201);
   assert.match(String(created.body.id), UUID);
@@ -40,7 +40,7 @@ test('simulator, Runflow: a create answers 201 with a queued run whose id is a U
 });
 
 test('simulator, Runflow: runs go queued → dispatching/running → succeeded with normalised outputs[] and a decimal cost; canceled runs in either spelling cost 0', async (t) => {
-  const held = await startSimulator(t, { latencyMs: 60_000, concurrency: 1 });
+  const held = await startSimulator(t, { latency_ms: 60_000, concurrency: 1 });
   const first = await call(held.url, 'POST', RUNFLOW_CREATE_PATH, runflowCreateBody);
   const second = await call(held.url, 'POST', RUNFLOW_CREATE_PATH, { ...runflowCreateBody, client_ref: 'second' });
   await new Promise((resolve) => setImmediate(resolve));
@@ -54,7 +54,7 @@ test('simulator, Runflow: runs go queued → dispatching/running → succeeded w
   const statuses = (await call(held.url, 'GET', '/v1/runs/statuses')).body.items as string[];
   for (const status of ['queued', 'dispatching', 'running', 'succeeded', 'failed', 'canceled']) assert.ok(statuses.includes(status), status);
 
-  const quick = await startSimulator(t, { latencyMs: 20 });
+  const quick = await startSimulator(t, { latency_ms: 20 });
   const run = await call(quick.url, 'POST', RUNFLOW_CREATE_PATH, runflowCreateBody);
   let body: Record<string, unknown> = run.body;
   while (body.status_code !== 'succeeded') body = (await call(quick.url, 'GET', `/v1/runs/${run.body.id}`)).body;
@@ -66,7 +66,7 @@ test('simulator, Runflow: runs go queued → dispatching/running → succeeded w
   assert.equal(findVideoUrl(body.output), outputs[0]?.url, 'our client reads the simulator\'s answer');
   assert.equal((await fetch(outputs[0]!.url)).status, 200);
 
-  const canceler = await startSimulator(t, { latencyMs: 5, cancelRate: 1 });
+  const canceler = await startSimulator(t, { latency_ms: 5, cancel_rate: 1 });
   const doomed = await call(canceler.url, 'POST', RUNFLOW_CREATE_PATH, runflowCreateBody);
   let end: Record<string, unknown> = doomed.body;
   while (!['canceled', 'cancelled'].includes(String(end.status_code))) end = (await call(canceler.url, 'GET', `/v1/runs/${doomed.body.id}`)).body;
@@ -75,7 +75,7 @@ test('simulator, Runflow: runs go queued → dispatching/running → succeeded w
 });
 
 test('simulator, Runflow: the run list takes only documented forms (q=client_ref.EQ / status_code.EQ, limit ≤ 500, sort_by, pq) and answers {items, next_pq}', async (t) => {
-  const simulator = await startSimulator(t, { latencyMs: 60_000, concurrency: 1 });
+  const simulator = await startSimulator(t, { latency_ms: 60_000, concurrency: 1 });
   const ids: string[] = [];
   for (const ref of ['a', 'b', 'c']) ids.push(String((await call(simulator.url, 'POST', RUNFLOW_CREATE_PATH, { ...runflowCreateBody, client_ref: ref })).body.id));
   const one = await call(simulator.url, 'GET', `/v1/runs?${new URLSearchParams({ q: "client_ref.EQ:'b'", limit: '10' })}`);
@@ -104,7 +104,7 @@ test('simulator, Runflow: the run list takes only documented forms (q=client_ref
 });
 
 test('simulator, Runflow: sparse pages and a lagging list, on knobs, for testing clients', async (t) => {
-  const simulator = await startSimulator(t, { latencyMs: 60_000, listEmptyPages: 2, listDelayMs: 60_000 });
+  const simulator = await startSimulator(t, { latency_ms: 60_000, list_empty_pages: 2, list_delay_ms: 60_000 });
   const run = await call(simulator.url, 'POST', RUNFLOW_CREATE_PATH, { ...runflowCreateBody, client_ref: 'lagging' });
   let query = new URLSearchParams({ q: "client_ref.EQ:'lagging'" });
   const pages: number[] = [];
@@ -192,12 +192,12 @@ test('simulator, fal: a result is kept an hour (scaled by a knob), then it is go
     while (((await (await fetch(statusUrl, { headers: key })).json()) as { status: string }).status !== 'COMPLETED');
     return responseUrl;
   };
-  const kept = await startSimulator(t, { latencyMs: 5 });
+  const kept = await startSimulator(t, { latency_ms: 5 });
   const result = await fetch(await completed(kept), { headers: key });
   assert.equal(result.status, 200, 'within the hour');
   await result.arrayBuffer();
 
-  const short = await startSimulator(t, { latencyMs: 5, resultTtlScale: 0.00001 }); // an hour becomes 36 ms
+  const short = await startSimulator(t, { latency_ms: 5, result_ttl_scale: 0.00001 }); // an hour becomes 36 ms
   const responseUrl = await completed(short);
   await new Promise((resolve) => setTimeout(resolve, 60));
   const late = await fetch(responseUrl, { headers: key });
@@ -206,7 +206,7 @@ test('simulator, fal: a result is kept an hour (scaled by a knob), then it is go
 });
 
 test('simulator: each video has the aspect ratio of its start image (landscape, portrait, square), as the real model does', async (t) => {
-  const simulator = await startSimulator(t, { latencyMs: 5 });
+  const simulator = await startSimulator(t, { latency_ms: 5 });
   const shapes: [string, Buffer, 'landscape' | 'portrait' | 'square'][] = [
     ['wide', noisePng(480, 300), 'landscape'],
     ['tall', noisePng(300, 480), 'portrait'],
