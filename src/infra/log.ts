@@ -1,15 +1,13 @@
 import { createLogUpdate } from 'log-update';
 import { redactJson, redactText } from './http.js';
 import { applyProgress, newProgress, progressLine, renderProgress, type ProgressState } from '../report/progress.js';
+import type { LogEventName, LogEvents, LogLevel, LoggedEvent } from './log-events.js';
 
 export type LogFormat = 'pretty' | 'json';
-export type LogLevel = 'info' | 'warn' | 'error';
+export type { LogLevel } from './log-events.js';
 
-export interface LogFields {
-  manifest?: string;
-  row?: string;
-  [name: string]: unknown;
-}
+/** The fields of event `E`: required when the event is about a row. */
+type FieldsArg<E extends LogEventName> = Partial<LogEvents[E]> extends LogEvents[E] ? [fields?: LogEvents[E]] : [fields: LogEvents[E]];
 
 export interface LoggerOptions {
   format: LogFormat;
@@ -65,20 +63,23 @@ export class Logger {
     this.progress = undefined;
   }
 
-  info(event: string, message: string, fields: LogFields = {}): void {
-    this.emit('info', event, message, fields);
+  info<E extends LogEventName>(event: E, message: string, ...[fields]: FieldsArg<E>): void {
+    this.emit('info', { event, fields: fields ?? {} } as LoggedEvent, message);
   }
 
-  warn(event: string, message: string, fields: LogFields = {}): void {
-    this.emit('warn', event, message, fields);
+  warn<E extends LogEventName>(event: E, message: string, ...[fields]: FieldsArg<E>): void {
+    this.emit('warn', { event, fields: fields ?? {} } as LoggedEvent, message);
   }
 
-  error(event: string, message: string, fields: LogFields = {}): void {
-    this.emit('error', event, message, fields);
+  error<E extends LogEventName>(event: E, message: string, ...[fields]: FieldsArg<E>): void {
+    this.emit('error', { event, fields: fields ?? {} } as LoggedEvent, message);
   }
 
-  private emit(level: LogLevel, event: string, raw: string, fields: LogFields): void {
-    if (this.progress) applyProgress(this.progress, event, fields);
+  /** One event of any name at a level chosen at run time (the row machine's log effects). */
+  emit(level: LogLevel, logged: LoggedEvent, raw: string): void {
+    const { event } = logged;
+    const fields = logged.fields as Record<string, unknown> & { manifest?: unknown; row?: unknown };
+    if (this.progress) applyProgress(this.progress, logged);
     // The last line of defence: a key or a signature echoed by a provider never reaches a log line.
     const message = redactText(raw);
     if (this.format === 'json') {
@@ -88,7 +89,7 @@ export class Logger {
     }
     if (this.live && level === 'info') return; // the block shows it
     const time = new Date().toTimeString().slice(0, 8);
-    const where = fields.manifest !== undefined && fields.row !== undefined ? `${fields.manifest}/${fields.row}: ` : '';
+    const where = fields.manifest !== undefined && fields.row !== undefined ? `${String(fields.manifest)}/${String(fields.row)}: ` : '';
     const tag = level === 'info' ? '' : `${level.toUpperCase()} `;
     const line = `${time} ${tag}${where}${message}`;
     if (this.live && this.progress) {

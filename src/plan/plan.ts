@@ -6,6 +6,7 @@ import type { ImageInfo } from '../load/images.js';
 import type { Manifest } from '../load/load.js';
 import type { Row } from '../load/row.js';
 import { buildKlingInput } from '../model/kling-v3.js';
+import { TIMEOUT_CODES } from '../lifecycle/row-error.js';
 
 /**
  * What a run does with a row:
@@ -75,8 +76,6 @@ export function requestHash(row: Row, images: ReadonlyMap<string, ImageInfo>): s
   return createHash('sha256').update(JSON.stringify(input)).digest('hex').slice(0, 16);
 }
 
-/** A run past a deadline may still finish and be billed: the next run looks at it again. */
-export const TIMEOUT_CODES: ReadonlySet<string> = new Set(['JOB_TIMEOUT', 'QUEUE_TIMEOUT']);
 
 function actionFor(state: RowState | undefined, retryFailed: boolean, outputIntact: boolean, resubmitUnknown: boolean): Action {
   switch (state?.status) {

@@ -1,4 +1,5 @@
 import { formatUsd } from '../money/cost.js';
+import type { LoggedEvent, RowFields } from '../infra/log-events.js';
 
 /** What the live block shows, folded from the run's events (pure). */
 export interface ProgressState {
@@ -23,37 +24,42 @@ export function newProgress(o: { startedAtMs: number; rowsToDo: number; doneBefo
   return { ...o, done: 0, failed: 0, submitted: 0, queued: new Set(), running: new Set(), downloading: 0, spentMicros: 0 };
 }
 
-/** Folds one log event into the progress; events it does not know change nothing. */
-export function applyProgress(state: ProgressState, event: string, fields: Record<string, unknown>): void {
-  const key = `${String(fields.manifest)}/${String(fields.row)}`;
-  switch (event) {
+/** Folds one log event into the progress (pure); events it does not know change nothing. */
+export function applyProgress(state: ProgressState, logged: LoggedEvent): void {
+  switch (logged.event) {
     case 'submitted':
       state.submitted++;
-      state.queued.add(key);
+      state.queued.add(keyOf(logged.fields));
       break;
-    case 'run_state':
-      if (fields.state === 'running') {
+    case 'run_state': {
+      const key = keyOf(logged.fields);
+      if (logged.fields.state === 'running') {
         state.queued.delete(key);
         state.running.add(key);
-      } else if (fields.state === 'queued') state.queued.add(key);
+      } else state.queued.add(key);
       break;
+    }
     case 'succeeded':
-      state.queued.delete(key);
-      state.running.delete(key);
+      state.queued.delete(keyOf(logged.fields));
+      state.running.delete(keyOf(logged.fields));
       state.downloading++;
-      if (typeof fields.cost_micros === 'number') state.spentMicros += fields.cost_micros;
+      state.spentMicros += logged.fields.cost_micros;
       break;
     case 'downloaded':
       state.downloading = Math.max(0, state.downloading - 1);
       state.done++;
       break;
     case 'row_failed':
-      state.queued.delete(key);
-      state.running.delete(key);
+      state.queued.delete(keyOf(logged.fields));
+      state.running.delete(keyOf(logged.fields));
       state.failed++;
+      break;
+    default:
       break;
   }
 }
+
+const keyOf = (fields: RowFields): string => `${fields.manifest}/${fields.row}`;
 
 function clock(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));

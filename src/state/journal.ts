@@ -1,13 +1,15 @@
 import { mkdir, open, readdir, readFile, truncate, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { applyEvent, foldEvents, uploadKey, type JournalEvent, type RowState, type UploadRecord } from './events.js';
+import { ClipmillError } from '../infra/errors.js';
 import { redactJson } from '../infra/http.js';
 import { InputError } from '../load/problem.js';
+import type { StateStore } from './store.js';
 
 export const STATE_DIR = '.clipmill';
 export const JOURNAL_FILE = 'journal.jsonl';
 
-type NewEvent = JournalEvent extends infer E ? (E extends JournalEvent ? Omit<E, 'at'> : never) : never;
+export type NewEvent = JournalEvent extends infer E ? (E extends JournalEvent ? Omit<E, 'at'> : never) : never;
 
 /** A journal's text read line by line: the events that parse, and the line numbers (1-based) of those that do not. */
 export interface ReadJournal {
@@ -83,7 +85,8 @@ export function isDiskFull(error: unknown): boolean {
  * The run's state could not be written to disk (the journal, or a video and its sidecar): disk full,
  * permissions. The run stops, as it cannot keep its promise; the message names the file and what to do.
  */
-export class JournalWriteError extends Error {
+export class JournalWriteError extends ClipmillError {
+  readonly exit = 'invalid';
   readonly code: string;
   constructor(
     readonly file: string,
@@ -145,7 +148,7 @@ export async function findSidecars(outDir: string): Promise<string[]> {
  * The append-only checkpoint of a run folder. Each event is written and fsynced before the caller
  * takes its next side effect; the in-memory state is the fold of every event.
  */
-export class Journal {
+export class Journal implements StateStore {
   readonly states = new Map<string, RowState>();
   /** Local images already uploaded, by `uploadKey(provider, content hash)`. */
   readonly uploads = new Map<string, UploadRecord>();
@@ -250,6 +253,18 @@ export class Journal {
     } finally {
       this.flushing = undefined;
     }
+  }
+
+  row(key: string): RowState | undefined {
+    return this.states.get(key);
+  }
+
+  rows(): ReadonlyMap<string, RowState> {
+    return this.states;
+  }
+
+  upload(key: string): UploadRecord | undefined {
+    return this.uploads.get(key);
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,7 @@ import { syncDirectory, type Sidecar } from '../execute/download.js';
 import { foldEvents, type JournalEvent, type RowState } from './events.js';
 import { Journal, JOURNAL_FILE, readJournalText, SIDECAR_SUFFIX, sidecarPathFor, STATE_DIR, writeFully } from './journal.js';
 import { ApiError } from '../infra/errors.js';
-import { clientRefPrefix } from '../execute/runner.js';
+import { clientRefPrefix } from '../lifecycle/client-ref.js';
 import { HttpClient } from '../infra/http.js';
 import { acquireLock } from './lock.js';
 import { requestHash, rowKey } from '../plan/plan.js';
