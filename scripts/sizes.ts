@@ -114,10 +114,15 @@ function main(): void {
     if (lines > args.maxFileLines) longFiles.push({ file, line: 1, name: '', lines });
     functions.push(...longFunctions(file, text, args.maxFunctionLines));
   }
-  console.log(`files over ${args.maxFileLines} lines: ${longFiles.length}`);
-  for (const f of longFiles.sort((a, b) => b.lines - a.lines)) console.log(`  ${String(f.lines).padStart(5)}  ${f.file}`);
-  console.log(`functions over ${args.maxFunctionLines} lines: ${functions.length}`);
-  for (const f of functions.sort((a, b) => b.lines - a.lines)) console.log(`  ${String(f.lines).padStart(5)}  ${f.file}:${f.line}  ${f.name}`);
+  const lines = [`files over ${args.maxFileLines} lines: ${longFiles.length}`];
+  for (const f of longFiles.sort((a, b) => b.lines - a.lines)) lines.push(`  ${String(f.lines).padStart(5)}  ${f.file}`);
+  lines.push(`functions over ${args.maxFunctionLines} lines: ${functions.length}`);
+  for (const f of functions.sort((a, b) => b.lines - a.lines)) lines.push(`  ${String(f.lines).padStart(5)}  ${f.file}:${f.line}  ${f.name}`);
+  // A reader that stops early (`| head`) is not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
+  process.stdout.write(`${lines.join('\n')}\n`);
   if (args.fail && longFiles.length + functions.length > 0) process.exitCode = 1;
 }
 

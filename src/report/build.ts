@@ -167,6 +167,65 @@ function totalsOf(rows: readonly { row: ReportRow; estimate: number; actual: num
   };
 }
 
+/** One plan item with the cost figures the totals add up (micro-dollars). */
+interface BuiltRow {
+  row: ReportRow;
+  estimate: number;
+  actual: number;
+}
+
+/** One row of the report: the plan's item and its journal state (only when that state is for this version of the row). */
+function buildRow(item: WorkItem, states: ReadonlyMap<string, RowState>, session: string | null, extras: ReportExtras): BuiltRow {
+  const known = states.get(item.key);
+  const state = known?.request === item.request ? known : undefined;
+  const cost = actualCost(state, item.estimateMicros);
+  const missing = extras.missingOutputs?.has(item.key) ?? false;
+  const request = item.row.request;
+  const row: ReportRow = {
+    manifest: item.row.manifest,
+    id: item.row.id,
+    file: item.row.file,
+    line: item.row.line,
+    status: statusOf(state, missing),
+    prompt: request.prompt ?? (request.multiPrompt ?? []).map((s) => s.prompt).join(' | '),
+    duration: request.durationSeconds,
+    generate_audio: request.generateAudio,
+    audio_mode: audioModeOf(request),
+    estimated_usd: usd(item.estimateMicros),
+    provider_usd: state?.costMicros === undefined ? null : usd(state.costMicros),
+    actual_usd: cost.micros === undefined ? null : usd(cost.micros),
+    cost_source: cost.source,
+    billed: (cost.micros ?? 0) > 0,
+    spent_in: (cost.micros ?? 0) > 0 ? (session !== null && state?.submittedIn === session ? 'this_run' : 'earlier_run') : null,
+    attempts: state?.attempts ?? 0,
+    run_id: state?.runId ?? null,
+    output: state?.output?.path ?? null,
+    bytes: state?.output?.bytes ?? null,
+    sha256: state?.output?.sha256 ?? null,
+    video_seconds: state?.output?.seconds ?? null,
+    changed: item.changed,
+    cost_alert: state?.costMicros !== undefined && state.costMicros > item.estimateMicros * (extras.costAlertFactor ?? 1.5),
+    error: redactNullable(errorOf(state, item, missing)),
+  };
+  return { row, estimate: item.estimateMicros, actual: cost.micros ?? 0 };
+}
+
+/** Money split by who spent it (this run or earlier ones), what the invoice should say, and by audio mode. */
+function moneyTotals(built: readonly BuiltRow[], billed: readonly BilledRun[]): MoneyTotals {
+  const sum = (rows: readonly BuiltRow[], pick: (b: BuiltRow) => number) => usd(rows.reduce((total, b) => total + pick(b), 0));
+  const byMode = (mode: AudioMode) => {
+    const rows = built.filter((b) => b.row.audio_mode === mode);
+    return { rows: rows.length, seconds: rows.reduce((t, b) => t + b.row.duration, 0), estimated_usd: sum(rows, (b) => b.estimate), actual_usd: sum(rows, (b) => b.actual) };
+  };
+  return {
+    this_run_usd: sum(built.filter((b) => b.row.spent_in === 'this_run'), (b) => b.actual),
+    earlier_runs_usd: sum(built.filter((b) => b.row.spent_in === 'earlier_run'), (b) => b.actual),
+    billed_usd: usd(billed.reduce((t, r) => t + r.costMicros, 0)),
+    superseded_usd: usd(billed.filter((r) => r.superseded).reduce((t, r) => t + r.costMicros, 0)),
+    by_audio_mode: { silent: byMode('silent'), audio: byMode('audio'), voice: byMode('voice') },
+  };
+}
+
 /** Pure: the plan's rows and the journal's states → the report every renderer draws from. */
 export function buildReport(
   manifests: readonly Manifest[],
@@ -177,57 +236,13 @@ export function buildReport(
   extras: ReportExtras = {},
   now = new Date(),
 ): Report {
-  const built = items.map((item) => {
-    const known = states.get(item.key);
-    const state = known?.request === item.request ? known : undefined;
-    const cost = actualCost(state, item.estimateMicros);
-    const missing = extras.missingOutputs?.has(item.key) ?? false;
-    const request = item.row.request;
-    const row: ReportRow = {
-      manifest: item.row.manifest,
-      id: item.row.id,
-      file: item.row.file,
-      line: item.row.line,
-      status: statusOf(state, missing),
-      prompt: request.prompt ?? (request.multiPrompt ?? []).map((s) => s.prompt).join(' | '),
-      duration: request.durationSeconds,
-      generate_audio: request.generateAudio,
-      audio_mode: audioModeOf(request),
-      estimated_usd: usd(item.estimateMicros),
-      provider_usd: state?.costMicros === undefined ? null : usd(state.costMicros),
-      actual_usd: cost.micros === undefined ? null : usd(cost.micros),
-      cost_source: cost.source,
-      billed: (cost.micros ?? 0) > 0,
-      spent_in: (cost.micros ?? 0) > 0 ? (session !== null && state?.submittedIn === session ? 'this_run' : 'earlier_run') : null,
-      attempts: state?.attempts ?? 0,
-      run_id: state?.runId ?? null,
-      output: state?.output?.path ?? null,
-      bytes: state?.output?.bytes ?? null,
-      sha256: state?.output?.sha256 ?? null,
-      video_seconds: state?.output?.seconds ?? null,
-      changed: item.changed,
-      cost_alert: state?.costMicros !== undefined && state.costMicros > item.estimateMicros * (extras.costAlertFactor ?? 1.5),
-      error: redactNullable(errorOf(state, item, missing)),
-    };
-    return { row, estimate: item.estimateMicros, actual: cost.micros ?? 0 };
-  });
-  const sum = (rows: typeof built, pick: (b: (typeof built)[number]) => number) => usd(rows.reduce((total, b) => total + pick(b), 0));
-  const byMode = (mode: AudioMode) => {
-    const rows = built.filter((b) => b.row.audio_mode === mode);
-    return { rows: rows.length, seconds: rows.reduce((t, b) => t + b.row.duration, 0), estimated_usd: sum(rows, (b) => b.estimate), actual_usd: sum(rows, (b) => b.actual) };
-  };
+  const built = items.map((item) => buildRow(item, states, session, extras));
   return {
     generated_at: now.toISOString(),
     provider,
     session,
     totals: totalsOf(built),
-    money: {
-      this_run_usd: sum(built.filter((b) => b.row.spent_in === 'this_run'), (b) => b.actual),
-      earlier_runs_usd: sum(built.filter((b) => b.row.spent_in === 'earlier_run'), (b) => b.actual),
-      billed_usd: usd((extras.billed ?? []).reduce((t, r) => t + r.costMicros, 0)),
-      superseded_usd: usd((extras.billed ?? []).filter((r) => r.superseded).reduce((t, r) => t + r.costMicros, 0)),
-      by_audio_mode: { silent: byMode('silent'), audio: byMode('audio'), voice: byMode('voice') },
-    },
+    money: moneyTotals(built, extras.billed ?? []),
     manifests: manifests.map((m) => ({ name: m.name, file: m.file, ...totalsOf(built.filter((b) => b.row.manifest === m.name)) })),
     rows: built.map((b) => b.row),
     billed_runs: (extras.billed ?? []).map(ledgerRow),
