@@ -69,7 +69,7 @@ test('fal\'s official JavaScript client submits, polls and fetches a result from
     createFalClient({
       credentials: 'fal-client-key',
       // The client only knows fal's hosts; point its requests at the simulator on loopback.
-      requestMiddleware: async (request) => ({ ...request, url: request.url.replace(/^https:\/\/queue\.fal\.run/, simulator.url) }),
+      requestMiddleware: (request) => Promise.resolve({ ...request, url: request.url.replace(/^https:\/\/queue\.fal\.run/, simulator.url) }),
     });
   const input = { start_image_url: 'https://images.example.com/a.jpg', prompt: 'a slow pan', duration: '5' as const, generate_audio: false };
 

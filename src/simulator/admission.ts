@@ -26,7 +26,8 @@ function measureImage(bytes: Buffer): { width: number; height: number } | string
     const { width, height } = imageSize(bytes);
     if (Math.min(width, height) < IMAGE_LIMITS.minSidePx) return `image is ${width}x${height}, each side must be at least ${IMAGE_LIMITS.minSidePx}px`;
     const aspect = width / height;
-    if (aspect < IMAGE_LIMITS.minAspect || aspect > IMAGE_LIMITS.maxAspect) return `aspect ratio ${aspect.toFixed(2)} is outside ${IMAGE_LIMITS.minAspect}-${IMAGE_LIMITS.maxAspect}`;
+    if (aspect < IMAGE_LIMITS.minAspect || aspect > IMAGE_LIMITS.maxAspect)
+      return `aspect ratio ${aspect.toFixed(2)} is outside ${IMAGE_LIMITS.minAspect}-${IMAGE_LIMITS.maxAspect}`;
     return { width, height };
   } catch {
     return 'could not be decoded as an image';
@@ -39,7 +40,7 @@ export type CheckedInput = { input: KlingV3Input; aspect: Aspect } | { errors: F
 export function checkInput(raw: Record<string, unknown>, protocol: Protocol, readImage: ImageReader): CheckedInput {
   const parsed = inputSchemaFor(protocol).safeParse(raw);
   if (!parsed.success) return { errors: parsed.error.issues.map((i) => ({ field: i.path.map(String).join('.'), message: i.message })) };
-  const input = parsed.data as KlingV3Input;
+  const input = parsed.data;
   const errors: FieldError[] = [];
   let aspect: Aspect = 'landscape';
   for (const { field, url } of imageFields(input)) {

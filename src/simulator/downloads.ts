@@ -30,7 +30,7 @@ export function serveVideo(sim: SimulatorContext, { res, url }: RawCall): void {
   const id = /^\/__simulator\/files\/([^/]+)\.mp4$/.exec(url.pathname)?.[1] ?? '';
   const run = sim.runs.get(id);
   const expires = Number(url.searchParams.get('expires') ?? 'NaN');
-  if (!run || run.status !== 'succeeded' || url.searchParams.get('signature') !== sim.files.sign(`${id}:${expires}`)) return denyDownload(res, 'Invalid signature');
+  if (run?.status !== 'succeeded' || url.searchParams.get('signature') !== sim.files.sign(`${id}:${expires}`)) return denyDownload(res, 'Invalid signature');
   if (expires !== 0 && Date.now() > expires) return denyDownload(res, 'Request has expired');
   const clip = sim.files.clipOf(run).bytes;
   if (!clip) return denyDownload(res, 'No such clip');

@@ -37,9 +37,11 @@ function submit(sim: SimulatorContext, origin: string, text: string): Reply {
   } catch {
     return detail(400, 'Body is not valid JSON');
   }
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) return { status: 422, body: { detail: [{ loc: ['body'], msg: 'Input should be an object', type: 'model_type' }] } };
+  if (typeof input !== 'object' || input === null || Array.isArray(input))
+    return { status: 422, body: { detail: [{ loc: ['body'], msg: 'Input should be an object', type: 'model_type' }] } };
   const admitted = sim.runs.admit(input as Record<string, unknown>, { protocol: 'fal' }, true);
-  if ('rejected' in admitted) return admitted.rejected.status === 402 ? detail(403, FAL_LOCKED_DETAIL) : detail(admitted.rejected.status, admitted.rejected.message);
+  if ('rejected' in admitted)
+    return admitted.rejected.status === 402 ? detail(403, FAL_LOCKED_DETAIL) : detail(admitted.rejected.status, admitted.rejected.message);
   return { status: 200, body: { status: 'IN_QUEUE', ...urlsOf(origin, admitted.run.id), queue_position: sim.runs.queuePosition(admitted.run) } };
 }
 
@@ -60,14 +62,22 @@ function result(sim: SimulatorContext, run: SimRun): Reply {
   let reply: Reply;
   if (run.status === 'succeeded') {
     const clip = sim.files.clipOf(run);
-    reply = { status: 200, body: { video: { url: sim.files.videoUrl(run), content_type: 'video/mp4', file_name: `${run.id}.mp4`, file_size: clip.bytes?.length ?? null } }, headers };
+    reply = {
+      status: 200,
+      body: { video: { url: sim.files.videoUrl(run), content_type: 'video/mp4', file_name: `${run.id}.mp4`, file_size: clip.bytes?.length ?? null } },
+      headers,
+    };
   } else if (run.errors) {
     reply = { status: 422, body: { detail: run.errors.map((e) => ({ loc: ['body', ...e.field.split('.')], msg: e.message, type: 'value_error' })) }, headers };
   } else if (run.status === 'canceled') {
     reply = detail(400, 'Request was cancelled', headers);
   } else {
     // The model's own refusal, in the one error shape documented for a result: a 422 with `detail` entries.
-    reply = { status: 422, body: { detail: [{ loc: ['body'], msg: run.failure?.message ?? 'The model could not generate a video for this input', type: 'generation_failed' }] }, headers };
+    reply = {
+      status: 422,
+      body: { detail: [{ loc: ['body'], msg: run.failure?.message ?? 'The model could not generate a video for this input', type: 'generation_failed' }] },
+      headers,
+    };
   }
   const size = Buffer.byteLength(JSON.stringify(reply.body));
   const keptMs = (size >= LARGE_RESULT_BYTES ? LARGE_RESULT_TTL_MS : RESULT_TTL_MS) * sim.options.result_ttl_scale;
@@ -107,7 +117,8 @@ function initiateUpload(sim: SimulatorContext, url: URL, text: string): Reply {
   }
   const contentType = typeof body.content_type === 'string' ? body.content_type : '';
   const fileName = typeof body.file_name === 'string' ? body.file_name : '';
-  if (!contentType || !fileName) return { status: 422, body: { detail: [{ loc: ['body', contentType ? 'file_name' : 'content_type'], msg: 'Field required', type: 'missing' }] } };
+  if (!contentType || !fileName)
+    return { status: 422, body: { detail: [{ loc: ['body', contentType ? 'file_name' : 'content_type'], msg: 'Field required', type: 'missing' }] } };
   const id = randomUUID();
   sim.files.assets.set(id, { protocol: 'fal', name: fileName, mime: contentType, createdAt: Date.now() });
   return { status: 200, body: { upload_url: sim.files.uploadUrl(id), file_url: sim.files.assetUrl(id) } };
@@ -151,7 +162,9 @@ const FAL_ROUTES: Route<ApiHandler>[] = [
   {
     method: 'PUT',
     pattern: /^\/fal-ai\/kling-video\/requests\/([^/]+)\/cancel$/,
-    handler: onRequest((sim, run) => (sim.runs.cancel(run.id) ? { status: 202, body: { status: 'CANCELLATION_REQUESTED' } } : { status: 400, body: { status: 'ALREADY_COMPLETED' } })),
+    handler: onRequest((sim, run) =>
+      sim.runs.cancel(run.id) ? { status: 202, body: { status: 'CANCELLATION_REQUESTED' } } : { status: 400, body: { status: 'ALREADY_COMPLETED' } },
+    ),
   },
   {
     method: 'GET',

@@ -53,11 +53,14 @@ export class RequestMeter {
 /** The refusal an API request gets before any route sees it: a missing or wrong key, the rate limit, a random 429. */
 export function refusalOf(sim: SimulatorContext, meter: RequestMeter, api: ApiProtocol, req: IncomingMessage, now: number): Reply | undefined {
   const key = api.keyPattern.exec(req.headers.authorization ?? '')?.[1];
-  if (!key || (sim.options.api_key !== undefined && key !== sim.options.api_key)) return errorReply(api.name, 401, 'UNAUTHORIZED', 'Missing or invalid API key');
+  if (!key || (sim.options.api_key !== undefined && key !== sim.options.api_key))
+    return errorReply(api.name, 401, 'UNAUTHORIZED', 'Missing or invalid API key');
   const limit = sim.options.requests_per_minute;
   if (limit > 0 && meter.inLastMinute(now) > limit) {
     sim.stats.rateLimitedOverLimit++;
-    return errorReply(api.name, 429, 'RATE_LIMITED', `Rate limit of ${limit} requests per minute exceeded`, { 'retry-after': String(meter.retryAfterSeconds(limit, now)) });
+    return errorReply(api.name, 429, 'RATE_LIMITED', `Rate limit of ${limit} requests per minute exceeded`, {
+      'retry-after': String(meter.retryAfterSeconds(limit, now)),
+    });
   }
   if (sim.random() < sim.options.rate_limit_rate) {
     sim.stats.rateLimitedRandom++;

@@ -34,7 +34,13 @@ export function runObject(sim: SimulatorContext, run: SimRun): Record<string, un
     status_code: run.status === 'canceled' ? (run.canceledSpelling ?? 'canceled') : run.status,
     model_id: MODEL_PATH,
     input: run.input,
-    output: done ? { outputs: [{ type: 'video', url: sim.files.videoUrl(run), content_type: 'video/mp4', file_name: `${run.id}.mp4`, file_size: clip.bytes?.length ?? null }] } : null,
+    output: done
+      ? {
+          outputs: [
+            { type: 'video', url: sim.files.videoUrl(run), content_type: 'video/mp4', file_name: `${run.id}.mp4`, file_size: clip.bytes?.length ?? null },
+          ],
+        }
+      : null,
     // Failed and canceled runs are not billed: their cost is zero.
     cost: done ? usd(run.costMicros) : ended ? usd(0) : null,
     cost_breakdown: done ? { seconds: run.seconds, audio: run.audio } : null,
@@ -62,8 +68,15 @@ function create(sim: SimulatorContext, text: string): Reply {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return envelope(400, 'BAD_REQUEST', 'Body must be a JSON object');
   const fields = body as Record<string, unknown>;
   const unknown = Object.keys(fields).filter((k) => !CREATE_KEYS.has(k));
-  if (unknown.length > 0) return envelope(422, 'VALIDATION_ERROR', 'Invalid run request', unknown.map((field) => ({ field, message: 'is not a documented field' })));
-  if (typeof fields.input !== 'object' || fields.input === null) return envelope(422, 'VALIDATION_ERROR', 'Input validation failed', [{ field: 'input', message: 'is required' }]);
+  if (unknown.length > 0)
+    return envelope(
+      422,
+      'VALIDATION_ERROR',
+      'Invalid run request',
+      unknown.map((field) => ({ field, message: 'is not a documented field' })),
+    );
+  if (typeof fields.input !== 'object' || fields.input === null)
+    return envelope(422, 'VALIDATION_ERROR', 'Input validation failed', [{ field: 'input', message: 'is required' }]);
   if (fields.client_ref !== undefined && (typeof fields.client_ref !== 'string' || fields.client_ref.length === 0 || fields.client_ref.length > 255)) {
     return envelope(422, 'VALIDATION_ERROR', 'Invalid run request', [{ field: 'client_ref', message: 'must be a string of 1 to 255 characters' }]);
   }
@@ -73,7 +86,11 @@ function create(sim: SimulatorContext, text: string): Reply {
     raw.start_image_url = raw.image_url;
     delete raw.image_url;
   }
-  const admitted = sim.runs.admit(raw, { protocol: 'runflow', metadata: fields.metadata ?? null, ...(typeof fields.client_ref === 'string' && { clientRef: fields.client_ref }) });
+  const admitted = sim.runs.admit(raw, {
+    protocol: 'runflow',
+    metadata: fields.metadata ?? null,
+    ...(typeof fields.client_ref === 'string' && { clientRef: fields.client_ref }),
+  });
   if ('rejected' in admitted) {
     const r = admitted.rejected;
     return envelope(r.status, r.code, r.message, r.errors?.map((e) => ({ field: `input.${e.field}`, message: e.message })) ?? null);
@@ -113,12 +130,14 @@ function parseListQuery(url: URL): ListQuery | { refusal: [status: number, code:
   }
   const q = url.searchParams.get('q');
   const filter = q === null ? undefined : (LIST_FILTER.exec(q) ?? undefined);
-  if (q !== null && !filter) return { refusal: [400, 'INVALID_QUERY', `q must be a filter expression like client_ref.EQ:'<token>' (got ${JSON.stringify(q)})`, 'q'] };
+  if (q !== null && !filter)
+    return { refusal: [400, 'INVALID_QUERY', `q must be a filter expression like client_ref.EQ:'<token>' (got ${JSON.stringify(q)})`, 'q'] };
   const limitText = url.searchParams.get('limit') ?? '50';
   const limit = /^\d+$/.test(limitText) ? Number(limitText) : Number.NaN;
   if (!(limit >= 1 && limit <= 500)) return { refusal: [422, 'VALIDATION_ERROR', 'limit must be a whole number from 1 to 500', 'limit'] };
   const sortBy = url.searchParams.get('sort_by') ?? 'created_at:desc';
-  if (sortBy !== 'created_at:desc' && sortBy !== 'created_at:asc') return { refusal: [422, 'VALIDATION_ERROR', 'sort_by must be created_at:desc or created_at:asc', 'sort_by'] };
+  if (sortBy !== 'created_at:desc' && sortBy !== 'created_at:asc')
+    return { refusal: [422, 'VALIDATION_ERROR', 'sort_by must be created_at:desc or created_at:asc', 'sort_by'] };
   const query = `${q ?? ''}|${sortBy}`;
   const cursorText = url.searchParams.get('pq');
   const cursor = cursorText === null ? { offset: 0, emptyServed: 0 } : decodeCursor(cursorText, query);
@@ -173,7 +192,7 @@ function declareAsset(sim: SimulatorContext, text: string): Reply {
     return envelope(400, 'BAD_REQUEST', 'Body is not valid JSON');
   }
   const size = Number(body.size_bytes);
-  const mime = String(body.mime_type ?? '');
+  const mime = typeof body.mime_type === 'string' ? body.mime_type : '';
   const errors = [
     ...(typeof body.filename === 'string' && body.filename ? [] : [{ field: 'filename', message: 'is required' }]),
     ...(/^image\/(jpeg|png|webp|gif|avif)$/.test(mime) ? [] : [{ field: 'mime_type', message: 'must be an image type' }]),
@@ -189,13 +208,21 @@ function declareAsset(sim: SimulatorContext, text: string): Reply {
 function assetRecord(sim: SimulatorContext, id: string): Record<string, unknown> {
   const asset = sim.files.assets.get(id)!;
   const url = sim.files.assetUrl(id, Date.now() + 60 * 60_000);
-  return { id, name: asset.name, url, mime_type: asset.mime, size_bytes: asset.size ?? asset.bytes?.length ?? null, thumbnail_url: url, created_at: new Date(asset.createdAt).toISOString() };
+  return {
+    id,
+    name: asset.name,
+    url,
+    mime_type: asset.mime,
+    size_bytes: asset.size ?? asset.bytes?.length ?? null,
+    thumbnail_url: url,
+    created_at: new Date(asset.createdAt).toISOString(),
+  };
 }
 
 /** `POST /v1/asset-uploads/{id}/confirmations` → 201 with the asset: it creates the record, so only once. */
 function confirmAsset(sim: SimulatorContext, id: string): Reply {
   const asset = sim.files.assets.get(id);
-  if (!asset || asset.protocol !== 'runflow') return envelope(404, 'ASSET_NOT_FOUND', 'Asset upload not found');
+  if (asset?.protocol !== 'runflow') return envelope(404, 'ASSET_NOT_FOUND', 'Asset upload not found');
   if (!asset.bytes) return envelope(422, 'UPLOAD_INCOMPLETE', 'The asset bytes have not been uploaded');
   if (asset.confirmed) return envelope(409, 'CONFLICT', 'The asset upload was already confirmed');
   asset.confirmed = true;
@@ -206,7 +233,7 @@ function confirmAsset(sim: SimulatorContext, id: string): Reply {
 /** `GET /v1/assets/{id}` → the asset with a freshly signed URL. */
 function readAsset(sim: SimulatorContext, id: string): Reply {
   const asset = sim.files.assets.get(id);
-  if (!asset || asset.protocol !== 'runflow' || !asset.confirmed) return envelope(404, 'ASSET_NOT_FOUND', 'Asset not found');
+  if (asset?.protocol !== 'runflow' || !asset.confirmed) return envelope(404, 'ASSET_NOT_FOUND', 'Asset not found');
   sim.stats.assetReads++;
   return { status: 200, body: assetRecord(sim, id) };
 }

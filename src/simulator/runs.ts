@@ -35,14 +35,36 @@ export class RunBook {
    * Checks a model input as the provider would and, when it passes and credit allows, queues a run.
    * With `failLater` (fal), an invalid input still becomes a request, which ends failed and unbilled.
    */
-  admit(raw: Record<string, unknown>, ids: { protocol: Protocol; clientRef?: string; metadata?: unknown }, failLater = false): { run: SimRun } | { rejected: Rejection } {
+  admit(
+    raw: Record<string, unknown>,
+    ids: { protocol: Protocol; clientRef?: string; metadata?: unknown },
+    failLater = false,
+  ): { run: SimRun } | { rejected: Rejection } {
     const checked = checkInput(raw, ids.protocol, this.readImage);
     const aspect = 'aspect' in checked ? checked.aspect : 'landscape';
-    const base = { id: uuidv7(), protocol: ids.protocol, metadata: ids.metadata ?? null, createdAt: Date.now(), logs: [], aspect, ...(ids.clientRef !== undefined && { clientRef: ids.clientRef }) };
+    const base = {
+      id: uuidv7(),
+      protocol: ids.protocol,
+      metadata: ids.metadata ?? null,
+      createdAt: Date.now(),
+      logs: [],
+      aspect,
+      ...(ids.clientRef !== undefined && { clientRef: ids.clientRef }),
+    };
     if ('errors' in checked) {
       if (!failLater) return { rejected: { status: 422, code: 'VALIDATION_ERROR', message: 'Input validation failed', errors: checked.errors } };
       const failure = { code: 'VALIDATION_ERROR', message: 'Input validation failed' };
-      const run: SimRun = { ...base, status: 'failed', input: raw as KlingV3Input, seconds: 0, audio: false, costMicros: 0, completedAt: Date.now(), failure, errors: checked.errors };
+      const run: SimRun = {
+        ...base,
+        status: 'failed',
+        input: raw as KlingV3Input,
+        seconds: 0,
+        audio: false,
+        costMicros: 0,
+        completedAt: Date.now(),
+        failure,
+        errors: checked.errors,
+      };
       this.runs.set(run.id, run);
       return { run };
     }
@@ -127,7 +149,12 @@ export class RunBook {
 
   /** When each run was created, started and completed (ms since epoch), for the benchmark. */
   timeline(): { id: string; createdAt: number; startedAt?: number; completedAt?: number }[] {
-    return [...this.runs.values()].map((r) => ({ id: r.id, createdAt: r.createdAt, ...(r.startedAt !== undefined && { startedAt: r.startedAt }), ...(r.completedAt !== undefined && { completedAt: r.completedAt }) }));
+    return [...this.runs.values()].map((r) => ({
+      id: r.id,
+      createdAt: r.createdAt,
+      ...(r.startedAt !== undefined && { startedAt: r.startedAt }),
+      ...(r.completedAt !== undefined && { completedAt: r.completedAt }),
+    }));
   }
 
   /** Forgets the pending dispatches and endings, so a closed simulator leaves no timer behind. */

@@ -122,11 +122,14 @@ export class Simulator implements SimulatorContext {
     const url = new URL(req.url ?? '/', this.url);
     const method = req.method ?? 'GET';
     const admin = findRoute(ADMIN_ROUTES, method, url.pathname);
-    if (admin) return admin.handler(this, { req, res, url, match: admin.match });
+    if (admin) {
+      await admin.handler(this, { req, res, url, match: admin.match });
+      return;
+    }
     const api = isFalPath(url.pathname) ? FAL_API : RUNFLOW_API;
     const open = findRoute(api.openRoutes, method, url.pathname);
-    if (open) return sendReply(res, open.handler());
-    return this.answerApi(api, req, res, url);
+    if (open) sendReply(res, open.handler());
+    else await this.answerApi(api, req, res, url);
   }
 
   /** The key check, the rate limit and the injected faults, then the route; a create may be slowed or lose its answer. */
@@ -138,13 +141,15 @@ export class Simulator implements SimulatorContext {
     const refusal = refusalOf(this, this.meter, api, req, now);
     if (refusal) {
       await readBody(req);
-      return sendReply(res, refusal);
+      sendReply(res, refusal);
+      return;
     }
     const isCreate = api.isCreate(method, url.pathname);
     const { fault, afterCreate } = drawFault(this, isCreate);
     if (fault !== undefined && !afterCreate) {
       await readBody(req);
-      return injectFault(this, res, api.name, fault);
+      injectFault(this, res, api.name, fault);
+      return;
     }
     const body = await readBody(req);
     if (isCreate) this.stats.creates++;
@@ -157,8 +162,9 @@ export class Simulator implements SimulatorContext {
     if (isCreate && this.options.create_response_delay_ms > 0) await sleep(this.options.create_response_delay_ms);
     if (fault !== undefined) {
       if (reply.status < 300) this.stats.lostCreateAnswers++;
-      return injectFault(this, res, api.name, fault);
+      injectFault(this, res, api.name, fault);
+    } else {
+      sendReply(res, reply);
     }
-    sendReply(res, reply);
   }
 }

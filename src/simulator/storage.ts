@@ -1,4 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { clipName, type ClipLibrary } from './clips.js';
 import { readBody, sendText } from './http.js';
 import type { SimulatorSettings } from './options.js';
@@ -70,17 +71,27 @@ export class FileStore {
   }
 }
 
+/** Why storage refuses an upload (status, text), checked in the order a real bucket checks. */
+function uploadRefusal(req: IncomingMessage, bytes: Buffer, asset: SimAsset | undefined, signed: boolean): [number, string] | undefined {
+  if (req.method !== 'PUT') return [405, 'PUT only'];
+  if (!asset || !signed) return [403, 'Invalid signature'];
+  if (req.headers.authorization) return [400, 'Only one auth mechanism allowed: the URL is already signed'];
+  if (req.headers['content-type'] !== asset.mime) return [400, `Content-Type must be ${asset.mime}`];
+  if (asset.size !== undefined && bytes.length !== asset.size) return [400, `Expected ${asset.size} bytes, got ${bytes.length}`];
+  return undefined;
+}
+
 /** The presigned PUT: storage, not the API, so an Authorization header is refused as it would be there. */
 export async function receiveUpload(files: FileStore, stats: SimulatorStats, { req, res, url }: RawCall): Promise<void> {
   const id = /^\/__simulator\/uploads\/([^/]+)$/.exec(url.pathname)?.[1] ?? '';
   const asset = files.assets.get(id);
   const bytes = await readBody(req);
-  if (req.method !== 'PUT') return sendText(res, 405, 'PUT only');
-  if (!asset || url.searchParams.get('signature') !== files.sign(`upload:${id}`)) return sendText(res, 403, 'Invalid signature');
-  if (req.headers.authorization) return sendText(res, 400, 'Only one auth mechanism allowed: the URL is already signed');
-  if (req.headers['content-type'] !== asset.mime) return sendText(res, 400, `Content-Type must be ${asset.mime}`);
-  if (asset.size !== undefined && bytes.length !== asset.size) return sendText(res, 400, `Expected ${asset.size} bytes, got ${bytes.length}`);
-  asset.bytes = bytes;
+  const refusal = uploadRefusal(req, bytes, asset, url.searchParams.get('signature') === files.sign(`upload:${id}`));
+  if (refusal) {
+    sendText(res, refusal[0], refusal[1]);
+    return;
+  }
+  asset!.bytes = bytes; // a missing asset was refused above
   stats.uploads++;
   res.writeHead(200);
   res.end();
@@ -89,7 +100,10 @@ export async function receiveUpload(files: FileStore, stats: SimulatorStats, { r
 /** `GET` (or `HEAD`) of a signed asset URL: the bytes, or a 403 saying why not. */
 export function serveAsset(files: FileStore, { res, url }: RawCall): void {
   const found = files.assetBytes(url.href);
-  if (typeof found === 'string') return sendText(res, 403, found);
+  if (typeof found === 'string') {
+    sendText(res, 403, found);
+    return;
+  }
   const id = /\/__simulator\/assets\/([^/?]+)/.exec(url.pathname)?.[1] ?? '';
   res.writeHead(200, { 'content-length': found.length, 'content-type': files.assets.get(id)?.mime ?? 'application/octet-stream' });
   res.end(found);
