@@ -6,7 +6,7 @@ import type { ImageInfo } from '../load/images.js';
 import type { Manifest } from '../load/load.js';
 import type { Row } from '../load/row.js';
 import { buildKlingInput } from '../model/kling-v3.js';
-import { TIMEOUT_CODES } from '../lifecycle/row-error.js';
+import { standingOf } from '../lifecycle/standing.js';
 
 /**
  * What a run does with a row:
@@ -78,22 +78,22 @@ export function requestHash(row: Row, images: ReadonlyMap<string, ImageInfo>): s
 
 
 function actionFor(state: RowState | undefined, retryFailed: boolean, outputIntact: boolean, resubmitUnknown: boolean): Action {
-  switch (state?.status) {
-    case undefined:
-    case 'pending':
+  switch (standingOf(state, outputIntact)) {
+    case 'new':
       return 'submit';
-    case 'submitting':
+    case 'unanswered':
       return resubmitUnknown ? 'submit' : 'unknown';
-    case 'submitted':
+    // A timed-out run may have finished since (and been billed): look at it before anything else.
+    case 'in_flight':
+    case 'timed_out':
       return 'reattach';
-    case 'succeeded':
+    // A video deleted or damaged since is fetched again from the same run: never paid twice.
+    case 'paid':
+    case 'damaged':
       return 'download';
-    case 'downloaded':
-      // A video deleted or damaged since is fetched again from the same run: never paid twice.
-      return outputIntact ? 'done' : 'download';
+    case 'done':
+      return 'done';
     case 'failed':
-      // A timed-out run may have finished since (and been billed): look at it before anything else.
-      if (state.runId !== undefined && TIMEOUT_CODES.has(state.failure?.code ?? '')) return 'reattach';
       return retryFailed ? 'submit' : 'failed';
   }
 }

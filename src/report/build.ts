@@ -1,5 +1,6 @@
 import { MICROS_PER_USD, audioModeOf, type AudioMode } from '../money/cost.js';
 import type { RowState } from '../state/events.js';
+import { standingOf, type Standing } from '../lifecycle/standing.js';
 import { redactText } from '../infra/http.js';
 import type { BilledRun } from '../money/ledger.js';
 import type { Manifest } from '../load/load.js';
@@ -107,21 +108,11 @@ function usd(micros: number): number {
   return micros / MICROS_PER_USD;
 }
 
+/** The report's word for where a row stands (a timed-out run reads as failed until a re-check says more). */
+const STATUS: Record<Standing, RowStatus> = { new: 'skipped', unanswered: 'unknown', in_flight: 'in_flight', paid: 'owed', done: 'done', damaged: 'owed', timed_out: 'failed', failed: 'failed' };
+
 function statusOf(state: RowState | undefined, missing: boolean): RowStatus {
-  switch (state?.status) {
-    case 'downloaded':
-      return missing ? 'owed' : 'done';
-    case 'failed':
-      return 'failed';
-    case 'succeeded':
-      return 'owed';
-    case 'submitted':
-      return 'in_flight';
-    case 'submitting':
-      return 'unknown';
-    default:
-      return 'skipped';
-  }
+  return STATUS[standingOf(state, !missing)];
 }
 
 function errorOf(state: RowState | undefined, item: WorkItem, missing: boolean): string | null {
