@@ -24,8 +24,21 @@ export interface SettingOverrides {
 }
 
 type AnySchema = z.ZodType;
-type Def = { type: string; innerType?: AnySchema; shape?: Record<string, AnySchema>; checks?: { _zod: { def: CheckDef } }[]; entries?: Record<string, string> };
-type CheckDef = { check?: string; value?: number; inclusive?: boolean; minimum?: number; format?: string };
+/** The parts of zod 4's schema definitions read here (`schema._zod.def`). */
+interface Def {
+  type: string;
+  innerType?: AnySchema;
+  shape?: Record<string, AnySchema>;
+  checks?: { _zod: { def: CheckDef } }[];
+  entries?: Record<string, string>;
+}
+interface CheckDef {
+  check?: string;
+  value?: number;
+  inclusive?: boolean;
+  minimum?: number;
+  format?: string;
+}
 
 const defOf = (schema: AnySchema): Def => (schema as unknown as { _zod: { def: Def } })._zod.def;
 
@@ -54,13 +67,13 @@ export function describeAllowed(schema: AnySchema): string | undefined {
   if (def.type === 'enum' && def.entries) return `one of ${Object.values(def.entries).join(', ')}`;
   if (def.type === 'string') return checks.some((c) => c.check === 'min_length' && (c.minimum ?? 0) > 0) ? 'a non-empty text' : 'a text';
   if (def.type !== 'number') return undefined;
-  const noun = checks.some((c) => c.check === 'number_format' && /int/.test(c.format ?? '')) ? 'a whole number' : 'a number';
+  const noun = checks.some((c) => c.check === 'number_format' && (c.format ?? '').includes('int')) ? 'a whole number' : 'a number';
   const min = checks.find((c) => c.check === 'greater_than');
   const max = checks.find((c) => c.check === 'less_than');
   if (min && !min.inclusive) return `${noun} above ${min.value}${max ? ` and at most ${max.value}` : ''}`;
   if (min && max) return `${noun} from ${min.value} to ${max.value}`;
-  if (min) return `${noun} from ${min.value}`;
-  if (max) return `${noun} up to ${max.value}`;
+  if (min) return `${noun}, at least ${min.value}`;
+  if (max) return `${noun}, at most ${max.value}`;
   return noun;
 }
 
@@ -83,7 +96,7 @@ export function checkValue(field: AnySchema, input: unknown): FlagValue {
   if (parsed.success) return { ok: true, input, output: parsed.data };
   const allowed = describeAllowed(field);
   const custom = parsed.error.issues.find((i) => i.code === 'custom');
-  return { ok: false, message: custom || !allowed ? (custom ?? parsed.error.issues[0])?.message ?? 'is not allowed' : `must be ${allowed}` };
+  return { ok: false, message: custom || !allowed ? ((custom ?? parsed.error.issues[0])?.message ?? 'is not allowed') : `must be ${allowed}` };
 }
 
 /** Every override a caller gave, checked by its setting's field: `[flag, message]` for each refused one. */

@@ -3,14 +3,21 @@ import path from 'node:path';
 import { LineCounter, parseDocument, isMap, type Node } from 'yaml';
 import type { z } from 'zod';
 import { DEFAULTABLE_FIELDS } from '../load/row.js';
-import type { RawDefaults } from '../load/raw.js';
+import type { RawDefaults, RawValue } from '../load/raw.js';
 import { readYamlMap, yamlMessage } from '../load/yaml.js';
 import { InputError, type Problem } from '../load/problem.js';
 import { checkBaseUrl, envProblems, envSettings } from './env.js';
 import { overrideProblems, SETTING_FLAGS, type SettingOverrides } from './flags.js';
 import { pipelineFields, pipelineSchema, type PipelineSettings } from './schema.js';
 
-type DeepReadonly<T> = T extends Map<unknown, unknown> ? T : T extends readonly (infer E)[] ? readonly DeepReadonly<E>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+type DeepReadonly<T> =
+  T extends Map<unknown, unknown>
+    ? T
+    : T extends readonly (infer E)[]
+      ? readonly DeepReadonly<E>[]
+      : T extends object
+        ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+        : T;
 
 /** The settings of one command, built once at load and frozen: the file (or built-in defaults), then flags, then the environment. */
 export type Pipeline = DeepReadonly<
@@ -52,7 +59,11 @@ async function readPipelineFile(file: string): Promise<PipelineFile> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new InputError([{ file, line: 0, field: '', message: `cannot read the pipeline file (${(error as NodeJS.ErrnoException).code ?? String(error)})` }], undefined, { cause: error });
+    throw new InputError(
+      [{ file, line: 0, field: '', message: `cannot read the pipeline file (${(error as NodeJS.ErrnoException).code ?? String(error)})` }],
+      undefined,
+      { cause: error },
+    );
   }
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
@@ -68,18 +79,26 @@ async function readPipelineFile(file: string): Promise<PipelineFile> {
   };
   const raw = (doc.toJS() ?? {}) as Raw;
   const parsed = pipelineFields.safeParse(raw);
-  if (!parsed.success) return { file, raw, defaults: new Map(), problems: zodProblems(parsed.error, file, lineAt) };
+  if (!parsed.success) return { file, raw, defaults: new Map<string, RawValue>(), problems: zodProblems(parsed.error, file, lineAt) };
   const defaultsNode = doc.get('defaults', true) as Node | undefined;
-  const defaults = defaultsNode && isMap(defaultsNode) ? readYamlMap(defaultsNode, file, lines) : new Map();
+  const defaults: RawDefaults = defaultsNode && isMap(defaultsNode) ? readYamlMap(defaultsNode, file, lines) : new Map<string, RawValue>();
   const problems: Problem[] = [];
   for (const [name, value] of defaults) {
-    if (!DEFAULTABLE_FIELDS.includes(name)) problems.push({ file, line: value.line, field: `defaults.${name}`, message: `not a row field that can have a default (allowed: ${DEFAULTABLE_FIELDS.join(', ')})` });
+    if (!DEFAULTABLE_FIELDS.includes(name))
+      problems.push({
+        file,
+        line: value.line,
+        field: `defaults.${name}`,
+        message: `not a row field that can have a default (allowed: ${DEFAULTABLE_FIELDS.join(', ')})`,
+      });
   }
-  const urls = [['notify', 'webhook_url'], ['base_url']] as const;
-  for (const at of urls) {
-    const url = at.length === 2 ? parsed.data.notify.webhook_url : parsed.data.base_url;
+  const urls: [string[], string | undefined][] = [
+    [['notify', 'webhook_url'], parsed.data.notify.webhook_url],
+    [['base_url'], parsed.data.base_url],
+  ];
+  for (const [at, url] of urls) {
     const problem = url === undefined ? undefined : checkBaseUrl(url);
-    if (problem) problems.push({ file, line: lineAt([...at]), field: at.join('.'), message: problem });
+    if (problem) problems.push({ file, line: lineAt(at), field: at.join('.'), message: problem });
   }
   return { file, raw, defaults, problems };
 }
@@ -95,12 +114,13 @@ function withSetting(raw: Raw, at: readonly string[], value: unknown): Raw {
 /** The file's settings with the flags' and the environment's in place (all already checked). */
 function mergeSources(raw: Raw, sources: PipelineSources, env: NodeJS.ProcessEnv): Raw {
   let merged = raw;
-  const { maxCostUsd, ...plain } = sources;
-  for (const [name, value] of Object.entries(plain)) {
-    if (value !== undefined && name in SETTING_FLAGS) merged = withSetting(merged, SETTING_FLAGS[name as keyof typeof SETTING_FLAGS].path, value);
+  const { maxCostUsd } = sources;
+  for (const name of ['outDir', 'concurrency', 'requestsPerMinute'] as const) {
+    if (sources[name] !== undefined) merged = withSetting(merged, SETTING_FLAGS[name].path, sources[name]);
   }
   // --max-cost never raises the file's budget: the lower of the two applies.
-  if (maxCostUsd !== undefined) merged = withSetting(merged, ['budget_usd'], typeof raw.budget_usd === 'number' ? Math.min(raw.budget_usd, maxCostUsd) : maxCostUsd);
+  if (maxCostUsd !== undefined)
+    merged = withSetting(merged, ['budget_usd'], typeof raw.budget_usd === 'number' ? Math.min(raw.budget_usd, maxCostUsd) : maxCostUsd);
   for (const [, at, value] of envSettings(env, providerOf(raw))) merged = withSetting(merged, at, value);
   return merged;
 }
@@ -131,7 +151,7 @@ export async function resolvePipeline(sources: PipelineSources = {}, env: NodeJS
   const problems = [...(read?.problems ?? []), ...overrideProblems(sources).map(([flag, message]): Problem => ({ file: flag, line: 0, field: '', message }))];
   if (read?.problems.length === 0 || read === undefined) problems.push(...envProblems(env, providerOf(raw)));
   if (problems.length > 0) throw new InputError(problems);
-  return build(mergeSources(raw, sources, env), read && path.resolve(read.file), read?.defaults ?? new Map());
+  return build(mergeSources(raw, sources, env), read && path.resolve(read.file), read?.defaults ?? new Map<string, RawValue>());
 }
 
 /** Loads and checks a pipeline file alone (no flags, no environment); every problem with its line, then InputError. */
@@ -141,5 +161,5 @@ export function loadPipeline(file: string): Promise<Pipeline> {
 
 /** The built-in settings, with no file, flag or environment. */
 export function defaultPipeline(): Pipeline {
-  return build({}, undefined, new Map());
+  return build({}, undefined, new Map<string, RawValue>());
 }

@@ -14,7 +14,8 @@ const budgetPeriod = z
   .transform((v, ctx): BudgetPeriod => {
     if (v === 'run' || v === 'folder') return { kind: v };
     const ms = parseDurationMs(v);
-    if (ms === undefined || ms < 60_000) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a budget period (run, folder, or a duration of at least 1m like 12h)` });
+    if (ms === undefined || ms < 60_000)
+      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a budget period (run, folder, or a duration of at least 1m like 12h)` });
     return { kind: 'window', ms: ms ?? 0 };
   });
 
@@ -72,13 +73,19 @@ export const pipelineFields = z
     /** A bill above this many times its estimate is flagged. */
     cost_alert_factor: z.number().min(1).default(1.5),
     /** Videos, reports and the journal (`--out`). */
-    output: z.object({ dir: z.string().min(1).default('out') }).strict().prefault({}),
+    output: z
+      .object({ dir: z.string().min(1).default('out') })
+      .strict()
+      .prefault({}),
     /** Row fields every manifest inherits (checked as rows, with their lines, by `load.ts`). */
     defaults: z.record(z.string(), z.unknown()).optional(),
     /** The built-in simulator's knobs, the same as `clipmill simulate`'s flags. */
     simulator: simulatorOptionsSchema.prefault({}),
     /** Where the end-of-run notice is posted (CLIPMILL_WEBHOOK_URL in the environment wins). */
-    notify: z.object({ webhook_url: z.string().min(1).optional() }).strict().prefault({}),
+    notify: z
+      .object({ webhook_url: z.string().min(1).optional() })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

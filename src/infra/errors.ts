@@ -14,8 +14,8 @@ export type ErrorKind = 'transient' | 'row' | 'fatal' | 'credit';
  * says how the CLI exits when it reaches the top. Anything else reaching the top is a bug (exit 4).
  */
 export abstract class ClipmillError extends Error {
-  /** The `EXIT` code the CLI ends with when this error is not handled below it (a getter: no own property to serialise). */
-  abstract get exit(): ExitName;
+  /** The `EXIT` code the CLI ends with when this error is not handled below it. */
+  abstract readonly exit: ExitName;
 
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
@@ -35,9 +35,7 @@ export interface ApiErrorDetails {
 /** An error from a provider or the network, already classified. Its message never holds a secret. */
 export class ApiError extends ClipmillError {
   // A provider's refusal that reaches the top (an audit, a look-up) ends the command as a failure, as before.
-  get exit(): ExitName {
-    return 'rowsFailed';
-  }
+  readonly exit = 'rowsFailed';
   readonly kind: ErrorKind;
   readonly code: string;
   readonly status: number | undefined;

@@ -156,12 +156,12 @@ export class HttpClient {
     const where = `${req.method} ${redactUrl(req.url)}`;
     if (req.signal.aborted) return req.signal.reason ?? error; // the user's abort is never retried
     if (signal.aborted && signal.reason instanceof ApiError) {
-      return new ApiError('transient', 'TIMEOUT', `${where}: ${signal.reason.message}`);
+      return new ApiError('transient', 'TIMEOUT', `${where}: ${signal.reason.message}`, { cause: error });
     }
     if (isAbortError(error)) return error;
     const code = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code ?? 'NETWORK';
     const reached = !REFUSED.has(code);
     const detail = error instanceof undiciErrors.UndiciError || error instanceof Error ? error.message : String(error);
-    return new ApiError('transient', code, `${where}: ${code} (${detail})`, { mayHaveReachedServer: reached });
+    return new ApiError('transient', code, `${where}: ${code} (${detail})`, { mayHaveReachedServer: reached, cause: error });
   }
 }

@@ -1,5 +1,4 @@
 import { ClipmillError } from '../infra/errors.js';
-import type { ExitName } from '../report/summary.js';
 
 /** One thing wrong with the user's input, located precisely enough to fix without guessing. */
 export interface Problem {
@@ -21,9 +20,7 @@ export function sortProblems(problems: readonly Problem[]): Problem[] {
 
 /** Thrown when input or configuration is invalid: the CLI prints every problem and exits 2. */
 export class InputError extends ClipmillError {
-  get exit(): ExitName {
-    return 'invalid';
-  }
+  readonly exit = 'invalid';
   readonly problems: readonly Problem[];
   constructor(problems: readonly Problem[], summary?: string, options?: { cause?: unknown }) {
     super(summary ?? `${problems.length} problem${problems.length === 1 ? '' : 's'} in the input`, options);

@@ -95,7 +95,7 @@ export class RunflowProvider implements Provider {
         body = await this.call('GET', `/v1/runs?${query}`, undefined, signal);
       } catch (error) {
         if (error instanceof ApiError && (error.status === 400 || error.status === 422)) {
-          throw new ApiError('row', 'LIST_QUERY_REFUSED', `Runflow refused the run-list query for client_ref ${clientRef} (${error.message}); without it a lost create cannot be looked up`, { status: error.status });
+          throw new ApiError('row', 'LIST_QUERY_REFUSED', `Runflow refused the run-list query for client_ref ${clientRef} (${error.message}); without it a lost create cannot be looked up`, { status: error.status, cause: error });
         }
         throw error;
       }

@@ -1,7 +1,9 @@
+import { ClipmillError } from '../../infra/errors.js';
 import type { LockHolder } from './record.js';
 
 /** Another live run holds the folder: the CLI reports it and exits 2 without touching anything. */
-export class LockedError extends Error {
+export class LockedError extends ClipmillError {
+  readonly exit = 'invalid';
   constructor(
     readonly holder: LockHolder,
     readonly file: string,
@@ -17,7 +19,8 @@ export class LockedError extends Error {
 }
 
 /** The reason `HeldLock.lost` is aborted with: another process now holds the lock file, or it vanished. */
-export class LockLostError extends Error {
+export class LockLostError extends ClipmillError {
+  readonly exit = 'invalid';
   constructor(
     readonly file: string,
     detail: string,
