@@ -158,9 +158,9 @@ export async function downloadVideo(url: string, finalPath: string, options: Dow
     if (signal.aborted) throw signal.reason ?? error;
     // A full disk is not the network's fault and no retry helps: the run stops, as when the journal cannot be written.
     if (isDiskFull(error)) throw new JournalWriteError(finalPath, error, 'the video');
-    if (tooLarge) throw new ApiError('row', 'TOO_LARGE', `${what}: more than ${maxBytes} bytes, more than a clip this long may have`);
-    if (idle.signal.aborted) throw new ApiError('transient', 'TIMEOUT', `${what}: no data for ${idleTimeoutMs} ms`);
-    if (deadline.aborted) throw new ApiError('transient', 'TIMEOUT', `${what}: not finished within ${deadlineMs} ms (download_timeout)`);
+    if (tooLarge) throw new ApiError('row', 'TOO_LARGE', `${what}: more than ${maxBytes} bytes, more than a clip this long may have`, { cause: error });
+    if (idle.signal.aborted) throw new ApiError('transient', 'TIMEOUT', `${what}: no data for ${idleTimeoutMs} ms`, { cause: error });
+    if (deadline.aborted) throw new ApiError('transient', 'TIMEOUT', `${what}: not finished within ${deadlineMs} ms (download_timeout)`, { cause: error });
     if (error instanceof ApiError) throw error;
     throw http.streamError(error, req);
   } finally {
