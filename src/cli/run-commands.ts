@@ -1,5 +1,7 @@
 import { Option, type Command } from 'commander';
-import { EXIT, estimateManifests, loadValidated, resolvePipeline, runManifests } from '../commands/run.js';
+import { estimateManifests, loadValidated, runManifests } from '../commands/run.js';
+import { resolvePipeline } from '../config/pipeline.js';
+import { EXIT } from '../report/summary.js';
 import { pipelineOption, settingOption, sourcesOf } from './options.js';
 
 const MANIFESTS = 'manifest files (.yaml, .yml, .csv) or folders of them';
