@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { runAudit } from '../commands/audit.js';
 import { renderDoctor, runDoctor } from '../commands/doctor.js';
 import { forgetRow } from '../commands/forget.js';
-import { rebuildReports } from '../commands/run.js';
+import { rebuildReports } from '../commands/report.js';
 import { resolvePipeline } from '../config/pipeline.js';
 import { renderStatus } from '../report/status.js';
 import { Journal } from '../state/journal.js';

@@ -1,5 +1,7 @@
 import { Option, type Command } from 'commander';
-import { estimateManifests, loadValidated, runManifests } from '../commands/run.js';
+import { estimateManifests } from '../commands/estimate.js';
+import { runManifests } from '../commands/run.js';
+import { loadValidated } from '../load/validate.js';
 import { resolvePipeline } from '../config/pipeline.js';
 import { EXIT } from '../report/summary.js';
 import { pipelineOption, settingOption, sourcesOf } from './options.js';

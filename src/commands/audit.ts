@@ -7,7 +7,7 @@ import { billedRuns, type BilledRun } from '../money/ledger.js';
 import { InputError } from '../load/problem.js';
 import { configuredHosts, openProvider, providerProblems } from '../providers/index.js';
 import type { ListedRun } from '../providers/provider.js';
-import { resolvePipeline } from './run.js';
+import { resolvePipeline } from '../config/pipeline.js';
 import { RateGate } from '../execute/rate-gate.js';
 
 /** Every client_ref clipmill sends starts so; the row and request part says which row a run was for. */

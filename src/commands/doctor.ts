@@ -3,7 +3,9 @@ import { HttpClient } from '../infra/http.js';
 import { InputError } from '../load/problem.js';
 import { configuredHosts, openProvider, providerProblems } from '../providers/index.js';
 import type { AccountCheck } from '../providers/provider.js';
-import { estimateManifests, resolvePipeline, type RunOptions } from './run.js';
+import { resolvePipeline } from '../config/pipeline.js';
+import { estimateManifests } from './estimate.js';
+import type { RunOptions } from './prepare.js';
 import { RateGate } from '../execute/rate-gate.js';
 
 export interface DoctorResult {

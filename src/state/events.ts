@@ -27,8 +27,11 @@ export type JournalEvent =
   | (EventBase & { type: 'failed'; runId?: string; code: string; message: string; attempt: number; billed: boolean; costMicros?: number })
   /** A local image was uploaded (key `upload:<provider>:<sha256>`, request = the sha256): its asset id, never its signed URL. */
   | (EventBase & { type: 'uploaded'; assetId: string; provider?: string })
-  /** What a run set out to do (key `plan:<session>`): lets `clipmill report` rebuild the reports from the journal alone. */
-  | (EventBase & { type: 'planned'; provider: string; manifests: PlannedManifest[]; items: PlannedItem[] });
+  /**
+   * What a run set out to do (key `plan:<session>`): lets `clipmill report` rebuild the reports from the journal alone.
+   * With `base`, only the rows that differ from that session's plan, and `keys` (the row order) only when it changed.
+   */
+  | (EventBase & { type: 'planned'; provider: string; manifests: PlannedManifest[]; items: PlannedItem[]; base?: string; keys?: string[] });
 
 export interface PlannedManifest {
   name: string;

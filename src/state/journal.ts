@@ -152,6 +152,8 @@ export class Journal implements StateStore {
   readonly states = new Map<string, RowState>();
   /** Local images already uploaded, by `uploadKey(provider, content hash)`. */
   readonly uploads = new Map<string, UploadRecord>();
+  /** Every event, read at open and appended since: replayed by the commands without reading the file again. */
+  private readonly history: JournalEvent[] = [];
   private pending: { event: JournalEvent; resolve: (state: RowState | undefined) => void; reject: (error: unknown) => void }[] = [];
   private flushing: Promise<void> | undefined;
   private broken: JournalWriteError | undefined;
@@ -272,7 +274,12 @@ export class Journal implements StateStore {
     await this.handle.close();
   }
 
+  events(): readonly JournalEvent[] {
+    return this.history;
+  }
+
   private fold(event: JournalEvent): RowState | undefined {
+    this.history.push(event);
     if (event.type === 'uploaded') {
       const provider = event.provider ?? 'runflow';
       this.uploads.set(uploadKey(provider, event.request), { assetId: event.assetId, provider });

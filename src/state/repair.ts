@@ -13,7 +13,8 @@ import { requestHash, rowKey } from '../plan/plan.js';
 import { InputError } from '../load/problem.js';
 import { configuredHosts, openProvider, providerProblems } from '../providers/index.js';
 import type { ListedRun } from '../providers/provider.js';
-import { loadValidated, resolvePipeline } from '../commands/run.js';
+import { resolvePipeline } from '../config/pipeline.js';
+import { loadValidated } from '../load/validate.js';
 import { RateGate } from '../execute/rate-gate.js';
 import { sha256Of } from './outputs.js';
 

@@ -1,0 +1,115 @@
+import path from 'node:path';
+import { resolvePipeline, type Pipeline } from '../config/pipeline.js';
+import type { LogFormat, Logger } from '../infra/log.js';
+import { InputError, type Problem } from '../load/problem.js';
+import type { LoadedManifests } from '../load/load.js';
+import { loadValidated } from '../load/validate.js';
+import { observedRates, overBudget, reservationMicros, spentInPeriod } from '../money/budget.js';
+import { audioModeOf, formatUsd, type AudioMode } from '../money/cost.js';
+import { billedRuns, type BilledRun } from '../money/ledger.js';
+import type { BudgetView } from '../plan/estimate.js';
+import { planRun, rowKey, withoutRowsOverBudget, type Plan } from '../plan/plan.js';
+import { providerProblems } from '../providers/index.js';
+import type { JournalEvent, RowState } from '../state/events.js';
+import { findDamagedOutputs } from '../state/outputs.js';
+
+export interface RunOptions {
+  manifests: string[];
+  pipelineFile?: string;
+  outDir?: string;
+  concurrency?: number;
+  requestsPerMinute?: number;
+  dryRun?: boolean;
+  retryFailed?: boolean;
+  /** `--max-cost` in dollars; the lower of it and the pipeline's `budget_usd` applies. */
+  maxCostUsd?: number;
+  /** Run the rows that fit the budget, in manifest order, instead of refusing to start. */
+  partial?: boolean;
+  /** Submit again rows whose create got no answer, without a look-up (for providers with no run list, after checking by hand). */
+  resubmitUnknown?: boolean;
+  /** Run the valid manifests and list the invalid ones, instead of refusing the whole night. */
+  skipInvalid?: boolean;
+  log?: LogFormat;
+  env?: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+  /** Where the end-of-run summary goes (stdout by default). */
+  print?: (line: string) => void;
+  /** Where log lines go (stderr by default; a terminal gets the live block instead). */
+  logLine?: (line: string) => void;
+  /** How often a non-terminal log says the run is alive (default one minute). */
+  heartbeatMs?: number;
+}
+
+/** A command's inputs, all checked before anything is read from or written to the output folder. */
+export interface Prepared {
+  pipeline: Pipeline;
+  loaded: LoadedManifests & { skipped: Problem[] };
+  outDir: string;
+  budgetMicros: number | undefined;
+}
+
+/** Pipeline, credentials and every manifest checked, before anything is read from or written to the output folder. */
+export async function prepare(options: RunOptions, env: NodeJS.ProcessEnv, needsKey: boolean): Promise<Prepared> {
+  const pipeline = await resolvePipeline(options, env);
+  if (needsKey) {
+    const configProblems = providerProblems(pipeline, env);
+    if (configProblems.length > 0) throw new InputError(configProblems);
+  }
+  const loaded = await loadValidated(options.manifests, pipeline, options.skipInvalid ?? false);
+  return { pipeline, loaded, outDir: path.resolve(pipeline.outputDir), budgetMicros: pipeline.budgetMicros };
+}
+
+/** What the folder's journal says about money: every billed run, what the budget's period has spent, the provider's observed prices. */
+export interface Money {
+  billed: BilledRun[];
+  spentBeforeMicros: number;
+  rates: Partial<Record<AudioMode, number>>;
+}
+
+function moneyOf(events: readonly JournalEvent[], pipeline: Pipeline, plan?: Plan): Money {
+  // Tonight's plan knows the estimate of runs whose own plan was lost (a repaired journal): they count at it, not at zero.
+  const estimates = new Map(plan?.items.map((item) => [`${item.key}\u0000${item.request}`, item.estimateMicros]) ?? []);
+  const billed = billedRuns(events, estimates);
+  return { billed, spentBeforeMicros: spentInPeriod(billed, pipeline.budgetPeriod, Date.now()), rates: observedRates(billed) };
+}
+
+/** The budget as tonight sees it: spent in its period, plus the runs that already exist and are re-attached. */
+export function budgetViewOf(prepared: Prepared, plan: Plan, money: Money): BudgetView | undefined {
+  if (prepared.budgetMicros === undefined) return undefined;
+  const reattached = plan.items
+    .filter((i) => i.action === 'reattach')
+    .reduce((sum, i) => sum + reservationMicros(i.estimateMicros, i.row.request.durationSeconds, audioModeOf(i.row.request), money.rates), 0);
+  return { limitMicros: prepared.budgetMicros, committedMicros: money.spentBeforeMicros + reattached };
+}
+
+/** Rows + journal → plan, with outputs checked on disk and, under `--partial`, the rows past what is left of the budget set aside. */
+export async function planFor(
+  prepared: Prepared,
+  events: readonly JournalEvent[],
+  states: ReadonlyMap<string, RowState>,
+  options: Pick<RunOptions, 'retryFailed' | 'resubmitUnknown' | 'partial'>,
+  log?: Logger,
+  holdBack = true,
+): Promise<{ plan: Plan; money: Money }> {
+  const { loaded, outDir, pipeline } = prepared;
+  const keys = loaded.manifests.flatMap((m) => m.rows.map(rowKey));
+  const damagedOutputs = await findDamagedOutputs(outDir, states, keys);
+  for (const key of damagedOutputs) log?.warn('output_damaged', `${key}: the downloaded video is missing or changed on disk; downloading it again from the same run`);
+  const plan = planRun(loaded.manifests, states, loaded.images, { pricing: pipeline.pricing, retryFailed: options.retryFailed ?? false, resubmitUnknown: options.resubmitUnknown ?? false, damagedOutputs });
+  const money = moneyOf(events, pipeline, plan);
+  const budget = budgetViewOf(prepared, plan, money);
+  // `estimate` shows the whole bill against the budget; a run (and --partial anywhere) holds new rows back.
+  if (budget === undefined || !(holdBack || options.partial)) return { plan, money };
+  const over = overBudget(plan.items, Math.max(0, budget.limitMicros - budget.committedMicros), options.partial ?? false);
+  return { plan: over.length === 0 ? plan : withoutRowsOverBudget(plan, over), money };
+}
+
+/** One line: what the plan does with the rows. */
+export function describePlan(plan: Plan): string {
+  const c = plan.counts;
+  const parts = [`${c.done} done`, `${c.reattach} in flight re-attached`, `${c.download} to download`, `${c.submit} to submit`];
+  if (c.failed > 0) parts.push(`${c.failed} failed before (use --retry-failed to resubmit)`);
+  if (c.unknown > 0) parts.push(`${c.unknown} with an unanswered create (looked up first)`);
+  if (c.over_budget > 0) parts.push(`${c.over_budget} left out by the budget`);
+  return `${parts.join(', ')}; estimated cost of new submissions ${formatUsd(plan.submitMicros)}`;
+}

@@ -1,0 +1,28 @@
+import path from 'node:path';
+import { InputError } from '../load/problem.js';
+import { billedRuns } from '../money/ledger.js';
+import type { Action } from '../plan/plan.js';
+import { buildReport, type Report } from '../report/build.js';
+import { writeReports } from '../report/write.js';
+import { foldEvents } from '../state/events.js';
+import { Journal, JOURNAL_FILE, STATE_DIR } from '../state/journal.js';
+import { acquireLock } from '../state/lock.js';
+import { findDamagedOutputs } from '../state/outputs.js';
+import { lastPlan } from '../state/plans.js';
+
+/** `clipmill report`: the four reports again, from the journal alone (the last run's plan and every row's state). */
+export async function rebuildReports(outDir: string): Promise<{ report: Report; files: string[] }> {
+  const lock = await acquireLock(outDir);
+  try {
+    const events = await Journal.events(outDir);
+    const planned = lastPlan(events);
+    if (!planned) throw new InputError([{ file: path.join(outDir, STATE_DIR, JOURNAL_FILE), line: 0, field: '', message: 'no run is recorded in this output folder yet (run clipmill run first)' }]);
+    const states = foldEvents(events);
+    const items = planned.items.map((i) => ({ key: i.key, request: i.request, action: i.action as Action, estimateMicros: i.estimateMicros, changed: i.changed, row: i.row }));
+    const missingOutputs = await findDamagedOutputs(outDir, states, items.map((i) => i.key));
+    const report = buildReport(planned.manifests.map((m) => ({ ...m, rows: [] })), items, states, planned.provider, planned.session, { billed: billedRuns(events), missingOutputs });
+    return { report, files: await writeReports(outDir, report) };
+  } finally {
+    await lock.release();
+  }
+}

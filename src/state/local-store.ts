@@ -1,0 +1,75 @@
+import type { JournalEvent, RowState, UploadRecord } from './events.js';
+import { Journal, type NewEvent } from './journal.js';
+import { acquireLock, type HeldLock } from './lock.js';
+import { lastPlan, planRecord, type RecordedPlan } from './plans.js';
+import type { StateStore } from './store.js';
+
+/**
+ * The default state store: one output folder, its lock held for as long as the store is open, and its
+ * append-only journal. Replays the journal once (at open) and keeps it, so a command reads the file once.
+ */
+export class LocalStore implements StateStore {
+  private constructor(
+    private readonly lock: HeldLock,
+    private readonly journal: Journal,
+  ) {}
+
+  /** Takes the folder's lock (or LockedError), then opens its journal (or the advice to repair it). */
+  static async open(outDir: string, session?: string): Promise<LocalStore> {
+    const lock = await acquireLock(outDir);
+    try {
+      return new LocalStore(lock, await Journal.open(outDir, session));
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  get session(): string {
+    return this.journal.session;
+  }
+
+  /** Aborted when another run takes the folder over (this one's heartbeat stopped): new work stops, as on Ctrl-C. */
+  get lost(): AbortSignal {
+    return this.lock.lost;
+  }
+
+  /** The run whose stale lock was taken over, if one was. */
+  get tookOverFrom(): HeldLock['tookOverFrom'] {
+    return this.lock.tookOverFrom;
+  }
+
+  row(key: string): RowState | undefined {
+    return this.journal.row(key);
+  }
+
+  rows(): ReadonlyMap<string, RowState> {
+    return this.journal.rows();
+  }
+
+  upload(key: string): UploadRecord | undefined {
+    return this.journal.upload(key);
+  }
+
+  append(event: NewEvent): Promise<RowState | undefined> {
+    return this.journal.append(event);
+  }
+
+  /** Every event of the folder, in order: what money and reports are replayed from. */
+  events(): readonly JournalEvent[] {
+    return this.journal.events();
+  }
+
+  /** Records tonight's plan: only its differences from the last recorded one, so a night with nothing new barely grows the journal. */
+  async recordPlan(plan: Omit<RecordedPlan, 'session'>): Promise<void> {
+    await this.journal.append(planRecord(this.session, plan, lastPlan(this.events())));
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.journal.close();
+    } finally {
+      await this.lock.release();
+    }
+  }
+}

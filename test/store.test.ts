@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { runManifests } from '../src/commands/run.js';
+import type { Report } from '../src/report/build.js';
+import type { JournalEvent, PlannedItem } from '../src/state/events.js';
+import { lastPlan, planRecord, type RecordedPlan } from '../src/state/plans.js';
+import { envFor, fastPipeline, rowsYaml, runCli, startSimulator, workspace, write } from './helpers.js';
+
+const quiet = { print: () => {}, logLine: () => {} };
+
+function item(key: string, request = 'r1', action = 'done'): PlannedItem {
+  return { key, request, action, estimateMicros: 420_000, changed: false, row: { manifest: 'm', id: key.slice(2), line: 1 } as unknown as PlannedItem['row'] };
+}
+
+/** The planned events a journal would hold for these plans, in order. */
+function journalOf(plans: Omit<RecordedPlan, 'session'>[]): JournalEvent[] {
+  const events: JournalEvent[] = [];
+  plans.forEach((plan, night) => {
+    const session = `2026-11-2${night}T03:00:00.000Z`;
+    events.push({ at: session, session, ...planRecord(session, plan, lastPlan(events)) } as JournalEvent);
+  });
+  return events;
+}
+
+const base = { provider: 'runflow', manifests: [{ name: 'm', file: '/m.yaml', shown: 'm.yaml' }] };
+
+test('a plan is recorded as its differences from the last one, and replays to the same plan (edited, removed, added and reordered rows)', () => {
+  const first = { ...base, items: [item('m/a'), item('m/b'), item('m/c')] };
+  const same = { ...base, items: [item('m/a'), item('m/b'), item('m/c')] };
+  const edited = { ...base, items: [item('m/c'), item('m/a', 'r2', 'submit'), item('m/d', 'r1', 'submit')] };
+  const events = journalOf([first, same, edited]);
+  const planned = events.filter((e): e is Extract<JournalEvent, { type: 'planned' }> => e.type === 'planned');
+  assert.equal(planned[0]?.items.length, 3, 'the first plan is whole');
+  assert.deepEqual(planned[1]?.items, [], 'a night with nothing new records no row');
+  assert.equal(planned[1]?.keys, undefined, 'nor the row order, which is the same');
+  assert.deepEqual(planned[2]?.items.map((i) => i.key), ['m/a', 'm/d'], 'only the edited and the new row');
+  assert.deepEqual(planned[2]?.keys, ['m/c', 'm/a', 'm/d'], 'the new order, since it changed');
+  assert.deepEqual(lastPlan(events.slice(0, 2))?.items, first.items);
+  assert.deepEqual(lastPlan(events)?.items, edited.items);
+  assert.equal(lastPlan(events)?.session, '2026-11-22T03:00:00.000Z');
+});
+
+test('a rerun with nothing to do adds a few hundred bytes to the journal, not the whole plan again; `clipmill report` still rebuilds every row', async (t) => {
+  const simulator = await startSimulator(t);
+  const dir = await workspace(t);
+  const file = await write(dir, 'm.yaml', rowsYaml(40));
+  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
+  const out = path.join(dir, 'out');
+  const journal = path.join(out, '.clipmill', 'journal.jsonl');
+  const run = () => runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), ...quiet });
+
+  assert.equal((await run()).exitCode, 0);
+  assert.equal((await run()).exitCode, 0, 'every row done: the plan changes from "submit" to "done" once');
+  const before = (await stat(journal)).size;
+  const noop = await run();
+  assert.equal(noop.plan?.counts.done, 40);
+  const grown = (await stat(journal)).size - before;
+  assert.ok(grown < 600, `a no-op rerun of 40 rows added ${grown} bytes`);
+  assert.equal(simulator.created.length, 40);
+
+  const rebuilt = await runCli(['report', '--out', out]);
+  assert.equal(rebuilt.code, 0, rebuilt.stderr);
+  const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as Report;
+  assert.equal(report.rows.length, 40);
+  assert.deepEqual(report.rows.map((r) => r.id), Array.from({ length: 40 }, (_, i) => `r${i}`));
+  assert.equal(report.totals.done, 40);
+
+  // An edited row after no-op nights: the next plan records that row, and the report shows it changed.
+  await writeFile(file, rowsYaml(40).replace('prompt: "row 7"', 'prompt: "row 7, at dusk"'));
+  assert.equal((await run()).exitCode, 0);
+  assert.equal(simulator.created.length, 41, 'only the edited row is paid for again');
+  const again = await runCli(['report', '--out', out]);
+  assert.equal(again.code, 0, again.stderr);
+  const after = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as Report;
+  assert.deepEqual(after.rows.filter((r) => r.changed).map((r) => r.id), ['r7']);
+});
