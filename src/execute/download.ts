@@ -81,16 +81,10 @@ export function temporaryPathFor(finalPath: string): string {
 
 export const TEMPORARY_FILE_PATTERN = /^\..+\.[0-9a-f]{8}\.part$/;
 
-/**
- * Streams a video to a temporary file, checks it (HTTP status, length, MP4 structure), then renames
- * it into place: a partial or bogus file never sits under the final name.
- */
-export async function downloadVideo(url: string, finalPath: string, options: DownloadOptions): Promise<DownloadedVideo> {
-  const { http, signal, idleTimeoutMs, deadlineMs, maxBytes } = options;
-  await mkdir(path.dirname(finalPath), { recursive: true });
-  const what = `download ${redactUrl(url)}`;
-  const req = { method: 'GET' as const, url, timeoutMs: idleTimeoutMs, signal };
-  const response = await http.open(req);
+type Response = Awaited<ReturnType<HttpClient['open']>>;
+
+/** The answer's status and announced length, checked before a byte is written: a refused URL has usually expired. */
+async function checkResponse(response: Response, what: string, maxBytes: number): Promise<number | undefined> {
   if (response.statusCode !== 200) {
     const text = (await response.body.text().catch(() => '')).slice(0, 200).replace(/\s+/g, ' ');
     // A presigned URL that is refused has usually expired: the caller fetches the run again for a fresh one.
@@ -103,68 +97,104 @@ export async function downloadVideo(url: string, finalPath: string, options: Dow
     await response.body.dump().catch(() => {});
     throw new ApiError('row', 'TOO_LARGE', `${what}: announces ${expected} bytes, more than the ${maxBytes} a clip this long may have`);
   }
-  const temporary = temporaryPathFor(finalPath);
-  const hash = createHash('sha256');
-  const inspector = new Mp4Inspector();
-  let bytes = 0;
-  const idle = new AbortController();
-  let idleTimer = setTimeout(() => idle.abort(), idleTimeoutMs);
-  const deadline = AbortSignal.timeout(deadlineMs);
-  let tooLarge = false;
-  // The file is opened before the stream starts, and closed before it is removed: a stream still opening it cannot recreate it after the cleanup.
-  let file: FileHandle | undefined;
+  return expected;
+}
+
+/** What streaming a body found: its size and hash, whether it stalled or ran long, and the MP4 facts. */
+interface Streamed {
+  bytes: number;
+  hash: ReturnType<typeof createHash>;
+  inspector: Mp4Inspector;
+  tooLarge: boolean;
+  idle: AbortController;
+  deadline: AbortSignal;
+}
+
+/** Streams the body into an open file, hashing and inspecting as it goes, within the idle timeout, the deadline and the size cap. */
+async function streamBody(body: Response['body'], file: FileHandle, options: DownloadOptions, streamed: Streamed): Promise<void> {
+  const { signal, idleTimeoutMs, maxBytes } = options;
+  let idleTimer = setTimeout(() => streamed.idle.abort(), idleTimeoutMs);
   try {
-    file = await open(temporary, 'w');
     await pipeline(
-      response.body,
+      body,
       async function* (source: AsyncIterable<Buffer>) {
         for await (const chunk of source) {
           clearTimeout(idleTimer);
-          idleTimer = setTimeout(() => idle.abort(), idleTimeoutMs);
-          bytes += chunk.length;
-          if (bytes > maxBytes) {
-            tooLarge = true;
+          idleTimer = setTimeout(() => streamed.idle.abort(), idleTimeoutMs);
+          streamed.bytes += chunk.length;
+          if (streamed.bytes > maxBytes) {
+            streamed.tooLarge = true;
             throw new Error('too large');
           }
-          hash.update(chunk);
-          inspector.push(chunk);
+          streamed.hash.update(chunk);
+          streamed.inspector.push(chunk);
           yield chunk;
         }
       },
       file.createWriteStream(),
-      { signal: AbortSignal.any([signal, idle.signal, deadline]) },
+      { signal: AbortSignal.any([signal, streamed.idle.signal, streamed.deadline]) },
     );
-    if (expected !== undefined && bytes !== expected) {
-      throw new ApiError('transient', 'TRUNCATED', `${what}: got ${bytes} of ${expected} bytes`);
-    }
-    const facts = inspector.finish();
+  } finally {
+    clearTimeout(idleTimer);
+  }
+}
+
+/** Makes the temporary file durable, then renames it into place (and makes the rename durable). */
+async function commitFile(temporary: string, finalPath: string): Promise<void> {
+  const handle = await open(temporary, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temporary, finalPath);
+  await syncDirectory(path.dirname(finalPath));
+}
+
+/** Why a download failed, as the rules read it: a full disk stops the run; a stall, a deadline or a cut is worth retrying. */
+function downloadFailure(error: unknown, finalPath: string, what: string, options: DownloadOptions, streamed: Streamed): unknown {
+  const { signal, idleTimeoutMs, deadlineMs, maxBytes } = options;
+  if (error instanceof JournalWriteError) return error;
+  if (signal.aborted) return signal.reason ?? error;
+  // A full disk is not the network's fault and no retry helps: the run stops, as when the journal cannot be written.
+  if (isDiskFull(error)) return new JournalWriteError(finalPath, error, 'the video');
+  if (streamed.tooLarge) return new ApiError('row', 'TOO_LARGE', `${what}: more than ${maxBytes} bytes, more than a clip this long may have`, { cause: error });
+  if (streamed.idle.signal.aborted) return new ApiError('transient', 'TIMEOUT', `${what}: no data for ${idleTimeoutMs} ms`, { cause: error });
+  if (streamed.deadline.aborted) return new ApiError('transient', 'TIMEOUT', `${what}: not finished within ${deadlineMs} ms (download_timeout)`, { cause: error });
+  // Anything else broke the stream itself: the transport says what it was.
+  return error instanceof ApiError ? error : undefined;
+}
+
+/**
+ * Streams a video to a temporary file, checks it (HTTP status, length, MP4 structure), then renames
+ * it into place: a partial or bogus file never sits under the final name.
+ */
+export async function downloadVideo(url: string, finalPath: string, options: DownloadOptions): Promise<DownloadedVideo> {
+  const { http, signal, idleTimeoutMs } = options;
+  await mkdir(path.dirname(finalPath), { recursive: true });
+  const what = `download ${redactUrl(url)}`;
+  const req = { method: 'GET' as const, url, timeoutMs: idleTimeoutMs, signal };
+  const response = await http.open(req);
+  const expected = await checkResponse(response, what, options.maxBytes);
+  const temporary = temporaryPathFor(finalPath);
+  const streamed: Streamed = { bytes: 0, hash: createHash('sha256'), inspector: new Mp4Inspector(), tooLarge: false, idle: new AbortController(), deadline: AbortSignal.timeout(options.deadlineMs) };
+  // The file is opened before the stream starts, and closed before it is removed: a stream still opening it cannot recreate it after the cleanup.
+  let file: FileHandle | undefined;
+  try {
+    file = await open(temporary, 'w');
+    await streamBody(response.body, file, options, streamed);
+    if (expected !== undefined && streamed.bytes !== expected) throw new ApiError('transient', 'TRUNCATED', `${what}: got ${streamed.bytes} of ${expected} bytes`);
+    const facts = streamed.inspector.finish();
     if ('problem' in facts) throw new ApiError('transient', 'NOT_A_VIDEO', `${what}: ${facts.problem}`);
     file = undefined; // the stream closed it at its end
-    const handle = await open(temporary, 'r+');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, finalPath);
-    await syncDirectory(path.dirname(finalPath));
-    const video = { path: finalPath, bytes, sha256: hash.digest('hex'), seconds: Math.round(facts.durationSeconds * 1000) / 1000 };
+    await commitFile(temporary, finalPath);
+    const video = { path: finalPath, bytes: streamed.bytes, sha256: streamed.hash.digest('hex'), seconds: Math.round(facts.durationSeconds * 1000) / 1000 };
     if (options.sidecar) await writeSidecar(video, options.sidecar);
     return video;
   } catch (error) {
     await file?.close().catch(() => {});
     await rm(temporary, { force: true });
-    if (error instanceof JournalWriteError) throw error;
-    if (signal.aborted) throw signal.reason ?? error;
-    // A full disk is not the network's fault and no retry helps: the run stops, as when the journal cannot be written.
-    if (isDiskFull(error)) throw new JournalWriteError(finalPath, error, 'the video');
-    if (tooLarge) throw new ApiError('row', 'TOO_LARGE', `${what}: more than ${maxBytes} bytes, more than a clip this long may have`, { cause: error });
-    if (idle.signal.aborted) throw new ApiError('transient', 'TIMEOUT', `${what}: no data for ${idleTimeoutMs} ms`, { cause: error });
-    if (deadline.aborted) throw new ApiError('transient', 'TIMEOUT', `${what}: not finished within ${deadlineMs} ms (download_timeout)`, { cause: error });
-    if (error instanceof ApiError) throw error;
-    throw http.streamError(error, req);
-  } finally {
-    clearTimeout(idleTimer);
+    throw downloadFailure(error, finalPath, what, options, streamed) ?? http.streamError(error, req);
   }
 }
 
