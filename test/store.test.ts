@@ -35,7 +35,11 @@ test('a plan is recorded as its differences from the last one, and replays to th
   assert.equal(planned[0]?.items.length, 3, 'the first plan is whole');
   assert.deepEqual(planned[1]?.items, [], 'a night with nothing new records no row');
   assert.equal(planned[1]?.keys, undefined, 'nor the row order, which is the same');
-  assert.deepEqual(planned[2]?.items.map((i) => i.key), ['m/a', 'm/d'], 'only the edited and the new row');
+  assert.deepEqual(
+    planned[2]?.items.map((i) => i.key),
+    ['m/a', 'm/d'],
+    'only the edited and the new row',
+  );
   assert.deepEqual(planned[2]?.keys, ['m/c', 'm/a', 'm/d'], 'the new order, since it changed');
   assert.deepEqual(lastPlan(events.slice(0, 2))?.items, first.items);
   assert.deepEqual(lastPlan(events)?.items, edited.items);
@@ -64,7 +68,10 @@ test('a rerun with nothing to do adds a few hundred bytes to the journal, not th
   assert.equal(rebuilt.code, 0, rebuilt.stderr);
   const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as Report;
   assert.equal(report.rows.length, 40);
-  assert.deepEqual(report.rows.map((r) => r.id), Array.from({ length: 40 }, (_, i) => `r${i}`));
+  assert.deepEqual(
+    report.rows.map((r) => r.id),
+    Array.from({ length: 40 }, (_, i) => `r${i}`),
+  );
   assert.equal(report.totals.done, 40);
 
   // An edited row after no-op nights: the next plan records that row, and the report shows it changed.
@@ -74,5 +81,8 @@ test('a rerun with nothing to do adds a few hundred bytes to the journal, not th
   const again = await runCli(['report', '--out', out]);
   assert.equal(again.code, 0, again.stderr);
   const after = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as Report;
-  assert.deepEqual(after.rows.filter((r) => r.changed).map((r) => r.id), ['r7']);
+  assert.deepEqual(
+    after.rows.filter((r) => r.changed).map((r) => r.id),
+    ['r7'],
+  );
 });

@@ -65,20 +65,41 @@ export function renderAudit(findings: AuditFindings, o: { since: string; listed:
   const lines = [
     `provider runs since ${o.since}: ${o.listed}; this folder's ledger: ${formatUsd(o.journalMicros)} billed${o.balanceMicros === undefined ? '' : `; account balance ${formatUsd(o.balanceMicros)}`}`,
   ];
-  for (const group of findings.paidTwice) lines.push(`PAID TWICE  ${group.map((r) => `${r.runId} (${formatUsd(r.costMicros ?? 0)}, ${r.createdAt ?? '?'})`).join(' and ')}: the same row and request, client_refs ${group.map((r) => r.clientRef).join(', ')}`);
-  for (const run of findings.unknownToJournal) lines.push(`UNKNOWN     ${run.runId} (${formatUsd(run.costMicros ?? 0)}, ${run.createdAt ?? '?'}, client_ref ${run.clientRef}): billed, made by one of this folder's creates, unknown to its journal (a lost create whose run was never found)`);
-  for (const run of findings.unknownToProvider) lines.push(`MISSING     ${run.runId} (${run.key}, ${formatUsd(run.costMicros)}): in this folder's ledger, not in the provider's list`);
-  for (const d of findings.costDifferences) lines.push(`COST        ${d.run.runId} (${d.run.key}): ledger ${formatUsd(d.run.costMicros)} (${d.run.costSource}), provider ${formatUsd(d.providerMicros)}`);
+  for (const group of findings.paidTwice)
+    lines.push(
+      `PAID TWICE  ${group.map((r) => `${r.runId} (${formatUsd(r.costMicros ?? 0)}, ${r.createdAt ?? '?'})`).join(' and ')}: the same row and request, client_refs ${group.map((r) => r.clientRef).join(', ')}`,
+    );
+  for (const run of findings.unknownToJournal)
+    lines.push(
+      `UNKNOWN     ${run.runId} (${formatUsd(run.costMicros ?? 0)}, ${run.createdAt ?? '?'}, client_ref ${run.clientRef}): billed, made by one of this folder's creates, unknown to its journal (a lost create whose run was never found)`,
+    );
+  for (const run of findings.unknownToProvider)
+    lines.push(`MISSING     ${run.runId} (${run.key}, ${formatUsd(run.costMicros)}): in this folder's ledger, not in the provider's list`);
+  for (const d of findings.costDifferences)
+    lines.push(
+      `COST        ${d.run.runId} (${d.run.key}): ledger ${formatUsd(d.run.costMicros)} (${d.run.costSource}), provider ${formatUsd(d.providerMicros)}`,
+    );
   const problems = findings.paidTwice.length + findings.unknownToJournal.length + findings.unknownToProvider.length + findings.costDifferences.length;
-  if (findings.otherFolders.length > 0) lines.push(`other output folders: ${findings.otherFolders.length} billed run${findings.otherFolders.length === 1 ? '' : 's'} by clipmill on this account, ${formatUsd(findings.otherFolders.reduce((t, r) => t + (r.costMicros ?? 0), 0))} (audit those folders for them)`);
+  if (findings.otherFolders.length > 0)
+    lines.push(
+      `other output folders: ${findings.otherFolders.length} billed run${findings.otherFolders.length === 1 ? '' : 's'} by clipmill on this account, ${formatUsd(findings.otherFolders.reduce((t, r) => t + (r.costMicros ?? 0), 0))} (audit those folders for them)`,
+    );
   lines.push(problems === 0 ? 'the provider and this folder agree' : `${problems} difference${problems === 1 ? '' : 's'}: see above`);
   return lines;
 }
 
 /** `clipmill audit`: the provider's own list of runs of the period against the journal; free, read-only. Exit 0 when they agree, 1 on any difference, 2 when it cannot audit. */
-export async function runAudit(o: { outDir?: string; pipelineFile?: string; env?: NodeJS.ProcessEnv; sinceMs: number }): Promise<{ exitCode: number; lines: string[]; findings?: AuditFindings }> {
+export async function runAudit(o: {
+  outDir?: string;
+  pipelineFile?: string;
+  env?: NodeJS.ProcessEnv;
+  sinceMs: number;
+}): Promise<{ exitCode: number; lines: string[]; findings?: AuditFindings }> {
   const env = o.env ?? process.env;
-  const pipeline = await resolvePipeline({ ...(o.pipelineFile !== undefined && { pipelineFile: o.pipelineFile }), ...(o.outDir !== undefined && { outDir: o.outDir }) }, env);
+  const pipeline = await resolvePipeline(
+    { ...(o.pipelineFile !== undefined && { pipelineFile: o.pipelineFile }), ...(o.outDir !== undefined && { outDir: o.outDir }) },
+    env,
+  );
   const problems = providerProblems(pipeline, env);
   if (problems.length > 0) throw new InputError(problems);
   const events = await Journal.events(pipeline.outputDir);

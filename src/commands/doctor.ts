@@ -21,7 +21,9 @@ export function renderDoctor(result: DoctorResult): string[] {
   return [
     `checked ${result.endpoint} with free, read-only requests (nothing created, nothing billed)`,
     ...result.checks.map((c) => `  ${mark[c.status]}  ${c.name}: ${c.detail}`),
-    result.checks.some((c) => c.status === 'fail') ? 'not ready: fix what FAIL says before a paid night' : `ready${result.checks.some((c) => c.status === 'warn') ? ' (read the warnings)' : ''}`,
+    result.checks.some((c) => c.status === 'fail')
+      ? 'not ready: fix what FAIL says before a paid night'
+      : `ready${result.checks.some((c) => c.status === 'warn') ? ' (read the warnings)' : ''}`,
   ];
 }
 
@@ -39,7 +41,12 @@ export async function runDoctor(options: Pick<RunOptions, 'manifests' | 'pipelin
   const handle = await openProvider(pipeline, env, http, new RateGate(pipeline.requestsPerMinute));
   try {
     const checks = await handle.provider.checkAccount(AbortSignal.timeout(pipeline.requestTimeoutMs * 4), estimateMicros);
-    if (options.manifests.length === 0) checks.push({ name: 'estimate', status: 'warn', detail: 'no manifests given: the balance was not compared with tonight\'s work (clipmill doctor <manifests>…)' });
+    if (options.manifests.length === 0)
+      checks.push({
+        name: 'estimate',
+        status: 'warn',
+        detail: "no manifests given: the balance was not compared with tonight's work (clipmill doctor <manifests>…)",
+      });
     else checks.push({ name: 'estimate', status: 'ok', detail: `tonight's remaining work is estimated at ${formatUsd(estimateMicros)}` });
     return { exitCode: checks.some((c) => c.status === 'fail') ? 1 : 0, endpoint: handle.endpoint, estimateMicros, checks };
   } finally {

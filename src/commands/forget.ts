@@ -23,10 +23,16 @@ export async function forgetRow(outDir: string, key: string, reason: string): Pr
       const state = journal.states.get(key);
       if (!state) throw problem(`no row ${key} in the journal of ${outDir} (rows are <manifest>/<id>, as clipmill status shows them)`);
       if (state.status === 'downloaded') throw problem(`${key} is done: its video is downloaded, there is nothing to forget`);
-      if (state.status === 'pending' || (state.status === 'failed' && state.failure?.code === 'FORGOTTEN')) throw problem(`${key} has nothing in flight to forget`);
+      if (state.status === 'pending' || (state.status === 'failed' && state.failure?.code === 'FORGOTTEN'))
+        throw problem(`${key} has nothing in flight to forget`);
       // A run the provider still knows is alive (and may be billed): the next run re-attaches to it. Only a 404 makes it forgettable.
-      const alive = state.status === 'submitted' || (state.status === 'failed' && state.runId !== undefined && ['JOB_TIMEOUT', 'QUEUE_TIMEOUT'].includes(state.failure?.code ?? ''));
-      if (alive && state.notFoundSinceMs === undefined) throw problem(`${key}: run ${state.runId} is in flight at the provider; the next run re-attaches to it (a run the provider answers 404 for can be forgotten, and is recorded lost after lost_after)`);
+      const alive =
+        state.status === 'submitted' ||
+        (state.status === 'failed' && state.runId !== undefined && ['JOB_TIMEOUT', 'QUEUE_TIMEOUT'].includes(state.failure?.code ?? ''));
+      if (alive && state.notFoundSinceMs === undefined)
+        throw problem(
+          `${key}: run ${state.runId} is in flight at the provider; the next run re-attaches to it (a run the provider answers 404 for can be forgotten, and is recorded lost after lost_after)`,
+        );
       const paid = state.status === 'succeeded';
       await journal.append({
         type: 'failed',

@@ -94,8 +94,14 @@ export async function planFor(
   const { loaded, outDir, pipeline } = prepared;
   const keys = loaded.manifests.flatMap((m) => m.rows.map(rowKey));
   const damagedOutputs = await findDamagedOutputs(outDir, states, keys);
-  for (const key of damagedOutputs) log?.warn('output_damaged', `${key}: the downloaded video is missing or changed on disk; downloading it again from the same run`);
-  const plan = planRun(loaded.manifests, states, loaded.images, { pricing: pipeline.pricing, retryFailed: options.retryFailed ?? false, resubmitUnknown: options.resubmitUnknown ?? false, damagedOutputs });
+  for (const key of damagedOutputs)
+    log?.warn('output_damaged', `${key}: the downloaded video is missing or changed on disk; downloading it again from the same run`);
+  const plan = planRun(loaded.manifests, states, loaded.images, {
+    pricing: pipeline.pricing,
+    retryFailed: options.retryFailed ?? false,
+    resubmitUnknown: options.resubmitUnknown ?? false,
+    damagedOutputs,
+  });
   const money = moneyOf(events, pipeline, plan);
   const budget = budgetViewOf(prepared, plan, money);
   // `estimate` shows the whole bill against the budget; a run (and --partial anywhere) holds new rows back.

@@ -16,11 +16,37 @@ export async function rebuildReports(outDir: string): Promise<{ report: Report; 
   try {
     const events = await Journal.events(outDir);
     const planned = lastPlan(events);
-    if (!planned) throw new InputError([{ file: path.join(outDir, STATE_DIR, JOURNAL_FILE), line: 0, field: '', message: 'no run is recorded in this output folder yet (run clipmill run first)' }]);
+    if (!planned)
+      throw new InputError([
+        {
+          file: path.join(outDir, STATE_DIR, JOURNAL_FILE),
+          line: 0,
+          field: '',
+          message: 'no run is recorded in this output folder yet (run clipmill run first)',
+        },
+      ]);
     const states = foldEvents(events);
-    const items = planned.items.map((i) => ({ key: i.key, request: i.request, action: i.action as Action, estimateMicros: i.estimateMicros, changed: i.changed, row: i.row }));
-    const missingOutputs = await findDamagedOutputs(outDir, states, items.map((i) => i.key));
-    const report = buildReport(planned.manifests.map((m) => ({ ...m, rows: [] })), items, states, planned.provider, planned.session, { billed: billedRuns(events), missingOutputs });
+    const items = planned.items.map((i) => ({
+      key: i.key,
+      request: i.request,
+      action: i.action as Action,
+      estimateMicros: i.estimateMicros,
+      changed: i.changed,
+      row: i.row,
+    }));
+    const missingOutputs = await findDamagedOutputs(
+      outDir,
+      states,
+      items.map((i) => i.key),
+    );
+    const report = buildReport(
+      planned.manifests.map((m) => ({ ...m, rows: [] })),
+      items,
+      states,
+      planned.provider,
+      planned.session,
+      { billed: billedRuns(events), missingOutputs },
+    );
     return { report, files: await writeReports(outDir, report) };
   } finally {
     await lock.release();

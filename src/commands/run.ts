@@ -29,6 +29,11 @@ export interface RunResult {
   stopped?: StopReason;
 }
 
+/** Node types a piped stream as a terminal of size 0; at run time `isTTY`, `columns` and `rows` are simply absent. */
+function isSizedTerminal(stream: Partial<Pick<NodeJS.WriteStream, 'isTTY' | 'columns' | 'rows'>>): boolean {
+  return stream.isTTY === true && (stream.columns ?? 0) > 0 && (stream.rows ?? 0) > 0;
+}
+
 /** `clipmill run`: validate everything, take the folder's lock, plan against the journal, check the budget, execute, report. */
 export async function runManifests(options: RunOptions): Promise<RunResult> {
   const startedAtMs = Date.now();
@@ -38,7 +43,7 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
     format: options.log ?? 'pretty',
     ...(options.logLine && { write: options.logLine }),
     // A pseudo-terminal that reports no size (some CI runners) cannot hold a redrawn block: use lines there.
-    live: options.logLine === undefined && process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0 && (process.stderr.rows ?? 0) > 0,
+    live: options.logLine === undefined && isSizedTerminal(process.stderr),
     ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }),
   });
   const runSignal = options.signal ?? new AbortController().signal;
@@ -46,7 +51,11 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
   const { outDir } = prepared;
   const skippedFiles = [...new Set(prepared.loaded.skipped.map((p) => p.file))];
   for (const problem of prepared.loaded.skipped) log.error('invalid_manifest', formatProblem(problem), { file: problem.file, line: problem.line });
-  if (skippedFiles.length > 0) log.warn('skipped_manifests', `skipping ${skippedFiles.length} invalid manifest${skippedFiles.length === 1 ? '' : 's'} (--skip-invalid): ${skippedFiles.join(', ')}`);
+  if (skippedFiles.length > 0)
+    log.warn(
+      'skipped_manifests',
+      `skipping ${skippedFiles.length} invalid manifest${skippedFiles.length === 1 ? '' : 's'} (--skip-invalid): ${skippedFiles.join(', ')}`,
+    );
 
   if (options.dryRun) {
     const events = await Journal.events(outDir);
@@ -59,17 +68,27 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
   const store = await LocalStore.open(outDir);
   // A run that lost its lock (another run took the folder over) stops starting new work, as on Ctrl-C.
   const signal = AbortSignal.any([runSignal, store.lost]);
-  store.lost.addEventListener('abort', () => log.error('lock_lost', String((store.lost.reason as Error).message)), { once: true });
+  store.lost.addEventListener('abort', () => log.error('lock_lost', (store.lost.reason as Error).message), { once: true });
   try {
     const took = store.tookOverFrom;
     if (took) log.warn('lock_taken_over', `took over the lock of a run that is gone (pid ${took.pid}, started ${took.started_at})`);
-    const removed = await removeTemporaryFiles(outDir, prepared.loaded.manifests.map((m) => m.name));
+    const removed = await removeTemporaryFiles(
+      outDir,
+      prepared.loaded.manifests.map((m) => m.name),
+    );
     if (removed.length > 0) log.info('cleanup', `removed ${removed.length} partial download${removed.length === 1 ? '' : 's'} left by an interrupted run`);
     const { plan, money } = await planFor(prepared, store.events(), store.rows(), options, log);
     log.info('plan', describePlan(plan));
     if (refuseOverBudget(prepared, plan, money, options, print)) return { exitCode: EXIT.stopped, plan };
     const manifests = prepared.loaded.manifests.map((m) => ({ name: m.name, file: m.file, shown: m.shown }));
-    const items = plan.items.map((item) => ({ key: item.key, request: item.request, action: item.action, estimateMicros: item.estimateMicros, changed: item.changed, row: item.row }));
+    const items = plan.items.map((item) => ({
+      key: item.key,
+      request: item.request,
+      action: item.action,
+      estimateMicros: item.estimateMicros,
+      changed: item.changed,
+      row: item.row,
+    }));
     await store.recordPlan({ provider: prepared.pipeline.provider, manifests, items });
     return await execute(prepared, plan, store, money, { env, print, log, signal, startedAtMs });
   } finally {
@@ -86,7 +105,8 @@ function refuseOverBudget(prepared: Prepared, plan: Plan, money: Money, options:
   if (budget === undefined || options.partial || plan.counts.over_budget === 0) return false;
   const wanted = plan.items.filter((i) => i.action === 'over_budget' || i.action === 'unknown').reduce((sum, i) => sum + i.estimateMicros, 0);
   print(renderEstimate(summariseEstimate(plan), budget));
-  const spent = budget.committedMicros > 0 ? `, of which ${formatUsd(budget.committedMicros)} is already spent or committed in the budget's period (budget_period)` : '';
+  const spent =
+    budget.committedMicros > 0 ? `, of which ${formatUsd(budget.committedMicros)} is already spent or committed in the budget's period (budget_period)` : '';
   const active = plan.items.some((i) => ACTIVE_ACTIONS.has(i.action));
   const stillDone = active ? ' Runs already made are still fetched.' : ' Nothing was sent.';
   print(
@@ -95,44 +115,69 @@ function refuseOverBudget(prepared: Prepared, plan: Plan, money: Money, options:
   return !active;
 }
 
-async function execute(prepared: Prepared, plan: Plan, store: LocalStore, money: Money, io: { env: NodeJS.ProcessEnv; print: (line: string) => void; log: Logger; signal: AbortSignal; startedAtMs: number }): Promise<RunResult> {
-  const { pipeline, loaded, outDir, budgetMicros } = prepared;
-  const { env, print, log, signal } = io;
-  let stopped: StopReason | undefined;
-  if (plan.items.some((item) => ACTIVE_ACTIONS.has(item.action))) {
-    const http = new HttpClient({ connections: Math.max(8, pipeline.concurrency * 2), allowedHosts: configuredHosts(pipeline, env) });
-    const gate = new RateGate(pipeline.requestsPerMinute);
-    const handle = await openProvider(pipeline, env, http, gate);
-    const budgetText = budgetMicros === undefined ? 'no budget' : `budget ${formatUsd(budgetMicros)}`;
-    log.info('start', `sending to ${handle.endpoint}; concurrency ${pipeline.concurrency}, ${pipeline.requestsPerMinute} requests/min, ${budgetText}; output in ${outDir}`);
-    log.startProgress({ rowsToDo: plan.items.filter((item) => ACTIVE_ACTIONS.has(item.action)).length, doneBefore: plan.counts.done, estimatedMicros: plan.submitMicros });
-    try {
-      stopped = await executePlan(plan.items, { provider: handle.provider, http, store, log, pipeline, outDir, images: loaded.images, signal, budget: new BudgetLedger(budgetMicros, money.spentBeforeMicros), observedRates: money.rates });
-    } finally {
-      log.stopProgress();
-      await handle.close();
-      await http.close();
-    }
-  }
+interface NightIo {
+  env: NodeJS.ProcessEnv;
+  print: (line: string) => void;
+  log: Logger;
+  signal: AbortSignal;
+  startedAtMs: number;
+}
 
+/** The night's work against the provider, when there is any; why it stopped early, if it did. */
+async function sendWork(prepared: Prepared, plan: Plan, store: LocalStore, money: Money, io: NightIo): Promise<StopReason | undefined> {
+  const { pipeline, loaded, outDir, budgetMicros } = prepared;
+  const { env, log, signal } = io;
+  const rowsToDo = plan.items.filter((item) => ACTIVE_ACTIONS.has(item.action)).length;
+  if (rowsToDo === 0) return undefined;
+  const http = new HttpClient({ connections: Math.max(8, pipeline.concurrency * 2), allowedHosts: configuredHosts(pipeline, env) });
+  const handle = await openProvider(pipeline, env, http, new RateGate(pipeline.requestsPerMinute));
+  const budgetText = budgetMicros === undefined ? 'no budget' : `budget ${formatUsd(budgetMicros)}`;
+  const limits = `concurrency ${pipeline.concurrency}, ${pipeline.requestsPerMinute} requests/min, ${budgetText}`;
+  log.info('start', `sending to ${handle.endpoint}; ${limits}; output in ${outDir}`);
+  log.startProgress({ rowsToDo, doneBefore: plan.counts.done, estimatedMicros: plan.submitMicros });
+  try {
+    const budget = new BudgetLedger(budgetMicros, money.spentBeforeMicros);
+    const context = { provider: handle.provider, http, store, log, pipeline, outDir, images: loaded.images, signal, budget, observedRates: money.rates };
+    return await executePlan(plan.items, context);
+  } finally {
+    log.stopProgress();
+    await handle.close();
+    await http.close();
+  }
+}
+
+/** Reports written (a full disk is said, not fatal: `clipmill report` writes them later), per-row lines logged; the files written. */
+async function writeAndLog(report: Report, outDir: string, log: Logger): Promise<string[]> {
+  let files: string[] = [];
+  try {
+    files = await writeReports(outDir, report);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    log.error(
+      'reports_not_written',
+      `could not write the reports in ${outDir} (${code}): the journal holds everything; free space, then run clipmill report --out ${outDir}`,
+    );
+  }
+  for (const row of report.rows) {
+    const { manifest, id, status, file, line, output, actual_usd, error } = row;
+    log.info('row_final', `${status}${error ? `: ${error}` : ''}`, { manifest, row: id, status, file, line, output, actual_usd, error });
+  }
+  return files;
+}
+
+async function execute(prepared: Prepared, plan: Plan, store: LocalStore, money: Money, io: NightIo): Promise<RunResult> {
+  const { pipeline, loaded, outDir } = prepared;
+  const stopped = await sendWork(prepared, plan, store, money, io);
   const keys = plan.items.map((item) => item.key);
   const report = buildReport(loaded.manifests, plan.items, store.rows(), pipeline.provider, store.session, {
     billed: billedRuns(store.events()),
     missingOutputs: await findDamagedOutputs(outDir, store.rows(), keys),
     costAlertFactor: pipeline.costAlertFactor,
   });
-  let files: string[] = [];
-  try {
-    files = await writeReports(outDir, report);
-  } catch (error) {
-    // A full disk stops the run cleanly; the reports can be written again from the journal later.
-    log.error('reports_not_written', `could not write the reports in ${outDir} (${(error as NodeJS.ErrnoException).code ?? String(error)}): the journal holds everything; free space, then run clipmill report --out ${outDir}`);
-  }
-  const outcome = decideOutcome({ report, aborted: signal.aborted, stopped, overBudget: plan.counts.over_budget, skippedManifests: [...new Set(loaded.skipped.map((p) => p.file))] });
-  for (const row of report.rows) {
-    log.info('row_final', `${row.status}${row.error ? `: ${row.error}` : ''}`, { manifest: row.manifest, row: row.id, status: row.status, file: row.file, line: row.line, output: row.output, actual_usd: row.actual_usd, error: row.error });
-  }
-  for (const line of renderSummary(report, files, outcome, Date.now() - io.startedAtMs, process.cwd())) print(line);
-  if (pipeline.notifyWebhookUrl) await sendNotice(pipeline.notifyWebhookUrl, noticeFor(report, outcome, path.join(outDir, 'report.html')), log);
+  const files = await writeAndLog(report, outDir, io.log);
+  const skippedManifests = [...new Set(loaded.skipped.map((p) => p.file))];
+  const outcome = decideOutcome({ report, aborted: io.signal.aborted, stopped, overBudget: plan.counts.over_budget, skippedManifests });
+  for (const line of renderSummary(report, files, outcome, Date.now() - io.startedAtMs, process.cwd())) io.print(line);
+  if (pipeline.notifyWebhookUrl) await sendNotice(pipeline.notifyWebhookUrl, noticeFor(report, outcome, path.join(outDir, 'report.html')), io.log);
   return { exitCode: outcome.exitCode, plan, report, ...(stopped && { stopped }) };
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { BudgetPeriod } from '../money/budget.js';
+import type { BudgetPeriod } from '../money/period.js';
 import { usdToMicros } from '../money/cost.js';
 import { simulatorOptionsSchema } from '../simulator/options.js';
 import { duration, parseDurationMs } from './duration.js';

@@ -74,7 +74,15 @@ export class RowCommands {
     const aborted = isAbortError(error) || this.ctx.signal.aborted;
     if (error instanceof ApiError) {
       const { kind, code, message, status, retryAfterMs, mayHaveReachedServer } = error;
-      return { kind, code, message, mayHaveReachedServer, aborted, ...(status !== undefined && { status }), ...(retryAfterMs !== undefined && { retryAfterMs }) };
+      return {
+        kind,
+        code,
+        message,
+        mayHaveReachedServer,
+        aborted,
+        ...(status !== undefined && { status }),
+        ...(retryAfterMs !== undefined && { retryAfterMs }),
+      };
     }
     const message = error instanceof Error ? error.message : String(error);
     if (error instanceof JournalWriteError) return { kind: 'io', code: 'JOURNAL', message, mayHaveReachedServer: true, aborted };
@@ -156,7 +164,14 @@ export class RowCommands {
       maxBytes: maxVideoBytes(item.row.request.durationSeconds),
       sidecar: { key: item.key, request: item.request, run_id: snapshot.runId, cost_micros: this.ctx.store.row(item.key)?.costMicros, provider: provider.name },
     });
-    return { on: 'downloaded', runId: snapshot.runId, path: path.relative(outDir, video.path), bytes: video.bytes, sha256: video.sha256, seconds: video.seconds };
+    return {
+      on: 'downloaded',
+      runId: snapshot.runId,
+      path: path.relative(outDir, video.path),
+      bytes: video.bytes,
+      sha256: video.sha256,
+      seconds: video.seconds,
+    };
   }
 
   /** A changed row's old video is moved aside (`<id>.<old request>.mp4`), never overwritten, never over an archive. */
@@ -165,11 +180,21 @@ export class RowCommands {
     const previous = this.ctx.store.row(item.key)?.previous;
     if (!previous || path.join(outDir, previous.output.path) !== target) return;
     const archived = archivedVideoPath(outDir, item.row, previous.request);
-    if (await stat(archived).then(() => true, () => false)) return; // already kept: what sits at the target is newer
+    if (
+      await stat(archived).then(
+        () => true,
+        () => false,
+      )
+    )
+      return; // already kept: what sits at the target is newer
     const info = await stat(target).catch(() => undefined);
     // Only the earlier video itself is moved: a newer file at the target (a download whose record was cut short) is replaced.
-    if (!info || info.size !== previous.output.bytes || (await sha256Of(target)) !== previous.output.sha256) return;
+    if (info?.size !== previous.output.bytes || (await sha256Of(target)) !== previous.output.sha256) return;
     await rename(target, archived);
-    log.info('kept_previous', `the row changed: its earlier video is kept as ${path.relative(outDir, archived)}`, { manifest: item.row.manifest, row: item.row.id, line: item.row.line });
+    log.info('kept_previous', `the row changed: its earlier video is kept as ${path.relative(outDir, archived)}`, {
+      manifest: item.row.manifest,
+      row: item.row.id,
+      line: item.row.line,
+    });
   }
 }

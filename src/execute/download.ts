@@ -89,7 +89,9 @@ async function checkResponse(response: Response, what: string, maxBytes: number)
     const text = (await response.body.text().catch(() => '')).slice(0, 200).replace(/\s+/g, ' ');
     // A presigned URL that is refused has usually expired: the caller fetches the run again for a fresh one.
     const code = [401, 403, 404, 410].includes(response.statusCode) ? 'URL_REFUSED' : `HTTP_${response.statusCode}`;
-    throw new ApiError(code === 'URL_REFUSED' ? 'row' : kindOfStatus(response.statusCode), code, `${what}: HTTP ${response.statusCode} ${text}`.trim(), { status: response.statusCode });
+    throw new ApiError(code === 'URL_REFUSED' ? 'row' : kindOfStatus(response.statusCode), code, `${what}: HTTP ${response.statusCode} ${text}`.trim(), {
+      status: response.statusCode,
+    });
   }
   const lengthHeader = response.headers['content-length'];
   const expected = lengthHeader === undefined ? undefined : Number(lengthHeader);
@@ -160,7 +162,8 @@ function downloadFailure(error: unknown, finalPath: string, what: string, option
   if (isDiskFull(error)) return new JournalWriteError(finalPath, error, 'the video');
   if (streamed.tooLarge) return new ApiError('row', 'TOO_LARGE', `${what}: more than ${maxBytes} bytes, more than a clip this long may have`, { cause: error });
   if (streamed.idle.signal.aborted) return new ApiError('transient', 'TIMEOUT', `${what}: no data for ${idleTimeoutMs} ms`, { cause: error });
-  if (streamed.deadline.aborted) return new ApiError('transient', 'TIMEOUT', `${what}: not finished within ${deadlineMs} ms (download_timeout)`, { cause: error });
+  if (streamed.deadline.aborted)
+    return new ApiError('transient', 'TIMEOUT', `${what}: not finished within ${deadlineMs} ms (download_timeout)`, { cause: error });
   // Anything else broke the stream itself: the transport says what it was.
   return error instanceof ApiError ? error : undefined;
 }
@@ -177,13 +180,21 @@ export async function downloadVideo(url: string, finalPath: string, options: Dow
   const response = await http.open(req);
   const expected = await checkResponse(response, what, options.maxBytes);
   const temporary = temporaryPathFor(finalPath);
-  const streamed: Streamed = { bytes: 0, hash: createHash('sha256'), inspector: new Mp4Inspector(), tooLarge: false, idle: new AbortController(), deadline: AbortSignal.timeout(options.deadlineMs) };
+  const streamed: Streamed = {
+    bytes: 0,
+    hash: createHash('sha256'),
+    inspector: new Mp4Inspector(),
+    tooLarge: false,
+    idle: new AbortController(),
+    deadline: AbortSignal.timeout(options.deadlineMs),
+  };
   // The file is opened before the stream starts, and closed before it is removed: a stream still opening it cannot recreate it after the cleanup.
   let file: FileHandle | undefined;
   try {
     file = await open(temporary, 'w');
     await streamBody(response.body, file, options, streamed);
-    if (expected !== undefined && streamed.bytes !== expected) throw new ApiError('transient', 'TRUNCATED', `${what}: got ${streamed.bytes} of ${expected} bytes`);
+    if (expected !== undefined && streamed.bytes !== expected)
+      throw new ApiError('transient', 'TRUNCATED', `${what}: got ${streamed.bytes} of ${expected} bytes`);
     const facts = streamed.inspector.finish();
     if ('problem' in facts) throw new ApiError('transient', 'NOT_A_VIDEO', `${what}: ${facts.problem}`);
     file = undefined; // the stream closed it at its end

@@ -75,7 +75,10 @@ export class ImageUrls {
     const asset = await withRetry(async () => provider.uploadImage(info, await readFile(info.path), signal), retry, signal);
     await store.append({ type: 'uploaded', key, request: info.sha256, assetId: asset.assetId, provider: provider.name });
     // fal's file_url is its asset id and reads the image: it is not repeated in the log.
-    log.info('uploaded', `uploaded ${path.basename(info.path)} (${(info.bytes / 1e6).toFixed(1)} MB)${asset.assetId.includes('://') ? '' : ` as asset ${asset.assetId}`}`);
+    log.info(
+      'uploaded',
+      `uploaded ${path.basename(info.path)} (${(info.bytes / 1e6).toFixed(1)} MB)${asset.assetId.includes('://') ? '' : ` as asset ${asset.assetId}`}`,
+    );
     return asset.url;
   }
 }

@@ -58,7 +58,10 @@ export class RateGate {
   sent = 0;
   rateLimited = 0;
 
-  constructor(requestsPerMinute: number, private readonly now: () => number = () => performance.now()) {
+  constructor(
+    requestsPerMinute: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
     this.state = newGateState(requestsPerMinute);
   }
 

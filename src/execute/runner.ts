@@ -7,13 +7,25 @@ import { redactJson, type HttpClient } from '../infra/http.js';
 import type { LoggedEvent } from '../infra/log-events.js';
 import type { Logger } from '../infra/log.js';
 import type { ImageInfo } from '../load/images.js';
-import { giveUp } from '../lifecycle/create.js';
-import { step, type Command, type Effect, type EventDraft, type Failure, type Input, type Phase, type Rules, type Step, type View } from '../lifecycle/machine.js';
+import { giveUp } from '../lifecycle/steps.js';
+import {
+  step,
+  type Command,
+  type Effect,
+  type EventDraft,
+  type Failure,
+  type Input,
+  type Phase,
+  type Rules,
+  type Step,
+  type View,
+} from '../lifecycle/machine.js';
 import type { WorkItem } from '../plan/plan.js';
 import type { Provider, RunSnapshot } from '../providers/provider.js';
 import type { NewEvent } from '../state/journal.js';
 import type { StateStore } from '../state/store.js';
 import { RowCommands } from './commands.js';
+import type { StopReason } from './stop-reason.js';
 import { ImageUrls } from './images.js';
 import { RunTimeModel } from './polling.js';
 import { Reservations } from './reservations.js';
@@ -23,7 +35,20 @@ export interface ExecuteContext {
   http: HttpClient;
   store: StateStore;
   log: Logger;
-  pipeline: Pick<Pipeline, 'concurrency' | 'pollIntervalMs' | 'pollMaxIntervalMs' | 'jobTimeoutMs' | 'queueTimeoutMs' | 'requestTimeoutMs' | 'downloadTimeoutMs' | 'retry' | 'inlineImages' | 'costAlertFactor' | 'lostAfterMs'>;
+  pipeline: Pick<
+    Pipeline,
+    | 'concurrency'
+    | 'pollIntervalMs'
+    | 'pollMaxIntervalMs'
+    | 'jobTimeoutMs'
+    | 'queueTimeoutMs'
+    | 'requestTimeoutMs'
+    | 'downloadTimeoutMs'
+    | 'retry'
+    | 'inlineImages'
+    | 'costAlertFactor'
+    | 'lostAfterMs'
+  >;
   outDir: string;
   images: ReadonlyMap<string, ImageInfo>;
   /** Ctrl-C / SIGTERM: no new work, polls and downloads stop, a create already sent may finish. */
@@ -34,18 +59,14 @@ export interface ExecuteContext {
   observedRates: Partial<Record<AudioMode, number>>;
 }
 
-/** Why the run stopped early, if it did: the CLI turns it into an exit code. */
-export interface StopReason {
-  /** fatal: the provider refuses us (401/403); credit: out of credit (402); budget: the run's budget is spent; io: the journal cannot be written. */
-  kind: 'fatal' | 'credit' | 'budget' | 'io';
-  message: string;
-}
 
 /** A row event in the journal's field order: type, key and request first, so a line cut short still says whose it was. */
 function eventFor(item: WorkItem, draft: EventDraft): NewEvent {
   const { type, ...rest } = draft;
   return { type, key: item.key, request: item.request, ...rest } as NewEvent;
 }
+
+export type { StopReason } from './stop-reason.js';
 
 /** The actions that need the provider; `done` and `failed` rows are only reported. */
 export const ACTIVE_ACTIONS = new Set(['submit', 'reattach', 'download', 'unknown']);
@@ -89,7 +110,15 @@ class Runner {
       random: Math.random,
     };
     this.reservations = new Reservations(ctx.budget, ctx.observedRates, items);
-    const images = new ImageUrls({ provider, store: ctx.store, log: ctx.log, images: ctx.images, inlineImages: p.inlineImages, retry: p.retry, signal: this.signal });
+    const images = new ImageUrls({
+      provider,
+      store: ctx.store,
+      log: ctx.log,
+      images: ctx.images,
+      inlineImages: p.inlineImages,
+      retry: p.retry,
+      signal: this.signal,
+    });
     this.commands = new RowCommands({
       ...ctx,
       images,

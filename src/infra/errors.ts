@@ -1,4 +1,4 @@
-import type { ExitName } from '../report/summary.js';
+import type { ExitName } from './exit.js';
 
 /**
  * What happens next after a failed call, as DESIGN.md sorts errors:

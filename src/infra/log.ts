@@ -84,12 +84,22 @@ export class Logger {
     const message = redactText(raw);
     if (this.format === 'json') {
       const { manifest, row, ...details } = fields;
-      this.write(JSON.stringify({ time: new Date().toISOString(), level, event, ...(manifest !== undefined && { manifest }), ...(row !== undefined && { row }), message, details: redactJson(details) }));
+      this.write(
+        JSON.stringify({
+          time: new Date().toISOString(),
+          level,
+          event,
+          ...(manifest !== undefined && { manifest }),
+          ...(row !== undefined && { row }),
+          message,
+          details: redactJson(details),
+        }),
+      );
       return;
     }
     if (this.live && level === 'info') return; // the block shows it
     const time = new Date().toTimeString().slice(0, 8);
-    const where = fields.manifest !== undefined && fields.row !== undefined ? `${String(fields.manifest)}/${String(fields.row)}: ` : '';
+    const where = typeof fields.manifest === 'string' && typeof fields.row === 'string' ? `${fields.manifest}/${fields.row}: ` : '';
     const tag = level === 'info' ? '' : `${level.toUpperCase()} `;
     const line = `${time} ${tag}${where}${message}`;
     if (this.live && this.progress) {

@@ -1,10 +1,9 @@
 import { backoffMs } from '../infra/retry.js';
 import { rowErrorEffects } from './row-error.js';
 import type { Effect, Input, Phase, Step, View } from './types.js';
+import { end } from './steps.js';
 
 type Downloading = Extract<Phase, { at: 'downloading' }>;
-
-const end = (effects: Effect[] = []): Step => ({ phase: { at: 'ended' }, effects, command: { do: 'end' } });
 
 /**
  * A download's answer. A refused (expired) URL or a missing one is replaced by reading the run again;
@@ -22,12 +21,17 @@ export function onDownloading(view: View, input: Input, phase: Downloading): Ste
   if (input.on === 'polled') {
     // The run read again for a fresh URL: a run that still shows none is owed, not retried for ever.
     if (phase.refreshing === 'NO_OUTPUT' && !input.snapshot.videoUrl) return giveUpOwed(view, `run ${input.snapshot.runId} succeeded without a video URL`);
-    return { phase: { at: 'downloading', runId: phase.runId, tries: phase.tries + 1, snapshot: input.snapshot }, effects: [], command: { do: 'download', snapshot: input.snapshot, keepPrevious: false } };
+    return {
+      phase: { at: 'downloading', runId: phase.runId, tries: phase.tries + 1, snapshot: input.snapshot },
+      effects: [],
+      command: { do: 'download', snapshot: input.snapshot, keepPrevious: false },
+    };
   }
   if (input.on !== 'failed') return end();
   const { failure } = input;
   const isApi = failure.kind !== 'internal' && failure.kind !== 'io';
-  if (!isApi || phase.refreshing !== undefined || phase.tries >= rules.retry.maxAttempts || failure.aborted) return end(rowErrorEffects(view.facts, view.row, failure, view.nowMs, rules));
+  if (!isApi || phase.refreshing !== undefined || phase.tries >= rules.retry.maxAttempts || failure.aborted)
+    return end(rowErrorEffects(view.facts, view.row, failure, view.nowMs, rules));
   if (failure.code === 'URL_REFUSED' || failure.code === 'NO_OUTPUT') {
     const effects: Effect[] = [{ do: 'log', level: 'warn', event: 'url_refresh', message: `${failure.message}; fetching the run again for a fresh URL` }];
     return { phase: { ...phase, refreshing: failure.code }, effects, command: { do: 'refresh', runId: phase.runId } };
@@ -39,5 +43,13 @@ export function onDownloading(view: View, input: Input, phase: Downloading): Ste
 }
 
 function giveUpOwed(view: View, message: string): Step {
-  return end(rowErrorEffects(view.facts, view.row, { kind: 'row', code: 'NO_OUTPUT', message, mayHaveReachedServer: true, aborted: view.aborted }, view.nowMs, view.rules));
+  return end(
+    rowErrorEffects(
+      view.facts,
+      view.row,
+      { kind: 'row', code: 'NO_OUTPUT', message, mayHaveReachedServer: true, aborted: view.aborted },
+      view.nowMs,
+      view.rules,
+    ),
+  );
 }

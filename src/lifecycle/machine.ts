@@ -4,7 +4,8 @@
  * one command to perform next. Pure: every money rule is decided here and tested as a table; the
  * runner (`src/execute/runner.ts`) only performs commands and feeds their answers back.
  */
-import { onCreating, onLookingUp, onReserving, startRow } from './create.js';
+import { onCreating, onReserving, startRow } from './create.js';
+import { onLookingUp } from './look-up.js';
 import { onDownloading } from './download.js';
 import type { Input, Step, View } from './types.js';
 import { onCancelling, onWaiting } from './wait.js';

@@ -1,8 +1,7 @@
 import type { RowState } from '../state/events.js';
 import type { Effect, Failure, RowFacts, Rules } from './types.js';
+import { TIMEOUT_CODES } from './timeouts.js';
 
-/** A run past a deadline may still finish and be billed: the next run looks at it again. */
-export const TIMEOUT_CODES: ReadonlySet<string> = new Set(['JOB_TIMEOUT', 'QUEUE_TIMEOUT']);
 
 /**
  * What a failure that ends tonight's work on a row means for it (pure). Only the provider's own
@@ -42,7 +41,14 @@ export function rowErrorEffects(facts: RowFacts, row: RowState | undefined, fail
     log('row_failed', message),
     {
       do: 'record',
-      event: { type: 'failed', code: failure.kind === 'internal' ? 'INTERNAL' : failure.code, message, attempt: row?.attempts ?? 0, billed: false, ...(runId !== undefined && { runId }) },
+      event: {
+        type: 'failed',
+        code: failure.kind === 'internal' ? 'INTERNAL' : failure.code,
+        message,
+        attempt: row?.attempts ?? 0,
+        billed: false,
+        ...(runId !== undefined && { runId }),
+      },
     },
   ];
 }

@@ -1,5 +1,5 @@
 import type { RowState } from '../state/events.js';
-import { TIMEOUT_CODES } from './row-error.js';
+import { TIMEOUT_CODES } from './timeouts.js';
 
 /**
  * Where a row stands between nights, read from its journal state: the one reading that the plan

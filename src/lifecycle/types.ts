@@ -51,7 +51,13 @@ export type Phase =
   | { at: 'start' }
   | { at: 'reserving' }
   | { at: 'creating'; tries: number }
-  | { at: 'looking_up'; sinceMs: number; times: number[]; clientRefs: string[]; after: { then: 'reserve' } | { then: 'give_up'; tries: number; failure: Failure } }
+  | {
+      at: 'looking_up';
+      sinceMs: number;
+      times: number[];
+      clientRefs: string[];
+      after: { then: 'reserve' } | { then: 'give_up'; tries: number; failure: Failure };
+    }
   | { at: 'waiting'; runId: string; sinceMs: number; lastSeenQueuedAtMs?: number; lastState?: 'queued' | 'running'; delayMs?: number }
   | { at: 'cancelling'; runId: string; code: TimeoutCode; limitMs: number }
   | { at: 'downloading'; runId: string; tries: number; snapshot: RunSnapshot; refreshing?: 'URL_REFUSED' | 'NO_OUTPUT' }
@@ -86,7 +92,8 @@ export type Effect =
   | { do: 'run_time_seen'; runMs: number }
   | { do: 'raw_output_seen'; snapshot: RunSnapshot }
   /** Stop the run: the budget is full (no more creates), or the provider refuses us / the journal cannot be written. */
-  | { do: 'stop'; reason: 'budget_full' } | { do: 'stop'; reason: 'refused'; failure: Failure };
+  | { do: 'stop'; reason: 'budget_full' }
+  | { do: 'stop'; reason: 'refused'; failure: Failure };
 
 /** The one thing the row waits for next. */
 export type Command =

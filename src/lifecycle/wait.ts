@@ -6,11 +6,11 @@ import { nextPollDelayMs } from '../execute/polling.js';
 import type { RunSnapshot } from '../providers/provider.js';
 import { rowErrorEffects } from './row-error.js';
 import type { Effect, Failure, Input, Phase, Step, TimeoutCode, View } from './types.js';
+import { end } from './steps.js';
 
 type Waiting = Extract<Phase, { at: 'waiting' }>;
 
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
-const end = (effects: Effect[] = []): Step => ({ phase: { at: 'ended' }, effects, command: { do: 'end' } });
 const expected = (view: View) => (view.expectedRunMs === undefined ? {} : { expectedRunMs: view.expectedRunMs });
 const bounds = (view: View) => ({ floorMs: view.rules.pollFloorMs, ceilingMs: view.rules.pollCeilingMs });
 
@@ -22,7 +22,11 @@ export function waitFor(view: View, runId: string, justSubmitted: boolean, effec
   const sinceMs = view.nowMs;
   if (!justSubmitted) return { phase: { at: 'waiting', runId, sinceMs }, effects, command: { do: 'poll', runId } };
   const delayMs = nextPollDelayMs({ now: sinceMs, state: 'queued', ...expected(view) }, bounds(view));
-  return { phase: { at: 'waiting', runId, sinceMs, lastSeenQueuedAtMs: sinceMs, lastState: 'queued', delayMs }, effects, command: { do: 'poll', runId, delayMs } };
+  return {
+    phase: { at: 'waiting', runId, sinceMs, lastSeenQueuedAtMs: sinceMs, lastState: 'queued', delayMs },
+    effects,
+    command: { do: 'poll', runId, delayMs },
+  };
 }
 
 /**
@@ -34,7 +38,9 @@ export function onWaiting(view: View, input: Input, phase: Waiting): Step {
   if (input.on === 'failed') {
     if (input.failure.kind !== 'transient' || input.failure.aborted) return end(rowErrorEffects(view.facts, view.row, input.failure, nowMs, rules));
     const delayMs = Math.max(rules.pollFloorMs, backoffMs(rules.retry.maxAttempts, rules.retry, rules.random));
-    const effects: Effect[] = [{ do: 'log', level: 'warn', event: 'poll_retry', message: `${input.failure.message}; polling again in ${delayMs} ms`, fields: { run_id: phase.runId } }];
+    const effects: Effect[] = [
+      { do: 'log', level: 'warn', event: 'poll_retry', message: `${input.failure.message}; polling again in ${delayMs} ms`, fields: { run_id: phase.runId } },
+    ];
     const limitMs = rules.jobTimeoutMs + rules.queueTimeoutMs;
     if (nowMs - phase.sinceMs > limitMs) return timeOut(view, phase.runId, 'JOB_TIMEOUT', limitMs, effects);
     return { phase: { ...phase, delayMs }, effects, command: { do: 'poll', runId: phase.runId, delayMs } };
@@ -45,7 +51,8 @@ export function onWaiting(view: View, input: Input, phase: Waiting): Step {
   if (TERMINAL.has(snapshot.state)) return onEndedUnpaid(view, phase, snapshot);
   const state: 'queued' | 'running' = snapshot.state === 'queued' ? 'queued' : 'running';
   const effects: Effect[] = [];
-  if (state !== phase.lastState) effects.push({ do: 'log', level: 'info', event: 'run_state', message: `run ${phase.runId} ${state}`, fields: { run_id: phase.runId, state } });
+  if (state !== phase.lastState)
+    effects.push({ do: 'log', level: 'info', event: 'run_state', message: `run ${phase.runId} ${state}`, fields: { run_id: phase.runId, state } });
   const lastSeenQueuedAtMs = state === 'queued' ? nowMs : phase.lastSeenQueuedAtMs;
   if (state === 'queued' && nowMs - phase.sinceMs > rules.queueTimeoutMs) return timeOut(view, phase.runId, 'QUEUE_TIMEOUT', rules.queueTimeoutMs, effects);
   // Without the provider's start time, the last time it was seen queued is the earliest it can have started.
@@ -72,13 +79,28 @@ function onSucceeded(view: View, phase: Waiting, snapshot: RunSnapshot): Step {
   if (!wasPaid) {
     effects.push(
       { do: 'record', event: { type: 'succeeded', runId, ...(snapshot.costMicros !== undefined && { costMicros: snapshot.costMicros }) } },
-      { do: 'log', level: 'info', event: 'succeeded', message: `run ${runId} succeeded (${formatUsd(cost)}${snapshot.costMicros === undefined ? ', estimated' : ''})`, fields: { run_id: runId, cost_micros: cost } },
+      {
+        do: 'log',
+        level: 'info',
+        event: 'succeeded',
+        message: `run ${runId} succeeded (${formatUsd(cost)}${snapshot.costMicros === undefined ? ', estimated' : ''})`,
+        fields: { run_id: runId, cost_micros: cost },
+      },
     );
   }
   effects.push({ do: 'raw_output_seen', snapshot });
   if (snapshot.videoUrl === undefined) {
     // Paid for but no video in the answer: never a silent loss. The row stays owed and the next run reads the run again.
-    return end([...effects, { do: 'log', level: 'error', event: 'no_video_output', message: `run ${runId} succeeded but its output holds no video; the row stays owed and the next run reads the run again. Output as received: ${JSON.stringify(redactJson(snapshot.rawOutput ?? null))}`, fields: { run_id: runId } }]);
+    return end([
+      ...effects,
+      {
+        do: 'log',
+        level: 'error',
+        event: 'no_video_output',
+        message: `run ${runId} succeeded but its output holds no video; the row stays owed and the next run reads the run again. Output as received: ${JSON.stringify(redactJson(snapshot.rawOutput ?? null))}`,
+        fields: { run_id: runId },
+      },
+    ]);
   }
   return { phase: { at: 'downloading', runId, tries: 1, snapshot }, effects, command: { do: 'download', snapshot, keepPrevious: true } };
 }
@@ -101,7 +123,15 @@ function onEndedUnpaid(view: View, phase: Waiting, snapshot: RunSnapshot): Step 
   const failure = snapshot.failure ?? { code: snapshot.state.toUpperCase(), message: `the run ended as ${snapshot.state}` };
   const costMicros = snapshot.costMicros ?? (snapshot.mayBeBilled ? row?.costMicros : undefined);
   const billed = (costMicros ?? 0) > 0 || snapshot.mayBeBilled === true;
-  const event = { type: 'failed', runId, code: failure.code, message: `run ${runId} ${snapshot.state}: ${failure.message}`, attempt: row?.attempts ?? 1, billed, ...(costMicros !== undefined && { costMicros }) } as const;
+  const event = {
+    type: 'failed',
+    runId,
+    code: failure.code,
+    message: `run ${runId} ${snapshot.state}: ${failure.message}`,
+    attempt: row?.attempts ?? 1,
+    billed,
+    ...(costMicros !== undefined && { costMicros }),
+  } as const;
   return end([
     { do: 'settle', billedMicros: costMicros ?? (billed ? facts.estimateMicros : 0) },
     { do: 'record', event },
@@ -118,9 +148,19 @@ function timeOut(view: View, runId: string, code: TimeoutCode, limitMs: number, 
 export function onCancelling(view: View, input: Input, phase: Extract<Phase, { at: 'cancelling' }>): Step {
   const effects: Effect[] = [];
   const cancelled = input.on === 'cancelled' && input.ok;
-  if (input.on === 'cancelled' && !input.ok) effects.push({ do: 'log', level: 'warn', event: 'cancel_failed', message: `run ${phase.runId} could not be cancelled: the provider says it already finished` });
-  if (input.on === 'failed') effects.push({ do: 'log', level: 'warn', event: 'cancel_failed', message: `could not cancel run ${phase.runId}: ${input.failure.message}` });
-  return end([...effects, ...rowErrorEffects(view.facts, view.row, timeoutFailure(phase.runId, phase.code, phase.limitMs, cancelled, view.aborted), view.nowMs, view.rules)]);
+  if (input.on === 'cancelled' && !input.ok)
+    effects.push({
+      do: 'log',
+      level: 'warn',
+      event: 'cancel_failed',
+      message: `run ${phase.runId} could not be cancelled: the provider says it already finished`,
+    });
+  if (input.on === 'failed')
+    effects.push({ do: 'log', level: 'warn', event: 'cancel_failed', message: `could not cancel run ${phase.runId}: ${input.failure.message}` });
+  return end([
+    ...effects,
+    ...rowErrorEffects(view.facts, view.row, timeoutFailure(phase.runId, phase.code, phase.limitMs, cancelled, view.aborted), view.nowMs, view.rules),
+  ]);
 }
 
 function timeoutFailure(runId: string, code: TimeoutCode, limitMs: number, cancelled: boolean, aborted: boolean): Failure {

@@ -1,9 +1,9 @@
 import type { AudioMode } from './cost.js';
 import type { BilledRun } from './ledger.js';
 import type { WorkItem } from '../plan/plan.js';
+import type { BudgetPeriod } from './period.js';
 
-/** Over what a budget counts spending: this invocation only, a time window (a night), or the folder's whole life. */
-export type BudgetPeriod = { kind: 'run' } | { kind: 'window'; ms: number } | { kind: 'folder' };
+export type { BudgetPeriod } from './period.js';
 
 /** Pure: what earlier invocations spent within the budget's period (runs counted by when they were created). */
 export function spentInPeriod(billed: readonly BilledRun[], period: BudgetPeriod, nowMs: number): number {
@@ -17,7 +17,8 @@ export function observedRates(billed: readonly BilledRun[]): Partial<Record<Audi
   const rates: Partial<Record<AudioMode, number>> = {};
   const byTime = [...billed].sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt));
   for (const run of byTime) {
-    if (run.costSource === 'provider' && run.audioMode !== undefined && run.seconds !== undefined && run.seconds > 0) rates[run.audioMode] = Math.ceil(run.costMicros / run.seconds);
+    if (run.costSource === 'provider' && run.audioMode !== undefined && run.seconds !== undefined && run.seconds > 0)
+      rates[run.audioMode] = Math.ceil(run.costMicros / run.seconds);
   }
   return rates;
 }

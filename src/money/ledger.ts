@@ -43,9 +43,10 @@ export function billedRuns(events: readonly JournalEvent[], fallbackEstimates: R
     }
     if (event.type === 'uploaded') continue;
     latestRequest.set(event.key, event.request);
-    if (!('runId' in event) || event.runId === undefined) continue;
-    const facts = runs.get(event.runId) ?? { key: event.key, request: event.request, createdAt: event.at, night: event.session };
-    runs.set(event.runId, facts);
+    const runId = 'runId' in event ? event.runId : undefined;
+    if (runId === undefined) continue;
+    const facts = runs.get(runId) ?? { key: event.key, request: event.request, createdAt: event.at, night: event.session };
+    runs.set(runId, facts);
     if (event.type === 'succeeded') facts.billed = { costMicros: event.costMicros ?? facts.billed?.costMicros };
     if (event.type === 'downloaded' && !facts.billed) facts.billed = { costMicros: undefined };
     if (event.type === 'failed') {

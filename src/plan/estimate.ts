@@ -35,13 +35,30 @@ function figures(name: string, items: readonly WorkItem[]): EstimateFigures {
     }
   }
   const count = (...actions: string[]) => items.filter((i) => actions.includes(i.action)).length;
-  return { name, rows: items.length, done: count('done'), inFlight: count('reattach', 'download'), failed: count('failed'), overBudget: count('over_budget'), toPay, byMode };
+  return {
+    name,
+    rows: items.length,
+    done: count('done'),
+    inFlight: count('reattach', 'download'),
+    failed: count('failed'),
+    overBudget: count('over_budget'),
+    toPay,
+    byMode,
+  };
 }
 
 /** Pure: per manifest and in total, from a plan (rows done or in flight cost nothing more). */
 export function summariseEstimate(plan: Plan): { manifests: EstimateFigures[]; total: EstimateFigures } {
   const names = [...new Set(plan.items.map((i) => i.row.manifest))];
-  return { manifests: names.map((n) => figures(n, plan.items.filter((i) => i.row.manifest === n))), total: figures('total', plan.items) };
+  return {
+    manifests: names.map((n) =>
+      figures(
+        n,
+        plan.items.filter((i) => i.row.manifest === n),
+      ),
+    ),
+    total: figures('total', plan.items),
+  };
 }
 
 function modeText(f: EstimateFigures): string {
@@ -57,14 +74,23 @@ export interface BudgetView {
 
 export function renderEstimate(summary: ReturnType<typeof summariseEstimate>, budget: BudgetView | undefined): string {
   const line = (f: EstimateFigures) => {
-    const state = [`${f.rows} rows`, `${f.done} done`, ...(f.inFlight ? [`${f.inFlight} in flight`] : []), ...(f.failed ? [`${f.failed} failed`] : []), ...(f.overBudget ? [`${f.overBudget} over budget`] : [])].join(', ');
+    const state = [
+      `${f.rows} rows`,
+      `${f.done} done`,
+      ...(f.inFlight ? [`${f.inFlight} in flight`] : []),
+      ...(f.failed ? [`${f.failed} failed`] : []),
+      ...(f.overBudget ? [`${f.overBudget} over budget`] : []),
+    ].join(', ');
     return `${f.name.padEnd(24)} ${state}; to pay: ${f.toPay.rows} rows, ${f.toPay.seconds} s, ${formatUsd(f.toPay.micros)} (${modeText(f)})`;
   };
   const lines = [...summary.manifests.map(line), line(summary.total)];
   if (budget !== undefined) {
     const left = budget.limitMicros - budget.committedMicros;
-    const committed = budget.committedMicros > 0 ? `, ${formatUsd(budget.committedMicros)} already spent or committed in its period, ${formatUsd(Math.max(0, left))} left` : '';
-    lines.push(`budget ${formatUsd(budget.limitMicros)}${committed}: ${summary.total.toPay.micros <= left ? 'the estimate fits' : `the estimate is ${formatUsd(summary.total.toPay.micros - left)} over`}`);
+    const committed =
+      budget.committedMicros > 0 ? `, ${formatUsd(budget.committedMicros)} already spent or committed in its period, ${formatUsd(Math.max(0, left))} left` : '';
+    lines.push(
+      `budget ${formatUsd(budget.limitMicros)}${committed}: ${summary.total.toPay.micros <= left ? 'the estimate fits' : `the estimate is ${formatUsd(summary.total.toPay.micros - left)} over`}`,
+    );
   }
   return lines.join('\n');
 }
@@ -84,6 +110,9 @@ export function estimateJson(summary: ReturnType<typeof summariseEstimate>, budg
   return {
     manifests: summary.manifests.map(json),
     total: json(summary.total),
-    budget: budget === undefined ? null : { ...money(budget.limitMicros), committed: money(budget.committedMicros), left: money(Math.max(0, budget.limitMicros - budget.committedMicros)) },
+    budget:
+      budget === undefined
+        ? null
+        : { ...money(budget.limitMicros), committed: money(budget.committedMicros), left: money(Math.max(0, budget.limitMicros - budget.committedMicros)) },
   };
 }

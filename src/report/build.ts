@@ -109,7 +109,16 @@ function usd(micros: number): number {
 }
 
 /** The report's word for where a row stands (a timed-out run reads as failed until a re-check says more). */
-const STATUS: Record<Standing, RowStatus> = { new: 'skipped', unanswered: 'unknown', in_flight: 'in_flight', paid: 'owed', done: 'done', damaged: 'owed', timed_out: 'failed', failed: 'failed' };
+const STATUS: Record<Standing, RowStatus> = {
+  new: 'skipped',
+  unanswered: 'unknown',
+  in_flight: 'in_flight',
+  paid: 'owed',
+  done: 'done',
+  damaged: 'owed',
+  timed_out: 'failed',
+  failed: 'failed',
+};
 
 function statusOf(state: RowState | undefined, missing: boolean): RowStatus {
   return STATUS[standingOf(state, !missing)];
@@ -117,7 +126,8 @@ function statusOf(state: RowState | undefined, missing: boolean): RowStatus {
 
 function errorOf(state: RowState | undefined, item: WorkItem, missing: boolean): string | null {
   if (item.action === 'over_budget' && (state === undefined || state.status === 'pending')) return 'not submitted: it did not fit the budget (--partial)';
-  if (state?.status === 'downloaded' && missing) return `paid for, but ${state.output?.path ?? 'its video'} is missing or changed on disk and could not be fetched again: run again to download it from the same run`;
+  if (state?.status === 'downloaded' && missing)
+    return `paid for, but ${state.output?.path ?? 'its video'} is missing or changed on disk and could not be fetched again: run again to download it from the same run`;
   switch (state?.status) {
     case 'failed':
       return `${state.failure?.code}: ${state.failure?.message}`;
@@ -137,7 +147,8 @@ export function actualCost(state: RowState | undefined, estimateMicros: number):
     return state.costMicros !== undefined ? { micros: state.costMicros, source: 'provider' } : { micros: estimateMicros, source: 'estimate' };
   }
   if (state.status === 'failed') {
-    if (state.failure?.billed) return state.costMicros !== undefined ? { micros: state.costMicros, source: 'provider' } : { micros: estimateMicros, source: 'estimate' };
+    if (state.failure?.billed)
+      return state.costMicros !== undefined ? { micros: state.costMicros, source: 'provider' } : { micros: estimateMicros, source: 'estimate' };
     return { micros: 0, source: 'not_billed' };
   }
   return { micros: undefined, source: 'none' };
@@ -206,11 +217,22 @@ function moneyTotals(built: readonly BuiltRow[], billed: readonly BilledRun[]): 
   const sum = (rows: readonly BuiltRow[], pick: (b: BuiltRow) => number) => usd(rows.reduce((total, b) => total + pick(b), 0));
   const byMode = (mode: AudioMode) => {
     const rows = built.filter((b) => b.row.audio_mode === mode);
-    return { rows: rows.length, seconds: rows.reduce((t, b) => t + b.row.duration, 0), estimated_usd: sum(rows, (b) => b.estimate), actual_usd: sum(rows, (b) => b.actual) };
+    return {
+      rows: rows.length,
+      seconds: rows.reduce((t, b) => t + b.row.duration, 0),
+      estimated_usd: sum(rows, (b) => b.estimate),
+      actual_usd: sum(rows, (b) => b.actual),
+    };
   };
   return {
-    this_run_usd: sum(built.filter((b) => b.row.spent_in === 'this_run'), (b) => b.actual),
-    earlier_runs_usd: sum(built.filter((b) => b.row.spent_in === 'earlier_run'), (b) => b.actual),
+    this_run_usd: sum(
+      built.filter((b) => b.row.spent_in === 'this_run'),
+      (b) => b.actual,
+    ),
+    earlier_runs_usd: sum(
+      built.filter((b) => b.row.spent_in === 'earlier_run'),
+      (b) => b.actual,
+    ),
     billed_usd: usd(billed.reduce((t, r) => t + r.costMicros, 0)),
     superseded_usd: usd(billed.filter((r) => r.superseded).reduce((t, r) => t + r.costMicros, 0)),
     by_audio_mode: { silent: byMode('silent'), audio: byMode('audio'), voice: byMode('voice') },

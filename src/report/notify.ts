@@ -30,7 +30,18 @@ export function noticeFor(report: Report, outcome: Outcome, reportPath: string):
   return {
     text,
     content: text,
-    clipmill: { exit_code: outcome.exitCode, rows: t.rows, done: t.done, failed: t.failed, skipped: t.skipped, in_flight: t.in_flight, actual_usd: t.actual_usd, this_run_usd: report.money.this_run_usd, estimated_usd: t.estimated_usd, report: reportPath },
+    clipmill: {
+      exit_code: outcome.exitCode,
+      rows: t.rows,
+      done: t.done,
+      failed: t.failed,
+      skipped: t.skipped,
+      in_flight: t.in_flight,
+      actual_usd: t.actual_usd,
+      this_run_usd: report.money.this_run_usd,
+      estimated_usd: t.estimated_usd,
+      report: reportPath,
+    },
   };
 }
 
@@ -44,7 +55,12 @@ export async function sendNotice(url: string, notice: Notice, log: Logger, timeo
     }
   })();
   try {
-    const response = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(notice), signal: AbortSignal.timeout(timeoutMs) });
+    const response = await request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(notice),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     await response.body.dump();
     if (response.statusCode >= 200 && response.statusCode < 300) {
       log.info('notified', `sent the completion notice to ${where}`);
@@ -52,7 +68,10 @@ export async function sendNotice(url: string, notice: Notice, log: Logger, timeo
     }
     log.warn('notify_failed', `the completion notice to ${where} was refused (HTTP ${response.statusCode}); the run itself is unaffected`);
   } catch (error) {
-    log.warn('notify_failed', `could not send the completion notice to ${where} (${(error as { code?: string }).code ?? (error as Error).name}); the run itself is unaffected`);
+    log.warn(
+      'notify_failed',
+      `could not send the completion notice to ${where} (${(error as { code?: string }).code ?? (error as Error).name}); the run itself is unaffected`,
+    );
   }
   return false;
 }

@@ -6,11 +6,46 @@ export function renderJson(report: Report): string {
 }
 
 const CSV_COLUMNS: (keyof ReportRow)[] = [
-  'manifest', 'id', 'file', 'line', 'status', 'duration', 'generate_audio', 'audio_mode', 'estimated_usd', 'provider_usd', 'actual_usd',
-  'cost_source', 'billed', 'spent_in', 'attempts', 'run_id', 'output', 'bytes', 'sha256', 'video_seconds', 'changed', 'cost_alert', 'prompt', 'error',
+  'manifest',
+  'id',
+  'file',
+  'line',
+  'status',
+  'duration',
+  'generate_audio',
+  'audio_mode',
+  'estimated_usd',
+  'provider_usd',
+  'actual_usd',
+  'cost_source',
+  'billed',
+  'spent_in',
+  'attempts',
+  'run_id',
+  'output',
+  'bytes',
+  'sha256',
+  'video_seconds',
+  'changed',
+  'cost_alert',
+  'prompt',
+  'error',
 ];
 
-const LEDGER_COLUMNS: (keyof LedgerRow)[] = ['run_id', 'created_at', 'night', 'manifest', 'id', 'request', 'seconds', 'audio_mode', 'cost_usd', 'cost_source', 'estimated_usd', 'superseded'];
+const LEDGER_COLUMNS: (keyof LedgerRow)[] = [
+  'run_id',
+  'created_at',
+  'night',
+  'manifest',
+  'id',
+  'request',
+  'seconds',
+  'audio_mode',
+  'cost_usd',
+  'cost_source',
+  'estimated_usd',
+  'superseded',
+];
 
 /** Spreadsheets run cells starting with = + - @ (or tab/CR) as formulas: prefix a quote so they stay text. */
 export function neutraliseCell(text: string): string {
@@ -19,7 +54,9 @@ export function neutraliseCell(text: string): string {
 
 function csvCell(value: unknown): string {
   if (value === null || value === undefined) return '';
-  const text = typeof value === 'number' || typeof value === 'boolean' ? String(value) : neutraliseCell(String(value));
+  // Report cells are text, numbers and booleans; anything else is written as JSON, never as [object Object].
+  const text =
+    typeof value === 'number' || typeof value === 'boolean' ? String(value) : neutraliseCell(typeof value === 'string' ? value : JSON.stringify(value));
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
@@ -55,7 +92,9 @@ export function renderMarkdown(report: Report): string {
     '',
     '| manifest | rows | done | failed | skipped | seconds | estimated | actual |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...report.manifests.map((m) => `| ${escapeMd(m.name)} | ${m.rows} | ${m.done} | ${m.failed} | ${m.skipped} | ${m.seconds} | ${money(m.estimated_usd)} | ${money(m.actual_usd)} |`),
+    ...report.manifests.map(
+      (m) => `| ${escapeMd(m.name)} | ${m.rows} | ${m.done} | ${m.failed} | ${m.skipped} | ${m.seconds} | ${money(m.estimated_usd)} | ${money(m.actual_usd)} |`,
+    ),
     '',
     '| audio | rows | seconds | estimated | actual |',
     '| --- | ---: | ---: | ---: | ---: |',
@@ -69,7 +108,10 @@ export function renderMarkdown(report: Report): string {
   const failed = report.rows.filter((r) => r.status === 'failed' || r.status === 'unknown' || r.status === 'owed' || r.cost_alert);
   if (failed.length > 0) {
     out.push('', '## Needs attention', '');
-    for (const r of failed) out.push(`- \`${r.manifest}/${r.id}\` (${r.file}:${r.line}): ${r.status}${r.cost_alert ? `, billed ${money(r.actual_usd ?? 0)} against an estimate of ${money(r.estimated_usd)}` : ''}${r.error ? `: ${escapeMd(r.error)}` : ''}`);
+    for (const r of failed)
+      out.push(
+        `- \`${r.manifest}/${r.id}\` (${r.file}:${r.line}): ${r.status}${r.cost_alert ? `, billed ${money(r.actual_usd ?? 0)} against an estimate of ${money(r.estimated_usd)}` : ''}${r.error ? `: ${escapeMd(r.error)}` : ''}`,
+      );
   }
   out.push('', `_Generated ${report.generated_at}._`, '');
   return out.join('\n');

@@ -45,7 +45,9 @@ export function renderStatus(states: ReadonlyMap<string, RowState>, outDir: stri
   const lines = [`journal of ${outDir}:`];
   for (const [manifest, counts] of [...byManifest].sort(([a], [b]) => a.localeCompare(b))) {
     const rows = [...counts.values()].reduce((a, b) => a + b, 0);
-    const shown = ORDER.map((s) => LABELS[s]).filter((label) => counts.has(label)).map((label) => `${counts.get(label)} ${label}`);
+    const shown = ORDER.map((s) => LABELS[s])
+      .filter((label) => counts.has(label))
+      .map((label) => `${counts.get(label)} ${label}`);
     lines.push(`  ${manifest}: ${rows} rows, ${shown.join(', ')}`);
   }
   if (attention.length > 0) lines.push('', 'rows not done:');

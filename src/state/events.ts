@@ -51,6 +51,9 @@ export interface PlannedItem {
 
 export type RowEvent = Exclude<JournalEvent, { type: 'uploaded' | 'planned' }>;
 
+/** An event before the journal stamps its time. */
+export type NewEvent = JournalEvent extends infer E ? (E extends JournalEvent ? Omit<E, 'at'> : never) : never;
+
 export interface UploadRecord {
   assetId: string;
   provider: string;

@@ -1,5 +1,4 @@
-import type { RowState, UploadRecord } from './events.js';
-import type { NewEvent } from './journal.js';
+import type { NewEvent, RowState, UploadRecord } from './events.js';
 
 /**
  * Where a folder's row states live: the facts every command folds into state. The append-only local
