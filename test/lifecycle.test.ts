@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { step, type Effect, type Failure, type Input, type Phase, type Step, type View } from '../src/lifecycle/machine.js';
-import type { RowState } from '../src/state/events.js';
+import type { RowState } from '../src/lifecycle/events.js';
 import type { RunSnapshot } from '../src/providers/provider.js';
 
 // The row machine's money transitions as tables: each case is a row's situation, what the world answered, and

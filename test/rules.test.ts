@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { estimateMicros, formatUsd, parseUsdToMicros } from '../src/money/cost.js';
 import { ApiError } from '../src/infra/errors.js';
-import { foldEvents } from '../src/state/events.js';
+import { foldEvents } from '../src/lifecycle/events.js';
 import { parseJournal } from '../src/state/journal.js';
 import { buildKlingInput, klingV3InputSchema, type KlingRequest } from '../src/model/kling-v3.js';
 import { InputError } from '../src/load/problem.js';

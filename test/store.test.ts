@@ -4,7 +4,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { runManifests } from '../src/commands/run.js';
 import type { Report } from '../src/report/build.js';
-import type { JournalEvent, PlannedItem } from '../src/state/events.js';
+import type { JournalEvent, PlannedItem } from '../src/lifecycle/events.js';
 import { lastPlan, planRecord, type RecordedPlan } from '../src/state/plans.js';
 import { envFor, fastPipeline, rowsYaml, runCli, startSimulator, workspace, write } from './helpers.js';
 

@@ -1,7 +1,7 @@
 import { formatUsd } from '../money/cost.js';
 import { ApiError } from '../infra/errors.js';
 import { HttpClient } from '../infra/http.js';
-import type { JournalEvent } from '../state/events.js';
+import type { JournalEvent } from '../lifecycle/events.js';
 import { Journal } from '../state/journal.js';
 import { billedRuns, type BilledRun } from '../money/ledger.js';
 import { InputError } from '../load/problem.js';

@@ -1,6 +1,6 @@
 import { estimateJson, renderEstimate, summariseEstimate } from '../plan/estimate.js';
 import type { Plan } from '../plan/plan.js';
-import { foldEvents } from '../state/events.js';
+import { foldEvents } from '../lifecycle/events.js';
 import { Journal } from '../state/journal.js';
 import { budgetViewOf, planFor, prepare, type RunOptions } from './prepare.js';
 

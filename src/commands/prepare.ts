@@ -10,7 +10,7 @@ import { billedRuns, type BilledRun } from '../money/ledger.js';
 import type { BudgetView } from '../plan/estimate.js';
 import { planRun, rowKey, withoutRowsOverBudget, type Plan } from '../plan/plan.js';
 import { providerProblems } from '../providers/index.js';
-import type { JournalEvent, RowState } from '../state/events.js';
+import type { JournalEvent, RowState } from '../lifecycle/events.js';
 import { findDamagedOutputs } from '../state/outputs.js';
 
 export interface RunOptions {

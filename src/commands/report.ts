@@ -4,7 +4,7 @@ import { billedRuns } from '../money/ledger.js';
 import type { Action } from '../plan/plan.js';
 import { buildReport, type Report } from '../report/build.js';
 import { writeReports } from '../report/write.js';
-import { foldEvents } from '../state/events.js';
+import { foldEvents } from '../lifecycle/events.js';
 import { Journal, JOURNAL_FILE, STATE_DIR } from '../state/journal.js';
 import { acquireLock } from '../state/lock.js';
 import { findDamagedOutputs } from '../state/outputs.js';

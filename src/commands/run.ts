@@ -14,7 +14,7 @@ import { buildReport, type Report } from '../report/build.js';
 import { noticeFor, sendNotice } from '../report/notify.js';
 import { decideOutcome, EXIT, renderSummary } from '../report/summary.js';
 import { writeReports } from '../report/write.js';
-import { foldEvents } from '../state/events.js';
+import { foldEvents } from '../lifecycle/events.js';
 import { Journal } from '../state/journal.js';
 import { LocalStore } from '../state/local-store.js';
 import { findDamagedOutputs, removeTemporaryFiles } from '../state/outputs.js';

@@ -6,7 +6,7 @@ import type { ImageInfo } from '../load/images.js';
 import { buildKlingInput, type ImageRef, type KlingRequest, type KlingV3Input } from '../model/kling-v3.js';
 import { dataUri } from '../providers/api.js';
 import type { Provider } from '../providers/provider.js';
-import { uploadKey } from '../state/events.js';
+import { uploadKey } from '../lifecycle/events.js';
 import type { StateStore } from '../state/store.js';
 
 /** Signed asset URLs are short-lived: one older than this is fetched again (`GET /v1/assets/{id}`) before a create uses it. */

@@ -1,4 +1,4 @@
-import type { RowState } from '../state/events.js';
+import type { RowState } from './events.js';
 import type { Effect, Failure, RowFacts, Rules } from './types.js';
 import { TIMEOUT_CODES } from './timeouts.js';
 

@@ -1,5 +1,5 @@
 import type { LogEventName, LogLevel } from '../infra/log-events.js';
-import type { RowState } from '../state/events.js';
+import type { RowState } from './events.js';
 import { rowErrorEffects } from './row-error.js';
 import type { Effect, EventDraft, Failure, Step, View } from './types.js';
 

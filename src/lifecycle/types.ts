@@ -1,6 +1,6 @@
 import type { ErrorKind } from '../infra/errors.js';
 import type { RetryPolicy } from '../infra/retry.js';
-import type { RowEvent, RowState } from '../state/events.js';
+import type { RowEvent, RowState } from './events.js';
 import type { RunSnapshot, RunUrls } from '../providers/provider.js';
 import type { Action } from '../plan/plan.js';
 import type { LookUpAnswer } from './lost-create.js';

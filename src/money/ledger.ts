@@ -1,5 +1,5 @@
 import { audioModeOf, type AudioMode } from './cost.js';
-import type { JournalEvent, PlannedItem } from '../state/events.js';
+import type { JournalEvent, PlannedItem } from '../lifecycle/events.js';
 
 /** One run the provider billed (or may have), as the journal knows it: what finance matches against the invoice. */
 export interface BilledRun {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { estimateMicros, type Pricing } from '../money/cost.js';
-import type { RowState } from '../state/events.js';
+import type { RowState } from '../lifecycle/events.js';
 import type { ImageInfo } from '../load/images.js';
 import type { Manifest } from '../load/load.js';
 import type { Row } from '../load/row.js';

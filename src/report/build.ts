@@ -1,5 +1,5 @@
 import { MICROS_PER_USD, audioModeOf, type AudioMode } from '../money/cost.js';
-import type { RowState } from '../state/events.js';
+import type { RowState } from '../lifecycle/events.js';
 import { standingOf, type Standing } from '../lifecycle/standing.js';
 import { redactText } from '../infra/http.js';
 import type { BilledRun } from '../money/ledger.js';

@@ -1,5 +1,5 @@
 import { standingOf, type Standing } from '../lifecycle/standing.js';
-import type { RowState } from '../state/events.js';
+import type { RowState } from '../lifecycle/events.js';
 
 const LABELS: Record<Standing, string> = {
   done: 'done',

@@ -1,6 +1,6 @@
 import { mkdir, open, readdir, readFile, truncate, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { applyEvent, foldEvents, uploadKey, type JournalEvent, type NewEvent, type RowState, type UploadRecord } from './events.js';
+import { applyEvent, foldEvents, uploadKey, type JournalEvent, type NewEvent, type RowState, type UploadRecord } from '../lifecycle/events.js';
 import { ClipmillError } from '../infra/errors.js';
 import { redactJson } from '../infra/http.js';
 import { InputError } from '../load/problem.js';
@@ -9,7 +9,7 @@ import type { StateStore } from './store.js';
 export const STATE_DIR = '.clipmill';
 export const JOURNAL_FILE = 'journal.jsonl';
 
-export type { NewEvent } from './events.js';
+export type { NewEvent } from '../lifecycle/events.js';
 
 /** A journal's text read line by line: the events that parse, and the line numbers (1-based) of those that do not. */
 export interface ReadJournal {

@@ -1,4 +1,4 @@
-import type { JournalEvent, RowState, UploadRecord } from './events.js';
+import type { JournalEvent, RowState, UploadRecord } from '../lifecycle/events.js';
 import { Journal, type NewEvent } from './journal.js';
 import { acquireLock, type HeldLock } from './lock.js';
 import { lastPlan, planRecord, type RecordedPlan } from './plans.js';

@@ -4,7 +4,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { TEMPORARY_FILE_PATTERN } from '../execute/download.js';
-import type { RowState } from './events.js';
+import type { RowState } from '../lifecycle/events.js';
 
 export async function sha256Of(file: string): Promise<string> {
   const hash = createHash('sha256');

@@ -1,4 +1,4 @@
-import type { JournalEvent, PlannedItem, PlannedManifest } from './events.js';
+import type { JournalEvent, PlannedItem, PlannedManifest } from '../lifecycle/events.js';
 
 type PlannedEvent = Extract<JournalEvent, { type: 'planned' }>;
 

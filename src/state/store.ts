@@ -1,4 +1,4 @@
-import type { NewEvent, RowState, UploadRecord } from './events.js';
+import type { NewEvent, RowState, UploadRecord } from '../lifecycle/events.js';
 
 /**
  * Where a folder's row states live: the facts every command folds into state. The append-only local

@@ -6,7 +6,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { test, type TestContext } from 'node:test';
 import { ApiError } from '../../src/infra/errors.js';
 import { HttpClient } from '../../src/infra/http.js';
-import { applyEvent, type JournalEvent } from '../../src/state/events.js';
+import { applyEvent, type JournalEvent } from '../../src/lifecycle/events.js';
 import { lookUpTimes, lookUpVerdict } from '../../src/lifecycle/lost-create.js';
 import { nextCursor, RunflowProvider } from '../../src/providers/runflow.js';
 import { runManifests } from '../../src/commands/run.js';

@@ -1,6 +1,6 @@
 import { clientRefPrefix } from '../../lifecycle/client-ref.js';
 import type { ListedRun } from '../../providers/provider.js';
-import type { RowState } from '../events.js';
+import type { RowState } from '../../lifecycle/events.js';
 
 /** A row that manifests name: its key and request hash. */
 export interface ManifestRow {

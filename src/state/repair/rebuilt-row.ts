@@ -1,4 +1,4 @@
-import type { JournalEvent } from '../events.js';
+import type { JournalEvent } from '../../lifecycle/events.js';
 
 /** Where a rebuilt row's events came from, to say so in the report. */
 export type RebuiltFrom =

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Sidecar } from '../../execute/download.js';
-import { foldEvents, type JournalEvent, type RowState } from '../events.js';
+import { foldEvents, type JournalEvent, type RowState } from '../../lifecycle/events.js';
 import { sidecarPathFor } from '../journal.js';
 import { sha256Of } from '../outputs.js';
 import type { RebuiltRow } from './rebuilt-row.js';

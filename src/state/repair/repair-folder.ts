@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { foldEvents } from '../events.js';
+import { foldEvents } from '../../lifecycle/events.js';
 import { JOURNAL_FILE, readJournalText, STATE_DIR } from '../journal.js';
 import { acquireLock } from '../lock.js';
 import { describeLostLines, salvageIntents } from './damaged-lines.js';

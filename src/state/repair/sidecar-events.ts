@@ -1,5 +1,5 @@
 import type { Sidecar } from '../../execute/download.js';
-import type { JournalEvent, RowState } from '../events.js';
+import type { JournalEvent, RowState } from '../../lifecycle/events.js';
 import type { RebuiltFrom, RebuiltRow } from './rebuilt-row.js';
 
 /** The time the sidecar's events are given: when the video was downloaded (or now, when that is unreadable). */

@@ -1,4 +1,4 @@
-import type { JournalEvent } from '../events.js';
+import type { JournalEvent } from '../../lifecycle/events.js';
 import type { ReadJournal } from '../journal.js';
 import type { RebuiltRow } from './rebuilt-row.js';
 
