@@ -12,6 +12,14 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Where the screenshot is kept for CI to pick up (printed in the log). */
 const ARTIFACTS = path.join(ROOT, 'artifacts');
 
+/** What the page reports for each <video>: its source, the duration the report expects and the one the browser read, and a media error code. */
+interface VideoCheck {
+  src: string;
+  expected: number;
+  duration: number;
+  error: string | null;
+}
+
 // CI installs Debian's chromium (.ci/run); a developer machine without it skips with the reason.
 const skip = !existsSync(CHROMIUM) && process.env.CI !== 'true' ? `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)` : false;
 
@@ -36,13 +44,13 @@ test('report.html from a real run: every video loads with the right duration, th
   await page.goto(pathToFileURL(path.join(out, 'report.html')).href);
 
   // Passed as text: tsx would wrap a function's inner helpers in a __name() the page does not have.
-  const videos = (await page.evaluate(`Promise.all([...document.querySelectorAll('video')].map((video) => new Promise((resolve) => {
+  const videos = await page.evaluate<VideoCheck[]>(`Promise.all([...document.querySelectorAll('video')].map((video) => new Promise((resolve) => {
     const done = () => resolve({ src: video.currentSrc, expected: Number(video.dataset.expectedSeconds), duration: video.duration, error: video.error ? String(video.error.code) : null });
     if (video.readyState >= 1) return done();
     video.addEventListener('loadedmetadata', done, { once: true });
     video.addEventListener('error', done, { once: true });
     video.load();
-  })))`)) as { src: string; expected: number; duration: number; error: string | null }[];
+  })))`);
   assert.equal(videos.length, 10, 'one player per finished video');
   for (const v of videos) {
     assert.equal(v.error, null, `${v.src} failed to load`);

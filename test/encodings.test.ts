@@ -53,7 +53,7 @@ const LATIN1: [number, string][] = [
 function cp1252(text: string): Buffer {
   const byChar = new Map([...CP1252_80_9F, ...LATIN1].map(([byte, ch]) => [ch, byte]));
   return Buffer.from(
-    [...text].map((ch) => {
+    Array.from(text, (ch) => {
       const code = ch.codePointAt(0)!;
       if (code < 0x80) return code;
       const byte = byChar.get(ch);
@@ -71,7 +71,7 @@ test('Windows-1252 CSV from Excel: every printable character in 0x80–0x9F (€
   const csv = `id;image;prompt;duration\r\na;images/hero-landscape.jpg;${promptA};5\r\nb;images/hero-landscape.jpg;"${promptB}";5\r\n`;
   const bytes = cp1252(csv);
   // The file really is legacy Windows-1252: one byte per character, and not valid UTF-8.
-  assert.equal(bytes.length, [...csv].length);
+  assert.equal(bytes.length, Array.from(csv).length);
   assert.ok(bytes.includes(0x80) && bytes.includes(0x96) && bytes.includes(0x9f));
   assert.throws(() => new TextDecoder('utf-8', { fatal: true }).decode(bytes));
 

@@ -42,7 +42,7 @@ export function guardedLookup(allowedHosts: ReadonlySet<string>) {
   return (hostname: string, options: object, callback: (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void): void => {
     dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
       if (error) return callback(error, []);
-      const list = addresses as LookupAddress[];
+      const list = addresses;
       if (!allowedHosts.has(hostname) && list.some((a) => isPrivateAddress(a.address))) {
         const refused: NodeJS.ErrnoException = new Error(`${hostname} resolves to a non-public address`);
         refused.code = 'ENOTPUBLIC';

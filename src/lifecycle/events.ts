@@ -100,7 +100,7 @@ function fresh(previous: RowState | undefined, event: RowEvent): RowState {
 
 /** Folds one event into a row's state (pure). An event for another request starts the row afresh. */
 export function applyEvent(previous: RowState | undefined, event: RowEvent): RowState {
-  const base: RowState = previous && previous.request === event.request ? { ...previous } : fresh(previous, event);
+  const base: RowState = previous?.request === event.request ? { ...previous } : fresh(previous, event);
   switch (event.type) {
     case 'submitting':
       delete base.runId;

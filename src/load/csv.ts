@@ -54,12 +54,12 @@ export function parseCsvManifest(bytes: Uint8Array, file: string): LoadedCsvMani
     text = text.slice(sep[0].length);
     lineOffset = 1;
   }
-  const delimiter = sep?.[1] ?? sniffDelimiter(text.slice(0, text.indexOf('\n') === -1 ? undefined : text.indexOf('\n')));
+  const delimiter = sep?.[1] ?? sniffDelimiter(text.slice(0, !text.includes('\n') ? undefined : text.indexOf('\n')));
   let records: { record: string[]; info: { lines: number }; raw: string }[];
   try {
     records = parse(text, { delimiter, info: true, raw: true, skip_empty_lines: true, relax_column_count: true }) as unknown as typeof records;
   } catch (error) {
-    const line = error instanceof CsvError ? Number((error as unknown as { lines?: number }).lines ?? 0) + lineOffset : 0;
+    const line = error instanceof CsvError ? Number(error.lines ?? 0) + lineOffset : 0;
     const message = error instanceof Error ? error.message.replace(/^Invalid Record Length: /, '') : String(error);
     problems.push({ file, line, field: '', message: `CSV syntax: ${message}` });
     return { rows: [], problems };

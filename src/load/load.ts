@@ -106,7 +106,7 @@ export function protocolOf(pipeline: Omit<ManifestPipeline, 'defaults'>): ModelP
 /** voice_ids given as a default, reported where the default is written (once, however many rows inherit it). */
 function defaultVoiceProblems(defaults: RawDefaults, protocol: ModelProtocol): Problem[] {
   const voices = defaults.get('voice_ids');
-  if (protocol !== 'fal' || !voices || voices.value === undefined || voices.value === null || (typeof voices.value === 'string' && voices.value.trim() === '')) return [];
+  if (protocol !== 'fal' || voices?.value === undefined || voices.value === null || (typeof voices.value === 'string' && voices.value.trim() === '')) return [];
   return [{ file: voices.file, line: voices.line, field: 'voice_ids', message: FAL_VOICE_IDS_MESSAGE }];
 }
 

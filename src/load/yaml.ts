@@ -64,8 +64,8 @@ export function parseYamlManifest(text: string, file: string): LoadedYamlManifes
       problems.push({ file, line: lineOf(lines, pair.key as Node), field: name, message: `unknown top-level key (allowed: ${TOP_LEVEL_KEYS.join(', ')})` });
     }
   }
-  const defaults = root.get('defaults', true) as Node | undefined;
-  if (defaults !== undefined && defaults !== null && !(isScalar(defaults) && defaults.value === null)) {
+  const defaults = root.get('defaults', true) as Node | null | undefined;
+  if (defaults != null && !(isScalar(defaults) && defaults.value === null)) {
     if (isMap(defaults)) {
       result.defaults = readYamlMap(defaults, file, lines);
       for (const [name, value] of result.defaults) {

@@ -79,7 +79,7 @@ const commonInputShape = {
     .array(
       z.union([
         z.object({ frontal_image_url: imageUrl, reference_image_urls: z.array(imageUrl).min(1).max(MAX_REFERENCE_IMAGES) }).strict(),
-        z.object({ video_url: z.string().url(), voice_id: z.string().min(1).optional() }).strict(),
+        z.object({ video_url: z.url(), voice_id: z.string().min(1).optional() }).strict(),
       ]),
     )
     .min(1)

@@ -1,7 +1,7 @@
 /** Reading fal's queue answers (statuses, results, errors) as pure functions: what each means for the row and the money. */
 import { ApiError, kindOfStatus } from '../infra/errors.js';
 import { redactText, redactUrl, type HttpResponse } from '../infra/http.js';
-import { isRecord, retryAfterOf, str } from './api.js';
+import { isRecord, retryAfterOf, str, text } from './api.js';
 import type { RunSnapshot, RunState } from './provider.js';
 
 /** fal's locked account (`{"detail": "User is locked. Reason: …"}`): stop creating, keep polling what is paid for. */
@@ -15,7 +15,7 @@ const STATES: Record<string, RunState> = { IN_QUEUE: 'queued', IN_PROGRESS: 'run
 
 /** A status answer's state; an unknown status is an error, never "still running". */
 export function falRunState(runId: string, status: unknown): RunState {
-  const name = isRecord(status) ? String(status.status ?? '') : '';
+  const name = isRecord(status) ? text(status.status) : '';
   const state = STATES[name];
   if (!state) throw new ApiError('row', 'UNKNOWN_STATUS', `fal request ${runId} has status "${name}", which clipmill does not know`);
   return state;

@@ -84,19 +84,21 @@ export class FalProvider implements Provider {
     }
   }
 
-  async listRunsSince(): Promise<ListedRun[]> {
-    throw new ApiError('row', 'NO_RUN_LIST', 'fal keeps no list of requests: an audit needs its dashboard (fal.ai/dashboard) and the ledger.csv of each output folder');
+  listRunsSince(): Promise<ListedRun[]> {
+    return Promise.reject(new ApiError('row', 'NO_RUN_LIST', 'fal keeps no list of requests: an audit needs its dashboard (fal.ai/dashboard) and the ledger.csv of each output folder'));
   }
 
-  async balance(): Promise<number | undefined> {
-    return undefined; // fal documents no balance endpoint
+  balance(): Promise<number | undefined> {
+    return Promise.resolve(undefined); // fal documents no balance endpoint
   }
 
-  async findRuns(): Promise<string[]> {
-    throw new ApiError(
-      'row',
-      'NO_RUN_LIST',
-      'fal keeps no list of requests to look a lost submission up in: check the fal dashboard, then rerun with --resubmit-unknown if it is not there',
+  findRuns(): Promise<string[]> {
+    return Promise.reject(
+      new ApiError(
+        'row',
+        'NO_RUN_LIST',
+        'fal keeps no list of requests to look a lost submission up in: check the fal dashboard, then rerun with --resubmit-unknown if it is not there',
+      ),
     );
   }
 

@@ -2,7 +2,7 @@
 import { parseUsdToMicros } from '../money/cost.js';
 import { ApiError, kindOfStatus } from '../infra/errors.js';
 import { redactText } from '../infra/http.js';
-import { isRecord, retryAfterOf, str } from './api.js';
+import { isRecord, retryAfterOf, str, text } from './api.js';
 import type { ListedRun, RunSnapshot, RunState } from './provider.js';
 
 const STATES: Record<string, RunState> = {
@@ -61,7 +61,7 @@ function addTiming(snapshot: RunSnapshot, body: Record<string, unknown>): void {
 export function parseRun(body: unknown): RunSnapshot {
   if (!isRecord(body) || !str(body.id)) throw new ApiError('transient', 'BAD_RESPONSE', 'Runflow answered without a run object');
   const runId = body.id as string;
-  const status = String(body.status_code ?? '').toLowerCase();
+  const status = text(body.status_code).toLowerCase();
   const state = STATES[status];
   if (!state) throw new ApiError('row', 'UNKNOWN_STATUS', `run ${runId} has status "${status}", which clipmill does not know`);
   const snapshot: RunSnapshot = { runId, state };
@@ -113,7 +113,7 @@ export function listedFor(run: Record<string, unknown>, clientRef: string): bool
 
 /** A run-list entry as an audit reads it. */
 export function listedRunOf(item: Record<string, unknown>): ListedRun {
-  return { runId: item.id as string, clientRef: str(item.client_ref), status: String(item.status_code ?? ''), costMicros: costMicrosOf(item.cost), createdAt: str(item.created_at) };
+  return { runId: item.id as string, clientRef: str(item.client_ref), status: text(item.status_code), costMicros: costMicrosOf(item.cost), createdAt: str(item.created_at) };
 }
 
 /** Turns Runflow's error envelope `{code, message, errors}` into one readable, classified error. */

@@ -24,9 +24,9 @@ export interface ReadJournal {
 
 function parseEvent(line: string): JournalEvent | undefined {
   try {
-    const event = JSON.parse(line) as JournalEvent;
-    if (typeof event !== 'object' || event === null || typeof event.key !== 'string' || typeof event.type !== 'string') return undefined;
-    return event;
+    const event: unknown = JSON.parse(line);
+    if (typeof event !== 'object' || event === null || !('key' in event) || typeof event.key !== 'string' || !('type' in event) || typeof event.type !== 'string') return undefined;
+    return event as JournalEvent;
   } catch {
     return undefined;
   }
@@ -175,8 +175,8 @@ export class Journal implements StateStore {
     const dir = path.join(outDir, STATE_DIR);
     await mkdir(dir, { recursive: true });
     const file = path.join(dir, JOURNAL_FILE);
-    const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return '';
+    const text = await readFile(file, 'utf8').catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return '';
       throw error;
     });
     const read = readJournalText(text);
@@ -224,7 +224,7 @@ export class Journal implements StateStore {
     if (this.broken) return Promise.reject(this.broken);
     return new Promise<RowState | undefined>((resolve, reject) => {
       this.pending.push({ event: full, resolve, reject });
-      if (!this.flushing) this.flushing = this.flush();
+      this.flushing ??= this.flush();
     });
   }
 

@@ -23,7 +23,7 @@ export async function findDamagedOutputs(outDir: string, states: ReadonlyMap<str
     if (!output) continue;
     const file = path.join(outDir, output.path);
     const info = await stat(file).catch(() => undefined);
-    if (!info || info.size !== output.bytes || (await sha256Of(file)) !== output.sha256) damaged.add(key);
+    if (info?.size !== output.bytes || (await sha256Of(file)) !== output.sha256) damaged.add(key);
   }
   return damaged;
 }

@@ -17,7 +17,7 @@ const quiet = { print: () => {} };
 /** The one list query clipmill may send: the documented exact match on client_ref, a limit, and the pq cursor. */
 const DOCUMENTED_LOOKUP = /^\?q=client_ref\.EQ%3A%27clipmill-[0-9a-f]{10}-[0-9a-f]{16}-a\d+-[0-9a-f]{8}%27&limit=100(&pq=[\w-]+)?$/;
 
-type Page = { status?: number; body: unknown };
+interface Page { status?: number; body: unknown }
 
 /** A list server answering exactly as documented: `{items, next_pq | next}` pages, the `pq` cursor, the client_ref.EQ filter; anything else is a 400. */
 async function listServer(t: TestContext, pages: (clientRef: string, cursor: string | null) => Page): Promise<{ url: string; queries: string[] }> {
@@ -64,7 +64,7 @@ test('findRuns: an empty answer only after the last page; a refused query, an un
   assert.equal(empty.queries.length, 2);
 
   const refused = await listServer(t, () => ({ status: 422, body: { code: 'VALIDATION_ERROR', message: 'unsupported filter', errors: [{ field: 'q', message: 'unsupported' }] } }));
-  await assert.rejects(client(t, refused.url).findRuns(REF, AbortSignal.timeout(5000)), (e: unknown) => e instanceof ApiError && e.code === 'LIST_QUERY_REFUSED' && /refused the run-list query/.test(e.message));
+  await assert.rejects(client(t, refused.url).findRuns(REF, AbortSignal.timeout(5000)), (e: unknown) => e instanceof ApiError && e.code === 'LIST_QUERY_REFUSED' && e.message.includes('refused the run-list query'));
 
   const invented = await listServer(t, () => ({ body: { data: [], next_pq: null } }));
   await assert.rejects(client(t, invented.url).findRuns(REF, AbortSignal.timeout(5000)), (e: unknown) => e instanceof ApiError && e.code === 'BAD_RESPONSE');
@@ -177,7 +177,7 @@ test('a slow provider that makes the run after the client gave up on the create:
   const result = await runManifests({ manifests: [file], pipelineFile, outDir: path.join(dir, 'out'), env: envFor(simulator), logLine: (l) => logs.push(l), ...quiet });
   assert.equal(result.exitCode, 0, logs.join('\n'));
   assert.equal(simulator.created.length, 1, 'the run made 100 ms after the client gave up was found, not paid for again');
-  assert.ok(logs.some((l) => /re-attached, not resubmitted/.test(l)), logs.join('\n'));
+  assert.ok(logs.some((l) => l.includes('re-attached, not resubmitted')), logs.join('\n'));
 });
 
 test('a row\'s client_refs: every attempt since its last known run is looked up; answered refusals and known runs drop them', () => {

@@ -34,7 +34,7 @@ test('simulator, Runflow: a create answers 201 with a queued run whose id is a U
   const undocumented = await call(simulator.url, 'POST', RUNFLOW_CREATE_PATH, { ...runflowCreateBody, webhook: 'https://example.com' });
   assert.equal(undocumented.status, 422, 'an undocumented field is refused, not ignored');
   assertEnvelope(undocumented.body, 'VALIDATION_ERROR');
-  assertEnvelope((await call(simulator.url, 'GET', `/v1/runs/${created.body.id}`, undefined, {})).body, 'UNAUTHORIZED');
+  assertEnvelope((await call(simulator.url, 'GET', `/v1/runs/${String(created.body.id)}`, undefined, {})).body, 'UNAUTHORIZED');
   assertEnvelope((await call(simulator.url, 'GET', '/v1/runs/00000000-0000-7000-8000-000000000000')).body, 'RUN_NOT_FOUND');
   simulator.cancel(String(created.body.id));
 });
@@ -44,10 +44,10 @@ test('simulator, Runflow: runs go queued → dispatching/running → succeeded w
   const first = await call(held.url, 'POST', RUNFLOW_CREATE_PATH, runflowCreateBody);
   const second = await call(held.url, 'POST', RUNFLOW_CREATE_PATH, { ...runflowCreateBody, client_ref: 'second' });
   await new Promise((resolve) => setImmediate(resolve));
-  assert.ok(['dispatching', 'running'].includes(String((await call(held.url, 'GET', `/v1/runs/${first.body.id}`)).body.status_code)));
-  assert.equal((await call(held.url, 'GET', `/v1/runs/${second.body.id}`)).body.status_code, 'queued', 'over the concurrency cap a run waits queued');
+  assert.ok(['dispatching', 'running'].includes(String((await call(held.url, 'GET', `/v1/runs/${String(first.body.id)}`)).body.status_code)));
+  assert.equal((await call(held.url, 'GET', `/v1/runs/${String(second.body.id)}`)).body.status_code, 'queued', 'over the concurrency cap a run waits queued');
   held.cancel(String(first.body.id));
-  const canceled = (await call(held.url, 'GET', `/v1/runs/${first.body.id}`)).body;
+  const canceled = (await call(held.url, 'GET', `/v1/runs/${String(first.body.id)}`)).body;
   assert.ok(['canceled', 'cancelled'].includes(String(canceled.status_code)));
   assert.equal(canceled.cost, '0.000000');
   held.cancel(String(second.body.id));
@@ -57,19 +57,19 @@ test('simulator, Runflow: runs go queued → dispatching/running → succeeded w
   const quick = await startSimulator(t, { latency_ms: 20 });
   const run = await call(quick.url, 'POST', RUNFLOW_CREATE_PATH, runflowCreateBody);
   let body: Record<string, unknown> = run.body;
-  while (body.status_code !== 'succeeded') body = (await call(quick.url, 'GET', `/v1/runs/${run.body.id}`)).body;
+  while (body.status_code !== 'succeeded') body = (await call(quick.url, 'GET', `/v1/runs/${String(run.body.id)}`)).body;
   const outputs = (body.output as { outputs: { type: string; url: string; content_type: string }[] }).outputs;
   assert.equal(outputs.length, 1);
   assert.equal(outputs[0]?.type, 'video');
   assert.equal(outputs[0]?.content_type, 'video/mp4');
   assert.match(String(body.cost), /^\d+\.\d{6}$/);
   assert.equal(findVideoUrl(body.output), outputs[0]?.url, 'our client reads the simulator\'s answer');
-  assert.equal((await fetch(outputs[0]!.url)).status, 200);
+  assert.equal((await fetch(outputs[0].url)).status, 200);
 
   const canceler = await startSimulator(t, { latency_ms: 5, cancel_rate: 1 });
   const doomed = await call(canceler.url, 'POST', RUNFLOW_CREATE_PATH, runflowCreateBody);
   let end: Record<string, unknown> = doomed.body;
-  while (!['canceled', 'cancelled'].includes(String(end.status_code))) end = (await call(canceler.url, 'GET', `/v1/runs/${doomed.body.id}`)).body;
+  while (!['canceled', 'cancelled'].includes(String(end.status_code))) end = (await call(canceler.url, 'GET', `/v1/runs/${String(doomed.body.id)}`)).body;
   assert.equal(parseRun(end).state, 'canceled');
   assert.deepEqual(canceler.billed, []);
 });
@@ -215,7 +215,7 @@ test('simulator: each video has the aspect ratio of its start image (landscape, 
   for (const [name, png, aspect] of shapes) {
     const created = await call(simulator.url, 'POST', RUNFLOW_CREATE_PATH, { input: { ...runflowCreateBody.input, start_image_url: `data:image/png;base64,${png.toString('base64')}` }, client_ref: name });
     let body = created.body;
-    while (body.status_code !== 'succeeded') body = (await call(simulator.url, 'GET', `/v1/runs/${created.body.id}`)).body;
+    while (body.status_code !== 'succeeded') body = (await call(simulator.url, 'GET', `/v1/runs/${String(created.body.id)}`)).body;
     const inspector = new Mp4Inspector();
     inspector.push(new Uint8Array(await (await fetch(findVideoUrl(body.output)!)).arrayBuffer()));
     const facts = inspector.finish();

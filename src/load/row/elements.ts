@@ -64,7 +64,7 @@ export function readElements(raw: RawValue, out: Collector, images: ImageUse[]):
   }
   const elements: Element[] = [];
   let failed = false;
-  v.forEach((item: unknown, i) => {
+  for (const [i, item] of (v as unknown[]).entries()) {
     const field = `elements[${i + 1}]`;
     const e = (typeof item === 'object' && item !== null && !Array.isArray(item) ? item : {}) as Record<string, unknown>;
     const extra = Object.keys(e).filter((k) => !['frontal_image', 'reference_images', 'video', 'voice_id'].includes(k));
@@ -72,7 +72,7 @@ export function readElements(raw: RawValue, out: Collector, images: ImageUse[]):
     const read = e.video !== undefined ? readVideoElement(raw, field, e, out) : readImageSetElement(raw, field, e, out, images);
     if (read.element) elements.push(read.element);
     if (read.failed) failed = true;
-  });
+  }
   if (elements.filter((e) => e.kind === 'video').length > 1) out.add(raw, 'elements', 'at most one video element');
   return failed || elements.length !== v.length ? undefined : elements;
 }

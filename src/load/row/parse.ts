@@ -30,7 +30,7 @@ export interface ParsedRow {
   problems: Problem[];
 }
 
-type At = { file: string; line: number };
+interface At { file: string; line: number }
 
 /** A row's fields after the sheet's numbered columns are folded in, and how a field's value is found. */
 interface Lookup {
