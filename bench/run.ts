@@ -32,7 +32,10 @@ function rowsOf(count: number): Row[] {
 
 function manifestText(rows: Row[]): string {
   // Remote image URLs keep the bodies small: the benchmark measures scheduling, not base64.
-  return ['rows:', ...rows.map((r) => `  - {id: ${r.id}, image: "https://images.example.com/${r.id}.jpg", prompt: "bench ${r.id}", duration: ${r.duration}}`)].join('\n');
+  return [
+    'rows:',
+    ...rows.map((r) => `  - {id: ${r.id}, image: "https://images.example.com/${r.id}.jpg", prompt: "bench ${r.id}", duration: ${r.duration}}`),
+  ].join('\n');
 }
 
 function pipelineText(o: { concurrency: number; rpm: number }): string {
@@ -79,7 +82,10 @@ interface Measured {
 }
 
 /** The figures both runners report, read from the simulator that served them. */
-function measure(sim: Simulator, o: { name: string; rows: number; done: number; makespanMs: number; idealMs: number; delays: number[]; cpu: NodeJS.CpuUsage }): Measured {
+function measure(
+  sim: Simulator,
+  o: { name: string; rows: number; done: number; makespanMs: number; idealMs: number; delays: number[]; cpu: NodeJS.CpuUsage },
+): Measured {
   return {
     name: o.name,
     latencyMs: sim.options.latency_ms,
@@ -117,12 +123,22 @@ async function runClipmill(name: string, rows: Row[], sim: Simulator, o: { concu
     await writeFile(pipeline, pipelineText(o));
     const cpu = process.cpuUsage();
     const started = performance.now();
-    const result = await runManifests({ manifests: [manifest], pipelineFile: pipeline, outDir: path.join(dir, 'out'), env: { RUNFLOW_API_KEY: 'bench', RUNFLOW_BASE_URL: sim.url }, print: () => {}, logLine: () => {} });
+    const result = await runManifests({
+      manifests: [manifest],
+      pipelineFile: pipeline,
+      outDir: path.join(dir, 'out'),
+      env: { RUNFLOW_API_KEY: 'bench', RUNFLOW_BASE_URL: sim.url },
+      print: () => {},
+      logLine: () => {},
+    });
     const makespanMs = performance.now() - started;
     const used = process.cpuUsage(cpu);
     // Detection delay: the journal's `succeeded` time against the simulator's completion time.
     const completed = new Map(sim.timeline().map((r) => [r.id, r.completedAt]));
-    const journal = (await readFile(path.join(dir, 'out', '.clipmill', 'journal.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { type: string; runId?: string; at: string });
+    const journal = (await readFile(path.join(dir, 'out', '.clipmill', 'journal.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; runId?: string; at: string });
     const delays = journal.filter((e) => e.type === 'succeeded' && e.runId).map((e) => Date.parse(e.at) - (completed.get(e.runId!) ?? Date.parse(e.at)));
     return measure(sim, { name, rows: rows.length, done: result.report?.totals.done ?? 0, makespanMs, idealMs, delays, cpu: used });
   } finally {
@@ -141,8 +157,17 @@ async function runNaive(rows: Row[], sim: Simulator, concurrency: number, idealM
   await Promise.all(
     rows.map((row) =>
       limit(async () => {
-        const input = { start_image_url: `https://images.example.com/${row.id}.jpg`, prompt: `bench ${row.id}`, duration: String(row.duration), generate_audio: false };
-        const created = await request(`${sim.url}/v1/models/kuaishou/kling-video/v3/pro/image-to-video/runs`, { method: 'POST', headers, body: JSON.stringify({ input, metadata: { clipmill_row: row.id } }) });
+        const input = {
+          start_image_url: `https://images.example.com/${row.id}.jpg`,
+          prompt: `bench ${row.id}`,
+          duration: String(row.duration),
+          generate_audio: false,
+        };
+        const created = await request(`${sim.url}/v1/models/kuaishou/kling-video/v3/pro/image-to-video/runs`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ input, metadata: { clipmill_row: row.id } }),
+        });
         const run = (await created.body.json()) as { id: string };
         for (;;) {
           await sleep(NAIVE_POLL_MS);
@@ -151,7 +176,11 @@ async function runNaive(rows: Row[], sim: Simulator, concurrency: number, idealM
             await polled.body.dump();
             continue;
           }
-          const body = (await polled.body.json()) as { status_code: string; completed_at: string | null; output: { outputs: { type: string; url: string }[] } | null };
+          const body = (await polled.body.json()) as {
+            status_code: string;
+            completed_at: string | null;
+            output: { outputs: { type: string; url: string }[] } | null;
+          };
           const video = body.output?.outputs.find((o) => o.type === 'video');
           if (body.status_code === 'succeeded' && video) {
             delays.push(Date.now() - Date.parse(body.completed_at ?? ''));
@@ -165,7 +194,15 @@ async function runNaive(rows: Row[], sim: Simulator, concurrency: number, idealM
     ),
   );
   const used = process.cpuUsage(cpu);
-  return measure(sim, { name: 'naive: p-limit + poll every 2 s', rows: rows.length, done, makespanMs: performance.now() - started, idealMs, delays, cpu: used });
+  return measure(sim, {
+    name: 'naive: p-limit + poll every 2 s',
+    rows: rows.length,
+    done,
+    makespanMs: performance.now() - started,
+    idealMs,
+    delays,
+    cpu: used,
+  });
 }
 
 /** CPU the scheduling itself costs per row (p-limit, the rate gate, poll timing), with no I/O at all. */
@@ -182,7 +219,16 @@ async function schedulerOverheadMs(rows: number): Promise<number> {
         let delay: number | undefined;
         for (let poll = 0; poll < 3; poll++) {
           await gate.take(signal);
-          delay = nextPollDelayMs({ now: i, state: 'running', startedAtMs: 0, ...(model.count > 0 && { expectedRunMs: model.expectedMs(5)! }), ...(delay !== undefined && { previousDelayMs: delay }) }, { floorMs: 100, ceilingMs: 60_000 });
+          delay = nextPollDelayMs(
+            {
+              now: i,
+              state: 'running',
+              startedAtMs: 0,
+              ...(model.count > 0 && { expectedRunMs: model.expectedMs(5)! }),
+              ...(delay !== undefined && { previousDelayMs: delay }),
+            },
+            { floorMs: 100, ceilingMs: 60_000 },
+          );
         }
         model.observe(3 + (i % 13), 1500);
       }),
@@ -196,7 +242,8 @@ const pct = (a: number, b: number) => `${((a / b - 1) * 100).toFixed(1)}%`;
 const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 function table(results: Measured[]): string {
-  const head = '| scenario | rows done | makespan | ideal | over ideal | API req/row | polls/row | 429s (over limit) | max req in 60 s | notice delay | paid twice | CPU ms/row |';
+  const head =
+    '| scenario | rows done | makespan | ideal | over ideal | API req/row | polls/row | 429s (over limit) | max req in 60 s | notice delay | paid twice | CPU ms/row |';
   const sep = '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
   const lines = results.map(
     (r) =>
@@ -215,7 +262,9 @@ async function main(): Promise<void> {
     const rows = rowsOf(Number(process.env.BENCH_ROWS ?? 1000));
     const ideal = (rows.length / 50) * LATENCY_MS;
     process.stderr.write('throughput: clipmill, 1000 rows, concurrency 50...\n');
-    results.push(await withSimulator({ concurrency: 50 }, (sim) => runClipmill('clipmill, concurrency 50', rows, sim, { concurrency: 50, rpm: 100_000 }, ideal)));
+    results.push(
+      await withSimulator({ concurrency: 50 }, (sim) => runClipmill('clipmill, concurrency 50', rows, sim, { concurrency: 50, rpm: 100_000 }, ideal)),
+    );
     process.stderr.write('throughput: naive baseline...\n');
     results.push(await withSimulator({ concurrency: 50 }, (sim) => runNaive(rows, sim, 50, ideal)));
   }
@@ -223,10 +272,14 @@ async function main(): Promise<void> {
     const rpm = 600;
     const rows = rowsOf(350);
     process.stderr.write(`rate: 350 rows at ${rpm} requests/min (the simulator enforces the same limit)...\n`);
-    const r = await withSimulator({ concurrency: 50, latency_ms: scaled(12_000), requests_per_minute: rpm }, (sim) => runClipmill(`clipmill, ${rpm} req/min`, rows, sim, { concurrency: 50, rpm }, 0));
+    const r = await withSimulator({ concurrency: 50, latency_ms: scaled(12_000), requests_per_minute: rpm }, (sim) =>
+      runClipmill(`clipmill, ${rpm} req/min`, rows, sim, { concurrency: 50, rpm }, 0),
+    );
     r.idealMs = (r.apiRequests / rpm) * 60_000;
     results.push(r);
-    extra.push(`rate: achieved ${((r.apiRequests / r.makespanMs) * 60_000).toFixed(0)} requests/min of ${rpm} (${((r.apiRequests / r.makespanMs) * 60_000 / rpm * 100).toFixed(1)}%); busiest 60 s window held ${r.maxIn60s} requests`);
+    extra.push(
+      `rate: achieved ${((r.apiRequests / r.makespanMs) * 60_000).toFixed(0)} requests/min of ${rpm} (${((((r.apiRequests / r.makespanMs) * 60_000) / rpm) * 100).toFixed(1)}%); busiest 60 s window held ${r.maxIn60s} requests`,
+    );
   }
   if (!only || only === 'faults') {
     const rows = rowsOf(300);
@@ -234,15 +287,20 @@ async function main(): Promise<void> {
     process.stderr.write('faults: 300 rows with 10% 5xx, 5% 429, 2% resets; the run list pages one run at a time after two empty pages, and lags...\n');
     const rpm = 60_000;
     const list = { list_page_size: 1, list_empty_pages: 2, list_delay_ms: scaled(3_000) };
-    results.push(await withSimulator({ concurrency: 50, error_rate: 0.1, rate_limit_rate: 0.05, reset_rate: 0.02, requests_per_minute: rpm, seed: 42, ...list }, async (sim) => {
-      const r = await runClipmill('clipmill under faults', rows, sim, { concurrency: 50, rpm }, ideal);
-      extra.push(
-        `faults: ${sim.stats.errors} 5xx, ${sim.stats.rateLimitedRandom} random 429s, ${sim.stats.resets} resets, ${sim.stats.lostCreateAnswers} create answers lost after the run was made, ` +
-          `found again by client_ref in ${sim.stats.listHitsAfterFirstPage} look-ups past page 1 (${sim.stats.lists} list pages read, ${sim.stats.refusedLists} refused); ` +
-          `runs created ${sim.created.length}, billed ${sim.billed.length}, for ${rows.length} rows`,
-      );
-      return r;
-    }));
+    results.push(
+      await withSimulator(
+        { concurrency: 50, error_rate: 0.1, rate_limit_rate: 0.05, reset_rate: 0.02, requests_per_minute: rpm, seed: 42, ...list },
+        async (sim) => {
+          const r = await runClipmill('clipmill under faults', rows, sim, { concurrency: 50, rpm }, ideal);
+          extra.push(
+            `faults: ${sim.stats.errors} 5xx, ${sim.stats.rateLimitedRandom} random 429s, ${sim.stats.resets} resets, ${sim.stats.lostCreateAnswers} create answers lost after the run was made, ` +
+              `found again by client_ref in ${sim.stats.listHitsAfterFirstPage} look-ups past page 1 (${sim.stats.lists} list pages read, ${sim.stats.refusedLists} refused); ` +
+              `runs created ${sim.created.length}, billed ${sim.billed.length}, for ${rows.length} rows`,
+          );
+          return r;
+        },
+      ),
+    );
   }
   const overhead = await schedulerOverheadMs(100_000);
   extra.push(`scheduler overhead (p-limit + rate gate + poll timing, no I/O): ${overhead.toFixed(4)} ms CPU per row`);

@@ -20,7 +20,9 @@ function graphOf(files: readonly string[]): Map<string, string[]> {
   const graph = new Map<string, string[]>();
   for (const file of files) {
     const text = readFileSync(file, 'utf8');
-    const targets = [...text.matchAll(/(?:from|import)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g)].map((m) => path.join(path.dirname(file), m[1]!.replace(/\.js$/, '.ts')));
+    const targets = [...text.matchAll(/(?:from|import)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g)].map((m) =>
+      path.join(path.dirname(file), m[1]!.replace(/\.js$/, '.ts')),
+    );
     graph.set(file, targets);
   }
   return graph;

@@ -8,7 +8,7 @@ import { envFor, fastPipeline, runCli, scriptedProxy, startSimulator, workspace,
 const quiet = { print: () => {}, logLine: () => {} };
 const rows = (n: number) => rowsYaml(n);
 
-test('clipmill audit: the provider\'s runs of the period against the journal: agreement, a row paid twice, runs of another folder; fal cannot be audited', async (t) => {
+test("clipmill audit: the provider's runs of the period against the journal: agreement, a row paid twice, runs of another folder; fal cannot be audited", async (t) => {
   const simulator = await startSimulator(t);
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', rows(2));
@@ -24,7 +24,11 @@ test('clipmill audit: the provider\'s runs of the period against the journal: ag
   const journal = await readFile(path.join(out, '.clipmill', 'journal.jsonl'), 'utf8');
   const ref = /"clientRef":"(clipmill-[0-9a-f]{10}-[0-9a-f]{16}-a1-[0-9a-f]{8})"/.exec(journal)![1]!;
   const input = simulator.created[0]!.input;
-  const created = await fetch(`${simulator.url}/v1/models/kuaishou/kling-video/v3/pro/image-to-video/runs`, { method: 'POST', headers: { authorization: 'Bearer k', 'content-type': 'application/json' }, body: JSON.stringify({ input, client_ref: ref }) });
+  const created = await fetch(`${simulator.url}/v1/models/kuaishou/kling-video/v3/pro/image-to-video/runs`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer k', 'content-type': 'application/json' },
+    body: JSON.stringify({ input, client_ref: ref }),
+  });
   const extra = ((await created.json()) as { id: string }).id;
   while (simulator.run(extra)?.status !== 'succeeded') await new Promise((resolve) => setTimeout(resolve, 10));
   const twice = await audit(out);
@@ -45,14 +49,20 @@ test('clipmill audit: the provider\'s runs of the period against the journal: ag
 
 test('a run the provider no longer knows is recorded lost after lost_after; clipmill forget gives any stuck row a way out, journaled with its reason', async (t) => {
   const simulator = await startSimulator(t);
-  const proxy = await scriptedProxy(t, simulator.url, (method, key) => (method === 'GET' && key === 'GET /v1/runs/:id' ? { status: 404, body: { code: 'RUN_NOT_FOUND', message: 'Run not found', errors: null } } : 'pass'));
+  const proxy = await scriptedProxy(t, simulator.url, (method, key) =>
+    method === 'GET' && key === 'GET /v1/runs/:id' ? { status: 404, body: { code: 'RUN_NOT_FOUND', message: 'Run not found', errors: null } } : 'pass',
+  );
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', rows(2));
   const pipelineFile = await write(dir, 'pipeline.yaml', `${fastPipeline()}\nlost_after: 200ms\n`);
   const out = path.join(dir, 'out');
   const env = { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: proxy.url };
   const first = await runManifests({ manifests: [file], pipelineFile, outDir: out, env, ...quiet });
-  assert.deepEqual(first.report?.rows.map((r) => r.status), ['in_flight', 'in_flight'], 'a fresh 404 may be a lagging provider: kept');
+  assert.deepEqual(
+    first.report?.rows.map((r) => r.status),
+    ['in_flight', 'in_flight'],
+    'a fresh 404 may be a lagging provider: kept',
+  );
 
   const forgot = await runCli(['forget', 'm/r1', '--reason', 'support says the run was purged', '--out', out]);
   assert.equal(forgot.code, 0, forgot.stderr);
@@ -78,7 +88,15 @@ test('a run the provider still knows cannot be forgotten: the next run re-attach
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
   const out = path.join(dir, 'out');
   const controller = new AbortController();
-  await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), signal: controller.signal, print: () => {}, logLine: (l) => (l.includes('submitted as') ? controller.abort() : undefined) });
+  await runManifests({
+    manifests: [file],
+    pipelineFile,
+    outDir: out,
+    env: envFor(simulator),
+    signal: controller.signal,
+    print: () => {},
+    logLine: (l) => (l.includes('submitted as') ? controller.abort() : undefined),
+  });
   const refused = await runCli(['forget', 'm/r0', '--reason', 'impatient', '--out', out]);
   assert.equal(refused.code, 2);
   assert.match(refused.stderr, /is in flight at the provider; the next run re-attaches to it/);

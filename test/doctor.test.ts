@@ -21,7 +21,9 @@ test('clipmill doctor fails (exit 1) when the balance does not cover tonight, or
   const dir = await workspace(t);
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
   const manifests = path.join(ROOT, 'manifests');
-  const low = await runCli(['doctor', manifests, '--pipeline', pipelineFile, '--out', path.join(dir, 'out')], { env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: poor.url } });
+  const low = await runCli(['doctor', manifests, '--pipeline', pipelineFile, '--out', path.join(dir, 'out')], {
+    env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: poor.url },
+  });
   assert.equal(low.code, 1, low.stdout);
   assert.match(low.stdout, /FAIL +key and balance: the key is accepted; balance \$1\.00 does not cover tonight's estimate of \$8\.54/);
   assert.match(low.stdout, /not ready/);

@@ -113,9 +113,15 @@ test('a download is capped: a lying Content-Length is refused before a byte is w
   const dir = await tempDir(t);
   const http = client(t);
   const capped = { ...options(http), maxBytes: 1024 * 1024, deadlineMs: 300 };
-  await assert.rejects(downloadVideo(`${base}/lying.mp4`, path.join(dir, 'a.mp4'), capped), (e: unknown) => e instanceof ApiError && e.code === 'TOO_LARGE' && e.message.includes('announces'));
+  await assert.rejects(
+    downloadVideo(`${base}/lying.mp4`, path.join(dir, 'a.mp4'), capped),
+    (e: unknown) => e instanceof ApiError && e.code === 'TOO_LARGE' && e.message.includes('announces'),
+  );
   await assert.rejects(downloadVideo(`${base}/endless.mp4`, path.join(dir, 'b.mp4'), capped), (e: unknown) => e instanceof ApiError && e.code === 'TOO_LARGE');
-  await assert.rejects(downloadVideo(`${base}/trickle.mp4`, path.join(dir, 'c.mp4'), capped), (e: unknown) => e instanceof ApiError && e.code === 'TIMEOUT' && e.message.includes('download_timeout'));
+  await assert.rejects(
+    downloadVideo(`${base}/trickle.mp4`, path.join(dir, 'c.mp4'), capped),
+    (e: unknown) => e instanceof ApiError && e.code === 'TIMEOUT' && e.message.includes('download_timeout'),
+  );
   assert.deepEqual(await readdir(dir), [], 'nothing is left behind');
 });
 
@@ -124,10 +130,24 @@ test('URLs a provider returns are fetched only over https on public addresses: l
   const port = Number(new URL(admin.base).port);
   const dir = await tempDir(t);
   const http = client(t); // only 127.0.0.1 is configured
-  for (const url of [`http://127.0.0.2:${port}/v.mp4`, 'http://169.254.169.254/latest/meta-data/', 'https://169.254.169.254/v.mp4', 'http://cdn.example.com/v.mp4', 'https://[::1]/v.mp4', 'https://10.0.0.5/v.mp4']) {
-    await assert.rejects(downloadVideo(url, path.join(dir, 'v.mp4'), options(http)), (e: unknown) => e instanceof ApiError && e.code === 'URL_NOT_ALLOWED', url);
+  for (const url of [
+    `http://127.0.0.2:${port}/v.mp4`,
+    'http://169.254.169.254/latest/meta-data/',
+    'https://169.254.169.254/v.mp4',
+    'http://cdn.example.com/v.mp4',
+    'https://[::1]/v.mp4',
+    'https://10.0.0.5/v.mp4',
+  ]) {
+    await assert.rejects(
+      downloadVideo(url, path.join(dir, 'v.mp4'), options(http)),
+      (e: unknown) => e instanceof ApiError && e.code === 'URL_NOT_ALLOWED',
+      url,
+    );
   }
   // A name that resolves to loopback is refused at connect time, not by its spelling.
-  await assert.rejects(downloadVideo(`https://localhost:${port}/v.mp4`, path.join(dir, 'v.mp4'), options(http)), (e: unknown) => e instanceof ApiError && /ENOTPUBLIC|non-public/.test(e.message));
+  await assert.rejects(
+    downloadVideo(`https://localhost:${port}/v.mp4`, path.join(dir, 'v.mp4'), options(http)),
+    (e: unknown) => e instanceof ApiError && /ENOTPUBLIC|non-public/.test(e.message),
+  );
   assert.equal(admin.hits(), 0, 'the admin server received no request');
 });

@@ -85,7 +85,10 @@ test('Windows-1252 CSV from Excel: every printable character in 0x80–0x9F (€
   const { manifests, problems } = await loadManifests([path.join(dir, 'excel-legacy.csv')], noDefaults);
   assert.deepEqual(problems, []);
   const rows = manifests[0]!.rows;
-  assert.deepEqual(rows.map((r) => r.request.prompt), [promptA, promptB]);
+  assert.deepEqual(
+    rows.map((r) => r.request.prompt),
+    [promptA, promptB],
+  );
   // No C1 control characters (what a Latin-1 decode of 0x80–0x9F gives) anywhere in what would be sent.
   for (const row of rows) {
     const input = buildKlingInput(row.request, (ref) => (ref.kind === 'url' ? ref.url : `file:${ref.path}`));

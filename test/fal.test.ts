@@ -20,25 +20,36 @@ async function falExamples(dir: string): Promise<string> {
   return copy;
 }
 
-test('provider fal: the examples as they are are refused before anything is sent: voice_ids are not in fal\'s schema', async (t) => {
+test("provider fal: the examples as they are are refused before anything is sent: voice_ids are not in fal's schema", async (t) => {
   const simulator = await startSimulator(t);
   const dir = await workspace(t);
   const pipelineFile = await write(dir, 'fal.yaml', fastPipeline().replace('provider: runflow', 'provider: fal'));
-  const result = await runCli(['run', path.join(ROOT, 'manifests'), '--pipeline', pipelineFile, '--out', path.join(dir, 'out')], { env: { FAL_KEY: 'k', FAL_BASE_URL: simulator.url } });
+  const result = await runCli(['run', path.join(ROOT, 'manifests'), '--pipeline', pipelineFile, '--out', path.join(dir, 'out')], {
+    env: { FAL_KEY: 'k', FAL_BASE_URL: simulator.url },
+  });
   assert.equal(result.code, 2);
   assert.match(result.stderr, /spring-launch\.yaml:\d+: voice_ids: fal's schema for this model has no voice_ids/);
   assert.match(result.stderr, /store-openings\.csv:3: voice_ids: fal's schema/);
   assert.equal(simulator.apiRequests, 0);
 });
 
-test('provider fal: the examples run end to end against the simulator speaking fal\'s queue protocol, local images through fal storage', async (t) => {
+test("provider fal: the examples run end to end against the simulator speaking fal's queue protocol, local images through fal storage", async (t) => {
   const simulator = await startSimulator(t);
   const dir = await workspace(t);
   const pipelineFile = await write(dir, 'fal.yaml', fastPipeline().replace('provider: runflow', 'provider: fal'));
-  const result = await runManifests({ manifests: [await falExamples(dir)], pipelineFile, outDir: path.join(dir, 'out'), env: { FAL_KEY: 'fal-test-key', FAL_BASE_URL: simulator.url }, ...quiet });
+  const result = await runManifests({
+    manifests: [await falExamples(dir)],
+    pipelineFile,
+    outDir: path.join(dir, 'out'),
+    env: { FAL_KEY: 'fal-test-key', FAL_BASE_URL: simulator.url },
+    ...quiet,
+  });
   assert.equal(result.exitCode, 0);
   assert.equal(result.report?.totals.done, 10);
-  assert.ok(result.report?.rows.every((r) => r.cost_source === 'estimate'), 'fal reports no cost: the estimate is used, and said so');
+  assert.ok(
+    result.report?.rows.every((r) => r.cost_source === 'estimate'),
+    'fal reports no cost: the estimate is used, and said so',
+  );
   assert.equal(simulator.created.length, 10);
   assert.match(result.report?.rows[0]?.run_id ?? '', /^[0-9a-f-]{36}$/);
   // Every local image went to fal's storage once per content, and every input names it by file_url: no data: URI.
@@ -46,12 +57,22 @@ test('provider fal: the examples run end to end against the simulator speaking f
   for (const entry of simulator.created) assert.match(entry.input!.start_image_url, /^https?:\/\/(?!.*data:)/);
 });
 
-test('provider fal: a COMPLETED request whose result is a 422 fails that row with fal\'s detail; the others finish', async (t) => {
+test("provider fal: a COMPLETED request whose result is a 422 fails that row with fal's detail; the others finish", async (t) => {
   const simulator = await startSimulator(t);
   const dir = await workspace(t);
-  await write(dir, 'm.yaml', 'rows:\n  - {id: ok, image: images/hero-landscape.jpg, prompt: fine, duration: 3}\n  - {id: bad, image: "https://cdn.example.invalid/x.jpg", prompt: unreachable, duration: 4}\n');
+  await write(
+    dir,
+    'm.yaml',
+    'rows:\n  - {id: ok, image: images/hero-landscape.jpg, prompt: fine, duration: 3}\n  - {id: bad, image: "https://cdn.example.invalid/x.jpg", prompt: unreachable, duration: 4}\n',
+  );
   const pipelineFile = await write(dir, 'fal.yaml', fastPipeline().replace('provider: runflow', 'provider: fal'));
-  const result = await runManifests({ manifests: [path.join(dir, 'm.yaml')], pipelineFile, outDir: path.join(dir, 'out'), env: { FAL_KEY: 'k', FAL_BASE_URL: simulator.url }, ...quiet });
+  const result = await runManifests({
+    manifests: [path.join(dir, 'm.yaml')],
+    pipelineFile,
+    outDir: path.join(dir, 'out'),
+    env: { FAL_KEY: 'k', FAL_BASE_URL: simulator.url },
+    ...quiet,
+  });
   assert.equal(result.exitCode, 1);
   const bad = result.report?.rows.find((r) => r.id === 'bad');
   assert.equal(bad?.status, 'failed');
@@ -60,7 +81,7 @@ test('provider fal: a COMPLETED request whose result is a 422 fails that row wit
   assert.equal(result.report?.rows.find((r) => r.id === 'ok')?.status, 'done');
 });
 
-test('fal\'s official JavaScript client submits, polls and fetches a result from the simulator', async (t) => {
+test("fal's official JavaScript client submits, polls and fetches a result from the simulator", async (t) => {
   // The first simulator holds its queue, so its run is still waiting when polled whatever the timing; the second runs to the end.
   const held = await startSimulator(t, { latency_ms: 20 });
   held.hold();
@@ -99,7 +120,11 @@ test('the simulator keeps runs queued while held (POST /__simulator/hold) and ru
   const status = async (url: string) => ((await (await fetch(url, { headers: { authorization: 'Key k' } })).json()) as { status: string }).status;
   assert.deepEqual(await admin('hold'), { held: true, queued: 0 });
   const body = JSON.stringify({ start_image_url: 'https://images.example.com/a.jpg', prompt: 'a slow pan', duration: '3', generate_audio: false });
-  const submitted = await fetch(`${simulator.url}/fal-ai/kling-video/v3/pro/image-to-video`, { method: 'POST', headers: { authorization: 'Key k', 'content-type': 'application/json' }, body });
+  const submitted = await fetch(`${simulator.url}/fal-ai/kling-video/v3/pro/image-to-video`, {
+    method: 'POST',
+    headers: { authorization: 'Key k', 'content-type': 'application/json' },
+    body,
+  });
   const { status_url } = (await submitted.json()) as { status_url: string };
   assert.equal(await status(status_url), 'IN_QUEUE');
   assert.equal(await status(status_url), 'IN_QUEUE', 'still queued: no slot is given while held');
@@ -118,8 +143,18 @@ test('provider fal: a request past job_timeout is cancelled at fal and not bille
   const simulator = await startSimulator(t, { latency_ms: 2000 });
   const dir = await workspace(t);
   await write(dir, 'm.yaml', 'rows:\n  - {id: slow, image: images/hero-landscape.jpg, prompt: p, duration: 5}\n');
-  const pipelineFile = await write(dir, 'fal.yaml', fastPipeline().replace('provider: runflow', 'provider: fal').replace('job_timeout: 30s', 'job_timeout: 100ms'));
-  const result = await runManifests({ manifests: [path.join(dir, 'm.yaml')], pipelineFile, outDir: path.join(dir, 'out'), env: { FAL_KEY: 'k', FAL_BASE_URL: simulator.url }, ...quiet });
+  const pipelineFile = await write(
+    dir,
+    'fal.yaml',
+    fastPipeline().replace('provider: runflow', 'provider: fal').replace('job_timeout: 30s', 'job_timeout: 100ms'),
+  );
+  const result = await runManifests({
+    manifests: [path.join(dir, 'm.yaml')],
+    pipelineFile,
+    outDir: path.join(dir, 'out'),
+    env: { FAL_KEY: 'k', FAL_BASE_URL: simulator.url },
+    ...quiet,
+  });
   assert.equal(result.exitCode, 1);
   assert.match(result.report?.rows[0]?.error ?? '', /JOB_TIMEOUT: run [0-9a-f-]+ did not finish running within 100ms \(job_timeout\) and was cancelled/);
   assert.equal(simulator.run(result.report!.rows[0]!.run_id!)?.status, 'canceled');

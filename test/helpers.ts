@@ -48,7 +48,10 @@ export async function startSimulator(t: TestContext, options: SimulatorOptionsIn
 export function rowsYaml(n: number, o: { from?: number; duration?: (i: number) => number } = {}): string {
   const from = o.from ?? 0;
   const seconds = o.duration ?? (() => 3);
-  return ['rows:', ...Array.from({ length: n }, (_, i) => `  - {id: r${from + i}, image: images/hero-landscape.jpg, prompt: "row ${from + i}", duration: ${seconds(i)}}`)].join('\n');
+  return [
+    'rows:',
+    ...Array.from({ length: n }, (_, i) => `  - {id: r${from + i}, image: images/hero-landscape.jpg, prompt: "row ${from + i}", duration: ${seconds(i)}}`),
+  ].join('\n');
 }
 
 /** A pipeline file pointing at a simulator already running (provider runflow + RUNFLOW_BASE_URL), fast timings. */
@@ -122,7 +125,12 @@ export function noisePng(width: number, height: number, seed = 1): Buffer {
   header.writeUInt32BE(width, 0);
   header.writeUInt32BE(height, 4);
   header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
-  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), chunk('IHDR', header), chunk('IDAT', deflateSync(raw, { level: 0 })), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from('89504e470d0a1a0a', 'hex'),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(raw, { level: 0 })),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /** A server on another loopback address (127.0.0.2) standing for an internal admin port: it must receive no request. */
@@ -143,7 +151,11 @@ export async function adminServer(t: TestContext): Promise<{ base: string; hits:
 export type Scripted = 'pass' | 'reset' | { status: number; headers?: Record<string, string>; body?: unknown };
 
 /** A scripted proxy in front of the simulator: chosen requests get a reset or a canned answer, the rest pass. */
-export async function scriptedProxy(t: TestContext, target: string, script: (method: string, path: string, n: number) => Scripted): Promise<{ url: string; seen: string[]; requests: { key: string; search: string; at: number }[] }> {
+export async function scriptedProxy(
+  t: TestContext,
+  target: string,
+  script: (method: string, path: string, n: number) => Scripted,
+): Promise<{ url: string; seen: string[]; requests: { key: string; search: string; at: number }[] }> {
   const seen: string[] = [];
   const requests: { key: string; search: string; at: number }[] = [];
   const counts = new Map<string, number>();

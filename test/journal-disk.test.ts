@@ -23,7 +23,13 @@ async function smallDisk(t: TestContext, size: number): Promise<string | undefin
     await run('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0755`, 'tmpfs', dir]);
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
-    t.skip(`cannot mount a small tmpfs here (${String((error as { stderr?: string }).stderr ?? error).trim().split('\n')[0]}); this test needs root or CAP_SYS_ADMIN on Linux`);
+    t.skip(
+      `cannot mount a small tmpfs here (${
+        String((error as { stderr?: string }).stderr ?? error)
+          .trim()
+          .split('\n')[0]
+      }); this test needs root or CAP_SYS_ADMIN on Linux`,
+    );
     return undefined;
   }
   t.after(async () => {
@@ -54,11 +60,20 @@ test('a full disk mid-write: the short write is cut back to the last whole line,
   const big = 'x'.repeat(12 * 1024);
   await assert.rejects(
     journal.append({ type: 'failed', key: 'm/b', request: 'r2', code: 'X', message: big, attempt: 1, billed: false }),
-    (e: unknown) => e instanceof JournalWriteError && e.message.includes(journal.file) && e.message.includes('ENOSPC') && /free space/i.test(e.message) && e.message.includes('run the same command again'),
+    (e: unknown) =>
+      e instanceof JournalWriteError &&
+      e.message.includes(journal.file) &&
+      e.message.includes('ENOSPC') &&
+      /free space/i.test(e.message) &&
+      e.message.includes('run the same command again'),
   );
   assert.equal(await readFile(journal.file, 'utf8'), before, 'the partial batch is cut off: the journal holds only whole lines');
   await rm(filler);
-  await assert.rejects(journal.append({ type: 'succeeded', key: 'm/a', request: 'r1', runId: 'run_a' }), JournalWriteError, 'after a failed write nothing more is appended');
+  await assert.rejects(
+    journal.append({ type: 'succeeded', key: 'm/a', request: 'r1', runId: 'run_a' }),
+    JournalWriteError,
+    'after a failed write nothing more is appended',
+  );
   await journal.close();
 
   const reopened = await Journal.open(disk);
@@ -86,7 +101,14 @@ test('the disk fills during a run: it stops with exit 2 and a message naming the
   const simulator = await startSimulator(t, { concurrency: 8 });
   const dir = await workspace(t);
   const rows = 12;
-  const file = await write(dir, 'm.yaml', ['rows:', ...Array.from({ length: rows }, (_, i) => `  - {id: r${i}, image: images/hero-landscape.jpg, prompt: "shot ${i}", duration: ${5 + (i % 5)}}`)].join('\n'));
+  const file = await write(
+    dir,
+    'm.yaml',
+    [
+      'rows:',
+      ...Array.from({ length: rows }, (_, i) => `  - {id: r${i}, image: images/hero-landscape.jpg, prompt: "shot ${i}", duration: ${5 + (i % 5)}}`),
+    ].join('\n'),
+  );
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
   const out = path.join(disk, 'out');
 
@@ -104,7 +126,10 @@ test('the disk fills during a run: it stops with exit 2 and a message naming the
   assert.equal(first.stopped?.kind, 'io', lines.join('\n'));
   assert.ok(first.stopped?.message.includes(disk), first.stopped?.message);
   assert.match(first.stopped?.message ?? '', /ENOSPC: the disk is full\): stopping\. Free space on that disk .* run the same command again to resume/);
-  assert.ok(lines.some((l) => /stopped: cannot write .* \(exit 2\)/.test(l)), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => /stopped: cannot write .* \(exit 2\)/.test(l)),
+    lines.join('\n'),
+  );
   const done = (await readdir(path.join(out, 'm'))).filter((n) => n.endsWith('.mp4')).length;
   assert.ok(done > 0 && done < rows, `the disk filled mid-run (${done} of ${rows} videos on it)`);
   const journalText = await readFile(path.join(out, '.clipmill', 'journal.jsonl'), 'utf8');

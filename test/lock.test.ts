@@ -60,7 +60,7 @@ function startContender(): Contender {
   };
 }
 
-test('8 processes trying at the same moment: exactly one takes the folder, over a dead pid\'s lock, an empty lock, or none (10 rounds each)', async (t) => {
+test("8 processes trying at the same moment: exactly one takes the folder, over a dead pid's lock, an empty lock, or none (10 rounds each)", async (t) => {
   const contenders = Array.from({ length: 8 }, startContender);
   t.after(() => {
     for (const c of contenders) c.child.kill();
@@ -71,7 +71,8 @@ test('8 processes trying at the same moment: exactly one takes the folder, over 
   const scenarios: { name: string; prepare: (file: string) => Promise<void> }[] = [
     {
       name: 'lock of a dead pid',
-      prepare: async (file) => writeFile(file, JSON.stringify({ pid: await deadPid(), host: hostname(), started_at: '2026-11-23T01:00:00Z', token: 'aaaaaaaaaaaaaaaa' })),
+      prepare: async (file) =>
+        writeFile(file, JSON.stringify({ pid: await deadPid(), host: hostname(), started_at: '2026-11-23T01:00:00Z', token: 'aaaaaaaaaaaaaaaa' })),
     },
     {
       name: 'empty lock',
@@ -96,7 +97,11 @@ test('8 processes trying at the same moment: exactly one takes the folder, over 
       const winner = Number(got[0]!.slice(4));
       assert.ok(pids.has(winner));
       // Every other process was refused, naming the winner as the holder.
-      assert.deepEqual(results.filter((r) => !r.startsWith('got ')), Array(7).fill(`locked ${winner}`), `${scenario.name}, round ${round}`);
+      assert.deepEqual(
+        results.filter((r) => !r.startsWith('got ')),
+        Array(7).fill(`locked ${winner}`),
+        `${scenario.name}, round ${round}`,
+      );
       await assert.rejects(readFile(file), /ENOENT/, 'the winner released the lock');
       const left = (await readdir(path.dirname(file))).filter((name) => name.startsWith('lock'));
       assert.deepEqual(left, [], `no temp or claim files are left: ${left.join(', ')}`);
@@ -112,60 +117,71 @@ async function procStart(pid: number): Promise<string> {
 
 const NO_PROC = !existsSync('/proc/self/stat') && 'needs Linux /proc';
 
-test('a live run on this host keeps its lock however old its heartbeat: a suspended holder whose lock mtime is an hour old is refused, naming its pid', { skip: NO_PROC }, async (t) => {
-  const { out, file } = await lockFileIn(t);
-  const holder = startContender();
-  t.after(() => holder.child.kill('SIGKILL'));
-  assert.equal(await holder.next(), 'ready');
-  holder.child.stdin.write(`go ${out} 1500\n`);
-  const pid = holder.child.pid!;
-  assert.equal(await holder.next(), `got ${pid}`);
-  const record = JSON.parse(await readFile(file, 'utf8')) as { pid: number; pid_start?: string };
-  assert.equal(record.pid, pid);
-  assert.equal(record.pid_start, await procStart(pid), 'the lock records the holder\'s start time');
+test(
+  'a live run on this host keeps its lock however old its heartbeat: a suspended holder whose lock mtime is an hour old is refused, naming its pid',
+  { skip: NO_PROC },
+  async (t) => {
+    const { out, file } = await lockFileIn(t);
+    const holder = startContender();
+    t.after(() => holder.child.kill('SIGKILL'));
+    assert.equal(await holder.next(), 'ready');
+    holder.child.stdin.write(`go ${out} 1500\n`);
+    const pid = holder.child.pid!;
+    assert.equal(await holder.next(), `got ${pid}`);
+    const record = JSON.parse(await readFile(file, 'utf8')) as { pid: number; pid_start?: string };
+    assert.equal(record.pid, pid);
+    assert.equal(record.pid_start, await procStart(pid), "the lock records the holder's start time");
 
-  // Ctrl-Z: the holder stops heartbeating; its lock's mtime is far older than any staleMs.
-  holder.child.kill('SIGSTOP');
-  await age(file, 3600);
-  const options = { heartbeatMs: 50, staleMs: 300 };
-  const refused = (e: unknown) => e instanceof LockedError && e.holder.pid === pid && e.message.includes(`pid ${pid} on ${hostname()}`);
-  await assert.rejects(acquireLock(out, options), refused);
-  await sleep(400); // longer than staleMs while it stays stopped
-  await assert.rejects(acquireLock(out, options), refused);
-  assert.equal((JSON.parse(await readFile(file, 'utf8')) as { pid: number }).pid, pid, 'the lock is still the holder\'s');
+    // Ctrl-Z: the holder stops heartbeating; its lock's mtime is far older than any staleMs.
+    holder.child.kill('SIGSTOP');
+    await age(file, 3600);
+    const options = { heartbeatMs: 50, staleMs: 300 };
+    const refused = (e: unknown) => e instanceof LockedError && e.holder.pid === pid && e.message.includes(`pid ${pid} on ${hostname()}`);
+    await assert.rejects(acquireLock(out, options), refused);
+    await sleep(400); // longer than staleMs while it stays stopped
+    await assert.rejects(acquireLock(out, options), refused);
+    assert.equal((JSON.parse(await readFile(file, 'utf8')) as { pid: number }).pid, pid, "the lock is still the holder's");
 
-  holder.child.kill('SIGCONT');
-  assert.equal(await holder.next(), 'done', 'the resumed holder finished and released its own lock');
-  await assert.rejects(readFile(file), /ENOENT/);
-});
+    holder.child.kill('SIGCONT');
+    assert.equal(await holder.next(), 'done', 'the resumed holder finished and released its own lock');
+    await assert.rejects(readFile(file), /ENOENT/);
+  },
+);
 
-test('on this host a lock whose pid is alive but whose start time differs (a reused pid) is taken over; one with the same start time is not', { skip: NO_PROC }, async (t) => {
-  const { out, file } = await lockFileIn(t);
-  const mine = await procStart(process.pid);
-  const base = { pid: process.pid, host: hostname(), started_at: '2026-11-23T01:00:00Z', token: 'bbbbbbbbbbbbbbbb' };
-  // Our own live pid with our own start time: never stale, however old the heartbeat.
-  await writeFile(file, JSON.stringify({ ...base, pid_start: mine }));
-  await age(file, 3600);
-  await assert.rejects(acquireLock(out), (e: unknown) => e instanceof LockedError && e.holder.pid === process.pid);
+test(
+  'on this host a lock whose pid is alive but whose start time differs (a reused pid) is taken over; one with the same start time is not',
+  { skip: NO_PROC },
+  async (t) => {
+    const { out, file } = await lockFileIn(t);
+    const mine = await procStart(process.pid);
+    const base = { pid: process.pid, host: hostname(), started_at: '2026-11-23T01:00:00Z', token: 'bbbbbbbbbbbbbbbb' };
+    // Our own live pid with our own start time: never stale, however old the heartbeat.
+    await writeFile(file, JSON.stringify({ ...base, pid_start: mine }));
+    await age(file, 3600);
+    await assert.rejects(acquireLock(out), (e: unknown) => e instanceof LockedError && e.holder.pid === process.pid);
 
-  // The same live pid recorded with another start time: the run that wrote it is gone and its pid was given to us.
-  await writeFile(file, JSON.stringify({ ...base, pid_start: String(Number(mine) + 1) }));
-  const lock = await acquireLock(out);
-  assert.deepEqual(lock.tookOverFrom, { pid: process.pid, host: hostname(), started_at: '2026-11-23T01:00:00Z' });
-  const record = JSON.parse(await readFile(file, 'utf8')) as { pid: number; pid_start: string; token: string };
-  assert.equal(record.pid, process.pid);
-  assert.equal(record.pid_start, mine);
-  assert.match(record.token, /^[0-9a-f]{32}$/);
-  // Now held with our start time: a second acquisition (even by the same pid) is refused.
-  await assert.rejects(acquireLock(out), LockedError);
-  await lock.release();
-  await assert.rejects(readFile(file), /ENOENT/);
-});
+    // The same live pid recorded with another start time: the run that wrote it is gone and its pid was given to us.
+    await writeFile(file, JSON.stringify({ ...base, pid_start: String(Number(mine) + 1) }));
+    const lock = await acquireLock(out);
+    assert.deepEqual(lock.tookOverFrom, { pid: process.pid, host: hostname(), started_at: '2026-11-23T01:00:00Z' });
+    const record = JSON.parse(await readFile(file, 'utf8')) as { pid: number; pid_start: string; token: string };
+    assert.equal(record.pid, process.pid);
+    assert.equal(record.pid_start, mine);
+    assert.match(record.token, /^[0-9a-f]{32}$/);
+    // Now held with our start time: a second acquisition (even by the same pid) is refused.
+    await assert.rejects(acquireLock(out), LockedError);
+    await lock.release();
+    await assert.rejects(readFile(file), /ENOENT/);
+  },
+);
 
 test('on this host a lock of an older format (no start time) goes by its heartbeat: refused while fresh, taken over once 30 s old', async (t) => {
   const { out, file } = await lockFileIn(t);
   await writeFile(file, JSON.stringify({ pid: process.pid, host: hostname(), started_at: '2026-11-23T01:00:00Z', token: 'bbbbbbbbbbbbbbbb' }));
-  await assert.rejects(acquireLock(out), (e: unknown) => e instanceof LockedError && e.holder.pid === process.pid && e.message.includes(`pid ${process.pid} on ${hostname()}`));
+  await assert.rejects(
+    acquireLock(out),
+    (e: unknown) => e instanceof LockedError && e.holder.pid === process.pid && e.message.includes(`pid ${process.pid} on ${hostname()}`),
+  );
   await age(file, 31); // past the default stale threshold of 30 s
   const lock = await acquireLock(out);
   assert.deepEqual(lock.tookOverFrom, { pid: process.pid, host: hostname(), started_at: '2026-11-23T01:00:00Z' });
@@ -174,18 +190,21 @@ test('on this host a lock of an older format (no start time) goes by its heartbe
 
 const ELSEWHERE = { pid: 1, host: 'elsewhere.example', started_at: '2026-11-23T01:00:00Z', token: 'cccccccccccccccc' };
 
-test('another host\'s lock is never judged by our clock: refused at once when the caller will not wait, whether its mtime is far in the past or the future', async (t) => {
+test("another host's lock is never judged by our clock: refused at once when the caller will not wait, whether its mtime is far in the past or the future", async (t) => {
   const { out, file } = await lockFileIn(t);
   await writeFile(file, JSON.stringify(ELSEWHERE));
   for (const seconds of [3600, -3600]) {
     await age(file, seconds);
     const started = performance.now();
-    await assert.rejects(acquireLock(out, { waitForOtherHostMs: 0 }), (e: unknown) => e instanceof LockedError && e.message.includes('pid 1 on elsewhere.example'));
+    await assert.rejects(
+      acquireLock(out, { waitForOtherHostMs: 0 }),
+      (e: unknown) => e instanceof LockedError && e.message.includes('pid 1 on elsewhere.example'),
+    );
     assert.ok(performance.now() - started < 1_000, 'refused without waiting');
   }
 });
 
-test('another host\'s lock whose mtime is far in the future but stands still while watched is taken over after staleMs', async (t) => {
+test("another host's lock whose mtime is far in the future but stands still while watched is taken over after staleMs", async (t) => {
   const { out, file } = await lockFileIn(t);
   await writeFile(file, JSON.stringify(ELSEWHERE));
   await age(file, -3600);
@@ -195,17 +214,24 @@ test('another host\'s lock whose mtime is far in the future but stands still whi
   assert.deepEqual(lock.tookOverFrom, { pid: 1, host: 'elsewhere.example', started_at: '2026-11-23T01:00:00Z' });
   assert.equal((JSON.parse(await readFile(file, 'utf8')) as { pid: number }).pid, process.pid);
   await lock.release();
-  assert.deepEqual((await readdir(path.dirname(file))).filter((name) => name.startsWith('lock')), []);
+  assert.deepEqual(
+    (await readdir(path.dirname(file))).filter((name) => name.startsWith('lock')),
+    [],
+  );
 });
 
-test('another host\'s lock whose mtime keeps changing while watched is refused at once, and left alone', async (t) => {
+test("another host's lock whose mtime keeps changing while watched is refused at once, and left alone", async (t) => {
   const { out, file } = await lockFileIn(t);
   const text = JSON.stringify(ELSEWHERE);
   await writeFile(file, text);
   // The other host's heartbeat, from its own clock an hour ahead: a real process touching the lock every 5 ms.
   const toucher = spawn(
     process.execPath,
-    ['-e', `const fs = require('node:fs'); let n = 0; const beat = () => { const t = new Date(Date.now() + 3600e3 + 1000 * n++); fs.utimesSync(process.argv[1], t, t); }; beat(); console.log('ready'); setInterval(beat, 5);`, file],
+    [
+      '-e',
+      `const fs = require('node:fs'); let n = 0; const beat = () => { const t = new Date(Date.now() + 3600e3 + 1000 * n++); fs.utimesSync(process.argv[1], t, t); }; beat(); console.log('ready'); setInterval(beat, 5);`,
+      file,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   t.after(() => toucher.kill());
@@ -231,11 +257,15 @@ test('a claim left by a crashed taker on another host is passed over once it sta
   const lock = await acquireLock(out, { claimStaleMs: 200 });
   assert.ok(performance.now() - started >= 200, 'watched the claim first');
   assert.equal(lock.tookOverFrom?.pid, stale.pid);
-  assert.deepEqual((await readdir(dir)).filter((name) => name.startsWith('lock')), ['lock'], 'the claims are cleaned up');
+  assert.deepEqual(
+    (await readdir(dir)).filter((name) => name.startsWith('lock')),
+    ['lock'],
+    'the claims are cleaned up',
+  );
   await lock.release();
 });
 
-test('the heartbeat refreshes the lock\'s mtime, and aborts `lost` when another token is in the file; release leaves that lock alone', async (t) => {
+test("the heartbeat refreshes the lock's mtime, and aborts `lost` when another token is in the file; release leaves that lock alone", async (t) => {
   const { out, file } = await lockFileIn(t);
   const lock = await acquireLock(out, { heartbeatMs: 50, staleMs: 1_000 });
   await age(file, 600);
@@ -280,7 +310,11 @@ test('a takeover claim left by a crashed taker does not block the takeover, whet
   await age(path.join(dir, 'lock.takeover.eeeeeeeeeeeeeeee.1'), 10);
   const lock = await acquireLock(out);
   assert.equal(lock.tookOverFrom?.pid, stale.pid);
-  assert.deepEqual((await readdir(dir)).filter((name) => name.startsWith('lock')), ['lock'], 'the claims are cleaned up');
+  assert.deepEqual(
+    (await readdir(dir)).filter((name) => name.startsWith('lock')),
+    ['lock'],
+    'the claims are cleaned up',
+  );
   await lock.release();
 });
 

@@ -12,13 +12,14 @@ const billedMicros = (entries: { usd: number }[]) => entries.reduce((sum, e) => 
 /** n rows of 3 s each: $0.42 at the pipeline's $0.14/s. */
 const rows = (n: number, from = 0) => rowsYaml(n, { from });
 
-test('the budget is the night\'s: three reruns in one period spend at most the budget, and re-attached runs count', async (t) => {
+test("the budget is the night's: three reruns in one period spend at most the budget, and re-attached runs count", async (t) => {
   const simulator = await startSimulator(t);
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', rows(4));
   const pipelineFile = await write(dir, 'pipeline.yaml', `${fastPipeline()}\nbudget_usd: 2\n`);
   const out = path.join(dir, 'out');
-  const run = (extra: Partial<Parameters<typeof runManifests>[0]> = {}) => runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), partial: true, ...quiet, ...extra });
+  const run = (extra: Partial<Parameters<typeof runManifests>[0]> = {}) =>
+    runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), partial: true, ...quiet, ...extra });
   assert.equal((await run()).exitCode, 0, 'four rows, $1.68 of $2');
   await write(dir, 'm.yaml', rows(8));
   const second = await run();
@@ -45,32 +46,62 @@ test('runs in flight from a killed run count against the budget of the rerun', a
   const out = path.join(dir, 'out');
   const controller = new AbortController();
   let submitted = 0;
-  await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), signal: controller.signal, print: () => {}, logLine: (l) => (l.includes('submitted as') && ++submitted === 2 ? controller.abort() : undefined) });
+  await runManifests({
+    manifests: [file],
+    pipelineFile,
+    outDir: out,
+    env: envFor(simulator),
+    signal: controller.signal,
+    print: () => {},
+    logLine: (l) => (l.includes('submitted as') && ++submitted === 2 ? controller.abort() : undefined),
+  });
   assert.equal(simulator.created.length, 2, 'two runs exist, $0.84, not yet billed');
   const lines: string[] = [];
-  const rerun = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), maxCostUsd: 1, print: (l) => lines.push(l), logLine: () => {} });
+  const rerun = await runManifests({
+    manifests: [file],
+    pipelineFile,
+    outDir: out,
+    env: envFor(simulator),
+    maxCostUsd: 1,
+    print: (l) => lines.push(l),
+    logLine: () => {},
+  });
   assert.equal(rerun.exitCode, 3, lines.join('\n'));
   assert.match(lines.join('\n'), /over the budget of \$1\.00, of which \$0\.84 is already spent or committed.* Runs already made are still fetched/);
   assert.equal(simulator.created.length, 2, 'the third row was not created: $0.84 + $0.42 would pass $1');
   assert.equal(rerun.plan?.counts.reattach, 2, 'the runs in flight are not held back by the budget');
 });
 
-test('a provider billing above the pipeline\'s price: flagged, the runs in flight are re-priced and later reservations use the price seen', async (t) => {
+test("a provider billing above the pipeline's price: flagged, the runs in flight are re-priced and later reservations use the price seen", async (t) => {
   const simulator = await startSimulator(t, { price_usd_per_second: 0.28 }); // twice the pipeline's $0.14/s
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', rows(4));
   // One run at a time: the bound holds exactly. With more in flight, those already created before the first bill are billed at the new price (README: Money).
-  const pipelineFile = await write(dir, 'pipeline.yaml', `${fastPipeline().replace('concurrency: 4', 'concurrency: 1')}\nbudget_usd: 2\ndefaults:\n  generate_audio: false\n`);
+  const pipelineFile = await write(
+    dir,
+    'pipeline.yaml',
+    `${fastPipeline().replace('concurrency: 4', 'concurrency: 1')}\nbudget_usd: 2\ndefaults:\n  generate_audio: false\n`,
+  );
   const logs: string[] = [];
-  const result = await runManifests({ manifests: [file], pipelineFile, outDir: path.join(dir, 'out'), env: envFor(simulator), print: () => {}, logLine: (l) => logs.push(l) });
+  const result = await runManifests({
+    manifests: [file],
+    pipelineFile,
+    outDir: path.join(dir, 'out'),
+    env: envFor(simulator),
+    print: () => {},
+    logLine: (l) => logs.push(l),
+  });
   assert.equal(result.exitCode, 3);
   assert.ok(billedMicros(simulator.billed) <= 2_000_000, `billed ${billedMicros(simulator.billed)}`);
   assert.equal(simulator.billed.length, 2, '$0.84 + $0.84; a third would pass $2');
-  assert.ok(logs.some((l) => /cost_alert|more than 1\.5× its estimate/.test(l)), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => /cost_alert|more than 1\.5× its estimate/.test(l)),
+    logs.join('\n'),
+  );
   assert.ok(result.report?.rows.some((r) => r.cost_alert));
 });
 
-test('the report equals the invoice: an edited row\'s earlier run stays billed in report.json and ledger.csv, one line per billed run', async (t) => {
+test("the report equals the invoice: an edited row's earlier run stays billed in report.json and ledger.csv, one line per billed run", async (t) => {
   const simulator = await startSimulator(t);
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', rows(2));
@@ -85,7 +116,10 @@ test('the report equals the invoice: an edited row\'s earlier run stays billed i
   assert.equal(report.billed_runs.length, 3);
   assert.equal(report.billed_runs.filter((r) => r.superseded).length, 1);
   assert.equal(micros(report.money.superseded_usd), 420_000);
-  const ledger = (await readFile(path.join(out, 'ledger.csv'), 'utf8')).replace(/^\uFEFF/, '').trim().split('\r\n');
+  const ledger = (await readFile(path.join(out, 'ledger.csv'), 'utf8'))
+    .replace(/^\uFEFF/, '')
+    .trim()
+    .split('\r\n');
   assert.equal(ledger[0], 'run_id,created_at,night,manifest,id,request,seconds,audio_mode,cost_usd,cost_source,estimated_usd,superseded');
   assert.equal(ledger.length, 4);
   assert.deepEqual(new Set(ledger.slice(1).map((l) => l.split(',')[0])), new Set(simulator.billed.map((b) => b.id)));
@@ -120,7 +154,11 @@ test('with several runs in flight when the first bill shows a higher price, thei
   const simulator = await startSimulator(t, { price_usd_per_second: 0.28, concurrency: 2, latency_ms: 50 });
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', rows(8));
-  const pipelineFile = await write(dir, 'pipeline.yaml', `${fastPipeline().replace('concurrency: 4', 'concurrency: 2')}\nbudget_usd: 2\ndefaults:\n  generate_audio: false\n`);
+  const pipelineFile = await write(
+    dir,
+    'pipeline.yaml',
+    `${fastPipeline().replace('concurrency: 4', 'concurrency: 2')}\nbudget_usd: 2\ndefaults:\n  generate_audio: false\n`,
+  );
   const result = await runManifests({ manifests: [file], pipelineFile, outDir: path.join(dir, 'out'), env: envFor(simulator), partial: true, ...quiet });
   assert.equal(result.exitCode, 3);
   // Two creates go out at the estimate ($0.42 each) before any bill; after the first bill ($0.84) the second is re-priced and at most one more fits.

@@ -14,11 +14,17 @@ const ledgerMicros = (entries: { usd: number }[]) => entries.reduce((sum, e) => 
 test('clipmill estimate of the examples equals the hand-computed figure, split by audio mode, and counts nothing once done', async (t) => {
   const dir = await tempDir(t);
   // fal's list prices: $0.112/s silent, $0.168/s with audio, $0.196/s with voice. The examples hold 32 s silent, 18 s with audio, 11 s with voice.
-  const pipelineFile = await write(dir, 'fal-prices.yaml', `${fastPipeline()}\npricing:\n  silent_usd_per_second: 0.112\n  audio_usd_per_second: 0.168\n  voice_usd_per_second: 0.196\n`);
+  const pipelineFile = await write(
+    dir,
+    'fal-prices.yaml',
+    `${fastPipeline()}\npricing:\n  silent_usd_per_second: 0.112\n  audio_usd_per_second: 0.168\n  voice_usd_per_second: 0.196\n`,
+  );
   const out = path.join(dir, 'out');
   const cli = await runCli(['estimate', EXAMPLES, '--pipeline', pipelineFile, '--out', out, '--json']);
   assert.equal(cli.code, 0, cli.stderr);
-  const json = JSON.parse(cli.stdout) as { total: { rows: number; to_pay: { micros: number; seconds: number }; by_audio_mode: Record<string, { micros: number; seconds: number }> } };
+  const json = JSON.parse(cli.stdout) as {
+    total: { rows: number; to_pay: { micros: number; seconds: number }; by_audio_mode: Record<string, { micros: number; seconds: number }> };
+  };
   assert.equal(json.total.rows, 10);
   assert.equal(json.total.to_pay.seconds, 61);
   assert.equal(json.total.by_audio_mode.silent?.micros, 32 * 112_000);
@@ -27,7 +33,10 @@ test('clipmill estimate of the examples equals the hand-computed figure, split b
   assert.equal(json.total.to_pay.micros, 8_764_000);
 
   const text = await runCli(['estimate', EXAMPLES, '--pipeline', pipelineFile, '--out', out]);
-  assert.match(text.stdout, /total\s+10 rows, 0 done; to pay: 10 rows, 61 s, \$8\.76 \(silent 6 rows\/32 s\/\$3\.58, audio 2 rows\/18 s\/\$3\.02, voice 2 rows\/11 s\/\$2\.16\)/);
+  assert.match(
+    text.stdout,
+    /total\s+10 rows, 0 done; to pay: 10 rows, 61 s, \$8\.76 \(silent 6 rows\/32 s\/\$3\.58, audio 2 rows\/18 s\/\$3\.02, voice 2 rows\/11 s\/\$2\.16\)/,
+  );
 
   const simulator = await startSimulator(t, { price_usd_per_second: 0.112, audio_price_usd_per_second: 0.168, voice_price_usd_per_second: 0.196 });
   const run = await runManifests({ manifests: [EXAMPLES], pipelineFile, outDir: out, env: envFor(simulator), ...quiet });
@@ -52,10 +61,21 @@ test('--partial runs the rows that fit, in manifest order, and bills at most the
   const simulator = await startSimulator(t);
   const dir = await tempDir(t);
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
-  const result = await runManifests({ manifests: [EXAMPLES], pipelineFile, outDir: path.join(dir, 'out'), env: envFor(simulator), maxCostUsd: 3, partial: true, ...quiet });
+  const result = await runManifests({
+    manifests: [EXAMPLES],
+    pipelineFile,
+    outDir: path.join(dir, 'out'),
+    env: envFor(simulator),
+    maxCostUsd: 3,
+    partial: true,
+    ...quiet,
+  });
   // retail-screens comes first: 6 s + 10 s + 4 s = $2.80; spring-launch's first row ($0.70) would pass $3.
   assert.equal(result.exitCode, 3);
-  assert.deepEqual(result.report!.rows.filter((r) => r.status === 'done').map((r) => r.id), ['banner-pan', 'banner-voiceover', 'hero-short']);
+  assert.deepEqual(
+    result.report!.rows.filter((r) => r.status === 'done').map((r) => r.id),
+    ['banner-pan', 'banner-voiceover', 'hero-short'],
+  );
   assert.ok(ledgerMicros(simulator.billed) <= 3_000_000);
   assert.equal(ledgerMicros(simulator.billed), 2_800_000);
   assert.match(result.report!.rows.find((r) => r.id === 'hero-sunrise')?.error ?? '', /did not fit the budget/);
@@ -77,7 +97,8 @@ test('running out of credit mid-run stops submitting, lets runs in flight finish
   const second = await runManifests({ manifests: [EXAMPLES], pipelineFile, outDir: out, env: envFor(simulator), ...quiet });
   assert.equal(second.exitCode, 0);
   const perRow = new Map<string, number>();
-  for (const e of simulator.billed) perRow.set((e.metadata as { clipmill_row: string }).clipmill_row, (perRow.get((e.metadata as { clipmill_row: string }).clipmill_row) ?? 0) + 1);
+  for (const e of simulator.billed)
+    perRow.set((e.metadata as { clipmill_row: string }).clipmill_row, (perRow.get((e.metadata as { clipmill_row: string }).clipmill_row) ?? 0) + 1);
   assert.equal(perRow.size, 10);
   assert.ok([...perRow.values()].every((n) => n === 1));
 
@@ -90,7 +111,11 @@ test('running out of credit mid-run stops submitting, lets runs in flight finish
 test('a prompt that a spreadsheet would run as a formula is neutralised in report.csv', async (t) => {
   const simulator = await startSimulator(t);
   const dir = await workspace(t);
-  await write(dir, 'm.csv', 'id,image,prompt,duration\nevil,images/hero-landscape.jpg,"=HYPERLINK(""http://evil.example"",""click"")",3\nplus,images/hero-landscape.jpg,+1 555 0100 calls,3\n');
+  await write(
+    dir,
+    'm.csv',
+    'id,image,prompt,duration\nevil,images/hero-landscape.jpg,"=HYPERLINK(""http://evil.example"",""click"")",3\nplus,images/hero-landscape.jpg,+1 555 0100 calls,3\n',
+  );
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
   const result = await runManifests({ manifests: [path.join(dir, 'm.csv')], pipelineFile, outDir: path.join(dir, 'out'), env: envFor(simulator), ...quiet });
   assert.equal(result.exitCode, 0);

@@ -29,10 +29,21 @@ test('the completion notice is posted as JSON chat tools accept; a failing webho
   const file = await write(dir, 'm.yaml', 'rows:\n  - {id: one, image: images/hero-landscape.jpg, prompt: p, duration: 5}\n');
   const ok = await webhook(t, 200);
   const pipelineOk = await write(dir, 'ok.yaml', `${fastPipeline()}\nnotify:\n  webhook_url: ${ok.url}\n`);
-  const first = await runManifests({ manifests: [file], pipelineFile: pipelineOk, outDir: path.join(dir, 'out'), env: envFor(simulator), print: () => {}, logLine: () => {} });
+  const first = await runManifests({
+    manifests: [file],
+    pipelineFile: pipelineOk,
+    outDir: path.join(dir, 'out'),
+    env: envFor(simulator),
+    print: () => {},
+    logLine: () => {},
+  });
   assert.equal(first.exitCode, 0);
   assert.equal(ok.bodies.length, 1);
-  const notice = ok.bodies[0] as { text: string; content: string; clipmill: { done: number; rows: number; exit_code: number; this_run_usd: number; report: string } };
+  const notice = ok.bodies[0] as {
+    text: string;
+    content: string;
+    clipmill: { done: number; rows: number; exit_code: number; this_run_usd: number; report: string };
+  };
   assert.match(notice.text, /^clipmill OK: 1\/1 videos done, 0 failed; spent \$0\.70 tonight/);
   assert.equal(notice.content, notice.text);
   assert.deepEqual([notice.clipmill.done, notice.clipmill.rows, notice.clipmill.exit_code, notice.clipmill.this_run_usd], [1, 1, 0, 0.7]);
@@ -41,9 +52,19 @@ test('the completion notice is posted as JSON chat tools accept; a failing webho
   const broken = await webhook(t, 500);
   const pipelineBroken = await write(dir, 'broken.yaml', `${fastPipeline()}\nnotify:\n  webhook_url: ${broken.url}\n`);
   const logs: string[] = [];
-  const second = await runManifests({ manifests: [file], pipelineFile: pipelineBroken, outDir: path.join(dir, 'out2'), env: envFor(simulator), print: () => {}, logLine: (l) => logs.push(l) });
+  const second = await runManifests({
+    manifests: [file],
+    pipelineFile: pipelineBroken,
+    outDir: path.join(dir, 'out2'),
+    env: envFor(simulator),
+    print: () => {},
+    logLine: (l) => logs.push(l),
+  });
   assert.equal(second.exitCode, 0, 'a refused notice does not fail the run');
-  assert.ok(logs.some((l) => /WARN the completion notice to http:\/\/127\.0\.0\.1:\d+ was refused \(HTTP 500\)/.test(l)), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => /WARN the completion notice to http:\/\/127\.0\.0\.1:\d+ was refused \(HTTP 500\)/.test(l)),
+    logs.join('\n'),
+  );
   assert.ok(!logs.join('\n').includes('secret-token'), 'the webhook path (a secret) is never logged');
 });
 
@@ -56,7 +77,10 @@ test('the scheduling units in pipeline/schedule run a valid clipmill command wit
     const command = /npx clipmill (run [^|\n]*?)(?:\s*>>|\s*\|\||\n|$)/.exec(text)?.[1];
     assert.ok(command, `${unit} has a clipmill run command`);
     assert.match(command, /--pipeline pipeline\/nightly\.yaml/, `${unit} uses the production pipeline`);
-    const args = command.split(/\s+/).filter(Boolean).map((a) => (a === 'out' || a.endsWith('/out') ? path.join(dir, unit) : a));
+    const args = command
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((a) => (a === 'out' || a.endsWith('/out') ? path.join(dir, unit) : a));
     // The same command, as a dry run from the repository, must be accepted as it is written.
     const result = await runCli([...args, '--dry-run'], { env: envFor(simulator), cwd: ROOT });
     assert.equal(result.code, 0, `${unit}: ${result.stderr}`);

@@ -8,12 +8,24 @@ import { envFor, fastPipeline, runCli, startSimulator, workspace, write } from '
 test('a journal lost while runs were in flight (no video, no sidecar yet): clipmill repair <manifests> finds the runs by client_ref, and the rerun pays nothing again', async (t) => {
   const simulator = await startSimulator(t, { latency_ms: 300 });
   const dir = await workspace(t);
-  const file = await write(dir, 'm.yaml', ['rows:', ...[0, 1, 2].map((i) => `  - {id: r${i}, image: "https://images.example.com/${i}.jpg", prompt: "row ${i}", duration: 3}`)].join('\n'));
+  const file = await write(
+    dir,
+    'm.yaml',
+    ['rows:', ...[0, 1, 2].map((i) => `  - {id: r${i}, image: "https://images.example.com/${i}.jpg", prompt: "row ${i}", duration: 3}`)].join('\n'),
+  );
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
   const out = path.join(dir, 'out');
   const controller = new AbortController();
   let submitted = 0;
-  const first = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), signal: controller.signal, print: () => {}, logLine: (l) => (l.includes('submitted as') && ++submitted === 3 ? controller.abort() : undefined) });
+  const first = await runManifests({
+    manifests: [file],
+    pipelineFile,
+    outDir: out,
+    env: envFor(simulator),
+    signal: controller.signal,
+    print: () => {},
+    logLine: (l) => (l.includes('submitted as') && ++submitted === 3 ? controller.abort() : undefined),
+  });
   assert.equal(first.exitCode, 130);
   assert.equal(simulator.created.length, 3);
   await rm(path.join(out, '.clipmill', 'journal.jsonl'));
@@ -35,8 +47,24 @@ test('a damaged line that was an intent to create is read back for its client_re
   const dir = await workspace(t);
   const out = path.join(dir, 'out');
   const at = new Date().toISOString();
-  const intent = JSON.stringify({ at, session: at, type: 'submitting', key: 'm/r0', request: '0123456789abcdef', attempt: 1, clientRef: 'clipmill-0123456789-0123456789abcdef-a1-0badf00d' });
-  const other = JSON.stringify({ at, session: at, type: 'submitting', key: 'm/r1', request: 'fedcba9876543210', attempt: 1, clientRef: 'clipmill-9876543210-fedcba9876543210-a1-00c0ffee' });
+  const intent = JSON.stringify({
+    at,
+    session: at,
+    type: 'submitting',
+    key: 'm/r0',
+    request: '0123456789abcdef',
+    attempt: 1,
+    clientRef: 'clipmill-0123456789-0123456789abcdef-a1-0badf00d',
+  });
+  const other = JSON.stringify({
+    at,
+    session: at,
+    type: 'submitting',
+    key: 'm/r1',
+    request: 'fedcba9876543210',
+    attempt: 1,
+    clientRef: 'clipmill-9876543210-fedcba9876543210-a1-00c0ffee',
+  });
   await mkdir(path.join(out, '.clipmill'), { recursive: true });
   await write(dir, 'out/.clipmill/journal.jsonl', `${intent.slice(0, -1)}\u0000#\n${other}\n`);
   const repaired = await runCli(['repair', '--out', out]);

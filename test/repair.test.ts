@@ -27,7 +27,10 @@ test('each downloaded video has a sidecar beside it with its run, request, hash 
   assert.equal(result.exitCode, 0);
   const text = await readFile(path.join(out, 'm', 'a.mp4.json'), 'utf8');
   const sidecar = JSON.parse(text) as Record<string, unknown>;
-  const journal = (await readFile(journalOf(out), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const journal = (await readFile(journalOf(out), 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const downloaded = journal.find((e) => e.type === 'downloaded');
   assert.deepEqual(Object.keys(sidecar), ['run_id', 'request', 'key', 'sha256', 'bytes', 'seconds', 'cost_micros', 'provider', 'downloaded_at']);
   assert.equal(sidecar.run_id, simulator.created[0]?.id);
@@ -56,7 +59,16 @@ test('a damaged line in the middle: run refuses with advice to run clipmill repa
   const damagedAt = lines.findIndex((l) => l.includes('"type":"downloaded"') && l.includes('"key":"m/b"'));
   lines[damagedAt] = lines[damagedAt]!.slice(0, lines[damagedAt]!.indexOf('"path"'));
   // And a create that got no answer, for a row not in the manifest: repair says it cannot look it up yet.
-  lines.push(JSON.stringify({ at: new Date().toISOString(), key: 'm/lost', request: 'feedbeef', type: 'submitting', attempt: 1, clientRef: 'clipmill-0123456789-feedbeef-a1-00000000' }));
+  lines.push(
+    JSON.stringify({
+      at: new Date().toISOString(),
+      key: 'm/lost',
+      request: 'feedbeef',
+      type: 'submitting',
+      attempt: 1,
+      clientRef: 'clipmill-0123456789-feedbeef-a1-00000000',
+    }),
+  );
   assert.ok(damagedAt > 0 && damagedAt < lines.length - 1, 'the damaged line is in the middle, not a torn tail');
   await writeFile(journalOf(out), `${lines.join('\n')}\n`);
 
@@ -92,7 +104,10 @@ test('a damaged line in the middle: run refuses with advice to run clipmill repa
   assert.equal(after.length, lines.length, 'every readable line kept, the damaged one replaced by what the sidecar proves');
   for (const line of after) JSON.parse(line);
   assert.equal(simulator.apiRequests, requestsBefore, 'repair sends nothing to the provider');
-  assert.deepEqual((await readdir(path.join(out, '.clipmill'))).filter((n) => n.endsWith('.tmp')), []);
+  assert.deepEqual(
+    (await readdir(path.join(out, '.clipmill'))).filter((n) => n.endsWith('.tmp')),
+    [],
+  );
 
   const rerun = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), ...quiet });
   assert.equal(rerun.exitCode, 0);
@@ -111,7 +126,12 @@ test('a lost journal with videos on disk: run refuses, repair rebuilds every row
   const cost = first.report?.totals.actual_usd;
   await rm(journalOf(out));
 
-  await assert.rejects(runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), ...quiet }), (e: unknown) => e instanceof InputError && /journal is missing or empty, but 3 downloaded videos have a sidecar here .*clipmill repair --out/.test(e.problems[0]?.message ?? ''));
+  await assert.rejects(
+    runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), ...quiet }),
+    (e: unknown) =>
+      e instanceof InputError &&
+      /journal is missing or empty, but 3 downloaded videos have a sidecar here .*clipmill repair --out/.test(e.problems[0]?.message ?? ''),
+  );
   assert.equal(simulator.created.length, 3);
 
   const cli = await runCli(['repair', '--out', out]);

@@ -36,7 +36,10 @@ test('a paid video that could not be downloaded is fetched on resume from a fres
   const second = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), print: () => {}, logLine: (l) => logs.push(l) });
   assert.equal(second.exitCode, 0);
   assert.equal(second.plan?.counts.download, 1);
-  assert.ok(logs.some((l) => l.includes('downloaded m/clip.mp4')), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => l.includes('downloaded m/clip.mp4')),
+    logs.join('\n'),
+  );
   assert.equal(simulator.created.length, 1);
   assert.deepEqual((await readdir(path.join(out, 'm'))).sort(), ['clip.mp4', 'clip.mp4.json']);
 });
@@ -47,11 +50,21 @@ test('a create that times out after the provider made the run is found in the ru
   const file = await write(dir, 'm.yaml', manifest([{ id: 'slow-create', prompt: 'waves', duration: 5 }]));
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('request_timeout: 5s', 'request_timeout: 150ms'));
   const logs: string[] = [];
-  const result = await runManifests({ manifests: [file], pipelineFile, outDir: path.join(dir, 'out'), env: envFor(simulator), print: () => {}, logLine: (l) => logs.push(l) });
+  const result = await runManifests({
+    manifests: [file],
+    pipelineFile,
+    outDir: path.join(dir, 'out'),
+    env: envFor(simulator),
+    print: () => {},
+    logLine: (l) => logs.push(l),
+  });
   assert.equal(result.exitCode, 0, logs.join('\n'));
   assert.equal(simulator.created.length, 1);
   assert.equal(simulator.billed.length, 1);
-  assert.ok(logs.some((l) => l.includes('re-attached, not resubmitted')), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => l.includes('re-attached, not resubmitted')),
+    logs.join('\n'),
+  );
   assert.equal(result.report?.rows[0]?.run_id, simulator.created[0]?.id);
 });
 
@@ -60,11 +73,25 @@ test('a row edited in the manifest is generated again and its earlier video is k
   const dir = await workspace(t);
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
   const out = path.join(dir, 'out');
-  const file = await write(dir, 'm.yaml', manifest([{ id: 'hero', prompt: 'first idea', duration: 3 }, { id: 'steady', prompt: 'unchanged', duration: 3 }]));
+  const file = await write(
+    dir,
+    'm.yaml',
+    manifest([
+      { id: 'hero', prompt: 'first idea', duration: 3 },
+      { id: 'steady', prompt: 'unchanged', duration: 3 },
+    ]),
+  );
   assert.equal((await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), ...quiet })).exitCode, 0);
   const firstVideo = await readFile(path.join(out, 'm', 'hero.mp4'));
 
-  await write(dir, 'm.yaml', manifest([{ id: 'hero', prompt: 'second idea', duration: 6 }, { id: 'steady', prompt: 'unchanged', duration: 3 }]));
+  await write(
+    dir,
+    'm.yaml',
+    manifest([
+      { id: 'hero', prompt: 'second idea', duration: 6 },
+      { id: 'steady', prompt: 'unchanged', duration: 3 },
+    ]),
+  );
   const second = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), ...quiet });
   assert.equal(second.exitCode, 0);
   assert.deepEqual(second.plan?.counts, { done: 1, reattach: 0, download: 0, submit: 1, failed: 0, unknown: 0, over_budget: 0 });
@@ -91,7 +118,10 @@ test('a live lock refuses a second run; a lock left by a dead process is taken o
   const { mkdir } = await import('node:fs/promises');
   await mkdir(path.dirname(lockFile), { recursive: true });
   await writeFile(lockFile, JSON.stringify({ pid: process.pid, host: hostname(), started_at: '2026-11-23T01:00:00Z' }));
-  await assert.rejects(runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), ...quiet }), (e: unknown) => e instanceof LockedError && /another clipmill run \(pid \d+/.test(e.message));
+  await assert.rejects(
+    runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), ...quiet }),
+    (e: unknown) => e instanceof LockedError && /another clipmill run \(pid \d+/.test(e.message),
+  );
   assert.equal(simulator.apiRequests, 0);
 
   const cli = await runCli(['run', file, '--pipeline', pipelineFile, '--out', out], { env: envFor(simulator), cwd: dir });
@@ -104,7 +134,10 @@ test('a live lock refuses a second run; a lock left by a dead process is taken o
   const logs: string[] = [];
   const result = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), print: () => {}, logLine: (l) => logs.push(l) });
   assert.equal(result.exitCode, 0);
-  assert.ok(logs.some((l) => l.includes(`took over the lock of a run that is gone (pid ${dead.pid}`)), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => l.includes(`took over the lock of a run that is gone (pid ${dead.pid}`)),
+    logs.join('\n'),
+  );
   await assert.rejects(readFile(lockFile), /ENOENT/, 'the lock is released at the end');
 });
 
@@ -117,15 +150,20 @@ test('SIGINT stops the run with exit 130 and a resume hint; status shows the row
   const out = path.join(dir, 'out');
   const args = ['run', file, '--pipeline', pipelineFile, '--out', out, '--log', 'json'];
 
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'src/cli.ts'), ...args], { cwd: dir, env: { PATH: process.env.PATH, ...envFor(simulator) } });
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'src/cli.ts'), ...args], {
+    cwd: dir,
+    env: { PATH: process.env.PATH, ...envFor(simulator) },
+  });
   let stdout = '';
   let submitted = 0;
   let interrupted = false;
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => {
-    submitted += d.toString().split('\n').filter((l) => l.includes('"event":"submitted"')).length;
+    submitted += d
+      .toString()
+      .split('\n')
+      .filter((l) => l.includes('"event":"submitted"')).length;
     if (submitted >= 6 && !interrupted) interrupted = child.kill('SIGINT'); // once: a second Ctrl-C quits at once
-
   });
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   assert.equal(code, 130, stdout);
@@ -148,15 +186,26 @@ test('SIGINT stops the run with exit 130 and a resume hint; status shows the row
 test('a downloaded video deleted since is fetched again from the same run; failed rows wait for --retry-failed', async (t) => {
   const simulator = await startSimulator(t, { fail_rate: 0 });
   const dir = await workspace(t);
-  const file = await write(dir, 'm.yaml', manifest([{ id: 'kept', prompt: 'p', duration: 3 }, { id: 'flaky', prompt: 'q', duration: 4 }]));
+  const file = await write(
+    dir,
+    'm.yaml',
+    manifest([
+      { id: 'kept', prompt: 'p', duration: 3 },
+      { id: 'flaky', prompt: 'q', duration: 4 },
+    ]),
+  );
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
   const out = path.join(dir, 'out');
-  const run = (extra: { retryFailed?: boolean } = {}) => runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), ...quiet, ...extra });
+  const run = (extra: { retryFailed?: boolean } = {}) =>
+    runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), ...quiet, ...extra });
 
   simulator.options.fail_rate = 1;
   const first = await run();
   assert.equal(first.exitCode, 1);
-  assert.deepEqual(first.report?.rows.map((r) => r.status), ['failed', 'failed']);
+  assert.deepEqual(
+    first.report?.rows.map((r) => r.status),
+    ['failed', 'failed'],
+  );
 
   simulator.options.fail_rate = 0;
   const untouched = await run();

@@ -12,10 +12,22 @@ import { backoffMs, parseRetryAfterMs, shouldRetry } from '../src/infra/retry.js
 
 test('backoff grows exponentially with full jitter under the cap', () => {
   const policy = { baseDelayMs: 100, maxDelayMs: 1000 };
-  assert.equal(backoffMs(1, policy, () => 0.999), 99);
-  assert.equal(backoffMs(3, policy, () => 0.999), 399);
-  assert.equal(backoffMs(10, policy, () => 0.999), 999);
-  assert.equal(backoffMs(4, policy, () => 0), 0);
+  assert.equal(
+    backoffMs(1, policy, () => 0.999),
+    99,
+  );
+  assert.equal(
+    backoffMs(3, policy, () => 0.999),
+    399,
+  );
+  assert.equal(
+    backoffMs(10, policy, () => 0.999),
+    999,
+  );
+  assert.equal(
+    backoffMs(4, policy, () => 0),
+    0,
+  );
 });
 
 test('Retry-After is read as seconds or an HTTP date, and capped', () => {
@@ -49,8 +61,25 @@ test('money: exact decimal strings to micro-dollars, per-second estimates, print
 });
 
 test('Runflow run objects: statuses in both spellings, the video read from normalised outputs[] only, unknown status is an error', () => {
-  assert.equal(findVideoUrl({ outputs: [{ type: 'image', url: 'i' }, { type: 'video', url: 'a' }] }), 'a');
-  assert.equal(findVideoUrl({ outputs: [{ url: 'i.png', content_type: 'image/png' }, { url: 'https://cdn/x', content_type: 'video/mp4' }] }), 'https://cdn/x', 'untyped: by content type');
+  assert.equal(
+    findVideoUrl({
+      outputs: [
+        { type: 'image', url: 'i' },
+        { type: 'video', url: 'a' },
+      ],
+    }),
+    'a',
+  );
+  assert.equal(
+    findVideoUrl({
+      outputs: [
+        { url: 'i.png', content_type: 'image/png' },
+        { url: 'https://cdn/x', content_type: 'video/mp4' },
+      ],
+    }),
+    'https://cdn/x',
+    'untyped: by content type',
+  );
   assert.equal(findVideoUrl({ outputs: [{ url: 'https://cdn/y', file_name: 'clip.MP4' }] }), 'https://cdn/y', 'untyped: by file name');
   assert.equal(findVideoUrl({ outputs: [{ type: 'image', url: 'i', content_type: 'video/mp4' }] }), undefined, 'a typed entry is taken at its word');
   assert.equal(findVideoUrl({ video: { url: 'b' } }), undefined, 'raw model shapes are not guessed at');
@@ -69,9 +98,26 @@ test('Runflow run objects: statuses in both spellings, the video read from norma
 });
 
 test('the wire body: duration as a string, audio explicit, multi-shot with shot_type, and the model schema agrees', () => {
-  const request: KlingRequest = { image: { kind: 'url', url: 'https://x/a.png' }, durationSeconds: 7, generateAudio: false, multiPrompt: [{ prompt: 'a', durationSeconds: 4 }, { prompt: 'b', durationSeconds: 3 }] };
+  const request: KlingRequest = {
+    image: { kind: 'url', url: 'https://x/a.png' },
+    durationSeconds: 7,
+    generateAudio: false,
+    multiPrompt: [
+      { prompt: 'a', durationSeconds: 4 },
+      { prompt: 'b', durationSeconds: 3 },
+    ],
+  };
   const input = buildKlingInput(request, (ref) => (ref.kind === 'url' ? ref.url : ''));
-  assert.deepEqual(input, { start_image_url: 'https://x/a.png', duration: '7', generate_audio: false, multi_prompt: [{ prompt: 'a', duration: '4' }, { prompt: 'b', duration: '3' }], shot_type: 'customize' });
+  assert.deepEqual(input, {
+    start_image_url: 'https://x/a.png',
+    duration: '7',
+    generate_audio: false,
+    multi_prompt: [
+      { prompt: 'a', duration: '4' },
+      { prompt: 'b', duration: '3' },
+    ],
+    shot_type: 'customize',
+  });
   assert.equal(klingV3InputSchema.safeParse(input).success, true);
   assert.equal(klingV3InputSchema.safeParse({ ...input, prompt: 'both' }).success, false);
   assert.equal(klingV3InputSchema.safeParse({ start_image_url: 'https://x/a.png', prompt: 'p', duration: 5 }).success, false, 'a numeric duration is refused');
@@ -83,7 +129,10 @@ test('journal: a torn last line is ignored, a damaged middle line names its line
   const states = foldEvents(parseJournal(`${good}\n${next}\n{"at":"t","key":"m/a","req`, 'j'));
   assert.equal(states.get('m/a')?.status, 'submitted');
   assert.equal(states.get('m/a')?.runId, 'run_1');
-  assert.throws(() => parseJournal(`${good}\n{oops\n${next}\n`, 'journal.jsonl'), (e: unknown) => e instanceof InputError && e.problems[0]?.line === 2);
+  assert.throws(
+    () => parseJournal(`${good}\n{oops\n${next}\n`, 'journal.jsonl'),
+    (e: unknown) => e instanceof InputError && e.problems[0]?.line === 2,
+  );
 });
 
 test('report cells that a spreadsheet would run as a formula are neutralised', () => {

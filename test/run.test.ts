@@ -35,7 +35,13 @@ test('the example manifests run end to end on the simulator: one playable MP4 pe
     assert.equal(seconds, row.duration, `${row.manifest}/${row.id} lasts ${seconds}s, asked ${row.duration}s`);
     assert.equal(row.cost_source, 'provider');
   }
-  assert.deepEqual((await readdir(path.join(out, 'spring-launch'))).filter((f) => f.endsWith('.mp4')).sort(), ['hero-sunrise.mp4', 'launch-shots.mp4', 'mascot-wave.mp4', 'product-turntable.mp4', 'story-spiral.mp4']);
+  assert.deepEqual((await readdir(path.join(out, 'spring-launch'))).filter((f) => f.endsWith('.mp4')).sort(), [
+    'hero-sunrise.mp4',
+    'launch-shots.mp4',
+    'mascot-wave.mp4',
+    'product-turntable.mp4',
+    'story-spiral.mp4',
+  ]);
   assert.equal(report.totals.actual_usd, totalUsd(simulator.billed));
   assert.equal(report.totals.actual_usd, 8.54); // 61 s of video at $0.14/s
   assert.equal(simulator.created.length, 10);
@@ -50,7 +56,10 @@ test('the example manifests run end to end on the simulator: one playable MP4 pe
   assert.equal(story?.input?.generate_audio, true);
   assert.match(story?.input?.start_image_url ?? '', /\/__simulator\/assets\/[0-9a-f-]{36}\?expires=/, 'local images go through the asset upload');
   const shots = simulator.created.find((c) => (c.metadata as { clipmill_row?: string }).clipmill_row === 'launch-shots');
-  assert.deepEqual(shots?.input?.multi_prompt?.map((s) => s.duration), ['4', '3']);
+  assert.deepEqual(
+    shots?.input?.multi_prompt?.map((s) => s.duration),
+    ['4', '3'],
+  );
   assert.equal(shots?.input?.prompt, undefined);
   assert.ok(simulator.created.every((c) => typeof c.input?.generate_audio === 'boolean'));
   // The full schema from YAML and from spreadsheet columns: elements, voices, shots.
@@ -94,7 +103,14 @@ test('a 422 from the provider fails only that row; the others finish and the run
   );
   const pipelineFile = await write(dir, 'pipeline.yml', fastPipeline());
   const lines: string[] = [];
-  const result = await runManifests({ manifests: [path.join(dir, 'mixed.yaml')], pipelineFile, outDir: path.join(dir, 'out'), env: envFor(simulator), print: (l) => lines.push(l), logLine: () => {} });
+  const result = await runManifests({
+    manifests: [path.join(dir, 'mixed.yaml')],
+    pipelineFile,
+    outDir: path.join(dir, 'out'),
+    env: envFor(simulator),
+    print: (l) => lines.push(l),
+    logLine: () => {},
+  });
 
   assert.equal(result.exitCode, 1);
   const byId = new Map(result.report!.rows.map((r) => [r.id, r]));
@@ -105,7 +121,10 @@ test('a 422 from the provider fails only that row; the others finish and the run
   assert.equal(failed.actual_usd, 0);
   assert.equal(failed.cost_source, 'not_billed');
   assert.match(failed.error ?? '', /Runflow 422 VALIDATION_ERROR: .*input\.start_image_url: could not be downloaded/);
-  assert.ok(lines.some((l) => l.includes('mixed.yaml:3') && l.includes('unreachable')), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => l.includes('mixed.yaml:3') && l.includes('unreachable')),
+    lines.join('\n'),
+  );
   assert.equal(simulator.created.length, 2);
   assert.equal(result.report!.totals.actual_usd, totalUsd(simulator.billed));
 });
@@ -122,7 +141,13 @@ test('a model failure is recorded as failed and not billed; a wrong key stops th
   assert.deepEqual(failing.billed, []);
 
   const locked = await startSimulator(t, { api_key: 'the-real-key' });
-  const denied = await runManifests({ manifests: [path.join(dir, 'one.yaml')], pipelineFile, outDir: path.join(dir, 'out2'), env: { RUNFLOW_API_KEY: 'wrong-key-123', RUNFLOW_BASE_URL: locked.url }, ...quiet });
+  const denied = await runManifests({
+    manifests: [path.join(dir, 'one.yaml')],
+    pipelineFile,
+    outDir: path.join(dir, 'out2'),
+    env: { RUNFLOW_API_KEY: 'wrong-key-123', RUNFLOW_BASE_URL: locked.url },
+    ...quiet,
+  });
   assert.equal(denied.exitCode, 2);
   assert.match(denied.stopped?.message ?? '', /401 UNAUTHORIZED.*check RUNFLOW_API_KEY/);
   assert.ok(!JSON.stringify(denied.report).includes('wrong-key-123'), 'the key never reaches the report');
@@ -136,7 +161,15 @@ test('--dry-run plans and prices the work but sends nothing', async (t) => {
   const dir = await tempDir(t);
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
   const lines: string[] = [];
-  const result = await runManifests({ manifests: [path.join(ROOT, 'manifests')], pipelineFile, outDir: path.join(dir, 'out'), dryRun: true, env: envFor(simulator), print: (l) => lines.push(l), logLine: () => {} });
+  const result = await runManifests({
+    manifests: [path.join(ROOT, 'manifests')],
+    pipelineFile,
+    outDir: path.join(dir, 'out'),
+    dryRun: true,
+    env: envFor(simulator),
+    print: (l) => lines.push(l),
+    logLine: () => {},
+  });
   assert.equal(result.exitCode, 0);
   assert.equal(result.plan?.counts.submit, 10);
   assert.match(lines.join('\n'), /10 to submit; estimated cost of new submissions \$8\.54\. Nothing was sent\./);

@@ -9,8 +9,10 @@ import { workspace, write } from './helpers.js';
 
 const runflow = { defaults: new Map(), provider: 'runflow' as const };
 const fal = { defaults: new Map(), provider: 'fal' as const };
-const shown = (problems: { file: string; line: number; field: string; message: string }[], dir: string) => problems.map((p) => formatProblem({ ...p, file: path.relative(dir, p.file) || p.file }));
-const wire = (request: Parameters<typeof buildKlingInput>[0]) => buildKlingInput(request, (ref) => (ref.kind === 'url' ? ref.url : 'data:image/jpeg;base64,AAAA'));
+const shown = (problems: { file: string; line: number; field: string; message: string }[], dir: string) =>
+  problems.map((p) => formatProblem({ ...p, file: path.relative(dir, p.file) || p.file }));
+const wire = (request: Parameters<typeof buildKlingInput>[0]) =>
+  buildKlingInput(request, (ref) => (ref.kind === 'url' ? ref.url : 'data:image/jpeg;base64,AAAA'));
 
 test('shots are 1 to 15 s each and 3 to 15 s together, in YAML and in spreadsheet columns', async (t) => {
   const dir = await workspace(t);
@@ -48,10 +50,16 @@ test('shots are 1 to 15 s each and 3 to 15 s together, in YAML and in spreadshee
     'shots.yaml:7: multi_prompt: shots last 2s together (at least 3s; each shot 1 to 15s)',
   ]);
   for (const row of manifests.flatMap((m) => m.rows)) {
-    assert.deepEqual(row.request.multiPrompt?.map((s) => s.durationSeconds), [1, 2]);
+    assert.deepEqual(
+      row.request.multiPrompt?.map((s) => s.durationSeconds),
+      [1, 2],
+    );
     assert.equal(row.request.durationSeconds, 3);
     const input = wire(row.request);
-    assert.deepEqual(input.multi_prompt?.map((s) => s.duration), ['1', '2']);
+    assert.deepEqual(
+      input.multi_prompt?.map((s) => s.duration),
+      ['1', '2'],
+    );
     assert.equal(input.duration, '3');
     assert.equal(inputSchemaFor('fal').safeParse(input).success, true);
   }
@@ -117,7 +125,17 @@ test('a video element may carry a voice_id (YAML voice_id, CSV element_N_voice) 
   }
 
   // The voice is part of what the row asks for: another voice is another derived id.
-  await write(dir, 'ids.yaml', ['rows:', ...['v1', 'v2'].map((v) => `  - {image: images/hero-landscape.jpg, prompt: "@Element1", duration: 5, generate_audio: true, elements: [{video: "https://cdn.example.com/m.mp4", voice_id: ${v}}]}`)].join('\n'));
+  await write(
+    dir,
+    'ids.yaml',
+    [
+      'rows:',
+      ...['v1', 'v2'].map(
+        (v) =>
+          `  - {image: images/hero-landscape.jpg, prompt: "@Element1", duration: 5, generate_audio: true, elements: [{video: "https://cdn.example.com/m.mp4", voice_id: ${v}}]}`,
+      ),
+    ].join('\n'),
+  );
   const ids = await loadManifests([path.join(dir, 'ids.yaml')], fal);
   assert.deepEqual(ids.problems, []);
   const [a, b] = ids.manifests[0]!.rows;
@@ -136,25 +154,52 @@ test('voice_ids on a fal pipeline (row, CSV voice_N, manifest defaults, pipeline
     '    voice_ids: [kling_voice_warm_en]', // 7
   ].join('\n');
   await write(dir, 'row.yaml', rowsYaml);
-  await write(dir, 'sheet.csv', 'id,image,prompt,duration,generate_audio,voice_1\nsheet-voiced,images/hero-landscape.jpg,<<<voice_1>>> hi,5,yes,kling_voice_warm_en\n');
-  await write(dir, 'defaults.yaml', ['defaults:', '  generate_audio: true', '  voice_ids: [kling_voice_warm_en]', 'rows:', '  - {id: d1, image: images/hero-landscape.jpg, prompt: "<<<voice_1>>> one", duration: 5}', '  - {id: d2, image: images/hero-landscape.jpg, prompt: "<<<voice_1>>> two", duration: 5}'].join('\n'));
+  await write(
+    dir,
+    'sheet.csv',
+    'id,image,prompt,duration,generate_audio,voice_1\nsheet-voiced,images/hero-landscape.jpg,<<<voice_1>>> hi,5,yes,kling_voice_warm_en\n',
+  );
+  await write(
+    dir,
+    'defaults.yaml',
+    [
+      'defaults:',
+      '  generate_audio: true',
+      '  voice_ids: [kling_voice_warm_en]',
+      'rows:',
+      '  - {id: d1, image: images/hero-landscape.jpg, prompt: "<<<voice_1>>> one", duration: 5}',
+      '  - {id: d2, image: images/hero-landscape.jpg, prompt: "<<<voice_1>>> two", duration: 5}',
+    ].join('\n'),
+  );
   const files = ['row.yaml', 'sheet.csv', 'defaults.yaml'].map((f) => path.join(dir, f));
 
   const onFal = await loadManifests(files, fal);
-  const message = "voice_ids: fal's schema for this model has no voice_ids (only Runflow takes them): remove them, or use a video element with voice_id, or run this manifest with a Runflow pipeline";
+  const message =
+    "voice_ids: fal's schema for this model has no voice_ids (only Runflow takes them): remove them, or use a video element with voice_id, or run this manifest with a Runflow pipeline";
   assert.deepEqual(shown(onFal.problems, dir).sort(), [`defaults.yaml:3: ${message}`, `row.yaml:7: ${message}`, `sheet.csv:2: ${message}`]);
-  assert.deepEqual(onFal.manifests.flatMap((m) => m.rows), []);
+  assert.deepEqual(
+    onFal.manifests.flatMap((m) => m.rows),
+    [],
+  );
 
   // A simulator speaking fal's protocol is fal; one speaking Runflow's is Runflow.
   const simulatorFal = await loadManifests([path.join(dir, 'row.yaml')], { defaults: new Map(), provider: 'simulator', simulator: { protocol: 'fal' } });
   assert.deepEqual(shown(simulatorFal.problems, dir), [`row.yaml:7: ${message}`]);
-  const simulatorRunflow = await loadManifests([path.join(dir, 'row.yaml')], { defaults: new Map(), provider: 'simulator', simulator: { protocol: 'runflow' } });
+  const simulatorRunflow = await loadManifests([path.join(dir, 'row.yaml')], {
+    defaults: new Map(),
+    provider: 'simulator',
+    simulator: { protocol: 'runflow' },
+  });
   assert.deepEqual(simulatorRunflow.problems, []);
 
   // A pipeline default is reported once, at the pipeline file's line.
   const pipelineFile = path.join(dir, 'fal.yaml');
   const pipelineDefaults = new Map([['voice_ids', { value: ['kling_voice_warm_en'], file: pipelineFile, line: 4 }]]);
-  await write(dir, 'plain.yaml', 'rows:\n  - {id: p1, image: images/hero-landscape.jpg, prompt: hi, duration: 5, generate_audio: true}\n  - {id: p2, image: images/hero-landscape.jpg, prompt: ho, duration: 5, generate_audio: true}\n');
+  await write(
+    dir,
+    'plain.yaml',
+    'rows:\n  - {id: p1, image: images/hero-landscape.jpg, prompt: hi, duration: 5, generate_audio: true}\n  - {id: p2, image: images/hero-landscape.jpg, prompt: ho, duration: 5, generate_audio: true}\n',
+  );
   const fromPipeline = await loadManifests([path.join(dir, 'plain.yaml')], { ...fal, defaults: pipelineDefaults });
   assert.deepEqual(shown(fromPipeline.problems, dir), [`fal.yaml:4: ${message}`]);
 
@@ -174,15 +219,27 @@ test('the wire schemas: fal refuses voice_ids and takes an element voice_id; sho
   assert.equal(klingV3InputSchema.safeParse(withVoices).success, true);
   const refused = inputSchemaFor('fal').safeParse(withVoices);
   assert.equal(refused.success, false);
-  assert.deepEqual(refused.error?.issues.map((i) => [i.code, ...(i.code === 'unrecognized_keys' ? i.keys : [])]), [['unrecognized_keys', 'voice_ids']]);
+  assert.deepEqual(
+    refused.error?.issues.map((i) => [i.code, ...(i.code === 'unrecognized_keys' ? i.keys : [])]),
+    [['unrecognized_keys', 'voice_ids']],
+  );
   const elementVoice = { ...base, prompt: '@Element1 hi', elements: [{ video_url: 'https://cdn.example.com/m.mp4', voice_id: 'v1' }] };
   for (const protocol of ['fal', 'runflow'] as const) {
     const schema = inputSchemaFor(protocol);
     assert.equal(schema.safeParse(elementVoice).success, true, protocol);
-    assert.equal(schema.safeParse({ ...elementVoice, elements: [{ video_url: 'https://cdn.example.com/m.mp4', voice_id: '' }] }).success, false, `${protocol}: an empty voice_id`);
+    assert.equal(
+      schema.safeParse({ ...elementVoice, elements: [{ video_url: 'https://cdn.example.com/m.mp4', voice_id: '' }] }).success,
+      false,
+      `${protocol}: an empty voice_id`,
+    );
     const frontal = { frontal_image_url: 'https://cdn.example.com/f.png', reference_image_urls: ['https://cdn.example.com/r.png'] };
     assert.equal(schema.safeParse({ ...elementVoice, elements: [{ ...frontal, voice_id: 'v1' }] }).success, false, `${protocol}: a voice on an image set`);
-    const shots = (...durations: string[]) => ({ ...base, duration: undefined, shot_type: 'customize', multi_prompt: durations.map((duration, i) => ({ prompt: `shot ${i + 1}`, duration })) });
+    const shots = (...durations: string[]) => ({
+      ...base,
+      duration: undefined,
+      shot_type: 'customize',
+      multi_prompt: durations.map((duration, i) => ({ prompt: `shot ${i + 1}`, duration })),
+    });
     assert.equal(schema.safeParse(shots('1', '2')).success, true, `${protocol}: 1 s + 2 s`);
     assert.equal(schema.safeParse(shots('15')).success, true, `${protocol}: one 15 s shot`);
     assert.equal(schema.safeParse(shots('1', '1')).success, false, `${protocol}: 2 s together`);
@@ -206,7 +263,13 @@ test('an element voice_id with audio is priced at the voice rate', async (t) => 
   const { manifests, problems } = await loadManifests([path.join(dir, 'priced.yaml')], fal);
   assert.deepEqual(problems, []);
   const pricing = { silentMicrosPerSecond: 112_000, audioMicrosPerSecond: 168_000, voiceMicrosPerSecond: 196_000 };
-  assert.deepEqual(manifests[0]!.rows.map((r) => [r.id, estimateMicros(r.request, pricing)]), [['voiced', 1_960_000], ['audio', 1_680_000]]);
+  assert.deepEqual(
+    manifests[0]!.rows.map((r) => [r.id, estimateMicros(r.request, pricing)]),
+    [
+      ['voiced', 1_960_000],
+      ['audio', 1_680_000],
+    ],
+  );
   const video = { kind: 'video' as const, url: 'https://cdn.example.com/m.mp4', voiceId: 'v1' };
   assert.equal(estimateMicros({ durationSeconds: 10, generateAudio: false, elements: [video] }, pricing), 1_120_000, 'no audio, no voice');
 });

@@ -44,7 +44,11 @@ test('poll timing: a run is polled when it should be done, often just after, les
   assert.equal(nextPollDelayMs({ now: 0, state: 'queued' }, bounds), 100, 'nothing learned: start at the floor');
   assert.equal(nextPollDelayMs({ now: 0, state: 'running', previousDelayMs: 400 }, bounds), 600, 'and widen');
   assert.equal(nextPollDelayMs({ now: 0, state: 'queued', expectedRunMs: 90_000 }, bounds), 60_000, 'a guess never waits beyond the ceiling');
-  assert.equal(nextPollDelayMs({ now: 10_000, state: 'running', startedAtMs: 0, expectedRunMs: 90_000 }, bounds), 80_900, 'a known start: one poll just after the expected end (1% margin)');
+  assert.equal(
+    nextPollDelayMs({ now: 10_000, state: 'running', startedAtMs: 0, expectedRunMs: 90_000 }, bounds),
+    80_900,
+    'a known start: one poll just after the expected end (1% margin)',
+  );
   assert.equal(nextPollDelayMs({ now: 90_900, state: 'running', startedAtMs: 0, expectedRunMs: 90_000 }, bounds), 4_500, 'overdue: 5% of a run');
   assert.equal(nextPollDelayMs({ now: 150_900, state: 'running', startedAtMs: 0, expectedRunMs: 90_000 }, bounds), 10_500, 'then less often');
   assert.equal(nextPollDelayMs({ now: 0, state: 'queued', expectedRunMs: 30_000 }, bounds), 30_300);
@@ -66,19 +70,34 @@ test('a 429 without Retry-After then a 201 makes one run; a reset poll and a 503
   const proxy = await scriptedProxy(t, simulator.url, (_m, key, n) => {
     if (key.endsWith('/runs') && key.startsWith('POST') && n === 1) return { status: 429, body: { code: 'RATE_LIMITED', message: 'slow down', errors: null } };
     if (key === 'GET /v1/runs/:id' && n === 1) return 'reset';
-    if (key === 'GET /v1/runs/:id' && n === 2) return { status: 503, headers: { 'retry-after': retryAt }, body: { code: 'MODEL_UNAVAILABLE', message: 'busy', errors: null } };
+    if (key === 'GET /v1/runs/:id' && n === 2)
+      return { status: 503, headers: { 'retry-after': retryAt }, body: { code: 'MODEL_UNAVAILABLE', message: 'busy', errors: null } };
     return 'pass';
   });
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', 'rows:\n  - {id: one, image: images/hero-landscape.jpg, prompt: p, duration: 5}\n');
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('max_attempts: 3', 'max_attempts: 4'));
   const logs: string[] = [];
-  const result = await runManifests({ manifests: [file], pipelineFile, outDir: path.join(dir, 'out'), env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: proxy.url }, print: () => {}, logLine: (l) => logs.push(l) });
+  const result = await runManifests({
+    manifests: [file],
+    pipelineFile,
+    outDir: path.join(dir, 'out'),
+    env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: proxy.url },
+    print: () => {},
+    logLine: (l) => logs.push(l),
+  });
   assert.equal(result.exitCode, 0, `${logs.join('\n')}\n${proxy.seen.join('\n')}`);
   assert.equal(simulator.created.length, 1, 'the 429 create made nothing, and the retry made exactly one run');
-  assert.ok(logs.some((l) => l.includes('Runflow 429 RATE_LIMITED: slow down; nothing was created, retrying')), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => l.includes('Runflow 429 RATE_LIMITED: slow down; nothing was created, retrying')),
+    logs.join('\n'),
+  );
   // The one-hour Retry-After was honoured up to the cap (retry.max_delay, 50 ms here), not ignored and not waited out.
-  assert.deepEqual(proxy.seen.filter((s) => s.startsWith('GET /v1/runs/:id')).slice(0, 3), ['GET /v1/runs/:id #1 reset', 'GET /v1/runs/:id #2 503', 'GET /v1/runs/:id #3 pass']);
+  assert.deepEqual(proxy.seen.filter((s) => s.startsWith('GET /v1/runs/:id')).slice(0, 3), [
+    'GET /v1/runs/:id #1 reset',
+    'GET /v1/runs/:id #2 503',
+    'GET /v1/runs/:id #3 pass',
+  ]);
 });
 
 test('under the fault mix (5xx, 429, resets, cut downloads) every row completes, none is paid twice, and the report matches the ledger', async (t) => {
@@ -86,16 +105,37 @@ test('under the fault mix (5xx, 429, resets, cut downloads) every row completes,
   const dir = await workspace(t);
   const rows = Array.from({ length: 30 }, (_, i) => `  - {id: r${i}, image: images/hero-landscape.jpg, prompt: "shot ${i}", duration: ${3 + (i % 13)}}`);
   const file = await write(dir, 'm.yaml', ['rows:', ...rows].join('\n'));
-  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('max_attempts: 3', 'max_attempts: 6').replace('concurrency: 4', 'concurrency: 10').replace('request_timeout: 5s', 'request_timeout: 1s'));
-  const result = await runManifests({ manifests: [file], pipelineFile, outDir: path.join(dir, 'out'), env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: simulator.url }, print: () => {}, logLine: () => {} });
+  const pipelineFile = await write(
+    dir,
+    'pipeline.yaml',
+    fastPipeline()
+      .replace('max_attempts: 3', 'max_attempts: 6')
+      .replace('concurrency: 4', 'concurrency: 10')
+      .replace('request_timeout: 5s', 'request_timeout: 1s'),
+  );
+  const result = await runManifests({
+    manifests: [file],
+    pipelineFile,
+    outDir: path.join(dir, 'out'),
+    env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: simulator.url },
+    print: () => {},
+    logLine: () => {},
+  });
   assert.equal(result.exitCode, 0);
   assert.equal(result.report?.totals.done, 30);
   const perRow = new Map<string, number>();
-  for (const e of simulator.billed) perRow.set((e.metadata as { clipmill_row: string }).clipmill_row, (perRow.get((e.metadata as { clipmill_row: string }).clipmill_row) ?? 0) + 1);
+  for (const e of simulator.billed)
+    perRow.set((e.metadata as { clipmill_row: string }).clipmill_row, (perRow.get((e.metadata as { clipmill_row: string }).clipmill_row) ?? 0) + 1);
   assert.equal(perRow.size, 30);
-  assert.ok([...perRow.values()].every((n) => n === 1), 'every row billed exactly once');
+  assert.ok(
+    [...perRow.values()].every((n) => n === 1),
+    'every row billed exactly once',
+  );
   assert.equal(simulator.created.length, 30, 'creates whose answer was lost were found again, not repeated');
-  assert.ok(simulator.stats.errors + simulator.stats.resets + simulator.stats.rateLimitedRandom + simulator.stats.truncatedDownloads > 5, 'faults were injected');
+  assert.ok(
+    simulator.stats.errors + simulator.stats.resets + simulator.stats.rateLimitedRandom + simulator.stats.truncatedDownloads > 5,
+    'faults were injected',
+  );
   assert.equal(result.report?.totals.actual_usd, totalUsd(simulator.billed));
 });
 
@@ -104,7 +144,15 @@ test('job_timeout: a run still running at its deadline is recorded as timed out,
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', 'rows:\n  - {id: slow, image: images/hero-landscape.jpg, prompt: p, duration: 5}\n');
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('job_timeout: 30s', 'job_timeout: 100ms'));
-  const run = () => runManifests({ manifests: [file], pipelineFile, outDir: path.join(dir, 'out'), env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: simulator.url }, print: () => {}, logLine: () => {} });
+  const run = () =>
+    runManifests({
+      manifests: [file],
+      pipelineFile,
+      outDir: path.join(dir, 'out'),
+      env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: simulator.url },
+      print: () => {},
+      logLine: () => {},
+    });
   const first = await run();
   assert.equal(first.exitCode, 1);
   assert.match(first.report?.rows[0]?.error ?? '', /JOB_TIMEOUT: run [0-9a-f-]{36} did not finish running within 100ms \(job_timeout\)/);
@@ -123,7 +171,12 @@ test('Ctrl-C ends every wait at once: a run polling every 30 s stops within mome
   const controller = new AbortController();
   const started = performance.now();
   const result = await runManifests({
-    manifests: [file], pipelineFile, outDir: path.join(dir, 'out'), env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: simulator.url }, signal: controller.signal, print: () => {},
+    manifests: [file],
+    pipelineFile,
+    outDir: path.join(dir, 'out'),
+    env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: simulator.url },
+    signal: controller.signal,
+    print: () => {},
     logLine: (l) => {
       if (l.includes('submitted as')) controller.abort();
     },
@@ -135,15 +188,32 @@ test('Ctrl-C ends every wait at once: a run polling every 30 s stops within mome
 
 test('a run whose status cannot be read stays in flight (it may still be billed) and the next run re-attaches to it', async (t) => {
   const simulator = await startSimulator(t);
-  const proxy = await scriptedProxy(t, simulator.url, (_m, key) => (key === 'GET /v1/runs/:id' ? { status: 200, body: { id: 'run_0000', status_code: 'mystery' } } : 'pass'));
+  const proxy = await scriptedProxy(t, simulator.url, (_m, key) =>
+    key === 'GET /v1/runs/:id' ? { status: 200, body: { id: 'run_0000', status_code: 'mystery' } } : 'pass',
+  );
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', 'rows:\n  - {id: one, image: images/hero-landscape.jpg, prompt: p, duration: 5}\n');
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
   const out = path.join(dir, 'out');
-  const first = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: proxy.url }, print: () => {}, logLine: () => {} });
+  const first = await runManifests({
+    manifests: [file],
+    pipelineFile,
+    outDir: out,
+    env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: proxy.url },
+    print: () => {},
+    logLine: () => {},
+  });
   assert.equal(first.exitCode, 1);
   assert.equal(first.report?.rows[0]?.status, 'in_flight', 'not written off as failed');
-  const second = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: simulator.url }, retryFailed: true, print: () => {}, logLine: () => {} });
+  const second = await runManifests({
+    manifests: [file],
+    pipelineFile,
+    outDir: out,
+    env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: simulator.url },
+    retryFailed: true,
+    print: () => {},
+    logLine: () => {},
+  });
   assert.equal(second.exitCode, 0);
   assert.equal(second.plan?.counts.reattach, 1);
   assert.equal(simulator.created.length, 1, 'never paid twice, even with --retry-failed');

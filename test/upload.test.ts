@@ -29,7 +29,10 @@ test('every local image goes through the asset upload once per content, across a
   const args = ['run', path.join(dir, 'm.yaml'), '--pipeline', pipelineFile, '--out', out, '--log', 'json'];
 
   // First run: killed (SIGKILL) as soon as the first upload is recorded.
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'src/cli.ts'), ...args], { cwd: dir, env: { PATH: process.env.PATH, ...envFor(simulator) } });
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'src/cli.ts'), ...args], {
+    cwd: dir,
+    env: { PATH: process.env.PATH, ...envFor(simulator) },
+  });
   child.stderr.on('data', (d: Buffer) => {
     if (d.toString().includes('"event":"uploaded"')) child.kill('SIGKILL');
   });
@@ -60,7 +63,14 @@ test('inline_images: true sends local images under about 1 MiB as data: URIs and
   await write(dir, 'images/big.png', noisePng(1000, 700));
   await write(dir, 'm.yaml', 'rows:\n  - {id: a, image: images/big.png, end_image: images/hero-landscape.jpg, prompt: one, duration: 3}\n');
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline('inline_images: true'));
-  const result = await runManifests({ manifests: [path.join(dir, 'm.yaml')], pipelineFile, outDir: path.join(dir, 'out'), env: envFor(simulator), print: () => {}, logLine: () => {} });
+  const result = await runManifests({
+    manifests: [path.join(dir, 'm.yaml')],
+    pipelineFile,
+    outDir: path.join(dir, 'out'),
+    env: envFor(simulator),
+    print: () => {},
+    logLine: () => {},
+  });
   assert.equal(result.exitCode, 0);
   assert.equal(simulator.stats.uploads, 1);
   assert.match(simulator.created[0]!.input!.start_image_url, /\/__simulator\/assets\//);
@@ -74,9 +84,18 @@ test('images that are too small, too wide, too heavy, or text named .png are ref
   await write(dir, 'images/wide.png', noisePng(1300, 500));
   await write(dir, 'images/heavy.png', noisePng(2000, 1700));
   await write(dir, 'images/notes.png', 'these are my notes, not a picture\n');
-  await write(dir, 'm.csv', ['id,image,prompt,duration', 'small,images/small.png,p,5', 'wide,images/wide.png,p,5', 'heavy,images/heavy.png,p,5', 'text,images/notes.png,p,5'].join('\n'));
+  await write(
+    dir,
+    'm.csv',
+    ['id,image,prompt,duration', 'small,images/small.png,p,5', 'wide,images/wide.png,p,5', 'heavy,images/heavy.png,p,5', 'text,images/notes.png,p,5'].join(
+      '\n',
+    ),
+  );
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
-  const result = await runCli(['run', path.join(dir, 'm.csv'), '--pipeline', pipelineFile, '--out', path.join(dir, 'out')], { env: envFor(simulator), cwd: dir });
+  const result = await runCli(['run', path.join(dir, 'm.csv'), '--pipeline', pipelineFile, '--out', path.join(dir, 'out')], {
+    env: envFor(simulator),
+    cwd: dir,
+  });
   assert.equal(result.code, 2);
   assert.match(result.stderr, /m\.csv:2: image: "images\/small\.png" is 200x200 px \(each side at least 300 px\)/);
   assert.match(result.stderr, /m\.csv:3: image: "images\/wide\.png" is 1300x500 px, aspect ratio 2\.60 \(allowed 0\.4 to 2\.5\)/);
@@ -91,7 +110,14 @@ test('the upload flow follows Runflow: no Authorization header on the presigned 
   await write(dir, 'images/big.png', noisePng(900, 900, 7));
   await write(dir, 'm.yaml', 'rows:\n  - {id: one, image: images/big.png, prompt: p, duration: 3}\n');
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
-  const result = await runManifests({ manifests: [path.join(dir, 'm.yaml')], pipelineFile, outDir: path.join(dir, 'out'), env: envFor(simulator), print: () => {}, logLine: () => {} });
+  const result = await runManifests({
+    manifests: [path.join(dir, 'm.yaml')],
+    pipelineFile,
+    outDir: path.join(dir, 'out'),
+    env: envFor(simulator),
+    print: () => {},
+    logLine: () => {},
+  });
   // The simulator refuses a PUT that carries Authorization, a wrong content type or size: the run completing is the check.
   assert.equal(result.exitCode, 0);
   assert.equal(simulator.stats.uploads, 1);

@@ -97,7 +97,11 @@ test('a manifest with a dozen different mistakes gets every message with file:li
 
 test('clipmill validate checks without a pipeline or a key and says what is valid', async (t) => {
   const dir = await workspace(t);
-  await write(dir, 'ok.yaml', 'rows:\n  - {id: a, image: images/hero-landscape.jpg, prompt: hi, duration: 5}\n  - {id: b, image: images/story-portrait.jpg, prompt: hi, duration: 7}\n');
+  await write(
+    dir,
+    'ok.yaml',
+    'rows:\n  - {id: a, image: images/hero-landscape.jpg, prompt: hi, duration: 5}\n  - {id: b, image: images/story-portrait.jpg, prompt: hi, duration: 7}\n',
+  );
   const ok = await runCli(['validate', path.join(dir, 'ok.yaml')], { cwd: dir });
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /1 manifests, 2 rows, 12 s of video: valid/);
@@ -147,15 +151,38 @@ test('a folder of manifests is one night: one bad manifest stops it all, unless 
 
 test('clipmill validate with a fal pipeline refuses voice_ids at their line (row, CSV column, pipeline default); a Runflow pipeline takes them', async (t) => {
   const dir = await workspace(t);
-  await write(dir, 'voices.yaml', ['rows:', '  - id: voiced', '    image: images/hero-landscape.jpg', '    prompt: "<<<voice_1>>> hello"', '    duration: 5', '    generate_audio: true', '    voice_ids: [kling_voice_warm_en]', '  - id: element-voice', '    image: images/hero-landscape.jpg', '    prompt: "@Element1 hello"', '    duration: 5', '    generate_audio: true', '    elements: [{video: "https://cdn.example.com/host.mp4", voice_id: kling_voice_warm_en}]'].join('\n'));
-  await write(dir, 'sheet.csv', 'id,image,prompt,duration,generate_audio,voice_1\nsheet-voiced,images/hero-landscape.jpg,<<<voice_1>>> hi,5,yes,kling_voice_warm_en\n');
+  await write(
+    dir,
+    'voices.yaml',
+    [
+      'rows:',
+      '  - id: voiced',
+      '    image: images/hero-landscape.jpg',
+      '    prompt: "<<<voice_1>>> hello"',
+      '    duration: 5',
+      '    generate_audio: true',
+      '    voice_ids: [kling_voice_warm_en]',
+      '  - id: element-voice',
+      '    image: images/hero-landscape.jpg',
+      '    prompt: "@Element1 hello"',
+      '    duration: 5',
+      '    generate_audio: true',
+      '    elements: [{video: "https://cdn.example.com/host.mp4", voice_id: kling_voice_warm_en}]',
+    ].join('\n'),
+  );
+  await write(
+    dir,
+    'sheet.csv',
+    'id,image,prompt,duration,generate_audio,voice_1\nsheet-voiced,images/hero-landscape.jpg,<<<voice_1>>> hi,5,yes,kling_voice_warm_en\n',
+  );
   const pipelines = await workspace(t);
   await write(pipelines, 'fal.yaml', 'provider: fal\ndefaults:\n  generate_audio: true\n  voice_ids: [kling_voice_warm_en]\n');
   await write(pipelines, 'runflow.yaml', 'provider: runflow\ndefaults:\n  generate_audio: true\n  voice_ids: [kling_voice_warm_en]\n');
 
   const onFal = await runCli(['validate', dir, '--pipeline', path.join(pipelines, 'fal.yaml')], { cwd: dir });
   assert.equal(onFal.code, 2, onFal.stderr);
-  const why = "voice_ids: fal's schema for this model has no voice_ids (only Runflow takes them): remove them, or use a video element with voice_id, or run this manifest with a Runflow pipeline";
+  const why =
+    "voice_ids: fal's schema for this model has no voice_ids (only Runflow takes them): remove them, or use a video element with voice_id, or run this manifest with a Runflow pipeline";
   for (const where of [`${path.join(pipelines, 'fal.yaml')}:4`, 'voices.yaml:7', 'sheet.csv:2']) {
     assert.ok(onFal.stderr.includes(`${where}: ${why}`), `missing at ${where}\n--- stderr:\n${onFal.stderr}`);
   }

@@ -59,7 +59,6 @@ export interface ExecuteContext {
   observedRates: Partial<Record<AudioMode, number>>;
 }
 
-
 /** A row event in the journal's field order: type, key and request first, so a line cut short still says whose it was. */
 function eventFor(item: WorkItem, draft: EventDraft): NewEvent {
   const { type, ...rest } = draft;

@@ -82,7 +82,13 @@ export class HttpClient {
   /** Refuses, before any byte is sent, a URL that is not https on a public address (unless its host was configured). */
   private checkOutbound(req: HttpRequest): void {
     const problem = outboundUrlProblem(req.url, this.allowedHosts);
-    if (problem) throw new ApiError('row', 'URL_NOT_ALLOWED', `${req.method} ${redactUrl(req.url)}: ${problem}; clipmill only fetches https URLs on public addresses (or the hosts you configured)`, { mayHaveReachedServer: false });
+    if (problem)
+      throw new ApiError(
+        'row',
+        'URL_NOT_ALLOWED',
+        `${req.method} ${redactUrl(req.url)}: ${problem}; clipmill only fetches https URLs on public addresses (or the hosts you configured)`,
+        { mayHaveReachedServer: false },
+      );
   }
 
   /** Sends a request and reads the whole body (as JSON when it parses, else text); one timeout covers both. */

@@ -140,7 +140,12 @@ export function applyEvent(previous: RowState | undefined, event: RowEvent): Row
       return next;
     }
     case 'downloaded':
-      return { ...base, status: 'downloaded', runId: event.runId, output: { path: event.path, bytes: event.bytes, sha256: event.sha256, seconds: event.seconds } };
+      return {
+        ...base,
+        status: 'downloaded',
+        runId: event.runId,
+        output: { path: event.path, bytes: event.bytes, sha256: event.sha256, seconds: event.seconds },
+      };
     case 'failed': {
       // A forgotten lost create keeps its client_refs: a later --retry-failed looks them up before paying again.
       if (event.code !== 'FORGOTTEN') delete base.clientRefs;
@@ -157,4 +162,3 @@ export function foldEvents(events: Iterable<JournalEvent>): Map<string, RowState
   for (const event of events) if (event.type !== 'uploaded' && event.type !== 'planned') states.set(event.key, applyEvent(states.get(event.key), event));
   return states;
 }
-

@@ -2,7 +2,6 @@ import type { RowState } from './events.js';
 import type { Effect, Failure, RowFacts, Rules } from './types.js';
 import { TIMEOUT_CODES } from './timeouts.js';
 
-
 /**
  * What a failure that ends tonight's work on a row means for it (pure). Only the provider's own
  * terminal answer ends a run: a paid video is never written off, an unanswered create is never

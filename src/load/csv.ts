@@ -27,7 +27,11 @@ export function decodeSpreadsheetText(bytes: Uint8Array): string {
 
 /** Picks the delimiter that splits the header line most (outside quotes); Excel in many locales writes `;`. */
 export function sniffDelimiter(headerLine: string): string {
-  const counts = new Map<string, number>([[',', 0], [';', 0], ['\t', 0]]);
+  const counts = new Map<string, number>([
+    [',', 0],
+    [';', 0],
+    ['\t', 0],
+  ]);
   let quoted = false;
   for (const ch of headerLine) {
     if (ch === '"') quoted = !quoted;
@@ -40,7 +44,10 @@ export function sniffDelimiter(headerLine: string): string {
 
 /** "Generate Audio " → "generate_audio": marketers type headers by hand. */
 export function normaliseHeader(name: string): string {
-  return name.trim().toLowerCase().replace(/[\s-]+/g, '_');
+  return name
+    .trim()
+    .toLowerCase()
+    .replace(/[\s-]+/g, '_');
 }
 
 /** Parses a CSV manifest: a header row, then one row per record, keeping each record's first line. */
@@ -85,7 +92,8 @@ export function parseCsvManifest(bytes: Uint8Array, file: string): LoadedCsvMani
     record.forEach((cell, i) => {
       const name = names[i];
       if (name === undefined || name === '') {
-        if (cell.trim() !== '') problems.push({ file, line, field: `column ${i + 1}`, message: `${JSON.stringify(cell.trim().slice(0, 40))} is in a column without a header name` });
+        if (cell.trim() !== '')
+          problems.push({ file, line, field: `column ${i + 1}`, message: `${JSON.stringify(cell.trim().slice(0, 40))} is in a column without a header name` });
         return;
       }
       fields.set(name, { value: cell, file, line });

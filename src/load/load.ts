@@ -62,7 +62,11 @@ async function readRawRows(file: string): Promise<{ defaults: RawDefaults; rows:
   try {
     bytes = await readFile(file);
   } catch (error) {
-    return { defaults: new Map(), rows: [], problems: [{ file: shown, line: 0, field: '', message: `cannot read (${(error as NodeJS.ErrnoException).code})` }] };
+    return {
+      defaults: new Map(),
+      rows: [],
+      problems: [{ file: shown, line: 0, field: '', message: `cannot read (${(error as NodeJS.ErrnoException).code})` }],
+    };
   }
   if (path.extname(file).toLowerCase() === '.csv') return { defaults: new Map(), ...parseCsvManifest(bytes, shown) };
   return parseYamlManifest(bytes.toString('utf8').replace(/^\uFEFF/, ''), shown);
@@ -85,9 +89,19 @@ function checkDuplicateIds(rows: readonly RowId[]): Problem[] {
     if (first === undefined) {
       firstLine.set(key, row.line);
     } else if (row.idDerived) {
-      problems.push({ file: row.file, line: row.line, field: 'id', message: `this row asks for exactly what line ${first} asks for (give each an id if both are wanted)` });
+      problems.push({
+        file: row.file,
+        line: row.line,
+        field: 'id',
+        message: `this row asks for exactly what line ${first} asks for (give each an id if both are wanted)`,
+      });
     } else {
-      problems.push({ file: row.file, line: row.line, field: 'id', message: `"${row.id}" is already used on line ${first} (ids must be unique within a manifest, ignoring case)` });
+      problems.push({
+        file: row.file,
+        line: row.line,
+        field: 'id',
+        message: `"${row.id}" is already used on line ${first} (ids must be unique within a manifest, ignoring case)`,
+      });
     }
   }
   return problems;
@@ -125,7 +139,12 @@ export async function loadManifests(args: readonly string[], pipeline: ManifestP
     const name = path.basename(file, path.extname(file));
     const other = names.get(name.toLowerCase());
     if (other !== undefined) {
-      problems.push({ file: display(file), line: 0, field: '', message: `has the same name as ${other}: both would write to the output folder "${name}/" (rename one)` });
+      problems.push({
+        file: display(file),
+        line: 0,
+        field: '',
+        message: `has the same name as ${other}: both would write to the output folder "${name}/" (rename one)`,
+      });
       continue;
     }
     names.set(name.toLowerCase(), display(file));
@@ -152,7 +171,8 @@ export async function loadManifests(args: readonly string[], pipeline: ManifestP
   for (const use of imageUses) {
     if (!inspected.has(use.ref.path)) inspected.set(use.ref.path, inspectImage(use.ref.path));
     const result = await inspected.get(use.ref.path)!;
-    if ('problem' in result) problems.push({ file: use.file, line: use.line, field: use.field, message: `${JSON.stringify(use.ref.written)} ${result.problem}` });
+    if ('problem' in result)
+      problems.push({ file: use.file, line: use.line, field: use.field, message: `${JSON.stringify(use.ref.written)} ${result.problem}` });
     else images.set(use.ref.path, result);
   }
   return { manifests, images, problems: dedupe(problems) };

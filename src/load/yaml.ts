@@ -55,7 +55,12 @@ export function parseYamlManifest(text: string, file: string): LoadedYamlManifes
     return result;
   }
   if (root.has('provider') && !root.has('rows')) {
-    problems.push({ file, line: 1, field: '', message: 'this is a pipeline file, not a manifest: pass it with --pipeline and keep it outside the manifests folder' });
+    problems.push({
+      file,
+      line: 1,
+      field: '',
+      message: 'this is a pipeline file, not a manifest: pass it with --pipeline and keep it outside the manifests folder',
+    });
     return result;
   }
   for (const pair of root.items) {
@@ -69,14 +74,24 @@ export function parseYamlManifest(text: string, file: string): LoadedYamlManifes
     if (isMap(defaults)) {
       result.defaults = readYamlMap(defaults, file, lines);
       for (const [name, value] of result.defaults) {
-        if (!DEFAULTABLE_FIELDS.includes(name)) problems.push({ file, line: value.line, field: `defaults.${name}`, message: `not a row field that can have a default (allowed: ${DEFAULTABLE_FIELDS.join(', ')})` });
+        if (!DEFAULTABLE_FIELDS.includes(name))
+          problems.push({
+            file,
+            line: value.line,
+            field: `defaults.${name}`,
+            message: `not a row field that can have a default (allowed: ${DEFAULTABLE_FIELDS.join(', ')})`,
+          });
       }
-    }
-    else problems.push({ file, line: lineOf(lines, defaults), field: 'defaults', message: 'must be a mapping of field: value' });
+    } else problems.push({ file, line: lineOf(lines, defaults), field: 'defaults', message: 'must be a mapping of field: value' });
   }
   const rows = root.get('rows', true) as Node | undefined;
   if (!isSeq(rows)) {
-    problems.push({ file, line: lineOf(lines, rows ?? root), field: 'rows', message: 'is required: a list of rows, each a mapping with image, prompt, duration…' });
+    problems.push({
+      file,
+      line: lineOf(lines, rows ?? root),
+      field: 'rows',
+      message: 'is required: a list of rows, each a mapping with image, prompt, duration…',
+    });
     return result;
   }
   for (const item of rows.items as Node[]) {

@@ -146,7 +146,9 @@ export function buildKlingInput(request: KlingRequest, imageUrlOf: (ref: ImageRe
   if (request.cfgScale !== undefined) input.cfg_scale = request.cfgScale;
   if (request.elements) {
     input.elements = request.elements.map((e) =>
-      e.kind === 'video' ? { video_url: e.url, ...(e.voiceId !== undefined && { voice_id: e.voiceId }) } : { frontal_image_url: imageUrlOf(e.frontal), reference_image_urls: e.references.map(imageUrlOf) },
+      e.kind === 'video'
+        ? { video_url: e.url, ...(e.voiceId !== undefined && { voice_id: e.voiceId }) }
+        : { frontal_image_url: imageUrlOf(e.frontal), reference_image_urls: e.references.map(imageUrlOf) },
     );
   }
   if (request.voiceIds) input.voice_ids = [...request.voiceIds];

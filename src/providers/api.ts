@@ -28,7 +28,12 @@ export interface SendControl {
  * Sends one API request through the requests-per-minute gate. The caller reads the status; a 429 has
  * already slowed every caller down. `signal` ends the request itself.
  */
-export async function apiRequest(options: ApiOptions, req: Omit<HttpRequest, 'timeoutMs' | 'signal'>, signal: AbortSignal, control: SendControl = {}): Promise<HttpResponse> {
+export async function apiRequest(
+  options: ApiOptions,
+  req: Omit<HttpRequest, 'timeoutMs' | 'signal'>,
+  signal: AbortSignal,
+  control: SendControl = {},
+): Promise<HttpResponse> {
   await options.gate.take(control.waitSignal ?? signal);
   await control.beforeSend?.();
   const response = await options.http.send({ ...req, timeoutMs: options.requestTimeoutMs, signal });
@@ -40,13 +45,31 @@ export async function apiRequest(options: ApiOptions, req: Omit<HttpRequest, 'ti
  * PUTs bytes to a presigned storage URL: no Authorization header (the URL is the credential) and no rate
  * slot (storage, not the API). A 403 there means the URL expired: worth a new upload, so transient.
  */
-export async function putPresigned(options: Pick<ApiOptions, 'http' | 'requestTimeoutMs'>, uploadUrl: string, mime: string, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
-  const put = await options.http.send({ method: 'PUT', url: uploadUrl, headers: { 'content-type': mime }, body: bytes, timeoutMs: options.requestTimeoutMs * 4, signal });
+export async function putPresigned(
+  options: Pick<ApiOptions, 'http' | 'requestTimeoutMs'>,
+  uploadUrl: string,
+  mime: string,
+  bytes: Uint8Array,
+  signal: AbortSignal,
+): Promise<void> {
+  const put = await options.http.send({
+    method: 'PUT',
+    url: uploadUrl,
+    headers: { 'content-type': mime },
+    body: bytes,
+    timeoutMs: options.requestTimeoutMs * 4,
+    signal,
+  });
   if (put.status >= 200 && put.status < 300) return;
   // Storage error bodies may echo the signed request.
   const text = redactText(typeof put.body === 'string' ? put.body.slice(0, 200) : JSON.stringify(put.body).slice(0, 200));
   const expired = put.status === 403 ? ' (the upload URL expired; uploading again)' : '';
-  throw new ApiError(put.status >= 500 || put.status === 429 || put.status === 403 ? 'transient' : 'row', `UPLOAD_${put.status}`, `PUT ${redactUrl(uploadUrl)}: HTTP ${put.status} ${text}${expired}`, { status: put.status });
+  throw new ApiError(
+    put.status >= 500 || put.status === 429 || put.status === 403 ? 'transient' : 'row',
+    `UPLOAD_${put.status}`,
+    `PUT ${redactUrl(uploadUrl)}: HTTP ${put.status} ${text}${expired}`,
+    { status: put.status },
+  );
 }
 
 export function dataUri(image: ImageInfo, bytes: Uint8Array): string {

@@ -7,7 +7,8 @@ import type { RunSnapshot, RunState } from './provider.js';
 /** fal's locked account (`{"detail": "User is locked. Reason: …"}`): stop creating, keep polling what is paid for. */
 export function lockedAccountMessage(status: number, detail: unknown): string | undefined {
   if (status !== 403 || typeof detail !== 'string' || !/user is locked/i.test(detail)) return undefined;
-  if (/balance|top.?up/i.test(detail)) return `${detail.trim()} — the fal balance is exhausted: top it up at fal.ai/dashboard/billing, then run again (runs already submitted are still fetched)`;
+  if (/balance|top.?up/i.test(detail))
+    return `${detail.trim()} — the fal balance is exhausted: top it up at fal.ai/dashboard/billing, then run again (runs already submitted are still fetched)`;
   return `${detail.trim()} — fal has locked the account: contact fal support, then run again (runs already submitted are still fetched)`;
 }
 
@@ -30,11 +31,16 @@ export function inferenceMs(status: unknown): number | undefined {
 export function falErrorText(response: Pick<HttpResponse, 'status' | 'body' | 'headers'>): { code: string; message: string; hasDetail: boolean } {
   const body = isRecord(response.body) ? response.body : {};
   const header = response.headers['x-fal-error-type'];
-  const code = str(body.error_type) ?? (Array.isArray(header) ? header[0] : header) ?? (response.status === 422 ? 'VALIDATION_ERROR' : `HTTP_${response.status}`);
+  const code =
+    str(body.error_type) ?? (Array.isArray(header) ? header[0] : header) ?? (response.status === 422 ? 'VALIDATION_ERROR' : `HTTP_${response.status}`);
   const detail = body.detail;
   let message: string;
   if (Array.isArray(detail)) {
-    message = detail.map((d) => (isRecord(d) ? `${Array.isArray(d.loc) ? d.loc.filter((l) => l !== 'body').join('.') : ''}: ${str(d.msg) ?? ''}`.replace(/^: /, '') : String(d))).join('; ');
+    message = detail
+      .map((d) =>
+        isRecord(d) ? `${Array.isArray(d.loc) ? d.loc.filter((l) => l !== 'body').join('.') : ''}: ${str(d.msg) ?? ''}`.replace(/^: /, '') : String(d),
+      )
+      .join('; ');
   } else {
     message = str(detail) ?? (typeof response.body === 'string' && response.body.trim() ? response.body.trim().slice(0, 200) : `HTTP ${response.status}`);
   }
@@ -71,7 +77,15 @@ export function resultSnapshot(runId: string, url: string, response: HttpRespons
   if ([401, 403, 408, 429].includes(response.status)) throw falErrorOf('GET', url, response, maxRetryAfterMs);
   if (response.status === 404) {
     // Past fal's retention: whether the run succeeded (and was billed) can no longer be read.
-    return { runId, state: 'failed', mayBeBilled: true, failure: { code: 'RESULT_GONE', message: `fal no longer keeps the result (${message}): results are kept 1 hour, 6 minutes when large; the video cannot be fetched and may have been billed` } };
+    return {
+      runId,
+      state: 'failed',
+      mayBeBilled: true,
+      failure: {
+        code: 'RESULT_GONE',
+        message: `fal no longer keeps the result (${message}): results are kept 1 hour, 6 minutes when large; the video cannot be fetched and may have been billed`,
+      },
+    };
   }
   if (response.status < 500 && hasDetail) return { runId, state: 'failed', failure: { code, message } };
   throw new ApiError('transient', code, `GET ${redactUrl(url)}: fal ${response.status} ${message}; asking again later`, { status: response.status });

@@ -61,8 +61,12 @@ export class FalProvider implements Provider {
     if (!requestId || !isRecord(body)) throw new ApiError('row', 'BAD_RESPONSE', 'fal answered the submit without a request_id');
     const built = this.urlsFor(requestId);
     // Our key goes to these URLs: only on the queue's own origin, else the documented paths are built instead.
-    const own = (url: unknown) => (typeof url === 'string' && URL.canParse(url) && new URL(url).origin === new URL(this.options.baseUrl).origin ? url : undefined);
-    return { runId: requestId, urls: { status: own(body.status_url) ?? built.status, result: own(body.response_url) ?? built.result, cancel: own(body.cancel_url) ?? built.cancel } };
+    const own = (url: unknown) =>
+      typeof url === 'string' && URL.canParse(url) && new URL(url).origin === new URL(this.options.baseUrl).origin ? url : undefined;
+    return {
+      runId: requestId,
+      urls: { status: own(body.status_url) ?? built.status, result: own(body.response_url) ?? built.result, cancel: own(body.cancel_url) ?? built.cancel },
+    };
   }
 
   async getRun(run: RunRef, signal: AbortSignal): Promise<RunSnapshot> {
@@ -85,7 +89,13 @@ export class FalProvider implements Provider {
   }
 
   listRunsSince(): Promise<ListedRun[]> {
-    return Promise.reject(new ApiError('row', 'NO_RUN_LIST', 'fal keeps no list of requests: an audit needs its dashboard (fal.ai/dashboard) and the ledger.csv of each output folder'));
+    return Promise.reject(
+      new ApiError(
+        'row',
+        'NO_RUN_LIST',
+        'fal keeps no list of requests: an audit needs its dashboard (fal.ai/dashboard) and the ledger.csv of each output folder',
+      ),
+    );
   }
 
   balance(): Promise<number | undefined> {
@@ -116,13 +126,23 @@ export class FalProvider implements Provider {
       if (response.status === 401) checks.push({ name: 'key', status: 'fail', detail: `fal refuses the key (401: ${message}) — check FAL_KEY` });
       else if (locked) checks.push({ name: 'key', status: 'fail', detail: locked });
       // Only fal's own "not found" (with its `detail`) says the key got past authentication.
-      else if (response.status === 404 && isRecord(response.body) && response.body.detail !== undefined) checks.push({ name: 'key', status: 'ok', detail: 'fal takes the key (a made-up request id is "not found")' });
-      else checks.push({ name: 'key', status: 'warn', detail: `could not tell whether fal takes the key: a made-up request id answered ${response.status} (${message})` });
+      else if (response.status === 404 && isRecord(response.body) && response.body.detail !== undefined)
+        checks.push({ name: 'key', status: 'ok', detail: 'fal takes the key (a made-up request id is "not found")' });
+      else
+        checks.push({
+          name: 'key',
+          status: 'warn',
+          detail: `could not tell whether fal takes the key: a made-up request id answered ${response.status} (${message})`,
+        });
       checks.push(clockCheck([response]));
     } catch (error) {
       checks.push({ name: 'key', status: 'fail', detail: error instanceof Error ? error.message : String(error) });
     }
-    checks.push({ name: 'balance', status: 'warn', detail: `fal documents no balance endpoint: check fal.ai/dashboard/billing covers tonight's estimate of ${formatUsd(estimateMicros)}` });
+    checks.push({
+      name: 'balance',
+      status: 'warn',
+      detail: `fal documents no balance endpoint: check fal.ai/dashboard/billing covers tonight's estimate of ${formatUsd(estimateMicros)}`,
+    });
     return checks;
   }
 
@@ -144,7 +164,12 @@ export class FalProvider implements Provider {
   private async call(method: 'GET' | 'POST' | 'PUT', url: string, body: unknown, signal: AbortSignal, control: SendControl = {}): Promise<unknown> {
     const response = await apiRequest(
       this.options,
-      { method, url, headers: { ...this.headers(), ...(body !== undefined && { 'content-type': 'application/json' }) }, ...(body !== undefined && { body: JSON.stringify(body) }) },
+      {
+        method,
+        url,
+        headers: { ...this.headers(), ...(body !== undefined && { 'content-type': 'application/json' }) },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+      },
       signal,
       control,
     );

@@ -49,7 +49,13 @@ export function providerProblems(pipeline: Pipeline, env: NodeJS.ProcessEnv): Pr
   const file = pipeline.file ?? '(built-in pipeline defaults)';
   const names = ENVIRONMENT[pipeline.provider];
   const problems: Problem[] = [];
-  if (!env[names.key]?.trim()) problems.push({ file, line: 0, field: 'provider', message: `${pipeline.provider} needs an API key: set ${names.key} in the environment (never in a file)` });
+  if (!env[names.key]?.trim())
+    problems.push({
+      file,
+      line: 0,
+      field: 'provider',
+      message: `${pipeline.provider} needs an API key: set ${names.key} in the environment (never in a file)`,
+    });
   for (const name of [names.baseUrl, ...('storageUrl' in names ? [names.storageUrl] : [])]) {
     const envUrl = env[name]?.trim();
     const problem = envUrl ? checkBaseUrl(envUrl) : undefined;
@@ -76,9 +82,17 @@ export async function openProvider(pipeline: Pipeline, env: NodeJS.ProcessEnv, h
     registerSecret(env.FAL_KEY!.trim());
     // A queue pointed elsewhere (a simulator, a proxy) takes the storage uploads too, unless FAL_STORAGE_URL says otherwise.
     const storageUrl = env.FAL_STORAGE_URL?.trim() || (baseUrl === FAL_QUEUE_URL ? FAL_REST_URL : baseUrl);
-    return { provider: new FalProvider({ ...common, baseUrl, storageUrl, apiKey: env.FAL_KEY!.trim() }), endpoint: `fal at ${redactUrl(baseUrl)}`, close: async () => {} };
+    return {
+      provider: new FalProvider({ ...common, baseUrl, storageUrl, apiKey: env.FAL_KEY!.trim() }),
+      endpoint: `fal at ${redactUrl(baseUrl)}`,
+      close: async () => {},
+    };
   }
   const baseUrl = env.RUNFLOW_BASE_URL?.trim() || pipeline.baseUrl || RUNFLOW_BASE_URL;
   registerSecret(env.RUNFLOW_API_KEY!.trim());
-  return { provider: new RunflowProvider({ ...common, baseUrl, apiKey: env.RUNFLOW_API_KEY!.trim() }), endpoint: `Runflow at ${redactUrl(baseUrl)}`, close: async () => {} };
+  return {
+    provider: new RunflowProvider({ ...common, baseUrl, apiKey: env.RUNFLOW_API_KEY!.trim() }),
+    endpoint: `Runflow at ${redactUrl(baseUrl)}`,
+    close: async () => {},
+  };
 }

@@ -94,7 +94,7 @@ export function nextCursor(body: Record<string, unknown>): string | undefined {
   const next = str(body.next);
   if (next === undefined || !/^(https?:\/\/|\/v1\/)/.test(next)) return next;
   const pq = new URL(next, 'http://cursor.invalid').searchParams.get('pq');
-  if (!pq) throw new ApiError('row', 'LIST_CURSOR_UNREADABLE', 'Runflow\'s run list gave a next link without a pq cursor: the list cannot be read to its end');
+  if (!pq) throw new ApiError('row', 'LIST_CURSOR_UNREADABLE', "Runflow's run list gave a next link without a pq cursor: the list cannot be read to its end");
   return pq;
 }
 
@@ -113,19 +113,34 @@ export function listedFor(run: Record<string, unknown>, clientRef: string): bool
 
 /** A run-list entry as an audit reads it. */
 export function listedRunOf(item: Record<string, unknown>): ListedRun {
-  return { runId: item.id as string, clientRef: str(item.client_ref), status: text(item.status_code), costMicros: costMicrosOf(item.cost), createdAt: str(item.created_at) };
+  return {
+    runId: item.id as string,
+    clientRef: str(item.client_ref),
+    status: text(item.status_code),
+    costMicros: costMicrosOf(item.cost),
+    createdAt: str(item.created_at),
+  };
 }
 
 /** Turns Runflow's error envelope `{code, message, errors}` into one readable, classified error. */
-export function envelopeError(status: number, body: unknown, headers: Record<string, string | string[] | undefined>, what: string, maxRetryAfterMs: number): ApiError {
+export function envelopeError(
+  status: number,
+  body: unknown,
+  headers: Record<string, string | string[] | undefined>,
+  what: string,
+  maxRetryAfterMs: number,
+): ApiError {
   const envelope = isRecord(body) ? body : {};
   const code = str(envelope.code) ?? `HTTP_${status}`;
   let message = str(envelope.message) ?? (typeof body === 'string' && body.trim() ? body.trim().slice(0, 200) : `HTTP ${status}`);
   if (Array.isArray(envelope.errors) && envelope.errors.length > 0) {
-    const details = envelope.errors.map((e) => (isRecord(e) ? [str(e.field) ?? str(e.loc) ?? '', str(e.message) ?? str(e.msg) ?? ''].filter(Boolean).join(': ') : String(e)));
+    const details = envelope.errors.map((e) =>
+      isRecord(e) ? [str(e.field) ?? str(e.loc) ?? '', str(e.message) ?? str(e.msg) ?? ''].filter(Boolean).join(': ') : String(e),
+    );
     message += ` (${details.join('; ')})`;
   }
-  const hint = status === 401 ? ' — check RUNFLOW_API_KEY' : status === 402 ? ' — top up the Runflow balance' : status === 403 ? ' — the key may not use this model' : '';
+  const hint =
+    status === 401 ? ' — check RUNFLOW_API_KEY' : status === 402 ? ' — top up the Runflow balance' : status === 403 ? ' — the key may not use this model' : '';
   const retryAfterMs = retryAfterOf(headers, maxRetryAfterMs);
   return new ApiError(kindOfStatus(status), code, `${what}: Runflow ${status} ${code}: ${redactText(message)}${hint}`, {
     status,

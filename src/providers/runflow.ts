@@ -34,7 +34,12 @@ export class RunflowProvider implements Provider {
 
   /** Runflow's three-step upload: declare the asset, PUT the bytes (no auth header), confirm once (201, the asset record). */
   async uploadImage(image: ImageInfo, bytes: Uint8Array, signal: AbortSignal): Promise<UploadedAsset> {
-    const declared = await this.call('POST', '/v1/asset-uploads', { filename: path.basename(image.path), mime_type: image.mime, size_bytes: bytes.byteLength }, signal);
+    const declared = await this.call(
+      'POST',
+      '/v1/asset-uploads',
+      { filename: path.basename(image.path), mime_type: image.mime, size_bytes: bytes.byteLength },
+      signal,
+    );
     const assetId = isRecord(declared) ? str(declared.asset_id) : undefined;
     const uploadUrl = isRecord(declared) ? str(declared.upload_url) : undefined;
     if (!assetId || !uploadUrl) throw new ApiError('transient', 'BAD_RESPONSE', 'Runflow answered the asset upload without asset_id and upload_url');
@@ -95,7 +100,12 @@ export class RunflowProvider implements Provider {
         body = await this.call('GET', `/v1/runs?${query}`, undefined, signal);
       } catch (error) {
         if (error instanceof ApiError && (error.status === 400 || error.status === 422)) {
-          throw new ApiError('row', 'LIST_QUERY_REFUSED', `Runflow refused the run-list query for client_ref ${clientRef} (${error.message}); without it a lost create cannot be looked up`, { status: error.status, cause: error });
+          throw new ApiError(
+            'row',
+            'LIST_QUERY_REFUSED',
+            `Runflow refused the run-list query for client_ref ${clientRef} (${error.message}); without it a lost create cannot be looked up`,
+            { status: error.status, cause: error },
+          );
         }
         throw error;
       }
@@ -132,7 +142,7 @@ export class RunflowProvider implements Provider {
       }
       cursor = listed.cursor;
       if (older || cursor === undefined) return runs;
-      if (seen.has(cursor)) throw new ApiError('row', 'LIST_CURSOR_LOOP', 'Runflow\'s run list gave the same cursor twice');
+      if (seen.has(cursor)) throw new ApiError('row', 'LIST_CURSOR_LOOP', "Runflow's run list gave the same cursor twice");
       seen.add(cursor);
     }
     throw new ApiError('row', 'LIST_TOO_LONG', 'more than 1000 pages of runs in the period');
@@ -151,7 +161,8 @@ export class RunflowProvider implements Provider {
         const response = await this.raw('GET', url, undefined, signal);
         answers.push(response);
         if (response.status >= 200 && response.status < 300) checks.push(read(response.body));
-        else checks.push({ name, status: 'fail', detail: envelopeError(response.status, response.body, response.headers, `GET ${url.split('?')[0]}`, 0).message });
+        else
+          checks.push({ name, status: 'fail', detail: envelopeError(response.status, response.body, response.headers, `GET ${url.split('?')[0]}`, 0).message });
       } catch (error) {
         checks.push({ name, status: 'fail', detail: error instanceof Error ? error.message : String(error) });
       }
@@ -159,9 +170,18 @@ export class RunflowProvider implements Provider {
     await get('health', '/v1/health', () => ({ name: 'health', status: 'ok', detail: 'Runflow answers' }));
     await get('key and balance', '/v1/billing/balance', (body) => {
       const balance = balanceMicros(body);
-      if (balance === undefined) return { name: 'key and balance', status: 'warn', detail: `the key is accepted; the balance answer has no readable amount (fields: ${isRecord(body) ? Object.keys(body).join(', ') : typeof body})` };
+      if (balance === undefined)
+        return {
+          name: 'key and balance',
+          status: 'warn',
+          detail: `the key is accepted; the balance answer has no readable amount (fields: ${isRecord(body) ? Object.keys(body).join(', ') : typeof body})`,
+        };
       const enough = balance >= estimateMicros;
-      return { name: 'key and balance', status: enough ? 'ok' : 'fail', detail: `the key is accepted; balance ${formatUsd(balance)}${enough ? ' covers' : ' does not cover'} tonight's estimate of ${formatUsd(estimateMicros)}` };
+      return {
+        name: 'key and balance',
+        status: enough ? 'ok' : 'fail',
+        detail: `the key is accepted; balance ${formatUsd(balance)}${enough ? ' covers' : ' does not cover'} tonight's estimate of ${formatUsd(estimateMicros)}`,
+      };
     });
     const probe = `clipmill-doctor-${Date.now().toString(36)}`;
     await get('run list', `/v1/runs?${new URLSearchParams({ q: clientRefQuery(probe), limit: '1' })}`, (body) =>
@@ -191,6 +211,12 @@ export class RunflowProvider implements Provider {
   private async call(method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, control: SendControl = {}): Promise<unknown> {
     const response = await this.raw(method, path, body, signal, control);
     if (response.status >= 200 && response.status < 300) return response.body;
-    throw envelopeError(response.status, response.body, response.headers, `${method} ${redactUrl(new URL(path, this.options.baseUrl).href)}`, this.options.retry.maxDelayMs);
+    throw envelopeError(
+      response.status,
+      response.body,
+      response.headers,
+      `${method} ${redactUrl(new URL(path, this.options.baseUrl).href)}`,
+      this.options.retry.maxDelayMs,
+    );
   }
 }

@@ -6,7 +6,6 @@ import { EXIT } from '../infra/exit.js';
 export { EXIT, type ExitName } from '../infra/exit.js';
 import type { Report } from './build.js';
 
-
 export interface Outcome {
   exitCode: number;
   /** The one line that says why the run ended as it did, and what to do. */

@@ -25,7 +25,15 @@ export interface ReadJournal {
 function parseEvent(line: string): JournalEvent | undefined {
   try {
     const event: unknown = JSON.parse(line);
-    if (typeof event !== 'object' || event === null || !('key' in event) || typeof event.key !== 'string' || !('type' in event) || typeof event.type !== 'string') return undefined;
+    if (
+      typeof event !== 'object' ||
+      event === null ||
+      !('key' in event) ||
+      typeof event.key !== 'string' ||
+      !('type' in event) ||
+      typeof event.type !== 'string'
+    )
+      return undefined;
     return event as JournalEvent;
   } catch {
     return undefined;
@@ -94,7 +102,7 @@ export class JournalWriteError extends ClipmillError {
     what = 'the journal',
   ) {
     const code = (cause as NodeJS.ErrnoException | undefined)?.code ?? 'EIO';
-    const why = isDiskFull(cause) ? 'the disk is full' : (cause instanceof Error ? cause.message : String(cause));
+    const why = isDiskFull(cause) ? 'the disk is full' : cause instanceof Error ? cause.message : String(cause);
     super(
       `cannot write ${what} ${file} (${code}: ${why}): stopping. Free space on that disk (or fix its permissions) and run the same command again to resume; ` +
         'nothing already paid for is paid again',
@@ -244,7 +252,10 @@ export class Journal implements StateStore {
         } catch (error) {
           // The batch may be half written: cut the file back to its last whole line, so no partial line
           // ever sits in the middle; nothing more is appended after a failure (the run stops).
-          await this.handle.truncate(this.size).then(() => this.handle.datasync()).catch(() => {});
+          await this.handle
+            .truncate(this.size)
+            .then(() => this.handle.datasync())
+            .catch(() => {});
           this.broken = new JournalWriteError(this.file, error);
           for (const p of [...batch, ...this.pending.splice(0)]) p.reject(this.broken);
           return;

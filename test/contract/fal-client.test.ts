@@ -76,14 +76,20 @@ test('status with logs: IN_QUEUE with a queue_position behind a held run, IN_PRO
   const running = await untilInProgress(fal, first.request_id);
   assert.equal(running.status, 'IN_PROGRESS');
   assert.ok(Array.isArray(running.logs), 'IN_PROGRESS with ?logs=1 has a logs array');
-  assert.ok(running.logs.some((l) => l.message === 'Request queued'), JSON.stringify(running.logs));
+  assert.ok(
+    running.logs.some((l) => l.message === 'Request queued'),
+    JSON.stringify(running.logs),
+  );
   for (const line of running.logs) assert.equal(typeof line.timestamp, 'string');
 
   // Concurrency 1 and a 60 s run ahead of it: the second request is certainly waiting, first in line.
   const waiting = await fal.queue.status(ENDPOINT, { requestId: second.request_id, logs: true });
   assert.equal(waiting.status, 'IN_QUEUE');
   assert.ok(waiting.status === 'IN_QUEUE' && waiting.queue_position === 0, JSON.stringify(waiting));
-  assert.ok(urls.some((u) => u.endsWith(`/fal-ai/kling-video/requests/${second.request_id}/status?logs=1`)), urls.join('\n'));
+  assert.ok(
+    urls.some((u) => u.endsWith(`/fal-ai/kling-video/requests/${second.request_id}/status?logs=1`)),
+    urls.join('\n'),
+  );
 
   await fal.queue.cancel(ENDPOINT, { requestId: second.request_id });
   await fal.queue.cancel(ENDPOINT, { requestId: first.request_id });
@@ -96,11 +102,21 @@ test('subscribe, polling mode: the video is served by the simulator, requestId m
   const { simulator, fal, urls } = await falAgainst(t, FAST);
   const updates: QueueStatus[] = [];
   let enqueued = '';
-  const done = await fal.subscribe(ENDPOINT, { input, mode: 'polling', pollInterval: 10, logs: true, onEnqueue: (id) => (enqueued = id), onQueueUpdate: (u) => updates.push(u) });
+  const done = await fal.subscribe(ENDPOINT, {
+    input,
+    mode: 'polling',
+    pollInterval: 10,
+    logs: true,
+    onEnqueue: (id) => (enqueued = id),
+    onQueueUpdate: (u) => updates.push(u),
+  });
   assert.match(videoUrl(done.data), new RegExp(`^${simulator.url}/__simulator/files/[^/?]+\\.mp4\\?`));
   assert.equal(done.requestId, enqueued);
   assert.equal(updates.at(-1)?.status, 'COMPLETED');
-  assert.ok(urls.some((u) => u.endsWith('/status?logs=1')), 'polled the status route');
+  assert.ok(
+    urls.some((u) => u.endsWith('/status?logs=1')),
+    'polled the status route',
+  );
   assert.ok(!urls.some((u) => u.includes('/status/stream')), 'polling mode does not open the stream');
   assert.equal(simulator.billed.length, 1);
   assert.equal(simulator.billed[0]?.id, done.requestId);
@@ -115,13 +131,22 @@ test('subscribe, streaming mode: status events come through /status/stream, endi
   const { simulator, fal, urls } = await falAgainst(t, FAST);
   const updates: QueueStatus[] = [];
   let enqueued = '';
-  const done = await fal.subscribe(ENDPOINT, { input, mode: 'streaming', logs: true, onEnqueue: (id) => (enqueued = id), onQueueUpdate: (u) => updates.push(u) });
+  const done = await fal.subscribe(ENDPOINT, {
+    input,
+    mode: 'streaming',
+    logs: true,
+    onEnqueue: (id) => (enqueued = id),
+    onQueueUpdate: (u) => updates.push(u),
+  });
   assert.match(videoUrl(done.data), new RegExp(`^${simulator.url}/__simulator/files/[^/?]+\\.mp4\\?`));
   assert.equal(done.requestId, enqueued);
   // In streaming mode every update comes from a server-sent event: no status polling at all.
   assert.ok(updates.length >= 1);
   assert.equal(updates.at(-1)?.status, 'COMPLETED');
-  assert.ok(urls.some((u) => u.endsWith(`/fal-ai/kling-video/requests/${enqueued}/status/stream?logs=1`)), urls.join('\n'));
+  assert.ok(
+    urls.some((u) => u.endsWith(`/fal-ai/kling-video/requests/${enqueued}/status/stream?logs=1`)),
+    urls.join('\n'),
+  );
   assert.ok(!urls.some((u) => u.includes('/status?')), 'streaming mode does not poll');
 });
 
@@ -188,7 +213,10 @@ test('storage.upload of a real PNG: a file_url the model reads, through initiate
   const fileUrl = await fal.storage.upload(new Blob([png], { type: 'image/png' }));
   // The PUT reached the simulator's storage without an Authorization header (it refuses one), so one upload counted.
   assert.equal(simulator.stats.uploads, 1);
-  assert.ok(urls.some((u) => u === `${simulator.url}/storage/upload/initiate?storage_type=fal-cdn-v3`), urls.join('\n'));
+  assert.ok(
+    urls.some((u) => u === `${simulator.url}/storage/upload/initiate?storage_type=fal-cdn-v3`),
+    urls.join('\n'),
+  );
   assert.ok(fileUrl.startsWith(`${simulator.url}/`), fileUrl);
   const served = await fetch(fileUrl);
   assert.equal(served.status, 200);
@@ -204,7 +232,7 @@ test('storage.upload of a real PNG: a file_url the model reads, through initiate
   assert.equal(simulator.stats.uploads, 1);
 });
 
-test('out of balance: the submit is a 403 ApiError whose body is only fal\'s locked-user detail', async (t) => {
+test("out of balance: the submit is a 403 ApiError whose body is only fal's locked-user detail", async (t) => {
   const { simulator, fal } = await falAgainst(t, { ...FAST, credit_usd: 0 });
   const error = await rejection(fal.queue.submit(ENDPOINT, { input }));
   assert.ok(error instanceof ApiError && !(error instanceof ValidationError), String(error));

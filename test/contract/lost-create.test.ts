@@ -17,7 +17,10 @@ const quiet = { print: () => {} };
 /** The one list query clipmill may send: the documented exact match on client_ref, a limit, and the pq cursor. */
 const DOCUMENTED_LOOKUP = /^\?q=client_ref\.EQ%3A%27clipmill-[0-9a-f]{10}-[0-9a-f]{16}-a\d+-[0-9a-f]{8}%27&limit=100(&pq=[\w-]+)?$/;
 
-interface Page { status?: number; body: unknown }
+interface Page {
+  status?: number;
+  body: unknown;
+}
 
 /** A list server answering exactly as documented: `{items, next_pq | next}` pages, the `pq` cursor, the client_ref.EQ filter; anything else is a 400. */
 async function listServer(t: TestContext, pages: (clientRef: string, cursor: string | null) => Page): Promise<{ url: string; queries: string[] }> {
@@ -27,7 +30,10 @@ async function listServer(t: TestContext, pages: (clientRef: string, cursor: str
     queries.push(url.search);
     const filter = /^client_ref\.EQ:'([^']+)'$/.exec(url.searchParams.get('q') ?? '');
     const undocumented = [...url.searchParams.keys()].filter((k) => !['q', 'limit', 'sort_by', 'pq'].includes(k));
-    const page: Page = url.pathname !== '/v1/runs' || !filter || undocumented.length > 0 ? { status: 400, body: { code: 'BAD_REQUEST', message: 'invalid query', errors: null } } : pages(filter[1]!, url.searchParams.get('pq'));
+    const page: Page =
+      url.pathname !== '/v1/runs' || !filter || undocumented.length > 0
+        ? { status: 400, body: { code: 'BAD_REQUEST', message: 'invalid query', errors: null } }
+        : pages(filter[1]!, url.searchParams.get('pq'));
     res.writeHead(page.status ?? 200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(page.body));
   });
@@ -42,7 +48,14 @@ async function listServer(t: TestContext, pages: (clientRef: string, cursor: str
 function client(t: TestContext, baseUrl: string): RunflowProvider {
   const http = new HttpClient({ allowedHosts: new Set(['127.0.0.1']) });
   t.after(() => http.close());
-  return new RunflowProvider({ http, gate: new RateGate(100_000), requestTimeoutMs: 2000, retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 5 }, baseUrl, apiKey: 'k' });
+  return new RunflowProvider({
+    http,
+    gate: new RateGate(100_000),
+    requestTimeoutMs: 2000,
+    retry: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 5 },
+    baseUrl,
+    apiKey: 'k',
+  });
 }
 
 const REF = 'clipmill-0123456789-abcdef0123456789-a1-0badf00d';
@@ -55,7 +68,10 @@ test('findRuns reads every page of the documented list (next_pq, then the siblin
   });
   assert.deepEqual(await client(t, server.url).findRuns(REF, AbortSignal.timeout(5000)), ['the-run'], 'a run listed with another client_ref is not ours');
   assert.equal(server.queries.length, 3);
-  assert.ok(server.queries.every((q) => /^\?q=client_ref\.EQ%3A%27clipmill-[\w-]+%27&limit=100(&pq=p[23])?$/.test(q)), server.queries.join('\n'));
+  assert.ok(
+    server.queries.every((q) => /^\?q=client_ref\.EQ%3A%27clipmill-[\w-]+%27&limit=100(&pq=p[23])?$/.test(q)),
+    server.queries.join('\n'),
+  );
 });
 
 test('findRuns: an empty answer only after the last page; a refused query, an undocumented body or a looping cursor is "cannot tell", never "no run"', async (t) => {
@@ -63,14 +79,23 @@ test('findRuns: an empty answer only after the last page; a refused query, an un
   assert.deepEqual(await client(t, empty.url).findRuns(REF, AbortSignal.timeout(5000)), []);
   assert.equal(empty.queries.length, 2);
 
-  const refused = await listServer(t, () => ({ status: 422, body: { code: 'VALIDATION_ERROR', message: 'unsupported filter', errors: [{ field: 'q', message: 'unsupported' }] } }));
-  await assert.rejects(client(t, refused.url).findRuns(REF, AbortSignal.timeout(5000)), (e: unknown) => e instanceof ApiError && e.code === 'LIST_QUERY_REFUSED' && e.message.includes('refused the run-list query'));
+  const refused = await listServer(t, () => ({
+    status: 422,
+    body: { code: 'VALIDATION_ERROR', message: 'unsupported filter', errors: [{ field: 'q', message: 'unsupported' }] },
+  }));
+  await assert.rejects(
+    client(t, refused.url).findRuns(REF, AbortSignal.timeout(5000)),
+    (e: unknown) => e instanceof ApiError && e.code === 'LIST_QUERY_REFUSED' && e.message.includes('refused the run-list query'),
+  );
 
   const invented = await listServer(t, () => ({ body: { data: [], next_pq: null } }));
   await assert.rejects(client(t, invented.url).findRuns(REF, AbortSignal.timeout(5000)), (e: unknown) => e instanceof ApiError && e.code === 'BAD_RESPONSE');
 
   const looping = await listServer(t, () => ({ body: { items: [], next_pq: 'same' } }));
-  await assert.rejects(client(t, looping.url).findRuns(REF, AbortSignal.timeout(5000)), (e: unknown) => e instanceof ApiError && e.code === 'LIST_CURSOR_LOOP' && e.kind === 'row');
+  await assert.rejects(
+    client(t, looping.url).findRuns(REF, AbortSignal.timeout(5000)),
+    (e: unknown) => e instanceof ApiError && e.code === 'LIST_CURSOR_LOOP' && e.kind === 'row',
+  );
 });
 
 test('the lost-create rule by table: look-ups at 0.1, 0.5 and 1 request timeout after giving up; "not made" (or an earlier attempt\'s run) only from a read a whole timeout later', () => {
@@ -96,7 +121,14 @@ test('creates whose answers are lost, a list that lags and starts with empty pag
   const file = await write(dir, 'm.yaml', ['rows:', ...rows].join('\n'));
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('request_timeout: 5s', 'request_timeout: 250ms'));
   const logs: string[] = [];
-  const result = await runManifests({ manifests: [file], pipelineFile, outDir: path.join(dir, 'out'), env: envFor(simulator), logLine: (l) => logs.push(l), ...quiet });
+  const result = await runManifests({
+    manifests: [file],
+    pipelineFile,
+    outDir: path.join(dir, 'out'),
+    env: envFor(simulator),
+    logLine: (l) => logs.push(l),
+    ...quiet,
+  });
   assert.equal(result.exitCode, 0, logs.join('\n'));
   assert.equal(result.report?.totals.done, 5);
   assert.equal(simulator.created.length, 5, 'no create was repeated');
@@ -108,23 +140,39 @@ test('creates whose answers are lost, a list that lags and starts with empty pag
     assert.match(query, DOCUMENTED_LOOKUP);
     assert.doesNotMatch(query, /next_pq=|[?&]q=[^c]/, 'never the old bare-token query or next_pq= cursor');
   }
-  for (const entry of simulator.created) assert.equal((entry.metadata as { clipmill_submit: string }).clipmill_submit, simulator.run(entry.id)?.clientRef, 'the create carried its client_ref');
+  for (const entry of simulator.created)
+    assert.equal((entry.metadata as { clipmill_submit: string }).clipmill_submit, simulator.run(entry.id)?.clientRef, 'the create carried its client_ref');
 });
 
 test('a create refused with a 503 before any run was made is resubmitted only after every page says so, a whole request timeout after the create', async (t) => {
   const simulator = await startSimulator(t);
-  const proxy = await scriptedProxy(t, simulator.url, (method, key, n) => (method === 'POST' && key.endsWith('/runs') && n === 1 ? { status: 503, body: { code: 'MODEL_UNAVAILABLE', message: 'busy', errors: null } } : 'pass'));
+  const proxy = await scriptedProxy(t, simulator.url, (method, key, n) =>
+    method === 'POST' && key.endsWith('/runs') && n === 1 ? { status: 503, body: { code: 'MODEL_UNAVAILABLE', message: 'busy', errors: null } } : 'pass',
+  );
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', 'rows:\n  - {id: one, image: images/hero-landscape.jpg, prompt: p, duration: 5}\n');
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('request_timeout: 5s', 'request_timeout: 400ms'));
   const out = path.join(dir, 'out');
-  const result = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: proxy.url }, logLine: () => {}, ...quiet });
+  const result = await runManifests({
+    manifests: [file],
+    pipelineFile,
+    outDir: out,
+    env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: proxy.url },
+    logLine: () => {},
+    ...quiet,
+  });
   assert.equal(result.exitCode, 0);
   assert.equal(simulator.created.length, 1);
-  const events = (await readFile(path.join(out, '.clipmill', 'journal.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as JournalEvent);
+  const events = (await readFile(path.join(out, '.clipmill', 'journal.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as JournalEvent);
   const sent = events.find((e) => e.type === 'submitting')!;
   const notMade = events.find((e) => e.type === 'not_submitted' && e.code === 'NOT_CREATED')!;
-  assert.ok(Date.parse(notMade.at) - Date.parse(sent.at) >= 400, `"not made" was concluded ${Date.parse(notMade.at) - Date.parse(sent.at)} ms after the create`);
+  assert.ok(
+    Date.parse(notMade.at) - Date.parse(sent.at) >= 400,
+    `"not made" was concluded ${Date.parse(notMade.at) - Date.parse(sent.at)} ms after the create`,
+  );
   const create = proxy.requests.find((r) => r.key.startsWith('POST') && r.key.endsWith('/runs'))!;
   const lookUps = proxy.requests.filter((r) => r.key === 'GET /v1/runs');
   assert.ok(lookUps.length >= 1 && lookUps.at(-1)!.at - create.at >= 400, 'the deciding look-up came a whole request timeout after the create');
@@ -132,18 +180,34 @@ test('a create refused with a 503 before any run was made is resubmitted only af
 
 test('a run list that refuses the query leaves the lost create unknown (not resubmitted, said why); the next night finds the run', async (t) => {
   const simulator = await startSimulator(t, { create_response_delay_ms: 300 });
-  const proxy = await scriptedProxy(t, simulator.url, (method, key) => (method === 'GET' && key === 'GET /v1/runs' ? { status: 400, body: { code: 'BAD_REQUEST', message: 'filter not supported', errors: null } } : 'pass'));
+  const proxy = await scriptedProxy(t, simulator.url, (method, key) =>
+    method === 'GET' && key === 'GET /v1/runs' ? { status: 400, body: { code: 'BAD_REQUEST', message: 'filter not supported', errors: null } } : 'pass',
+  );
   const dir = await workspace(t);
   const file = await write(dir, 'm.yaml', 'rows:\n  - {id: one, image: images/hero-landscape.jpg, prompt: p, duration: 5}\n');
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('request_timeout: 5s', 'request_timeout: 150ms'));
   const out = path.join(dir, 'out');
   const logs: string[] = [];
-  const first = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: proxy.url }, logLine: (l) => logs.push(l), ...quiet });
+  const first = await runManifests({
+    manifests: [file],
+    pipelineFile,
+    outDir: out,
+    env: { RUNFLOW_API_KEY: 'k', RUNFLOW_BASE_URL: proxy.url },
+    logLine: (l) => logs.push(l),
+    ...quiet,
+  });
   assert.equal(first.exitCode, 1);
-  assert.ok(logs.some((l) => /refused the run-list query .* it stays unresolved and is not resubmitted/.test(l)), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => /refused the run-list query .* it stays unresolved and is not resubmitted/.test(l)),
+    logs.join('\n'),
+  );
   assert.equal(simulator.created.length, 1);
   const status = await runCli(['status', '--out', out]);
-  assert.match(status.stdout, /unanswered create\s+m\/one\s+the create got no answer; the next run looks it up by client_ref clipmill-[0-9a-f]{10}-[0-9a-f]{16}-a1-[0-9a-f]{8}/, 'a person can search the dashboard for it');
+  assert.match(
+    status.stdout,
+    /unanswered create\s+m\/one\s+the create got no answer; the next run looks it up by client_ref clipmill-[0-9a-f]{10}-[0-9a-f]{16}-a1-[0-9a-f]{8}/,
+    'a person can search the dashboard for it',
+  );
 
   const second = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), logLine: () => {}, ...quiet });
   assert.equal(second.plan?.counts.unknown, 1);
@@ -160,11 +224,18 @@ test('a create journaled by an older clipmill without a client_ref is left unkno
   const dry = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), dryRun: true, ...quiet });
   const item = dry.plan!.items[0]!;
   await mkdir(path.join(out, '.clipmill'), { recursive: true });
-  await write(out, '.clipmill/journal.jsonl', `${JSON.stringify({ at: new Date().toISOString(), key: item.key, request: item.request, type: 'submitting', attempt: 1 })}\n`);
+  await write(
+    out,
+    '.clipmill/journal.jsonl',
+    `${JSON.stringify({ at: new Date().toISOString(), key: item.key, request: item.request, type: 'submitting', attempt: 1 })}\n`,
+  );
   const logs: string[] = [];
   const result = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), logLine: (l) => logs.push(l), ...quiet });
   assert.equal(result.exitCode, 1);
-  assert.ok(logs.some((l) => /older clipmill without a client_ref.*--resubmit-unknown only if there is none/.test(l)), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => /older clipmill without a client_ref.*--resubmit-unknown only if there is none/.test(l)),
+    logs.join('\n'),
+  );
   assert.equal(simulator.created.length, 0);
 });
 
@@ -174,13 +245,23 @@ test('a slow provider that makes the run after the client gave up on the create:
   const file = await write(dir, 'm.yaml', 'rows:\n  - {id: slow, image: images/hero-landscape.jpg, prompt: p, duration: 5}\n');
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline().replace('request_timeout: 5s', 'request_timeout: 200ms'));
   const logs: string[] = [];
-  const result = await runManifests({ manifests: [file], pipelineFile, outDir: path.join(dir, 'out'), env: envFor(simulator), logLine: (l) => logs.push(l), ...quiet });
+  const result = await runManifests({
+    manifests: [file],
+    pipelineFile,
+    outDir: path.join(dir, 'out'),
+    env: envFor(simulator),
+    logLine: (l) => logs.push(l),
+    ...quiet,
+  });
   assert.equal(result.exitCode, 0, logs.join('\n'));
   assert.equal(simulator.created.length, 1, 'the run made 100 ms after the client gave up was found, not paid for again');
-  assert.ok(logs.some((l) => l.includes('re-attached, not resubmitted')), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => l.includes('re-attached, not resubmitted')),
+    logs.join('\n'),
+  );
 });
 
-test('a row\'s client_refs: every attempt since its last known run is looked up; answered refusals and known runs drop them', () => {
+test("a row's client_refs: every attempt since its last known run is looked up; answered refusals and known runs drop them", () => {
   const at = new Date().toISOString();
   const base = { at, key: 'm/a', request: 'h' };
   let state = applyEvent(undefined, { ...base, type: 'submitting', attempt: 1, clientRef: 'ref-1' });
@@ -198,5 +279,8 @@ test('a row\'s client_refs: every attempt since its last known run is looked up;
 
 test('cursors: next_pq is opaque even when it looks like a path; a next link without pq cannot be followed (cannot tell, not "last page")', () => {
   assert.equal(nextCursor({ items: [], next_pq: '/x+Ab9==' }), '/x+Ab9==');
-  assert.throws(() => nextCursor({ items: [], next: '/v1/runs?q=x' }), (e: unknown) => e instanceof ApiError && e.code === 'LIST_CURSOR_UNREADABLE' && e.kind === 'row');
+  assert.throws(
+    () => nextCursor({ items: [], next: '/v1/runs?q=x' }),
+    (e: unknown) => e instanceof ApiError && e.code === 'LIST_CURSOR_UNREADABLE' && e.kind === 'row',
+  );
 });

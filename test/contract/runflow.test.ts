@@ -5,13 +5,35 @@ import { Mp4Inspector } from '../../src/infra/mp4.js';
 import { falErrorText, lockedAccountMessage } from '../../src/providers/fal.js';
 import { envelopeError, findVideoUrl, nextCursor, parseRun, RUNFLOW_CREATE_PATH } from '../../src/providers/runflow.js';
 import { noisePng, startSimulator } from '../helpers.js';
-import { falAdminLocked, falInfrastructure, falLocked, falValidation, runflowCreateBody, runflowErrors, runflowListPages, runflowRuns, RUNFLOW_ASSET_FIELDS, RUNFLOW_RUN_FIELDS, RUNFLOW_STATUSES } from './examples.js';
+import {
+  falAdminLocked,
+  falInfrastructure,
+  falLocked,
+  falValidation,
+  runflowCreateBody,
+  runflowErrors,
+  runflowListPages,
+  runflowRuns,
+  RUNFLOW_ASSET_FIELDS,
+  RUNFLOW_RUN_FIELDS,
+  RUNFLOW_STATUSES,
+} from './examples.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const auth = { authorization: 'Bearer contract-key' };
 
-async function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = auth): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(new URL(path, base), { method, headers: { ...headers, ...(body !== undefined && { 'content-type': 'application/json' }) }, ...(body !== undefined && { body: JSON.stringify(body) }) });
+async function call(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = auth,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(new URL(path, base), {
+    method,
+    headers: { ...headers, ...(body !== undefined && { 'content-type': 'application/json' }) },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
@@ -63,7 +85,7 @@ test('simulator, Runflow: runs go queued → dispatching/running → succeeded w
   assert.equal(outputs[0]?.type, 'video');
   assert.equal(outputs[0]?.content_type, 'video/mp4');
   assert.match(String(body.cost), /^\d+\.\d{6}$/);
-  assert.equal(findVideoUrl(body.output), outputs[0]?.url, 'our client reads the simulator\'s answer');
+  assert.equal(findVideoUrl(body.output), outputs[0]?.url, "our client reads the simulator's answer");
   assert.equal((await fetch(outputs[0].url)).status, 200);
 
   const canceler = await startSimulator(t, { latency_ms: 5, cancel_rate: 1 });
@@ -77,10 +99,14 @@ test('simulator, Runflow: runs go queued → dispatching/running → succeeded w
 test('simulator, Runflow: the run list takes only documented forms (q=client_ref.EQ / status_code.EQ, limit ≤ 500, sort_by, pq) and answers {items, next_pq}', async (t) => {
   const simulator = await startSimulator(t, { latency_ms: 60_000, concurrency: 1 });
   const ids: string[] = [];
-  for (const ref of ['a', 'b', 'c']) ids.push(String((await call(simulator.url, 'POST', RUNFLOW_CREATE_PATH, { ...runflowCreateBody, client_ref: ref })).body.id));
+  for (const ref of ['a', 'b', 'c'])
+    ids.push(String((await call(simulator.url, 'POST', RUNFLOW_CREATE_PATH, { ...runflowCreateBody, client_ref: ref })).body.id));
   const one = await call(simulator.url, 'GET', `/v1/runs?${new URLSearchParams({ q: "client_ref.EQ:'b'", limit: '10' })}`);
   assert.equal(one.status, 200);
-  assert.deepEqual((one.body.items as { id: string }[]).map((r) => r.id), [ids[1]]);
+  assert.deepEqual(
+    (one.body.items as { id: string }[]).map((r) => r.id),
+    [ids[1]],
+  );
   assert.equal('next_pq' in one.body, false, 'no cursor on the last page');
 
   const seen: string[] = [];
@@ -93,13 +119,24 @@ test('simulator, Runflow: the run list takes only documented forms (q=client_ref
   }
   assert.deepEqual(seen, [...ids].reverse(), 'every run, newest first, one page each');
 
-  for (const bad of [{ q: 'b' }, { q: "client_ref.LIKE:'b'" }, { q: "client_ref.EQ:'b'", next_pq: '1' }, { limit: '501' }, { pq: 'not-a-cursor' }, { sort_by: 'cost:desc' }]) {
+  for (const bad of [
+    { q: 'b' },
+    { q: "client_ref.LIKE:'b'" },
+    { q: "client_ref.EQ:'b'", next_pq: '1' },
+    { limit: '501' },
+    { pq: 'not-a-cursor' },
+    { sort_by: 'cost:desc' },
+  ]) {
     const refused = await call(simulator.url, 'GET', `/v1/runs?${new URLSearchParams(bad)}`);
     assert.ok(refused.status === 400 || refused.status === 422, `${JSON.stringify(bad)} answered ${refused.status}`);
     assert.equal(typeof refused.body.code, 'string');
   }
   const queued = await call(simulator.url, 'GET', `/v1/runs?${new URLSearchParams({ q: "status_code.EQ:'queued'" })}`);
-  assert.deepEqual((queued.body.items as { id: string }[]).map((r) => r.id), [ids[2], ids[1]], 'over the cap of 1, two wait queued');
+  assert.deepEqual(
+    (queued.body.items as { id: string }[]).map((r) => r.id),
+    [ids[2], ids[1]],
+    'over the cap of 1, two wait queued',
+  );
   for (const id of ids) simulator.cancel(id);
 });
 
@@ -124,7 +161,11 @@ test('simulator, Runflow: assets are declared (201), PUT without auth, confirmed
   const declared = await call(simulator.url, 'POST', '/v1/asset-uploads', { filename: 'a.png', mime_type: 'image/png', size_bytes: png.length });
   assert.equal(declared.status, 201);
   const { asset_id: id, upload_url: uploadUrl } = declared.body as { asset_id: string; upload_url: string };
-  assert.equal((await fetch(uploadUrl, { method: 'PUT', headers: { 'content-type': 'image/png', ...auth }, body: png })).status, 400, 'no Authorization on presigned storage');
+  assert.equal(
+    (await fetch(uploadUrl, { method: 'PUT', headers: { 'content-type': 'image/png', ...auth }, body: png })).status,
+    400,
+    'no Authorization on presigned storage',
+  );
   assert.equal((await fetch(uploadUrl, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: png })).status, 200);
   const confirmed = await call(simulator.url, 'POST', `/v1/asset-uploads/${id}/confirmations`, {});
   assert.equal(confirmed.status, 201);
@@ -158,7 +199,10 @@ test('our Runflow client reads every documented run object: statuses, typed and 
   assert.equal(parseRun(runflowRuns.canceled).state, 'canceled');
   assert.equal(parseRun(runflowRuns.cancelled).state, 'canceled');
   assert.equal(parseRun(runflowRuns.partialSucceeded).videoUrl, 'https://cdn.example.com/p.mp4');
-  assert.throws(() => parseRun({ id: 'x', status_code: 'paused' }), (e: unknown) => e instanceof ApiError && e.code === 'UNKNOWN_STATUS');
+  assert.throws(
+    () => parseRun({ id: 'x', status_code: 'paused' }),
+    (e: unknown) => e instanceof ApiError && e.code === 'UNKNOWN_STATUS',
+  );
 });
 
 test('our Runflow client reads both cursor spellings and every documented error envelope with the right consequence', () => {
@@ -187,7 +231,11 @@ test('our fal client reads the documented fal answers: the locked-balance 403 is
 test('simulator, fal: a result is kept an hour (scaled by a knob), then it is gone (404)', async (t) => {
   const key = { authorization: 'Key k' };
   const completed = async (simulator: Awaited<ReturnType<typeof startSimulator>>) => {
-    const submit = await fetch(`${simulator.url}/fal-ai/kling-video/v3/pro/image-to-video`, { method: 'POST', headers: { ...key, 'content-type': 'application/json' }, body: JSON.stringify(runflowCreateBody.input) });
+    const submit = await fetch(`${simulator.url}/fal-ai/kling-video/v3/pro/image-to-video`, {
+      method: 'POST',
+      headers: { ...key, 'content-type': 'application/json' },
+      body: JSON.stringify(runflowCreateBody.input),
+    });
     const { response_url: responseUrl, status_url: statusUrl } = (await submit.json()) as { response_url: string; status_url: string };
     while (((await (await fetch(statusUrl, { headers: key })).json()) as { status: string }).status !== 'COMPLETED');
     return responseUrl;
@@ -213,7 +261,10 @@ test('simulator: each video has the aspect ratio of its start image (landscape, 
     ['even', noisePng(400, 400), 'square'],
   ];
   for (const [name, png, aspect] of shapes) {
-    const created = await call(simulator.url, 'POST', RUNFLOW_CREATE_PATH, { input: { ...runflowCreateBody.input, start_image_url: `data:image/png;base64,${png.toString('base64')}` }, client_ref: name });
+    const created = await call(simulator.url, 'POST', RUNFLOW_CREATE_PATH, {
+      input: { ...runflowCreateBody.input, start_image_url: `data:image/png;base64,${png.toString('base64')}` },
+      client_ref: name,
+    });
     let body = created.body;
     while (body.status_code !== 'succeeded') body = (await call(simulator.url, 'GET', `/v1/runs/${String(created.body.id)}`)).body;
     const inspector = new Mp4Inspector();

@@ -17,7 +17,13 @@ function isValidPart(kind: Kind, part: string | undefined): boolean {
 
 /** A sheet's element columns as the YAML element they stand for; references are one `|`-separated cell. */
 function elementOf(e: Entry): Entry {
-  const split = (v: unknown) => (typeof v === 'string' ? v.split(LIST_SEPARATOR).map((s) => s.trim()).filter(Boolean) : v);
+  const split = (v: unknown) =>
+    typeof v === 'string'
+      ? v
+          .split(LIST_SEPARATOR)
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : v;
   return {
     ...(e.frontal !== undefined && { frontal_image: e.frontal }),
     ...(e.references !== undefined && { reference_images: split(e.references) }),
@@ -45,7 +51,11 @@ export function gatherNumberedColumns(fields: ReadonlyMap<string, RawValue>, out
     const kind = m[1] as Kind;
     const part = m[3];
     if (!isValidPart(kind, part)) {
-      out.add(value, name, 'unknown column (shot_N_prompt, shot_N_duration, element_N_frontal, element_N_references, element_N_video, element_N_voice, voice_N)');
+      out.add(
+        value,
+        name,
+        'unknown column (shot_N_prompt, shot_N_duration, element_N_frontal, element_N_references, element_N_video, element_N_voice, voice_N)',
+      );
       continue;
     }
     if (isBlank(value.value)) continue;
@@ -65,7 +75,12 @@ export function gatherNumberedColumns(fields: ReadonlyMap<string, RawValue>, out
   };
   if (groups.shot.size > 0) put('multi_prompt', 'shot', ordered(groups.shot));
   if (groups.element.size > 0) put('elements', 'element', ordered(groups.element).map(elementOf));
-  if (groups.voice.size > 0) put('voice_ids', 'voice', ordered(groups.voice).map((v) => v.id));
+  if (groups.voice.size > 0)
+    put(
+      'voice_ids',
+      'voice',
+      ordered(groups.voice).map((v) => v.id),
+    );
   return result;
 }
 

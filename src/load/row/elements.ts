@@ -26,7 +26,8 @@ function readVideoElement(raw: RawValue, field: string, e: Record<string, unknow
     }
   }
   const url = typeof e.video === 'string' ? e.video.trim() : '';
-  if (e.frontal_image !== undefined || e.reference_images !== undefined) out.add(raw, field, 'is either a video or an image set (frontal_image + reference_images), not both');
+  if (e.frontal_image !== undefined || e.reference_images !== undefined)
+    out.add(raw, field, 'is either a video or an image set (frontal_image + reference_images), not both');
   let valid = /^https:\/\//i.test(url);
   try {
     new URL(url);
@@ -88,7 +89,12 @@ export function readVoiceIds(raw: RawValue, out: Collector): string[] | undefine
 }
 
 /** `@Element3` needs three elements, `<<<voice_2>>>` two voices: a reference to nothing is a mistake to catch before paying. */
-export function checkReferences(texts: { field: string; text: string; at: RawValue | { file: string; line: number } }[], elements: number, voices: number, out: Collector): void {
+export function checkReferences(
+  texts: { field: string; text: string; at: RawValue | { file: string; line: number } }[],
+  elements: number,
+  voices: number,
+  out: Collector,
+): void {
   for (const { field, text, at } of texts) {
     for (const m of text.matchAll(/@Element(\d+)/g)) {
       const n = Number(m[1]);

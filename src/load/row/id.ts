@@ -32,7 +32,13 @@ export function deriveRowId(request: KlingRequest): string {
     request.generateAudio,
     request.negativePrompt ?? null,
     request.cfgScale ?? null,
-    ...(request.elements ? [request.elements.map((e) => (e.kind === 'video' ? (e.voiceId === undefined ? e.url : [e.url, e.voiceId]) : [image(e.frontal), e.references.map(image)]))] : []),
+    ...(request.elements
+      ? [
+          request.elements.map((e) =>
+            e.kind === 'video' ? (e.voiceId === undefined ? e.url : [e.url, e.voiceId]) : [image(e.frontal), e.references.map(image)],
+          ),
+        ]
+      : []),
     ...(request.voiceIds ? [request.voiceIds] : []),
   ]);
   return `row-${createHash('sha256').update(canonical).digest('hex').slice(0, 10)}`;

@@ -30,7 +30,10 @@ export interface ParsedRow {
   problems: Problem[];
 }
 
-interface At { file: string; line: number }
+interface At {
+  file: string;
+  line: number;
+}
 
 /** A row's fields after the sheet's numbered columns are folded in, and how a field's value is found. */
 interface Lookup {
@@ -102,7 +105,12 @@ function readShotType(look: Lookup, shotsRaw: RawValue | undefined, out: Collect
 function shotsDuration(look: Lookup, shots: Shot[], shotsRaw: RawValue | undefined, durationSeconds: number | undefined, out: Collector): number {
   const total = shots.reduce((sum, shot) => sum + shot.durationSeconds, 0);
   if (total > MAX_DURATION_S) out.add(shotsRaw ?? look.rowAt, 'multi_prompt', `shots last ${total}s together (at most ${MAX_DURATION_S}s)`);
-  if (total < MIN_DURATION_S) out.add(shotsRaw ?? look.rowAt, 'multi_prompt', `shots last ${total}s together (at least ${MIN_DURATION_S}s; each shot ${MIN_SHOT_S} to ${MAX_DURATION_S}s)`);
+  if (total < MIN_DURATION_S)
+    out.add(
+      shotsRaw ?? look.rowAt,
+      'multi_prompt',
+      `shots last ${total}s together (at least ${MIN_DURATION_S}s; each shot ${MIN_SHOT_S} to ${MAX_DURATION_S}s)`,
+    );
   const ownDuration = look.fields.get('duration');
   if (ownDuration && !isBlank(ownDuration.value) && durationSeconds !== undefined && durationSeconds !== total) {
     out.add(ownDuration, 'duration', `is ${durationSeconds}s but the shots add up to ${total}s (leave it empty for multi-shot rows)`);
@@ -114,7 +122,8 @@ function readDuration(look: Lookup, prompts: Prompts, out: Collector): number | 
   const durationRaw = look.get('duration');
   const durationSeconds = durationRaw ? readSeconds(durationRaw, 'duration', out) : undefined;
   if (prompts.multiPrompt) return shotsDuration(look, prompts.multiPrompt, prompts.shotsRaw, durationSeconds, out);
-  if (durationRaw === undefined && !prompts.shotsRaw) out.add(look.rowAt, 'duration', `is required (whole seconds from ${MIN_DURATION_S} to ${MAX_DURATION_S})`);
+  if (durationRaw === undefined && !prompts.shotsRaw)
+    out.add(look.rowAt, 'duration', `is required (whole seconds from ${MIN_DURATION_S} to ${MAX_DURATION_S})`);
   return durationSeconds;
 }
 
@@ -134,7 +143,8 @@ function readVoicing(look: Lookup, generateAudio: boolean | undefined, protocol:
   if (voicesRaw && protocol === 'fal') out.add(voicesRaw, 'voice_ids', FAL_VOICE_IDS_MESSAGE);
   if (voicesRaw && voiceIds && generateAudio === false) out.add(voicesRaw, 'voice_ids', 'voices need generate_audio: true');
   elements?.forEach((e, i) => {
-    if (e.kind === 'video' && e.voiceId !== undefined && generateAudio === false) out.add(elementsRaw!, `elements[${i + 1}].voice_id`, 'a voice needs generate_audio: true');
+    if (e.kind === 'video' && e.voiceId !== undefined && generateAudio === false)
+      out.add(elementsRaw!, `elements[${i + 1}].voice_id`, 'a voice needs generate_audio: true');
   });
   return { elementsRaw, elements, voicesRaw, voiceIds };
 }

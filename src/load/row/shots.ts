@@ -15,7 +15,8 @@ function readShot(raw: RawValue, item: unknown, field: string, out: Collector): 
   const prompt = isBlank(shot.prompt) ? undefined : readString({ ...raw, value: shot.prompt }, `${field}.prompt`, out, MAX_PROMPT_CHARS);
   if (isBlank(shot.prompt)) out.add(raw, `${field}.prompt`, 'is required');
   const durationSeconds = isBlank(shot.duration) ? undefined : readSeconds({ ...raw, value: shot.duration }, `${field}.duration`, out, MIN_SHOT_S);
-  if (isBlank(shot.duration)) out.add(raw, `${field}.duration`, `is required (${MIN_SHOT_S} to ${MAX_DURATION_S} seconds; the shots together ${MIN_DURATION_S} to ${MAX_DURATION_S})`);
+  if (isBlank(shot.duration))
+    out.add(raw, `${field}.duration`, `is required (${MIN_SHOT_S} to ${MAX_DURATION_S} seconds; the shots together ${MIN_DURATION_S} to ${MAX_DURATION_S})`);
   return prompt !== undefined && durationSeconds !== undefined ? { prompt, durationSeconds } : undefined;
 }
 

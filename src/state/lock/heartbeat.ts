@@ -20,7 +20,8 @@ async function refreshIfOurs(file: string, token: string): Promise<string | unde
   try {
     handle = await open(file, 'r');
     const record = parseRecord(await handle.readFile('utf8'));
-    if (record?.token !== token) return record ? `pid ${record.pid} on ${record.host} (started ${record.started_at}) holds it now` : 'the lock file holds something else';
+    if (record?.token !== token)
+      return record ? `pid ${record.pid} on ${record.host} (started ${record.started_at}) holds it now` : 'the lock file holds something else';
     // The descriptor we read the token through: we refresh the file we checked, never one that replaced it.
     const now = new Date();
     await handle.utimes(now, now);
@@ -42,7 +43,8 @@ export function hold(file: string, me: LockRecord, o: Settings, tookOverFrom: Lo
       else lastBeat = Date.now();
     } catch (error) {
       if (code(error) === 'ENOENT') controller.abort(new LockLostError(file, 'the lock file was deleted'));
-      else if (Date.now() - lastBeat > o.staleMs / 2) controller.abort(new LockLostError(file, `the lock could not be refreshed (${(error as Error).message})`));
+      else if (Date.now() - lastBeat > o.staleMs / 2)
+        controller.abort(new LockLostError(file, `the lock could not be refreshed (${(error as Error).message})`));
     }
   };
   const timer = setInterval(() => {
@@ -58,9 +60,10 @@ export function hold(file: string, me: LockRecord, o: Settings, tookOverFrom: Lo
     clearInterval(timer);
     await beating;
     const seen = await readSeen(file).catch(() => undefined);
-    if (seen?.record?.token === me.token) await unlink(file).catch((error: unknown) => {
-      if (code(error) !== 'ENOENT') throw error;
-    });
+    if (seen?.record?.token === me.token)
+      await unlink(file).catch((error: unknown) => {
+        if (code(error) !== 'ENOENT') throw error;
+      });
   };
   return {
     file,

@@ -36,7 +36,10 @@ export function readOwnIdentity(): Promise<ProcIdentity> {
   return (ownIdentity ??= (async () => {
     const [start, boot, ns] = await Promise.all([
       startTicks(process.pid),
-      readFile('/proc/sys/kernel/random/boot_id', 'utf8').then((text) => text.trim(), () => undefined),
+      readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
+        (text) => text.trim(),
+        () => undefined,
+      ),
       readlink('/proc/self/ns/pid').catch(() => undefined),
     ]);
     return {
