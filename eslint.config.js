@@ -12,8 +12,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        // scripts/ is outside tsconfig.json's include: its files get tsconfig.json's options through the default project.
-        projectService: { allowDefaultProject: ['scripts/*.ts'], defaultProject: 'tsconfig.json' },
+        projectService: true,
         tsconfigRootDir: import.meta.dirname,
       },
     },

@@ -10,7 +10,7 @@ import { defaultPipeline, resolvePipeline } from '../src/config/pipeline.js';
 import { ApiError } from '../src/infra/errors.js';
 import { InputError } from '../src/load/problem.js';
 import { EXIT } from '../src/report/summary.js';
-import { JournalWriteError } from '../src/state/journal.js';
+import { JournalWriteError } from '../src/state/disk-write.js';
 import { LockedError } from '../src/state/lock.js';
 import { simulatorOptionsSchema } from '../src/simulator/options.js';
 import { runCli, tempDir, write } from './helpers.js';

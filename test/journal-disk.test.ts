@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
-import { Journal, JournalWriteError } from '../src/state/journal.js';
+import { JournalWriteError } from '../src/state/disk-write.js';
+import { Journal } from '../src/state/journal.js';
 import { runManifests } from '../src/commands/run.js';
 import { envFor, fastPipeline, startSimulator, tempDir, workspace, write } from './helpers.js';
 

@@ -11,7 +11,7 @@ import type { LookUpAnswer } from '../lifecycle/lost-create.js';
 import type { Command, Failure, Input } from '../lifecycle/machine.js';
 import { archivedVideoPath, videoPathFor, type WorkItem } from '../plan/plan.js';
 import type { Provider, RunRef, RunSnapshot, Submission } from '../providers/provider.js';
-import { JournalWriteError } from '../state/journal.js';
+import { JournalWriteError } from '../state/disk-write.js';
 import { sha256Of } from '../state/outputs.js';
 import type { StateStore } from '../state/store.js';
 import { downloadVideo, maxVideoBytes } from './download.js';

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ApiError, kindOfStatus } from '../infra/errors.js';
 import { redactUrl, type HttpClient } from '../infra/http.js';
-import { isDiskFull, JournalWriteError, sidecarPathFor } from '../state/journal.js';
+import { isDiskFull, JournalWriteError } from '../state/disk-write.js';
+import { sidecarPathFor } from '../state/journal.js';
 import { Mp4Inspector } from '../infra/mp4.js';
 
 export interface DownloadedVideo {

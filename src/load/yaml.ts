@@ -1,4 +1,4 @@
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair } from 'yaml';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
 import type { Problem } from './problem.js';
 import type { RawDefaults, RawRow, RawValue } from './raw.js';
 import { DEFAULTABLE_FIELDS } from './row.js';
@@ -69,21 +69,34 @@ export function parseYamlManifest(text: string, file: string): LoadedYamlManifes
       problems.push({ file, line: lineOf(lines, pair.key as Node), field: name, message: `unknown top-level key (allowed: ${TOP_LEVEL_KEYS.join(', ')})` });
     }
   }
+  result.defaults = readDefaults(root, file, lines, problems);
+  result.rows = readRows(root, file, lines, problems);
+  return result;
+}
+
+/** The `defaults:` block: a mapping of fields a row can inherit; absent or empty is no defaults. */
+function readDefaults(root: YAMLMap, file: string, lines: LineCounter, problems: Problem[]): RawDefaults {
   const defaults = root.get('defaults', true) as Node | null | undefined;
-  if (defaults != null && !(isScalar(defaults) && defaults.value === null)) {
-    if (isMap(defaults)) {
-      result.defaults = readYamlMap(defaults, file, lines);
-      for (const [name, value] of result.defaults) {
-        if (!DEFAULTABLE_FIELDS.includes(name))
-          problems.push({
-            file,
-            line: value.line,
-            field: `defaults.${name}`,
-            message: `not a row field that can have a default (allowed: ${DEFAULTABLE_FIELDS.join(', ')})`,
-          });
-      }
-    } else problems.push({ file, line: lineOf(lines, defaults), field: 'defaults', message: 'must be a mapping of field: value' });
+  if (defaults == null || (isScalar(defaults) && defaults.value === null)) return new Map();
+  if (!isMap(defaults)) {
+    problems.push({ file, line: lineOf(lines, defaults), field: 'defaults', message: 'must be a mapping of field: value' });
+    return new Map();
   }
+  const read = readYamlMap(defaults, file, lines);
+  for (const [name, value] of read) {
+    if (!DEFAULTABLE_FIELDS.includes(name))
+      problems.push({
+        file,
+        line: value.line,
+        field: `defaults.${name}`,
+        message: `not a row field that can have a default (allowed: ${DEFAULTABLE_FIELDS.join(', ')})`,
+      });
+  }
+  return read;
+}
+
+/** The `rows:` list, each row a mapping with the line of every field; a row that is not a mapping is a problem. */
+function readRows(root: YAMLMap, file: string, lines: LineCounter, problems: Problem[]): RawRow[] {
   const rows = root.get('rows', true) as Node | undefined;
   if (!isSeq(rows)) {
     problems.push({
@@ -92,15 +105,16 @@ export function parseYamlManifest(text: string, file: string): LoadedYamlManifes
       field: 'rows',
       message: 'is required: a list of rows, each a mapping with image, prompt, duration…',
     });
-    return result;
+    return [];
   }
+  const read: RawRow[] = [];
   for (const item of rows.items as Node[]) {
     const line = lineOf(lines, item);
     if (!isMap(item)) {
       problems.push({ file, line, field: '', message: 'each row must be a mapping (image: …, prompt: …, duration: …)' });
       continue;
     }
-    result.rows.push({ file, line, fields: readYamlMap(item, file, lines) });
+    read.push({ file, line, fields: readYamlMap(item, file, lines) });
   }
-  return result;
+  return read;
 }

@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { copyFile, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { syncDirectory } from '../../execute/download.js';
-import { writeFully } from '../journal.js';
+import { writeFully } from '../disk-write.js';
 
 /** A time as it can appear in a file name. */
 function fileTimestamp(now: Date): string {
