@@ -154,7 +154,7 @@ export type Scripted = 'pass' | 'reset' | { status: number; headers?: Record<str
 export async function scriptedProxy(
   t: TestContext,
   target: string,
-  script: (method: string, path: string, n: number) => Scripted,
+  script: (method: string, path: string, n: number, rawPath: string) => Scripted,
 ): Promise<{ url: string; seen: string[]; requests: { key: string; search: string; at: number }[] }> {
   const seen: string[] = [];
   const requests: { key: string; search: string; at: number }[] = [];
@@ -164,7 +164,7 @@ export async function scriptedProxy(
     const n = (counts.get(key) ?? 0) + 1;
     counts.set(key, n);
     requests.push({ key, search: new URL(req.url ?? '/', 'http://x').search, at: Date.now() });
-    const action = script(req.method ?? '', key, n);
+    const action = script(req.method ?? '', key, n, (req.url ?? '').split('?')[0]!);
     seen.push(`${key} #${n} ${typeof action === 'string' ? action : action.status}`);
     if (action === 'reset') {
       req.resume();

@@ -133,8 +133,10 @@ class Runner {
    * stand for runs at the provider; the download happens after the slot is freed, under its own cap.
    */
   async drive(item: WorkItem, slots: LimitFunction, downloads: LimitFunction): Promise<void> {
-    const first = await this.step(item, { at: 'start' }, { on: 'start' });
-    const pending = await slots(() => this.advance(item, first, (command) => command.do === 'download'));
+    // The first step is taken once the slot is ours: a re-attached run's deadlines count from its first poll, not from the night's start.
+    const pending = await slots(async () =>
+      this.advance(item, await this.step(item, { at: 'start' }, { on: 'start' }), (command) => command.do === 'download'),
+    );
     if (pending) await downloads(() => this.advance(item, pending, () => false));
   }
 
