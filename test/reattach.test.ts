@@ -16,7 +16,7 @@ test("a re-attached run's queue_timeout counts from when its row gets a slot, no
   const stop = new AbortController();
   let submitted = 0;
   const logLine = (line: string) => {
-    if (/submitted as/.test(line) && ++submitted === 2) stop.abort();
+    if (line.includes('submitted as') && ++submitted === 2) stop.abort();
   };
   const first = await runManifests({
     manifests: [file],
