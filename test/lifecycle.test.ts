@@ -41,18 +41,18 @@ function failure(o: Partial<Failure> & Pick<Failure, 'kind' | 'code'>): Failure 
   return { message: `${o.code} happened`, mayHaveReachedServer: true, aborted: false, ...o };
 }
 
-/** Effects as short words a reader can check at a glance: `record:failed(billed)`, `settle:0`, `log:row_failed`, `stop:budget_full`. */
+/** Effects as short words a reader can check at a glance: `record:failed(billed,CODE,a<attempt>)`, `settle:0`, `log:row_failed`, `stop:credit`. */
 function words(effects: Effect[]): string[] {
   return effects.flatMap((e) => {
     switch (e.do) {
       case 'record':
-        return [`record:${e.event.type}${e.event.type === 'failed' ? `(${e.event.billed ? 'billed' : 'unbilled'},${e.event.code})` : ''}`];
+        return [`record:${e.event.type}${e.event.type === 'failed' ? `(${e.event.billed ? 'billed' : 'unbilled'},${e.event.code},a${e.event.attempt})` : ''}`];
       case 'log':
         return [`log:${e.event}`];
       case 'settle':
         return [`settle:${e.billedMicros}`];
       case 'stop':
-        return [`stop:${e.reason}`];
+        return [e.reason === 'refused' ? `stop:${e.failure.kind}` : `stop:${e.reason}`];
       case 'price_seen':
         return [`price:${e.billedMicros}`];
       default:
@@ -140,7 +140,7 @@ const cases: Case[] = [
     name: 'a 422 is the row failing for good, not billed',
     view: view({ phase: { at: 'creating', tries: 1 }, row: row('submitting') }),
     input: { on: 'create_failed', sent: true, failure: failure({ kind: 'row', code: 'VALIDATION', status: 422 }) },
-    effects: ['settle:0', 'record:failed(unbilled,VALIDATION)', 'log:row_failed'],
+    effects: ['settle:0', 'record:failed(unbilled,VALIDATION,a1)', 'log:row_failed'],
     command: 'end',
   },
   {
@@ -183,21 +183,42 @@ const cases: Case[] = [
     name: 'a create never sent (the journal refused the intent) gives the money back and stops the run',
     view: view({ phase: { at: 'creating', tries: 1 } }),
     input: { on: 'create_failed', sent: false, failure: failure({ kind: 'io', code: 'JOURNAL' }) },
-    effects: ['settle:0', 'stop:refused'],
+    effects: ['settle:0', 'stop:io'],
     command: 'end',
   },
   {
     name: 'a 401 made nothing and stops the run',
     view: view({ phase: { at: 'creating', tries: 1 }, row: row('submitting') }),
     input: { on: 'create_failed', sent: true, failure: failure({ kind: 'fatal', code: 'UNAUTHORIZED', status: 401 }) },
-    effects: ['record:not_submitted', 'settle:0', 'stop:refused'],
+    effects: ['record:not_submitted', 'settle:0', 'stop:fatal'],
     command: 'end',
   },
   {
     name: 'a 402 made nothing and stops the run (runs in flight finish)',
     view: view({ phase: { at: 'creating', tries: 1 }, row: row('submitting') }),
     input: { on: 'create_failed', sent: true, failure: failure({ kind: 'credit', code: 'INSUFFICIENT_CREDIT', status: 402 }) },
-    effects: ['record:not_submitted', 'settle:0', 'stop:refused'],
+    effects: ['record:not_submitted', 'settle:0', 'stop:credit'],
+    command: 'end',
+  },
+  {
+    name: 'creates stopped before a reservation: nothing was reserved, nothing to give back',
+    view: view({ phase: { at: 'reserving' } }),
+    input: { on: 'submits_stopped' },
+    effects: [],
+    command: 'end',
+  },
+  {
+    name: 'a create that failed in our own code after sending may have made a run: never concluded, the next run looks it up',
+    view: view({ phase: { at: 'creating', tries: 1 }, row: row('submitting', { attempts: 2 }) }),
+    input: { on: 'create_failed', sent: true, failure: failure({ kind: 'internal', code: 'INTERNAL' }) },
+    effects: ['log:submit_unknown'],
+    command: 'end',
+  },
+  {
+    name: 'a 422 on the third attempt is recorded with that attempt',
+    view: view({ phase: { at: 'creating', tries: 1 }, row: row('submitting', { attempts: 3 }) }),
+    input: { on: 'create_failed', sent: true, failure: failure({ kind: 'row', code: 'VALIDATION', status: 422 }) },
+    effects: ['settle:0', 'record:failed(unbilled,VALIDATION,a3)', 'log:row_failed'],
     command: 'end',
   },
 ];
@@ -301,21 +322,21 @@ cases.push(
     name: 'failed: not billed, money back',
     view: view({ phase: waiting, row: row('submitted', { runId: 'run-1' }) }),
     input: { on: 'polled', snapshot: snapshot({ state: 'failed', failure: { code: 'MODEL_ERROR', message: 'x' } }) },
-    effects: ['settle:0', 'record:failed(unbilled,MODEL_ERROR)', 'log:row_failed'],
+    effects: ['settle:0', 'record:failed(unbilled,MODEL_ERROR,a1)', 'log:row_failed'],
     command: 'end',
   },
   {
     name: 'failed with a cost above zero: billed as reported',
     view: view({ phase: waiting, row: row('submitted', { runId: 'run-1' }) }),
     input: { on: 'polled', snapshot: snapshot({ state: 'failed', costMicros: 100_000 }) },
-    effects: ['settle:100000', 'record:failed(billed,FAILED)', 'log:row_failed'],
+    effects: ['settle:100000', 'record:failed(billed,FAILED,a1)', 'log:row_failed'],
     command: 'end',
   },
   {
     name: 'an outcome that can no longer be read: billed at the estimate',
     view: view({ phase: waiting, row: row('submitted', { runId: 'run-1' }) }),
     input: { on: 'polled', snapshot: snapshot({ state: 'failed', mayBeBilled: true }) },
-    effects: [`settle:${ESTIMATE}`, 'record:failed(billed,FAILED)', 'log:row_failed'],
+    effects: [`settle:${ESTIMATE}`, 'record:failed(billed,FAILED,a1)', 'log:row_failed'],
     command: 'end',
   },
 );
@@ -333,7 +354,7 @@ cases.push(
     name: 'cancelled after its deadline: failed, with its run id kept for a re-check',
     view: view({ phase: { at: 'cancelling', runId: 'run-1', code: 'QUEUE_TIMEOUT', limitMs: 900_000 }, row: row('submitted', { runId: 'run-1' }) }),
     input: { on: 'cancelled', ok: true },
-    effects: ['log:row_failed', 'record:failed(unbilled,QUEUE_TIMEOUT)'],
+    effects: ['log:row_failed', 'record:failed(unbilled,QUEUE_TIMEOUT,a1)'],
     command: 'end',
     check: (s) => assert.ok(s.effects.some((e) => e.do === 'record' && e.event.type === 'failed' && e.event.runId === 'run-1')),
   },
@@ -345,7 +366,7 @@ cases.push(
       canCancel: false,
     }),
     input: { on: 'polled', snapshot: snapshot({ state: 'running' }) },
-    effects: ['log:row_failed', 'record:failed(unbilled,JOB_TIMEOUT)'],
+    effects: ['log:row_failed', 'record:failed(unbilled,JOB_TIMEOUT,a1)'],
     command: 'end',
     check: (s) => assert.ok(s.effects.some((e) => e.do === 'log' && e.message.includes('may still finish'))),
   },
@@ -361,6 +382,27 @@ cases.push(
     view: view({ phase: waiting, row: row('submitted', { runId: 'run-1' }) }),
     input: { on: 'failed', failure: failure({ kind: 'row', code: 'HTTP_400', status: 400 }) },
     effects: ['log:poll_failed'],
+    command: 'end',
+  },
+  {
+    name: 'polls that keep failing past job_timeout + queue_timeout end in a cancel, not polls for ever',
+    view: view({ phase: { ...waiting, sinceMs: NOW - 1_600_000 } as Phase, row: row('submitted', { runId: 'run-1' }) }),
+    input: { on: 'failed', failure: failure({ kind: 'transient', code: 'HTTP_503', status: 503 }) },
+    effects: ['log:poll_retry'],
+    command: 'cancel',
+  },
+  {
+    name: 'a timed-out run being re-checked that cannot be read stays in flight, its failure not recorded again',
+    view: view({ phase: waiting, action: 'reattach', row: row('failed', { runId: 'run-1', failure: { code: 'JOB_TIMEOUT', message: '', billed: false } }) }),
+    input: { on: 'failed', failure: failure({ kind: 'row', code: 'HTTP_400', status: 400 }) },
+    effects: ['log:poll_failed'],
+    command: 'end',
+  },
+  {
+    name: 'a failed run is recorded with the attempt that made it',
+    view: view({ phase: waiting, row: row('submitted', { runId: 'run-1', attempts: 2 }) }),
+    input: { on: 'polled', snapshot: snapshot({ state: 'failed', failure: { code: 'MODEL_ERROR', message: 'x' } }) },
+    effects: ['settle:0', 'record:failed(unbilled,MODEL_ERROR,a2)', 'log:row_failed'],
     command: 'end',
   },
   // "not found"
@@ -382,14 +424,14 @@ cases.push(
     name: '404s past lost_after on Runflow: recorded lost, not billed',
     view: view({ phase: waiting, row: row('submitted', { runId: 'run-1', notFoundSinceMs: NOW - 3_600_000 }) }),
     input: { on: 'failed', failure: failure({ kind: 'row', code: 'NOT_FOUND', status: 404 }) },
-    effects: ['log:row_failed', 'record:failed(unbilled,RUN_LOST)'],
+    effects: ['log:row_failed', 'record:failed(unbilled,RUN_LOST,a1)'],
     command: 'end',
   },
   {
     name: '404s past lost_after on fal (which forgets billed runs too): recorded lost, counted as billed',
     view: view({ phase: waiting, row: row('submitted', { runId: 'run-1', notFoundSinceMs: NOW - 3_600_000 }), fal: true }),
     input: { on: 'failed', failure: failure({ kind: 'row', code: 'NOT_FOUND', status: 404 }) },
-    effects: ['log:row_failed', 'record:failed(billed,RUN_LOST)'],
+    effects: ['log:row_failed', 'record:failed(billed,RUN_LOST,a1)'],
     command: 'end',
   },
   {

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { runManifests } from '../src/commands/run.js';
 import type { Report } from '../src/report/build.js';
 import type { JournalEvent, PlannedItem } from '../src/lifecycle/events.js';
-import { lastPlan, planRecord, type RecordedPlan } from '../src/state/plans.js';
+import { lastPlan, MAX_PLAN_DIFFERENCES, planRecord, type RecordedPlan } from '../src/state/plans.js';
 import { envFor, fastPipeline, rowsYaml, runCli, startSimulator, workspace, write } from './helpers.js';
 
 const quiet = { print: () => {}, logLine: () => {} };
@@ -15,7 +15,7 @@ function item(key: string, request = 'r1', action = 'done'): PlannedItem {
 }
 
 /** The planned events a journal would hold for these plans, in order. */
-function journalOf(plans: Omit<RecordedPlan, 'session'>[]): JournalEvent[] {
+function journalOf(plans: Pick<RecordedPlan, 'provider' | 'manifests' | 'items'>[]): JournalEvent[] {
   const events: JournalEvent[] = [];
   plans.forEach((plan, night) => {
     const session = `2026-11-2${night}T03:00:00.000Z`;
@@ -44,6 +44,35 @@ test('a plan is recorded as its differences from the last one, and replays to th
   assert.deepEqual(lastPlan(events.slice(0, 2))?.items, first.items);
   assert.deepEqual(lastPlan(events)?.items, edited.items);
   assert.equal(lastPlan(events)?.session, '2026-11-22T03:00:00.000Z');
+  assert.equal(lastPlan(events)?.incomplete, false);
+});
+
+test('a plan difference whose base was lost (a repaired journal) is read as incomplete, and the next plan is recorded whole again', () => {
+  const first = { ...base, items: [item('m/a'), item('m/b')] };
+  const added = { ...base, items: [item('m/a'), item('m/b'), item('m/c')] };
+  const edited = { ...base, items: [item('m/a', 'r2'), item('m/b'), item('m/c')] };
+  const events = journalOf([first, added, edited]);
+  const lost = [events[0]!, events[2]!]; // the line that added m/c was damaged and dropped
+  const replayed = lastPlan(lost);
+  assert.equal(replayed?.incomplete, true, 'said, not hidden');
+  assert.deepEqual(
+    replayed?.items.map((i) => i.key),
+    ['m/a', 'm/b'],
+    'what is known is kept',
+  );
+  const next = planRecord('2026-11-23T03:00:00.000Z', edited, replayed);
+  assert.equal(next.base, undefined, 'the next plan is whole');
+  assert.equal(next.items.length, 3);
+});
+
+test(`a whole plan is recorded again after ${MAX_PLAN_DIFFERENCES} differences, so a lost line costs a bounded number of nights`, () => {
+  const plan = { ...base, items: [item('m/a'), item('m/b')] };
+  const events = journalOf(Array.from({ length: MAX_PLAN_DIFFERENCES + 2 }, () => plan));
+  const planned = events.filter((e): e is Extract<JournalEvent, { type: 'planned' }> => e.type === 'planned');
+  assert.deepEqual(
+    planned.map((p, i) => (p.base === undefined ? i : -1)).filter((i) => i >= 0),
+    [0, MAX_PLAN_DIFFERENCES + 1],
+  );
 });
 
 test('a rerun with nothing to do adds a few hundred bytes to the journal, not the whole plan again; `clipmill report` still rebuilds every row', async (t) => {

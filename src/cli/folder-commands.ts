@@ -36,7 +36,8 @@ export function addReportCommand(program: Command): void {
     .addOption(settingOption('outDir', 'dir', OUT_HELP))
     .addOption(pipelineOption('pipeline file whose output.dir to use'))
     .action(async (opts: Opts) => {
-      const { report, files } = await rebuildReports(await outDirOf(opts));
+      const { report, files, warning } = await rebuildReports(await outDirOf(opts));
+      if (warning !== undefined) process.stderr.write(`WARN ${warning}\n`);
       process.stdout.write(
         `${report.totals.done} of ${report.totals.rows} videos done, ${report.totals.failed} failed\nreports: ${files.map((f) => path.relative(process.cwd(), f) || f).join(', ')}\n`,
       );

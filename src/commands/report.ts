@@ -11,7 +11,7 @@ import { findDamagedOutputs } from '../state/outputs.js';
 import { lastPlan } from '../state/plans.js';
 
 /** `clipmill report`: the four reports again, from the journal alone (the last run's plan and every row's state). */
-export async function rebuildReports(outDir: string): Promise<{ report: Report; files: string[] }> {
+export async function rebuildReports(outDir: string): Promise<{ report: Report; files: string[]; warning?: string }> {
   const lock = await acquireLock(outDir);
   try {
     const events = await Journal.events(outDir);
@@ -47,7 +47,11 @@ export async function rebuildReports(outDir: string): Promise<{ report: Report; 
       planned.session,
       { billed: billedRuns(events), missingOutputs },
     );
-    return { report, files: await writeReports(outDir, report) };
+    const files = await writeReports(outDir, report);
+    if (!planned.incomplete) return { report, files };
+    // A repaired journal lost a plan line that later ones build on: the rows it alone named are not known here.
+    const warning = `part of the last run's plan was lost (a repaired journal): rows it alone recorded may be missing from these reports, and money in ledger.csv is complete; the next clipmill run records the whole plan again`;
+    return { report, files, warning };
   } finally {
     await lock.release();
   }

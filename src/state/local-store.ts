@@ -61,7 +61,7 @@ export class LocalStore implements StateStore {
   }
 
   /** Records tonight's plan: only its differences from the last recorded one, so a night with nothing new barely grows the journal. */
-  async recordPlan(plan: Omit<RecordedPlan, 'session'>): Promise<void> {
+  async recordPlan(plan: Pick<RecordedPlan, 'provider' | 'manifests' | 'items'>): Promise<void> {
     await this.journal.append(planRecord(this.session, plan, lastPlan(this.events())));
   }
 
