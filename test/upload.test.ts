@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runManifests } from '../src/commands/run.js';
-import { ROOT, envFor, fastPipeline, noisePng, runCli, startSimulator, workspace, write } from './helpers.js';
+import { ROOT, envFor, fastPipeline, noisePng, runCli, scriptedProxy, startSimulator, workspace, write } from './helpers.js';
 
 test('every local image goes through the asset upload once per content, across a crash and a resume; the journal keeps asset ids, never signed URLs', async (t) => {
   const simulator = await startSimulator(t, { latency_ms: 150 });
@@ -28,10 +28,14 @@ test('every local image goes through the asset upload once per content, across a
   const out = path.join(dir, 'out');
   const args = ['run', path.join(dir, 'm.yaml'), '--pipeline', pipelineFile, '--out', out, '--log', 'json'];
 
-  // First run: killed (SIGKILL) as soon as the first upload is recorded.
+  // First run: killed (SIGKILL) as soon as the first upload is recorded. Its creates are answered 429 (nothing made, retry in a
+  // minute), so however late the kill lands, the rows that use the uploaded image are still to be sent by the rerun.
+  const proxy = await scriptedProxy(t, simulator.url, (method, key) =>
+    method === 'POST' && key === 'POST /v1/runs' ? { status: 429, headers: { 'retry-after': '60' } } : 'pass',
+  );
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'src/cli.ts'), ...args], {
     cwd: dir,
-    env: { PATH: process.env.PATH, ...envFor(simulator) },
+    env: { PATH: process.env.PATH, ...envFor(simulator), RUNFLOW_BASE_URL: proxy.url },
   });
   child.stderr.on('data', (d: Buffer) => {
     if (d.toString().includes('"event":"uploaded"')) child.kill('SIGKILL');
