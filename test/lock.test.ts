@@ -2,7 +2,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -88,9 +88,11 @@ test("8 processes trying at the same moment: exactly one takes the folder, over 
     for (let round = 0; round < rounds; round++) {
       const { out, file } = await lockFileIn(t);
       await scenario.prepare(file);
-      for (const c of contenders) c.child.stdin.write(`go ${out} 300\n`);
-      const answers = await Promise.all(contenders.map(async (c) => [await c.next(), await c.next()]));
-      const results = answers.map(([result]) => result!);
+      for (const c of contenders) c.child.stdin.write(`go ${out}\n`);
+      const results = await Promise.all(contenders.map(async (c) => c.next()));
+      // Every contender has answered while the winner still holds: now it releases.
+      for (const c of contenders) c.child.stdin.write('release\n');
+      const answers = await Promise.all(contenders.map(async (c, i) => [results[i], await c.next()]));
       for (const [, done] of answers) assert.equal(done, 'done', `${scenario.name}, round ${round}: ${results.join(' | ')}`);
       const got = results.filter((r) => r.startsWith('got '));
       assert.equal(got.length, 1, `${scenario.name}, round ${round}: ${results.join(' | ')}`);
@@ -125,7 +127,7 @@ test(
     const holder = startContender();
     t.after(() => holder.child.kill('SIGKILL'));
     assert.equal(await holder.next(), 'ready');
-    holder.child.stdin.write(`go ${out} 1500\n`);
+    holder.child.stdin.write(`go ${out}\n`);
     const pid = holder.child.pid!;
     assert.equal(await holder.next(), `got ${pid}`);
     const record = JSON.parse(await readFile(file, 'utf8')) as { pid: number; pid_start?: string };
@@ -143,6 +145,7 @@ test(
     assert.equal((JSON.parse(await readFile(file, 'utf8')) as { pid: number }).pid, pid, "the lock is still the holder's");
 
     holder.child.kill('SIGCONT');
+    holder.child.stdin.write('release\n');
     assert.equal(await holder.next(), 'done', 'the resumed holder finished and released its own lock');
     await assert.rejects(readFile(file), /ENOENT/);
   },
@@ -277,7 +280,9 @@ test("the heartbeat refreshes the lock's mtime, and aborts `lost` when another t
   assert.equal(lock.lost.aborted, false);
 
   const thief = `${JSON.stringify({ pid: 4242, host: 'elsewhere.example', started_at: '2026-11-23T02:00:00Z', token: 'dddddddddddddddd' })}\n`;
-  await writeFile(file, thief);
+  // Written whole and renamed into place, as a real run writes its lock: the heartbeat never reads a half-written file.
+  await writeFile(`${file}.thief`, thief);
+  await rename(`${file}.thief`, file);
   // The heartbeat timer is unref'd (it never keeps a process alive), so the test polls with a timer of its own.
   while (!lock.lost.aborted) {
     assert.ok(Date.now() < deadline, 'the heartbeat noticed the stolen lock');
