@@ -11,7 +11,7 @@ import { ApiError } from '../src/infra/errors.js';
 import { InputError } from '../src/load/problem.js';
 import { EXIT } from '../src/report/summary.js';
 import { JournalWriteError } from '../src/state/disk-write.js';
-import { LockedError } from '../src/state/lock.js';
+import { LockContestedError, LockedError } from '../src/state/lock.js';
 import { simulatorOptionsSchema } from '../src/simulator/options.js';
 import { runCli, tempDir, write } from './helpers.js';
 
@@ -150,6 +150,7 @@ test('every error of ours says how the CLI exits; anything else is an internal e
   assert.equal(exitCodeOf(new InputError([])), EXIT.invalid);
   assert.equal(exitCodeOf(new LockedError({ pid: 1, host: 'h', started_at: 'now' } as never, '/out/.clipmill/lock')), EXIT.invalid);
   assert.equal(exitCodeOf(io), EXIT.invalid);
+  assert.equal(exitCodeOf(new LockContestedError('/out/.clipmill/lock')), EXIT.invalid, 'a lock other runs keep racing for is a busy folder, not a bug');
   assert.equal(exitCodeOf(new ApiError('fatal', 'UNAUTHORIZED', 'refused')), EXIT.rowsFailed);
   assert.equal(exitCodeOf(new CommanderError(0, 'commander.helpDisplayed', '')), EXIT.ok);
   assert.equal(exitCodeOf(new CommanderError(1, 'commander.unknownOption', '')), EXIT.invalid);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { STATE_DIR } from '../journal.js';
-import { LockedError } from './errors.js';
+import { LockContestedError, LockedError } from './errors.js';
 import { createExclusive, readSeen, removeLeftovers } from './files.js';
 import { hold, type HeldLock } from './heartbeat.js';
 import { judge } from './judge.js';
@@ -65,7 +65,7 @@ export async function acquireLock(outDir: string, options: LockOptions = {}): Pr
   const watch = new Watch();
   const deadline = performance.now() + acquireBudgetMs(o);
   for (;;) {
-    if (performance.now() > deadline) throw new Error(`could not take the lock ${file}: other runs keep racing for it`);
+    if (performance.now() > deadline) throw new LockContestedError(file);
     const round = await tryOnce(file, text, me, o, watch);
     if (!round.placed) continue;
     // Verified owner: the file now holds our token, or someone else won and the next round says who.

@@ -29,3 +29,12 @@ export class LockLostError extends ClipmillError {
     this.name = 'LockLostError';
   }
 }
+
+/** Other runs kept taking the lock for the whole attempt: nothing was touched; the CLI exits 2, as for a held lock. */
+export class LockContestedError extends ClipmillError {
+  readonly exit = 'invalid';
+  constructor(readonly file: string) {
+    super(`could not take the lock ${file}: other runs kept racing for it; nothing was done, run the command again once they have settled`);
+    this.name = 'LockContestedError';
+  }
+}
