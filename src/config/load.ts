@@ -2,9 +2,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LineCounter, parseDocument, isMap, type Node } from 'yaml';
 import type { z } from 'zod';
-import { DEFAULTABLE_FIELDS } from '../load/row.js';
 import type { RawDefaults, RawValue } from '../load/raw.js';
-import { readYamlMap, yamlMessage } from '../load/yaml.js';
+import { defaultsProblems, readYamlMap, yamlMessage } from '../load/yaml.js';
 import { InputError, type Problem } from '../load/problem.js';
 import { checkBaseUrl, envProblems, envSettings } from './env.js';
 import { overrideProblems, SETTING_FLAGS, type SettingOverrides } from './flags.js';
@@ -82,16 +81,7 @@ async function readPipelineFile(file: string): Promise<PipelineFile> {
   if (!parsed.success) return { file, raw, defaults: new Map<string, RawValue>(), problems: zodProblems(parsed.error, file, lineAt) };
   const defaultsNode = doc.get('defaults', true) as Node | undefined;
   const defaults: RawDefaults = defaultsNode && isMap(defaultsNode) ? readYamlMap(defaultsNode, file, lines) : new Map<string, RawValue>();
-  const problems: Problem[] = [];
-  for (const [name, value] of defaults) {
-    if (!DEFAULTABLE_FIELDS.includes(name))
-      problems.push({
-        file,
-        line: value.line,
-        field: `defaults.${name}`,
-        message: `not a row field that can have a default (allowed: ${DEFAULTABLE_FIELDS.join(', ')})`,
-      });
-  }
+  const problems: Problem[] = defaultsProblems(defaults, file);
   const urls: [string[], string | undefined][] = [
     [['notify', 'webhook_url'], parsed.data.notify.webhook_url],
     [['base_url'], parsed.data.base_url],

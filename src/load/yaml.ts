@@ -83,15 +83,7 @@ function readDefaults(root: YAMLMap, file: string, lines: LineCounter, problems:
     return new Map();
   }
   const read = readYamlMap(defaults, file, lines);
-  for (const [name, value] of read) {
-    if (!DEFAULTABLE_FIELDS.includes(name))
-      problems.push({
-        file,
-        line: value.line,
-        field: `defaults.${name}`,
-        message: `not a row field that can have a default (allowed: ${DEFAULTABLE_FIELDS.join(', ')})`,
-      });
-  }
+  problems.push(...defaultsProblems(read, file));
   return read;
 }
 
@@ -117,4 +109,12 @@ function readRows(root: YAMLMap, file: string, lines: LineCounter, problems: Pro
     read.push({ file, line, fields: readYamlMap(item, file, lines) });
   }
   return read;
+}
+
+/** A `defaults:` block (a manifest's or the pipeline's) may only name row fields that can have a default. */
+export function defaultsProblems(defaults: RawDefaults, file: string): Problem[] {
+  const allowed = DEFAULTABLE_FIELDS.join(', ');
+  return [...defaults]
+    .filter(([name]) => !DEFAULTABLE_FIELDS.includes(name))
+    .map(([name, value]) => ({ file, line: value.line, field: `defaults.${name}`, message: `not a row field that can have a default (allowed: ${allowed})` }));
 }
