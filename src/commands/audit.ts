@@ -4,10 +4,8 @@ import { HttpClient } from '../infra/http.js';
 import type { JournalEvent } from '../lifecycle/events.js';
 import { Journal } from '../state/journal.js';
 import { billedRuns, type BilledRun } from '../money/ledger.js';
-import { InputError } from '../load/problem.js';
-import { configuredHosts, openProvider, providerProblems } from '../providers/index.js';
+import { configuredHosts, openProvider, pipelineForProvider } from '../providers/index.js';
 import type { ListedRun } from '../providers/provider.js';
-import { resolvePipeline } from '../config/pipeline.js';
 import { RateGate } from '../execute/rate-gate.js';
 
 /** Every client_ref clipmill sends starts so; the row and request part says which row a run was for. */
@@ -96,12 +94,7 @@ export async function runAudit(o: {
   sinceMs: number;
 }): Promise<{ exitCode: number; lines: string[]; findings?: AuditFindings }> {
   const env = o.env ?? process.env;
-  const pipeline = await resolvePipeline(
-    { ...(o.pipelineFile !== undefined && { pipelineFile: o.pipelineFile }), ...(o.outDir !== undefined && { outDir: o.outDir }) },
-    env,
-  );
-  const problems = providerProblems(pipeline, env);
-  if (problems.length > 0) throw new InputError(problems);
+  const pipeline = await pipelineForProvider(o, env);
   const events = await Journal.events(pipeline.outputDir);
   const http = new HttpClient({ connections: 4, allowedHosts: configuredHosts(pipeline, env) });
   const handle = await openProvider(pipeline, env, http, new RateGate(pipeline.requestsPerMinute));

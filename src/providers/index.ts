@@ -1,4 +1,4 @@
-import { checkBaseUrl, type Pipeline } from '../config/pipeline.js';
+import { checkBaseUrl, resolvePipeline, type Pipeline } from '../config/pipeline.js';
 import { redactUrl, registerSecret, type HttpClient } from '../infra/http.js';
 import { InputError, type Problem } from '../load/problem.js';
 import type { RateGate } from '../execute/rate-gate.js';
@@ -41,6 +41,17 @@ export function configuredHosts(pipeline: Pipeline, env: NodeJS.ProcessEnv): Set
     }
   }
   return hosts;
+}
+
+/** The pipeline of a command that talks to the provider (audit, repair with manifests): file and --out, then its key checked. */
+export async function pipelineForProvider(o: { pipelineFile?: string | undefined; outDir?: string | undefined }, env: NodeJS.ProcessEnv): Promise<Pipeline> {
+  const pipeline = await resolvePipeline(
+    { ...(o.pipelineFile !== undefined && { pipelineFile: o.pipelineFile }), ...(o.outDir !== undefined && { outDir: o.outDir }) },
+    env,
+  );
+  const problems = providerProblems(pipeline, env);
+  if (problems.length > 0) throw new InputError(problems);
+  return pipeline;
 }
 
 /** Checks what a provider needs from the environment, before any manifest is read or money moves. */

@@ -1,11 +1,9 @@
-import { resolvePipeline } from '../../config/pipeline.js';
 import { RateGate } from '../../execute/rate-gate.js';
 import { ApiError } from '../../infra/errors.js';
 import { HttpClient } from '../../infra/http.js';
-import { InputError } from '../../load/problem.js';
 import { loadValidated } from '../../load/validate.js';
 import { requestHash, rowKey } from '../../plan/plan.js';
-import { configuredHosts, openProvider, providerProblems } from '../../providers/index.js';
+import { configuredHosts, openProvider, pipelineForProvider } from '../../providers/index.js';
 import type { ListedRun } from '../../providers/provider.js';
 import type { ManifestRow } from './provider-runs.js';
 import { recoverFromProvider } from './recover-from-provider.js';
@@ -37,12 +35,7 @@ export function exitWithoutRunList(localExitCode: number): number {
  */
 export async function repairWithProvider(o: RepairWithProviderOptions): Promise<{ exitCode: number; lines: string[] }> {
   const env = o.env ?? process.env;
-  const pipeline = await resolvePipeline(
-    { ...(o.pipelineFile !== undefined && { pipelineFile: o.pipelineFile }), ...(o.outDir !== undefined && { outDir: o.outDir }) },
-    env,
-  );
-  const problems = providerProblems(pipeline, env);
-  if (problems.length > 0) throw new InputError(problems);
+  const pipeline = await pipelineForProvider(o, env);
   const loaded = await loadValidated(o.manifests, pipeline);
   const rows: ManifestRow[] = loaded.manifests.flatMap((m) => m.rows.map((row) => ({ key: rowKey(row), request: requestHash(row, loaded.images) })));
   const local = await repairFolder(pipeline.outputDir);
