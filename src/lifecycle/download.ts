@@ -1,7 +1,7 @@
 import { backoffMs } from '../infra/retry.js';
 import { rowErrorEffects } from './row-error.js';
 import type { Effect, Input, Phase, Step, View } from './types.js';
-import { end } from './steps.js';
+import { end, giveUp, record, say } from './steps.js';
 
 type Downloading = Extract<Phase, { at: 'downloading' }>;
 
@@ -14,8 +14,8 @@ export function onDownloading(view: View, input: Input, phase: Downloading): Ste
   if (input.on === 'downloaded') {
     const { path, bytes, sha256, seconds, runId } = input;
     return end([
-      { do: 'record', event: { type: 'downloaded', runId, path, bytes, sha256, seconds } },
-      { do: 'log', level: 'info', event: 'downloaded', message: `downloaded ${path} (${seconds} s, ${bytes} bytes)` },
+      record({ type: 'downloaded', runId, path, bytes, sha256, seconds }),
+      say('info', 'downloaded', `downloaded ${path} (${seconds} s, ${bytes} bytes)`),
     ]);
   }
   if (input.on === 'polled') {
@@ -33,23 +33,15 @@ export function onDownloading(view: View, input: Input, phase: Downloading): Ste
   if (!isApi || phase.refreshing !== undefined || phase.tries >= rules.retry.maxAttempts || failure.aborted)
     return end(rowErrorEffects(view.facts, view.row, failure, view.nowMs, rules));
   if (failure.code === 'URL_REFUSED' || failure.code === 'NO_OUTPUT') {
-    const effects: Effect[] = [{ do: 'log', level: 'warn', event: 'url_refresh', message: `${failure.message}; fetching the run again for a fresh URL` }];
+    const effects: Effect[] = [say('warn', 'url_refresh', `${failure.message}; fetching the run again for a fresh URL`)];
     return { phase: { ...phase, refreshing: failure.code }, effects, command: { do: 'refresh', runId: phase.runId } };
   }
   if (failure.kind !== 'transient') return end(rowErrorEffects(view.facts, view.row, failure, view.nowMs, rules));
   const delayMs = backoffMs(phase.tries, rules.retry, rules.random);
-  const effects: Effect[] = [{ do: 'log', level: 'warn', event: 'download_retry', message: `${failure.message}; retrying in ${delayMs} ms` }];
+  const effects: Effect[] = [say('warn', 'download_retry', `${failure.message}; retrying in ${delayMs} ms`)];
   return { phase: { ...phase, tries: phase.tries + 1 }, effects, command: { do: 'download', snapshot: phase.snapshot, keepPrevious: false, delayMs } };
 }
 
 function giveUpOwed(view: View, message: string): Step {
-  return end(
-    rowErrorEffects(
-      view.facts,
-      view.row,
-      { kind: 'row', code: 'NO_OUTPUT', message, mayHaveReachedServer: true, aborted: view.aborted },
-      view.nowMs,
-      view.rules,
-    ),
-  );
+  return giveUp(view, { kind: 'row', code: 'NO_OUTPUT', message, mayHaveReachedServer: true, aborted: view.aborted });
 }

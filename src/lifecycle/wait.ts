@@ -6,7 +6,7 @@ import { nextPollDelayMs } from '../execute/polling.js';
 import type { RunSnapshot } from '../providers/provider.js';
 import { rowErrorEffects } from './row-error.js';
 import type { Effect, Failure, Input, Phase, Step, TimeoutCode, View } from './types.js';
-import { end } from './steps.js';
+import { end, record, say, settle } from './steps.js';
 
 type Waiting = Extract<Phase, { at: 'waiting' }>;
 
@@ -38,9 +38,7 @@ export function onWaiting(view: View, input: Input, phase: Waiting): Step {
   if (input.on === 'failed') {
     if (input.failure.kind !== 'transient' || input.failure.aborted) return end(rowErrorEffects(view.facts, view.row, input.failure, nowMs, rules));
     const delayMs = Math.max(rules.pollFloorMs, backoffMs(rules.retry.maxAttempts, rules.retry, rules.random));
-    const effects: Effect[] = [
-      { do: 'log', level: 'warn', event: 'poll_retry', message: `${input.failure.message}; polling again in ${delayMs} ms`, fields: { run_id: phase.runId } },
-    ];
+    const effects: Effect[] = [say('warn', 'poll_retry', `${input.failure.message}; polling again in ${delayMs} ms`, { run_id: phase.runId })];
     const limitMs = rules.jobTimeoutMs + rules.queueTimeoutMs;
     if (nowMs - phase.sinceMs > limitMs) return timeOut(view, phase.runId, 'JOB_TIMEOUT', limitMs, effects);
     return { phase: { ...phase, delayMs }, effects, command: { do: 'poll', runId: phase.runId, delayMs } };
@@ -51,8 +49,7 @@ export function onWaiting(view: View, input: Input, phase: Waiting): Step {
   if (TERMINAL.has(snapshot.state)) return onEndedUnpaid(view, phase, snapshot);
   const state: 'queued' | 'running' = snapshot.state === 'queued' ? 'queued' : 'running';
   const effects: Effect[] = [];
-  if (state !== phase.lastState)
-    effects.push({ do: 'log', level: 'info', event: 'run_state', message: `run ${phase.runId} ${state}`, fields: { run_id: phase.runId, state } });
+  if (state !== phase.lastState) effects.push(say('info', 'run_state', `run ${phase.runId} ${state}`, { run_id: phase.runId, state }));
   const lastSeenQueuedAtMs = state === 'queued' ? nowMs : phase.lastSeenQueuedAtMs;
   if (state === 'queued' && nowMs - phase.sinceMs > rules.queueTimeoutMs) return timeOut(view, phase.runId, 'QUEUE_TIMEOUT', rules.queueTimeoutMs, effects);
   // Without the provider's start time, the last time it was seen queued is the earliest it can have started.
@@ -74,33 +71,23 @@ function onSucceeded(view: View, phase: Waiting, snapshot: RunSnapshot): Step {
   if (runMs !== undefined) effects.push({ do: 'run_time_seen', runMs });
   if (snapshot.costMicros !== undefined) effects.push(...costEffects(view, snapshot.costMicros));
   const cost = snapshot.costMicros ?? facts.estimateMicros;
-  effects.push({ do: 'settle', billedMicros: cost });
+  effects.push(settle(cost));
   const wasPaid = row?.status === 'succeeded' || row?.status === 'downloaded';
   if (!wasPaid) {
     effects.push(
-      { do: 'record', event: { type: 'succeeded', runId, ...(snapshot.costMicros !== undefined && { costMicros: snapshot.costMicros }) } },
-      {
-        do: 'log',
-        level: 'info',
-        event: 'succeeded',
-        message: `run ${runId} succeeded (${formatUsd(cost)}${snapshot.costMicros === undefined ? ', estimated' : ''})`,
-        fields: { run_id: runId, cost_micros: cost },
-      },
+      record({ type: 'succeeded', runId, ...(snapshot.costMicros !== undefined && { costMicros: snapshot.costMicros }) }),
+      say('info', 'succeeded', `run ${runId} succeeded (${formatUsd(cost)}${snapshot.costMicros === undefined ? ', estimated' : ''})`, {
+        run_id: runId,
+        cost_micros: cost,
+      }),
     );
   }
   effects.push({ do: 'raw_output_seen', snapshot });
   if (snapshot.videoUrl === undefined) {
     // Paid for but no video in the answer: never a silent loss. The row stays owed and the next run reads the run again.
-    return end([
-      ...effects,
-      {
-        do: 'log',
-        level: 'error',
-        event: 'no_video_output',
-        message: `run ${runId} succeeded but its output holds no video; the row stays owed and the next run reads the run again. Output as received: ${JSON.stringify(redactJson(snapshot.rawOutput ?? null))}`,
-        fields: { run_id: runId },
-      },
-    ]);
+    const output = JSON.stringify(redactJson(snapshot.rawOutput ?? null));
+    const message = `run ${runId} succeeded but its output holds no video; the row stays owed and the next run reads the run again. Output as received: ${output}`;
+    return end([...effects, say('error', 'no_video_output', message, { run_id: runId })]);
   }
   return { phase: { at: 'downloading', runId, tries: 1, snapshot }, effects, command: { do: 'download', snapshot, keepPrevious: true } };
 }
@@ -111,7 +98,7 @@ function costEffects(view: View, billedMicros: number): Effect[] {
   const effects: Effect[] = [{ do: 'price_seen', billedMicros }];
   if (billedMicros > facts.estimateMicros * rules.costAlertFactor) {
     const message = `billed ${formatUsd(billedMicros)}, more than ${rules.costAlertFactor}× its estimate of ${formatUsd(facts.estimateMicros)}: check the provider's prices and the pipeline's pricing`;
-    effects.push({ do: 'log', level: 'warn', event: 'cost_alert', message });
+    effects.push(say('warn', 'cost_alert', message));
   }
   return effects;
 }
@@ -133,9 +120,9 @@ function onEndedUnpaid(view: View, phase: Waiting, snapshot: RunSnapshot): Step 
     ...(costMicros !== undefined && { costMicros }),
   } as const;
   return end([
-    { do: 'settle', billedMicros: costMicros ?? (billed ? facts.estimateMicros : 0) },
-    { do: 'record', event },
-    { do: 'log', level: 'error', event: 'row_failed', message: `run ${runId} ${snapshot.state}: ${failure.code}: ${failure.message}` },
+    settle(costMicros ?? (billed ? facts.estimateMicros : 0)),
+    record(event),
+    say('error', 'row_failed', `run ${runId} ${snapshot.state}: ${failure.code}: ${failure.message}`),
   ]);
 }
 
@@ -149,14 +136,8 @@ export function onCancelling(view: View, input: Input, phase: Extract<Phase, { a
   const effects: Effect[] = [];
   const cancelled = input.on === 'cancelled' && input.ok;
   if (input.on === 'cancelled' && !input.ok)
-    effects.push({
-      do: 'log',
-      level: 'warn',
-      event: 'cancel_failed',
-      message: `run ${phase.runId} could not be cancelled: the provider says it already finished`,
-    });
-  if (input.on === 'failed')
-    effects.push({ do: 'log', level: 'warn', event: 'cancel_failed', message: `could not cancel run ${phase.runId}: ${input.failure.message}` });
+    effects.push(say('warn', 'cancel_failed', `run ${phase.runId} could not be cancelled: the provider says it already finished`));
+  if (input.on === 'failed') effects.push(say('warn', 'cancel_failed', `could not cancel run ${phase.runId}: ${input.failure.message}`));
   return end([
     ...effects,
     ...rowErrorEffects(view.facts, view.row, timeoutFailure(phase.runId, phase.code, phase.limitMs, cancelled, view.aborted), view.nowMs, view.rules),
