@@ -445,7 +445,7 @@ cases.push(
   {
     name: 'downloaded: journaled, the row is done',
     view: view({ phase: { at: 'downloading', runId: 'run-1', tries: 1, snapshot: snapshot({}) }, row: row('succeeded', { runId: 'run-1' }) }),
-    input: { on: 'downloaded', runId: 'run-1', path: 'm/a.mp4', bytes: 10, sha256: 'ab', seconds: 5 },
+    input: { on: 'downloaded', runId: 'run-1', path: 'm/a.mp4', bytes: 10, sha256: 'ab', seconds: 5, mtimeMs: 1_700_000_000_000.5 },
     effects: ['record:downloaded', 'log:downloaded'],
     command: 'end',
   },

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFile, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { InputError } from '../src/load/problem.js';
@@ -32,7 +32,13 @@ test('each downloaded video has a sidecar beside it with its run, request, hash 
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Record<string, unknown>);
   const downloaded = journal.find((e) => e.type === 'downloaded');
-  assert.deepEqual(Object.keys(sidecar), ['run_id', 'request', 'key', 'sha256', 'bytes', 'seconds', 'cost_micros', 'provider', 'downloaded_at']);
+  assert.deepEqual(Object.keys(sidecar), ['run_id', 'request', 'key', 'sha256', 'bytes', 'seconds', 'mtime_ms', 'cost_micros', 'provider', 'downloaded_at']);
+  assert.equal(
+    sidecar.mtime_ms,
+    (await stat(path.join(out, 'm', 'a.mp4'))).mtimeMs,
+    'the video as put in place: a later run trusts it unread while its size and mtime stay so',
+  );
+  assert.equal(downloaded?.mtimeMs, sidecar.mtime_ms);
   assert.equal(sidecar.run_id, simulator.created[0]?.id);
   assert.equal(sidecar.key, 'm/a');
   assert.equal(sidecar.request, downloaded?.request);

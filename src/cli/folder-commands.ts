@@ -35,8 +35,12 @@ export function addReportCommand(program: Command): void {
     .description('rebuild report.json, report.csv, report.md and report.html of an output folder from its journal (no network, no manifests)')
     .addOption(settingOption('outDir', 'dir', OUT_HELP))
     .addOption(pipelineOption('pipeline file whose output.dir to use'))
+    .option(
+      '--verify',
+      'read every downloaded video again and compare its sha256 (by default a file whose size and modification time are as recorded is trusted unread)',
+    )
     .action(async (opts: Opts) => {
-      const { report, files, warning } = await rebuildReports(await outDirOf(opts));
+      const { report, files, warning } = await rebuildReports(await outDirOf(opts), opts.verify === true);
       if (warning !== undefined) process.stderr.write(`WARN ${warning}\n`);
       process.stdout.write(
         `${report.totals.done} of ${report.totals.rows} videos done, ${report.totals.failed} failed\nreports: ${files.map((f) => path.relative(process.cwd(), f) || f).join(', ')}\n`,

@@ -33,6 +33,7 @@ interface RunFlags {
   partial?: boolean;
   resubmitUnknown?: boolean;
   skipInvalid?: boolean;
+  verify?: boolean;
   log: 'pretty' | 'json';
 }
 
@@ -51,6 +52,10 @@ export function addRunCommand(program: Command): void {
     .option('--partial', 'when the estimate is over the budget, run the rows that fit, in manifest order, instead of refusing')
     .option('--skip-invalid', 'run the valid manifests and list the invalid ones, instead of refusing the whole night (exit 2 at the end)')
     .option('--resubmit-unknown', 'submit again rows whose create got no answer, without looking them up (fal keeps no run list: check its dashboard first)')
+    .option(
+      '--verify',
+      'read every downloaded video again and compare its sha256 (by default a file whose size and modification time are as recorded is trusted unread)',
+    )
     .addOption(new Option('--log <format>', 'log format on stderr').choices(['pretty', 'json']).default('pretty'))
     .addHelpText('after', RUN_HELP)
     .action(async (manifests: string[], opts: RunFlags & Record<string, unknown>) => {
@@ -63,6 +68,7 @@ export function addRunCommand(program: Command): void {
         partial: opts.partial ?? false,
         resubmitUnknown: opts.resubmitUnknown ?? false,
         skipInvalid: opts.skipInvalid ?? false,
+        verify: opts.verify ?? false,
         log: opts.log,
         signal: controller.signal,
       });
@@ -98,8 +104,12 @@ export function addEstimateCommand(program: Command): void {
     .addOption(settingOption('outDir', 'dir', 'output folder whose journal says what is done'))
     .addOption(settingOption('maxCostUsd', 'usd', 'compare against this budget'))
     .option('--json', 'print JSON for scripts')
-    .action(async (manifests: string[], opts: { json?: boolean } & Record<string, unknown>) => {
-      const estimate = await estimateManifests({ manifests, ...sourcesOf(opts) });
+    .option(
+      '--verify',
+      'read every downloaded video again and compare its sha256 (by default a file whose size and modification time are as recorded is trusted unread)',
+    )
+    .action(async (manifests: string[], opts: { json?: boolean; verify?: boolean } & Record<string, unknown>) => {
+      const estimate = await estimateManifests({ manifests, ...sourcesOf(opts), verify: opts.verify ?? false });
       process.stdout.write(opts.json ? `${JSON.stringify(estimate.json, null, 2)}\n` : `${estimate.text}\n`);
     });
 }

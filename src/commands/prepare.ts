@@ -29,6 +29,8 @@ export interface RunOptions {
   resubmitUnknown?: boolean;
   /** Run the valid manifests and list the invalid ones, instead of refusing the whole night. */
   skipInvalid?: boolean;
+  /** Read every downloaded video again and compare its hash, instead of trusting an unchanged size and modification time. */
+  verify?: boolean;
   log?: LogFormat;
   env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
@@ -87,13 +89,13 @@ export async function planFor(
   prepared: Prepared,
   events: readonly JournalEvent[],
   states: ReadonlyMap<string, RowState>,
-  options: Pick<RunOptions, 'retryFailed' | 'resubmitUnknown' | 'partial'>,
+  options: Pick<RunOptions, 'retryFailed' | 'resubmitUnknown' | 'partial' | 'verify'>,
   log?: Logger,
   holdBack = true,
 ): Promise<{ plan: Plan; money: Money }> {
   const { loaded, outDir, pipeline } = prepared;
   const keys = loaded.manifests.flatMap((m) => m.rows.map(rowKey));
-  const damagedOutputs = await findDamagedOutputs(outDir, states, keys);
+  const damagedOutputs = await findDamagedOutputs(outDir, states, keys, options.verify ?? false);
   for (const key of damagedOutputs)
     log?.warn('output_damaged', `${key}: the downloaded video is missing or changed on disk; downloading it again from the same run`);
   const plan = planRun(loaded.manifests, states, loaded.images, {

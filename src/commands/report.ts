@@ -11,7 +11,7 @@ import { findDamagedOutputs } from '../state/outputs.js';
 import { lastPlan } from '../state/plans.js';
 
 /** `clipmill report`: the four reports again, from the journal alone (the last run's plan and every row's state). */
-export async function rebuildReports(outDir: string): Promise<{ report: Report; files: string[]; warning?: string }> {
+export async function rebuildReports(outDir: string, verify = false): Promise<{ report: Report; files: string[]; warning?: string }> {
   const lock = await acquireLock(outDir);
   try {
     const events = await Journal.events(outDir);
@@ -38,6 +38,7 @@ export async function rebuildReports(outDir: string): Promise<{ report: Report; 
       outDir,
       states,
       items.map((i) => i.key),
+      verify,
     );
     const report = buildReport(
       planned.manifests.map((m) => ({ ...m, rows: [] })),

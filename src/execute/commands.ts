@@ -171,6 +171,7 @@ export class RowCommands {
       bytes: video.bytes,
       sha256: video.sha256,
       seconds: video.seconds,
+      mtimeMs: video.mtimeMs,
     };
   }
 

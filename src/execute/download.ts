@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ApiError, kindOfStatus } from '../infra/errors.js';
@@ -13,6 +13,8 @@ export interface DownloadedVideo {
   bytes: number;
   sha256: string;
   seconds: number;
+  /** Its modification time once in place: with the size, what later runs check instead of reading it again. */
+  mtimeMs: number;
 }
 
 export interface DownloadOptions {
@@ -42,6 +44,8 @@ export interface Sidecar extends SidecarFacts {
   sha256: string;
   bytes: number;
   seconds: number;
+  /** The video's modification time when it was put in place (absent in sidecars of older versions). */
+  mtime_ms?: number;
   downloaded_at: string;
 }
 
@@ -55,6 +59,7 @@ async function writeSidecar(video: DownloadedVideo, facts: SidecarFacts): Promis
     sha256: video.sha256,
     bytes: video.bytes,
     seconds: video.seconds,
+    mtime_ms: video.mtimeMs,
     cost_micros: facts.cost_micros,
     provider: facts.provider,
     downloaded_at: new Date().toISOString(),
@@ -200,7 +205,14 @@ export async function downloadVideo(url: string, finalPath: string, options: Dow
     if ('problem' in facts) throw new ApiError('transient', 'NOT_A_VIDEO', `${what}: ${facts.problem}`);
     file = undefined; // the stream closed it at its end
     await commitFile(temporary, finalPath);
-    const video = { path: finalPath, bytes: streamed.bytes, sha256: streamed.hash.digest('hex'), seconds: Math.round(facts.durationSeconds * 1000) / 1000 };
+    const { mtimeMs } = await stat(finalPath);
+    const video = {
+      path: finalPath,
+      bytes: streamed.bytes,
+      sha256: streamed.hash.digest('hex'),
+      seconds: Math.round(facts.durationSeconds * 1000) / 1000,
+      mtimeMs,
+    };
     if (options.sidecar) await writeSidecar(video, options.sidecar);
     return video;
   } catch (error) {

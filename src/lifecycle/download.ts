@@ -12,9 +12,9 @@ type Downloading = Extract<Phase, { at: 'downloading' }>;
 export function onDownloading(view: View, input: Input, phase: Downloading): Step {
   const { rules } = view;
   if (input.on === 'downloaded') {
-    const { path, bytes, sha256, seconds, runId } = input;
+    const { path, bytes, sha256, seconds, runId, mtimeMs } = input;
     return end([
-      record({ type: 'downloaded', runId, path, bytes, sha256, seconds }),
+      record({ type: 'downloaded', runId, path, bytes, sha256, seconds, mtimeMs }),
       say('info', 'downloaded', `downloaded ${path} (${seconds} s, ${bytes} bytes)`),
     ]);
   }

@@ -23,7 +23,8 @@ export type JournalEvent =
   | (EventBase & { type: 'succeeded'; runId: string; costMicros?: number })
   /** The provider answered 404 for the run (the first time since it was last seen): lost only once 404s span `lost_after`. */
   | (EventBase & { type: 'not_found'; runId: string })
-  | (EventBase & { type: 'downloaded'; runId: string; path: string; bytes: number; sha256: string; seconds: number })
+  /** `mtimeMs`: the file's modification time once in place; with its size it says the file is unchanged without reading it. */
+  | (EventBase & { type: 'downloaded'; runId: string; path: string; bytes: number; sha256: string; seconds: number; mtimeMs?: number })
   | (EventBase & { type: 'failed'; runId?: string; code: string; message: string; attempt: number; billed: boolean; costMicros?: number })
   /** A local image was uploaded (key `upload:<provider>:<sha256>`, request = the sha256): its asset id, never its signed URL. */
   | (EventBase & { type: 'uploaded'; assetId: string; provider?: string })
@@ -84,7 +85,7 @@ export interface RowState {
   /** The provider's own addresses for the run (fal), kept for resume. */
   runUrls?: RunUrls;
   costMicros?: number;
-  output?: { path: string; bytes: number; sha256: string; seconds: number };
+  output?: { path: string; bytes: number; sha256: string; seconds: number; mtimeMs?: number };
   failure?: { code: string; message: string; billed: boolean };
   /** The last video downloaded for an earlier version of this row (the manifest row was edited since). */
   previous?: { request: string; output: NonNullable<RowState['output']> };
@@ -144,7 +145,13 @@ export function applyEvent(previous: RowState | undefined, event: RowEvent): Row
         ...base,
         status: 'downloaded',
         runId: event.runId,
-        output: { path: event.path, bytes: event.bytes, sha256: event.sha256, seconds: event.seconds },
+        output: {
+          path: event.path,
+          bytes: event.bytes,
+          sha256: event.sha256,
+          seconds: event.seconds,
+          ...(event.mtimeMs !== undefined && { mtimeMs: event.mtimeMs }),
+        },
       };
     case 'failed': {
       // A forgotten lost create keeps its client_refs: a later --retry-failed looks them up before paying again.

@@ -75,7 +75,7 @@ export type Input =
   | { on: 'looked_up'; answer: LookUpAnswer; readAtMs: number }
   | { on: 'polled'; snapshot: RunSnapshot }
   | { on: 'cancelled'; ok: boolean }
-  | { on: 'downloaded'; runId: string; path: string; bytes: number; sha256: string; seconds: number }
+  | { on: 'downloaded'; runId: string; path: string; bytes: number; sha256: string; seconds: number; mtimeMs: number }
   | { on: 'failed'; failure: Failure };
 
 /** A row event before the journal stamps it with its time and session. */

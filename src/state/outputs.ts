@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import pLimit from 'p-limit';
 import { TEMPORARY_FILE_PATTERN } from '../execute/download.js';
 import type { RowState } from '../lifecycle/events.js';
 
@@ -12,19 +13,50 @@ export async function sha256Of(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
+type Output = NonNullable<RowState['output']>;
+
+/** Files checked at once: enough to keep the disk busy, few enough to leave descriptors for the night. */
+const CHECKS_AT_ONCE = 32;
+
 /**
- * Keys of rows the journal calls downloaded whose file is gone, or differs in size or hash from what
- * was recorded: they are downloaded again from the same run (never generated again).
+ * Pure: what a file's size and modification time say of a recorded video. `intact` needs both to match what
+ * was journaled when it was put in place; a size that differs is `damaged`; anything else (another mtime, a
+ * video journaled before mtimes were) can only be told by reading it again.
  */
-export async function findDamagedOutputs(outDir: string, states: ReadonlyMap<string, RowState>, keys: Iterable<string>): Promise<Set<string>> {
-  const damaged = new Set<string>();
+export function judgeByStat(output: Output, info: { size: number; mtimeMs: number } | undefined): 'intact' | 'damaged' | 'read' {
+  if (info?.size !== output.bytes) return 'damaged';
+  // Within a millisecond: a time set back through a tool (cp -p, rsync -t, utimes) may round the nanoseconds.
+  return output.mtimeMs !== undefined && Math.abs(info.mtimeMs - output.mtimeMs) < 1 ? 'intact' : 'read';
+}
+
+async function isDamaged(file: string, output: Output, verify: boolean): Promise<boolean> {
+  const info = await stat(file).catch(() => undefined);
+  const verdict = judgeByStat(output, info);
+  if (verdict === 'damaged') return true;
+  if (verdict === 'intact' && !verify) return false;
+  return (await sha256Of(file)) !== output.sha256;
+}
+
+/**
+ * Keys of rows the journal calls downloaded whose file is gone, or differs from what was recorded: they are
+ * downloaded again from the same run (never generated again). A file whose size and modification time are
+ * as journaled is not read; `verify` reads every file and compares its hash.
+ */
+export async function findDamagedOutputs(outDir: string, states: ReadonlyMap<string, RowState>, keys: Iterable<string>, verify = false): Promise<Set<string>> {
+  const recorded: [string, Output][] = [];
   for (const key of keys) {
-    const output = states.get(key)?.status === 'downloaded' ? states.get(key)?.output : undefined;
-    if (!output) continue;
-    const file = path.join(outDir, output.path);
-    const info = await stat(file).catch(() => undefined);
-    if (info?.size !== output.bytes || (await sha256Of(file)) !== output.sha256) damaged.add(key);
+    const state = states.get(key);
+    if (state?.status === 'downloaded' && state.output) recorded.push([key, state.output]);
   }
+  const damaged = new Set<string>();
+  const limit = pLimit(CHECKS_AT_ONCE);
+  await Promise.all(
+    recorded.map(([key, output]) =>
+      limit(async () => {
+        if (await isDamaged(path.join(outDir, output.path), output, verify)) damaged.add(key);
+      }),
+    ),
+  );
   return damaged;
 }
 

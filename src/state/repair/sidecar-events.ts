@@ -21,7 +21,16 @@ export function missingEvents(sidecar: Sidecar, state: RowState | undefined, rel
     events.push({ ...base, type: 'succeeded', runId: sidecar.run_id, ...(sidecar.cost_micros !== undefined && { costMicros: sidecar.cost_micros }) });
   }
   if (rel !== undefined)
-    events.push({ ...base, type: 'downloaded', runId: sidecar.run_id, path: rel, bytes: sidecar.bytes, sha256: sidecar.sha256, seconds: sidecar.seconds });
+    events.push({
+      ...base,
+      type: 'downloaded',
+      runId: sidecar.run_id,
+      path: rel,
+      bytes: sidecar.bytes,
+      sha256: sidecar.sha256,
+      seconds: sidecar.seconds,
+      ...(sidecar.mtime_ms !== undefined && { mtimeMs: sidecar.mtime_ms }),
+    });
   return events;
 }
 
