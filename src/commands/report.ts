@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { InputError } from '../load/problem.js';
 import { billedRuns } from '../money/ledger.js';
-import type { Action } from '../plan/plan.js';
+import { actionFor } from '../plan/plan.js';
 import { buildReport, type Report } from '../report/build.js';
 import { writeReports } from '../report/write.js';
 import { foldEvents } from '../lifecycle/events.js';
@@ -29,7 +29,8 @@ export async function rebuildReports(outDir: string, verify = false): Promise<{ 
     const items = planned.items.map((i) => ({
       key: i.key,
       request: i.request,
-      action: i.action as Action,
+      action:
+        i.action === 'over_budget' ? 'over_budget' : actionFor(states.get(i.key)?.request === i.request ? states.get(i.key) : undefined, false, true, false),
       estimateMicros: i.estimateMicros,
       changed: i.changed,
       row: i.row,

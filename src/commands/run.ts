@@ -84,7 +84,8 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
     const items = plan.items.map((item) => ({
       key: item.key,
       request: item.request,
-      action: item.action,
+      // Only the budget's verdict is recorded: actions that follow from row states would make every night's plan differ.
+      ...(item.action === 'over_budget' && { action: item.action }),
       estimateMicros: item.estimateMicros,
       changed: item.changed,
       row: item.row,

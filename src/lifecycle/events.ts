@@ -44,7 +44,8 @@ export interface PlannedManifest {
 export interface PlannedItem {
   key: string;
   request: string;
-  action: string;
+  /** Recorded only when the budget left the row out (`over_budget`): every other action follows from the row's state. */
+  action?: string;
   estimateMicros: number;
   changed: boolean;
   row: Row;

@@ -76,7 +76,7 @@ export function requestHash(row: Row, images: ReadonlyMap<string, ImageInfo>): s
   return createHash('sha256').update(JSON.stringify(input)).digest('hex').slice(0, 16);
 }
 
-function actionFor(state: RowState | undefined, retryFailed: boolean, outputIntact: boolean, resubmitUnknown: boolean): Action {
+export function actionFor(state: RowState | undefined, retryFailed: boolean, outputIntact: boolean, resubmitUnknown: boolean): Action {
   switch (standingOf(state, outputIntact)) {
     case 'new':
       return 'submit';
