@@ -33,7 +33,7 @@ export async function rebuildReports(outDir: string, verify = false): Promise<{ 
         i.action === 'over_budget' ? 'over_budget' : actionFor(states.get(i.key)?.request === i.request ? states.get(i.key) : undefined, false, true, false),
       estimateMicros: i.estimateMicros,
       changed: i.changed,
-      row: i.row,
+      row: { ...i.row, file: i.row.file ?? planned.manifests.find((m) => m.name === i.row.manifest)?.shown ?? i.row.manifest },
     }));
     const missingOutputs = await findDamagedOutputs(
       outDir,

@@ -8,6 +8,7 @@ import { BudgetLedger } from '../money/budget.js';
 import { formatUsd } from '../money/cost.js';
 import { billedRuns } from '../money/ledger.js';
 import { renderEstimate, summariseEstimate } from '../plan/estimate.js';
+import type { Row } from '../load/row.js';
 import type { Plan } from '../plan/plan.js';
 import { configuredHosts, openProvider } from '../providers/index.js';
 import { buildReport, type Report } from '../report/build.js';
@@ -27,6 +28,11 @@ export interface RunResult {
   plan?: Plan;
   report?: Report;
   stopped?: StopReason;
+}
+
+function withoutFile(row: Row): Omit<Row, 'file'> {
+  const { file: _shown, ...rest } = row;
+  return rest;
 }
 
 /** Node types a piped stream as a terminal of size 0; at run time `isTTY`, `columns` and `rows` are simply absent. */
@@ -88,7 +94,8 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
       ...(item.action === 'over_budget' && { action: item.action }),
       estimateMicros: item.estimateMicros,
       changed: item.changed,
-      row: item.row,
+      // The manifest's path is recorded once (below), not per row: a run from another folder would otherwise change every row.
+      row: withoutFile(item.row),
     }));
     await store.recordPlan({ provider: prepared.pipeline.provider, manifests, items });
     return await execute(prepared, plan, store, money, { env, print, log, signal, startedAtMs });

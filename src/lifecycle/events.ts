@@ -48,7 +48,8 @@ export interface PlannedItem {
   action?: string;
   estimateMicros: number;
   changed: boolean;
-  row: Row;
+  /** The row as validated; its `file` (shown relative to where clipmill ran) is left out of newer records: the manifest's is kept once. */
+  row: Omit<Row, 'file'> & { file?: string };
 }
 
 export type RowEvent = Exclude<JournalEvent, { type: 'uploaded' | 'planned' }>;
