@@ -1,14 +1,12 @@
 import { estimateJson, renderEstimate, summariseEstimate } from '../plan/estimate.js';
 import type { Plan } from '../plan/plan.js';
-import { foldEvents } from '../lifecycle/events.js';
 import { Journal } from '../state/journal.js';
 import { budgetViewOf, planFor, prepare, type RunOptions } from './prepare.js';
 
 /** `clipmill estimate`: what the remaining work will cost, per manifest and audio mode; sends nothing, needs no key. */
 export async function estimateManifests(options: RunOptions): Promise<{ plan: Plan; text: string; json: unknown; budgetMicros: number | undefined }> {
   const prepared = await prepare(options, options.env ?? process.env, false);
-  const events = await Journal.events(prepared.outDir);
-  const { plan, money } = await planFor(prepared, events, foldEvents(events), options, undefined, false);
+  const { plan, money } = await planFor(prepared, await Journal.replay(prepared.outDir), options, undefined, false);
   const summary = summariseEstimate(plan);
   const budget = budgetViewOf(prepared, plan, money);
   return { plan, text: renderEstimate(summary, budget), json: estimateJson(summary, budget), budgetMicros: prepared.budgetMicros };

@@ -6,12 +6,12 @@ import type { LoadedManifests } from '../load/load.js';
 import { loadValidated } from '../load/validate.js';
 import { observedRates, overBudget, reservationMicros, spentInPeriod } from '../money/budget.js';
 import { audioModeOf, formatUsd, type AudioMode } from '../money/cost.js';
-import { billedRuns, type BilledRun } from '../money/ledger.js';
+import type { BilledRun } from '../money/ledger.js';
 import type { BudgetView } from '../plan/estimate.js';
 import { planRun, rowKey, withoutRowsOverBudget, type Plan } from '../plan/plan.js';
 import { providerProblems } from '../providers/index.js';
-import type { JournalEvent, RowState } from '../lifecycle/events.js';
 import { findDamagedOutputs } from '../state/outputs.js';
+import type { Replay } from '../state/replay.js';
 
 export interface RunOptions {
   manifests: string[];
@@ -68,10 +68,10 @@ export interface Money {
   rates: Partial<Record<AudioMode, number>>;
 }
 
-function moneyOf(events: readonly JournalEvent[], pipeline: Pipeline, plan?: Plan): Money {
+function moneyOf(replay: Replay, pipeline: Pipeline, plan?: Plan): Money {
   // Tonight's plan knows the estimate of runs whose own plan was lost (a repaired journal): they count at it, not at zero.
   const estimates = new Map(plan?.items.map((item) => [`${item.key}\u0000${item.request}`, item.estimateMicros]) ?? []);
-  const billed = billedRuns(events, estimates);
+  const billed = replay.billedRuns(estimates);
   return { billed, spentBeforeMicros: spentInPeriod(billed, pipeline.budgetPeriod, Date.now()), rates: observedRates(billed) };
 }
 
@@ -87,24 +87,23 @@ export function budgetViewOf(prepared: Prepared, plan: Plan, money: Money): Budg
 /** Rows + journal → plan, with outputs checked on disk and, under `--partial`, the rows past what is left of the budget set aside. */
 export async function planFor(
   prepared: Prepared,
-  events: readonly JournalEvent[],
-  states: ReadonlyMap<string, RowState>,
+  replay: Replay,
   options: Pick<RunOptions, 'retryFailed' | 'resubmitUnknown' | 'partial' | 'verify'>,
   log?: Logger,
   holdBack = true,
 ): Promise<{ plan: Plan; money: Money }> {
   const { loaded, outDir, pipeline } = prepared;
   const keys = loaded.manifests.flatMap((m) => m.rows.map(rowKey));
-  const damagedOutputs = await findDamagedOutputs(outDir, states, keys, options.verify ?? false);
+  const damagedOutputs = await findDamagedOutputs(outDir, replay.states, keys, options.verify ?? false);
   for (const key of damagedOutputs)
     log?.warn('output_damaged', `${key}: the downloaded video is missing or changed on disk; downloading it again from the same run`);
-  const plan = planRun(loaded.manifests, states, loaded.images, {
+  const plan = planRun(loaded.manifests, replay.states, loaded.images, {
     pricing: pipeline.pricing,
     retryFailed: options.retryFailed ?? false,
     resubmitUnknown: options.resubmitUnknown ?? false,
     damagedOutputs,
   });
-  const money = moneyOf(events, pipeline, plan);
+  const money = moneyOf(replay, pipeline, plan);
   const budget = budgetViewOf(prepared, plan, money);
   // `estimate` shows the whole bill against the budget; a run (and --partial anywhere) holds new rows back.
   if (budget === undefined || !(holdBack || options.partial)) return { plan, money };

@@ -1,21 +1,18 @@
 import path from 'node:path';
 import { InputError } from '../load/problem.js';
-import { billedRuns } from '../money/ledger.js';
 import { actionFor } from '../plan/plan.js';
 import { buildReport, type Report } from '../report/build.js';
 import { writeReports } from '../report/write.js';
-import { foldEvents } from '../lifecycle/events.js';
 import { Journal, JOURNAL_FILE, STATE_DIR } from '../state/journal.js';
 import { acquireLock } from '../state/lock.js';
 import { findDamagedOutputs } from '../state/outputs.js';
-import { lastPlan } from '../state/plans.js';
 
 /** `clipmill report`: the four reports again, from the journal alone (the last run's plan and every row's state). */
 export async function rebuildReports(outDir: string, verify = false): Promise<{ report: Report; files: string[]; warning?: string }> {
   const lock = await acquireLock(outDir);
   try {
-    const events = await Journal.events(outDir);
-    const planned = lastPlan(events);
+    const replay = await Journal.replay(outDir);
+    const planned = replay.lastPlan;
     if (!planned)
       throw new InputError([
         {
@@ -25,7 +22,7 @@ export async function rebuildReports(outDir: string, verify = false): Promise<{ 
           message: 'no run is recorded in this output folder yet (run clipmill run first)',
         },
       ]);
-    const states = foldEvents(events);
+    const { states } = replay;
     const items = planned.items.map((i) => ({
       key: i.key,
       request: i.request,
@@ -47,7 +44,7 @@ export async function rebuildReports(outDir: string, verify = false): Promise<{ 
       states,
       planned.provider,
       planned.session,
-      { billed: billedRuns(events), missingOutputs },
+      { billed: replay.billedRuns(), missingOutputs },
     );
     const files = await writeReports(outDir, report);
     if (!planned.incomplete) return { report, files };

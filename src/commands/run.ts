@@ -6,7 +6,6 @@ import { Logger } from '../infra/log.js';
 import { formatProblem } from '../load/problem.js';
 import { BudgetLedger } from '../money/budget.js';
 import { formatUsd } from '../money/cost.js';
-import { billedRuns } from '../money/ledger.js';
 import { renderEstimate, summariseEstimate } from '../plan/estimate.js';
 import type { Row } from '../load/row.js';
 import type { Plan } from '../plan/plan.js';
@@ -15,7 +14,6 @@ import { buildReport, type Report } from '../report/build.js';
 import { noticeFor, sendNotice } from '../report/notify.js';
 import { decideOutcome, EXIT, renderSummary } from '../report/summary.js';
 import { writeReports } from '../report/write.js';
-import { foldEvents } from '../lifecycle/events.js';
 import { Journal } from '../state/journal.js';
 import { LocalStore } from '../state/local-store.js';
 import { findDamagedOutputs, removeTemporaryFiles } from '../state/outputs.js';
@@ -64,8 +62,7 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
     );
 
   if (options.dryRun) {
-    const events = await Journal.events(outDir);
-    const { plan, money } = await planFor(prepared, events, foldEvents(events), options);
+    const { plan, money } = await planFor(prepared, await Journal.replay(outDir), options);
     print(renderEstimate(summariseEstimate(plan), budgetViewOf(prepared, plan, money)));
     print(`dry run: ${describePlan(plan)}. Nothing was sent.`);
     return { exitCode: EXIT.ok, plan };
@@ -83,7 +80,7 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
       prepared.loaded.manifests.map((m) => m.name),
     );
     if (removed.length > 0) log.info('cleanup', `removed ${removed.length} partial download${removed.length === 1 ? '' : 's'} left by an interrupted run`);
-    const { plan, money } = await planFor(prepared, store.events(), store.rows(), options, log);
+    const { plan, money } = await planFor(prepared, store.replay, options, log);
     log.info('plan', describePlan(plan));
     if (refuseOverBudget(prepared, plan, money, options, print)) return { exitCode: EXIT.stopped, plan };
     const manifests = prepared.loaded.manifests.map((m) => ({ name: m.name, file: m.file, shown: m.shown }));
@@ -178,7 +175,7 @@ async function execute(prepared: Prepared, plan: Plan, store: LocalStore, money:
   const stopped = await sendWork(prepared, plan, store, money, io);
   const keys = plan.items.map((item) => item.key);
   const report = buildReport(loaded.manifests, plan.items, store.rows(), pipeline.provider, store.session, {
-    billed: billedRuns(store.events()),
+    billed: store.replay.billedRuns(),
     missingOutputs: await findDamagedOutputs(outDir, store.rows(), keys),
     costAlertFactor: pipeline.costAlertFactor,
   });

@@ -1,5 +1,5 @@
 import { audioModeOf, type AudioMode } from './cost.js';
-import type { JournalEvent, PlannedItem } from '../lifecycle/events.js';
+import type { JournalEvent } from '../lifecycle/events.js';
 
 /** One run the provider billed (or may have), as the journal knows it: what finance matches against the invoice. */
 export interface BilledRun {
@@ -27,26 +27,41 @@ interface RunFacts {
   billed?: { costMicros: number | undefined };
 }
 
+/** What a plan said of a row's request, all the ledger needs of it (not the whole row). */
+interface PlannedFacts {
+  estimateMicros: number;
+  seconds: number;
+  audioMode: AudioMode;
+}
+
 /**
- * Pure: every billed run in a journal, once each, including runs of rows edited since (superseded) and of
- * earlier nights. A succeeded run is billed at the provider's cost, or at the plan's estimate when it
- * reported none; a failed run only when it was recorded billed.
+ * Every billed run in a journal, once each, including runs of rows edited since (superseded) and of earlier
+ * nights, folded one event at a time (a 100,000-row journal is never held whole). A succeeded run is billed
+ * at the provider's cost, or at the plan's estimate when it reported none; a failed run only when it was
+ * recorded billed.
  */
-export function billedRuns(events: readonly JournalEvent[], fallbackEstimates: ReadonlyMap<string, number> = new Map()): BilledRun[] {
-  const runs = new Map<string, RunFacts>();
-  const latestRequest = new Map<string, string>();
-  const planned = new Map<string, PlannedItem>();
-  for (const event of events) {
+export class LedgerFold {
+  private readonly runs = new Map<string, RunFacts>();
+  private readonly latestRequest = new Map<string, string>();
+  private readonly planned = new Map<string, PlannedFacts>();
+
+  apply(event: JournalEvent): void {
     if (event.type === 'planned') {
-      for (const item of event.items) planned.set(`${item.key}\u0000${item.request}`, item);
-      continue;
+      for (const item of event.items) {
+        this.planned.set(`${item.key}\u0000${item.request}`, {
+          estimateMicros: item.estimateMicros,
+          seconds: item.row.request.durationSeconds,
+          audioMode: audioModeOf(item.row.request),
+        });
+      }
+      return;
     }
-    if (event.type === 'uploaded') continue;
-    latestRequest.set(event.key, event.request);
+    if (event.type === 'uploaded') return;
+    this.latestRequest.set(event.key, event.request);
     const runId = 'runId' in event ? event.runId : undefined;
-    if (runId === undefined) continue;
-    const facts = runs.get(runId) ?? { key: event.key, request: event.request, createdAt: event.at, night: event.session };
-    runs.set(runId, facts);
+    if (runId === undefined) return;
+    const facts = this.runs.get(runId) ?? { key: event.key, request: event.request, createdAt: event.at, night: event.session };
+    this.runs.set(runId, facts);
     if (event.type === 'succeeded') facts.billed = { costMicros: event.costMicros ?? facts.billed?.costMicros };
     if (event.type === 'downloaded' && !facts.billed) facts.billed = { costMicros: undefined };
     if (event.type === 'failed') {
@@ -54,25 +69,35 @@ export function billedRuns(events: readonly JournalEvent[], fallbackEstimates: R
       else delete facts.billed;
     }
   }
-  const out: BilledRun[] = [];
-  for (const [runId, facts] of runs) {
-    if (!facts.billed) continue;
-    const item = planned.get(`${facts.key}\u0000${facts.request}`);
-    const estimate = item?.estimateMicros ?? fallbackEstimates.get(`${facts.key}\u0000${facts.request}`);
-    const cost = facts.billed.costMicros ?? estimate ?? 0;
-    out.push({
-      runId,
-      key: facts.key,
-      request: facts.request,
-      createdAt: facts.createdAt,
-      night: facts.night,
-      seconds: item?.row.request.durationSeconds,
-      audioMode: item ? audioModeOf(item.row.request) : undefined,
-      costMicros: cost,
-      costSource: facts.billed.costMicros !== undefined ? 'provider' : 'estimate',
-      superseded: latestRequest.get(facts.key) !== facts.request,
-      estimateMicros: estimate,
-    });
+
+  /** The billed runs so far; a run whose plan was lost (a repaired journal) counts at `fallbackEstimates` (by key and request). */
+  billedRuns(fallbackEstimates: ReadonlyMap<string, number> = new Map()): BilledRun[] {
+    const out: BilledRun[] = [];
+    for (const [runId, facts] of this.runs) {
+      if (!facts.billed) continue;
+      const item = this.planned.get(`${facts.key}\u0000${facts.request}`);
+      const estimate = item?.estimateMicros ?? fallbackEstimates.get(`${facts.key}\u0000${facts.request}`);
+      out.push({
+        runId,
+        key: facts.key,
+        request: facts.request,
+        createdAt: facts.createdAt,
+        night: facts.night,
+        seconds: item?.seconds,
+        audioMode: item?.audioMode,
+        costMicros: facts.billed.costMicros ?? estimate ?? 0,
+        costSource: facts.billed.costMicros !== undefined ? 'provider' : 'estimate',
+        superseded: this.latestRequest.get(facts.key) !== facts.request,
+        estimateMicros: estimate,
+      });
+    }
+    return out;
   }
-  return out;
+}
+
+/** Pure: the billed runs of a list of events (see LedgerFold). */
+export function billedRuns(events: readonly JournalEvent[], fallbackEstimates: ReadonlyMap<string, number> = new Map()): BilledRun[] {
+  const fold = new LedgerFold();
+  for (const event of events) fold.apply(event);
+  return fold.billedRuns(fallbackEstimates);
 }

@@ -1,9 +1,10 @@
 import { mkdir, open, readdir, readFile, truncate, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { applyEvent, foldEvents, uploadKey, type JournalEvent, type NewEvent, type RowState, type UploadRecord } from '../lifecycle/events.js';
+import type { JournalEvent, NewEvent, RowState, UploadRecord } from '../lifecycle/events.js';
 import { redactJson } from '../infra/http.js';
 import { InputError } from '../load/problem.js';
 import { JournalWriteError, writeFully } from './disk-write.js';
+import { Replay } from './replay.js';
 import type { StateStore } from './store.js';
 
 export const STATE_DIR = '.clipmill';
@@ -107,11 +108,8 @@ export async function findSidecars(outDir: string): Promise<string[]> {
  * takes its next side effect; the in-memory state is the fold of every event.
  */
 export class Journal implements StateStore {
-  readonly states = new Map<string, RowState>();
-  /** Local images already uploaded, by `uploadKey(provider, content hash)`. */
-  readonly uploads = new Map<string, UploadRecord>();
-  /** Every event, read at open and appended since: replayed by the commands without reading the file again. */
-  private readonly history: JournalEvent[] = [];
+  /** What the events so far add up to (row states, uploads, ledger, last plan): the events themselves are not kept. */
+  readonly replay = new Replay();
   private pending: { event: JournalEvent; resolve: (state: RowState | undefined) => void; reject: (error: unknown) => void }[] = [];
   private flushing: Promise<void> | undefined;
   private broken: JournalWriteError | undefined;
@@ -162,7 +160,12 @@ export class Journal implements StateStore {
 
   /** Reads a folder's journal without opening it for writing (status, estimate, report). */
   static async read(outDir: string): Promise<Map<string, RowState>> {
-    return foldEvents(await Journal.events(outDir));
+    return (await Journal.replay(outDir)).states;
+  }
+
+  /** A folder's journal folded without opening it for writing (status, estimate, report, a dry run). */
+  static async replay(outDir: string): Promise<Replay> {
+    return Replay.of(await Journal.events(outDir));
   }
 
   static async events(outDir: string): Promise<JournalEvent[]> {
@@ -219,15 +222,15 @@ export class Journal implements StateStore {
   }
 
   row(key: string): RowState | undefined {
-    return this.states.get(key);
+    return this.replay.states.get(key);
   }
 
   rows(): ReadonlyMap<string, RowState> {
-    return this.states;
+    return this.replay.states;
   }
 
   upload(key: string): UploadRecord | undefined {
-    return this.uploads.get(key);
+    return this.replay.uploads.get(key);
   }
 
   async close(): Promise<void> {
@@ -235,20 +238,12 @@ export class Journal implements StateStore {
     await this.handle.close();
   }
 
-  events(): readonly JournalEvent[] {
-    return this.history;
+  /** The row states so far (a view of the replay). */
+  get states(): ReadonlyMap<string, RowState> {
+    return this.replay.states;
   }
 
   private fold(event: JournalEvent): RowState | undefined {
-    this.history.push(event);
-    if (event.type === 'uploaded') {
-      const provider = event.provider ?? 'runflow';
-      this.uploads.set(uploadKey(provider, event.request), { assetId: event.assetId, provider });
-      return undefined;
-    }
-    if (event.type === 'planned') return undefined;
-    const state = applyEvent(this.states.get(event.key), event);
-    this.states.set(event.key, state);
-    return state;
+    return this.replay.apply(event);
   }
 }

@@ -1,7 +1,8 @@
-import type { JournalEvent, RowState, UploadRecord } from '../lifecycle/events.js';
+import type { RowState, UploadRecord } from '../lifecycle/events.js';
 import { Journal, type NewEvent } from './journal.js';
 import { acquireLock, type HeldLock } from './lock.js';
-import { lastPlan, planRecord, type RecordedPlan } from './plans.js';
+import { planRecord, type RecordedPlan } from './plans.js';
+import type { Replay } from './replay.js';
 import type { StateStore } from './store.js';
 
 /**
@@ -55,14 +56,14 @@ export class LocalStore implements StateStore {
     return this.journal.append(event);
   }
 
-  /** Every event of the folder, in order: what money and reports are replayed from. */
-  events(): readonly JournalEvent[] {
-    return this.journal.events();
+  /** What the folder's events add up to: row states, the billing ledger, the last plan. */
+  get replay(): Replay {
+    return this.journal.replay;
   }
 
   /** Records tonight's plan: only its differences from the last recorded one, so a night with nothing new barely grows the journal. */
   async recordPlan(plan: Pick<RecordedPlan, 'provider' | 'manifests' | 'items'>): Promise<void> {
-    await this.journal.append(planRecord(this.session, plan, lastPlan(this.events())));
+    await this.journal.append(planRecord(this.session, plan, this.replay.lastPlan));
   }
 
   async close(): Promise<void> {

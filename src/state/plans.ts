@@ -48,7 +48,7 @@ export function lastPlan(events: Iterable<JournalEvent>): RecordedPlan | undefin
   return plan;
 }
 
-function applyPlanned(previous: RecordedPlan | undefined, event: PlannedEvent): RecordedPlan {
+export function applyPlanned(previous: RecordedPlan | undefined, event: PlannedEvent): RecordedPlan {
   const base = { session: event.request, provider: event.provider, manifests: event.manifests };
   if (event.base === undefined) return { ...base, items: event.items, differences: 0, incomplete: false };
   // A difference is read against the plan it names; if that plan is not the one before it, what is known is kept, and said to be incomplete.

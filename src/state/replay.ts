@@ -1,0 +1,48 @@
+import { applyEvent, uploadKey, type JournalEvent, type RowState, type UploadRecord } from '../lifecycle/events.js';
+import { LedgerFold, type BilledRun } from '../money/ledger.js';
+import { applyPlanned, type RecordedPlan } from './plans.js';
+
+/**
+ * What a folder's events add up to, folded one event at a time: every row's state, the uploaded images,
+ * the billing ledger and the last recorded plan. Nothing else of the events is kept, so memory follows the
+ * rows, not the nights.
+ */
+export class Replay {
+  readonly states = new Map<string, RowState>();
+  readonly uploads = new Map<string, UploadRecord>();
+  private readonly ledger = new LedgerFold();
+  private plan: RecordedPlan | undefined;
+
+  /** Folds one event; returns the row's new state when the event was about a row. */
+  apply(event: JournalEvent): RowState | undefined {
+    this.ledger.apply(event);
+    if (event.type === 'uploaded') {
+      const provider = event.provider ?? 'runflow';
+      this.uploads.set(uploadKey(provider, event.request), { assetId: event.assetId, provider });
+      return undefined;
+    }
+    if (event.type === 'planned') {
+      this.plan = applyPlanned(this.plan, event);
+      return undefined;
+    }
+    const state = applyEvent(this.states.get(event.key), event);
+    this.states.set(event.key, state);
+    return state;
+  }
+
+  /** The last plan recorded, rebuilt from its whole record and the differences since. */
+  get lastPlan(): RecordedPlan | undefined {
+    return this.plan;
+  }
+
+  /** Every billed run; a run whose plan was lost counts at `fallbackEstimates` (by key and request). */
+  billedRuns(fallbackEstimates?: ReadonlyMap<string, number>): BilledRun[] {
+    return this.ledger.billedRuns(fallbackEstimates);
+  }
+
+  static of(events: Iterable<JournalEvent>): Replay {
+    const replay = new Replay();
+    for (const event of events) replay.apply(event);
+    return replay;
+  }
+}
