@@ -4,6 +4,7 @@ import type { JournalEvent, NewEvent, RowState, UploadRecord } from '../lifecycl
 import { redactJson } from '../infra/http.js';
 import { InputError } from '../load/problem.js';
 import { JournalWriteError, writeFully } from './disk-write.js';
+import { foldJournalFile, parseEvent } from './journal-file.js';
 import { Replay } from './replay.js';
 import type { StateStore } from './store.js';
 
@@ -21,24 +22,6 @@ export interface ReadJournal {
   damaged: { line: number; text: string }[];
   /** The last line did not parse: a write that never finished (a crash or a full disk), whose side effect never started. */
   tornTail: boolean;
-}
-
-function parseEvent(line: string): JournalEvent | undefined {
-  try {
-    const event: unknown = JSON.parse(line);
-    if (
-      typeof event !== 'object' ||
-      event === null ||
-      !('key' in event) ||
-      typeof event.key !== 'string' ||
-      !('type' in event) ||
-      typeof event.type !== 'string'
-    )
-      return undefined;
-    return event as JournalEvent;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -104,12 +87,36 @@ export async function findSidecars(outDir: string): Promise<string[]> {
 }
 
 /**
+ * A journal that is not clean, read whole: a damaged line before the last is refused with the line and the
+ * advice to run `clipmill repair`; a torn last line (a crash or a full disk mid-write) is cut off, so it never
+ * ends up in the middle of the file.
+ */
+async function readUnclean(file: string): Promise<Replay> {
+  const text = await readFile(file, 'utf8');
+  const read = readJournalText(text);
+  if (read.damaged.length > 0) parseJournal(text, file); // throws, with the line and the advice
+  if (text.length > 0 && (!text.endsWith('\n') || read.tornTail)) {
+    const body = text.endsWith('\n') ? text.slice(0, -1) : text;
+    await truncate(file, Buffer.byteLength(body.slice(0, body.lastIndexOf('\n') + 1)));
+  }
+  return Replay.of(read.events);
+}
+
+/** A journal gone while videos with sidecars remain: starting afresh would pay again for every row. */
+async function refuseLostJournal(outDir: string, file: string): Promise<void> {
+  const sidecars = await findSidecars(outDir);
+  if (sidecars.length === 0) return;
+  const message =
+    `the journal is missing or empty, but ${sidecars.length} downloaded video${sidecars.length === 1 ? ' has' : 's have'} a sidecar here (${sidecars[0]}${sidecars.length > 1 ? ', …' : ''}): ` +
+    `run \`clipmill repair --out ${outDir}\` first, so that the next run does not pay for them again (to really start afresh, use another --out)`;
+  throw new InputError([{ file, line: 0, field: '', message }]);
+}
+
+/**
  * The append-only checkpoint of a run folder. Each event is written and fsynced before the caller
  * takes its next side effect; the in-memory state is the fold of every event.
  */
 export class Journal implements StateStore {
-  /** What the events so far add up to (row states, uploads, ledger, last plan): the events themselves are not kept. */
-  readonly replay = new Replay();
   private pending: { event: JournalEvent; resolve: (state: RowState | undefined) => void; reject: (error: unknown) => void }[] = [];
   private flushing: Promise<void> | undefined;
   private broken: JournalWriteError | undefined;
@@ -120,6 +127,8 @@ export class Journal implements StateStore {
     readonly session: string,
     /** Bytes of whole lines in the file: a failed write is cut back to here. */
     private size: number,
+    /** What the events so far add up to (row states, uploads, ledger, last plan): the events themselves are not kept. */
+    readonly replay: Replay,
   ) {}
 
   /**
@@ -131,31 +140,11 @@ export class Journal implements StateStore {
     const dir = path.join(outDir, STATE_DIR);
     await mkdir(dir, { recursive: true });
     const file = path.join(dir, JOURNAL_FILE);
-    const text = await readFile(file, 'utf8').catch((error: unknown) => {
-      if ((error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return '';
-      throw error;
-    });
-    const read = readJournalText(text);
-    if (read.damaged.length > 0) parseJournal(text, file); // throws, with the line and the advice
-    const events = read.events;
-    if (events.length === 0) {
-      const sidecars = await findSidecars(outDir);
-      if (sidecars.length > 0) {
-        const message =
-          `the journal is missing or empty, but ${sidecars.length} downloaded video${sidecars.length === 1 ? ' has' : 's have'} a sidecar here (${sidecars[0]}${sidecars.length > 1 ? ', …' : ''}): ` +
-          `run \`clipmill repair --out ${outDir}\` first, so that the next run does not pay for them again (to really start afresh, use another --out)`;
-        throw new InputError([{ file, line: 0, field: '', message }]);
-      }
-    }
-    if (text.length > 0 && (!text.endsWith('\n') || read.tornTail)) {
-      // A torn tail (a crash or a full disk mid-write) is cut off, so it never ends up in the middle of the file.
-      const body = text.endsWith('\n') ? text.slice(0, -1) : text;
-      await truncate(file, Buffer.byteLength(body.slice(0, body.lastIndexOf('\n') + 1)));
-    }
+    let replay = new Replay();
+    if (!(await foldJournalFile(file, (event) => replay.apply(event)))) replay = await readUnclean(file);
+    if (replay.applied === 0) await refuseLostJournal(outDir, file);
     const handle = await open(file, 'a');
-    const journal = new Journal(file, handle, session, (await handle.stat()).size);
-    for (const event of events) journal.fold(event);
-    return journal;
+    return new Journal(file, handle, session, (await handle.stat()).size, replay);
   }
 
   /** Reads a folder's journal without opening it for writing (status, estimate, report). */
@@ -165,7 +154,10 @@ export class Journal implements StateStore {
 
   /** A folder's journal folded without opening it for writing (status, estimate, report, a dry run). */
   static async replay(outDir: string): Promise<Replay> {
-    return Replay.of(await Journal.events(outDir));
+    const file = path.join(outDir, STATE_DIR, JOURNAL_FILE);
+    const replay = new Replay();
+    if (await foldJournalFile(file, (event) => replay.apply(event))) return replay;
+    return Replay.of(await Journal.events(outDir)); // a torn tail is left out; a damaged line is refused with its advice
   }
 
   static async events(outDir: string): Promise<JournalEvent[]> {

@@ -12,9 +12,12 @@ export class Replay {
   readonly uploads = new Map<string, UploadRecord>();
   private readonly ledger = new LedgerFold();
   private plan: RecordedPlan | undefined;
+  /** Events folded so far. */
+  applied = 0;
 
   /** Folds one event; returns the row's new state when the event was about a row. */
   apply(event: JournalEvent): RowState | undefined {
+    this.applied++;
     this.ledger.apply(event);
     if (event.type === 'uploaded') {
       const provider = event.provider ?? 'runflow';
