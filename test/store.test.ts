@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runManifests } from '../src/commands/run.js';
 import type { Report } from '../src/report/build.js';
 import type { JournalEvent, PlannedItem } from '../src/lifecycle/events.js';
 import { lastPlan, MAX_PLAN_DIFFERENCES, planRecord, type RecordedPlan } from '../src/state/plans.js';
-import { envFor, fastPipeline, rowsYaml, runCli, startSimulator, workspace, write } from './helpers.js';
+import { InputError } from '../src/load/problem.js';
+import { Journal } from '../src/state/journal.js';
+import { envFor, fastPipeline, rowsYaml, runCli, startSimulator, tempDir, workspace, write } from './helpers.js';
 
 const quiet = { print: () => {}, logLine: () => {} };
 
@@ -113,5 +115,26 @@ test('a rerun with nothing to do adds a few hundred bytes to the journal, not th
   assert.deepEqual(
     after.rows.filter((r) => r.changed).map((r) => r.id),
     ['r7'],
+  );
+});
+
+test('a journal is replayed line by line: a long clean one folds every row; a damaged line far inside is refused by its number, with the repair advice', async (t) => {
+  const dir = await tempDir(t);
+  const out = path.join(dir, 'out');
+  await mkdir(path.join(out, '.clipmill'), { recursive: true });
+  const journal = path.join(out, '.clipmill', 'journal.jsonl');
+  const lines = Array.from({ length: 20_000 }, (_, i) =>
+    JSON.stringify({ at: '2026-11-24T03:00:00.000Z', type: 'submitting', key: `m/r${i}`, request: 'feedbeef', attempt: 1, clientRef: `c${i}` }),
+  );
+  await writeFile(journal, `${lines.join('\n')}\n`);
+  const replay = await Journal.replay(out);
+  assert.equal(replay.states.size, 20_000);
+  assert.equal(replay.states.get('m/r19999')?.status, 'submitting');
+
+  lines[15_000] = lines[15_000]!.slice(0, 40);
+  await writeFile(journal, `${lines.join('\n')}\n`);
+  await assert.rejects(
+    Journal.replay(out),
+    (e: unknown) => e instanceof InputError && e.problems[0]?.line === 15_001 && e.problems[0].message.includes('clipmill repair'),
   );
 });

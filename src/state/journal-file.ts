@@ -32,23 +32,22 @@ export async function foldJournalFile(file: string, apply: (event: JournalEvent)
     throw error;
   });
   if (!handle) return true;
+  const stream = handle.createReadStream({ autoClose: false });
   try {
     const { size } = await handle.stat();
     if (size === 0) return true;
     const last = Buffer.alloc(1);
     await handle.read(last, 0, 1, size - 1);
     if (last[0] !== 0x0a) return false;
-    const lines = createInterface({ input: handle.createReadStream({ autoClose: false }), crlfDelay: Infinity });
-    for await (const line of lines) {
+    for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
       const event = parseEvent(line);
-      if (!event) {
-        lines.close();
-        return false;
-      }
+      if (!event) return false;
       apply(event);
     }
     return true;
   } finally {
+    // The stream stops reading before its file is closed: a read still under way would otherwise hit a closed handle.
+    stream.destroy();
     await handle.close();
   }
 }
