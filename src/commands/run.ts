@@ -33,6 +33,14 @@ function withoutFile(row: Row): Omit<Row, 'file'> {
   return rest;
 }
 
+/** `--dry-run`: the plan and its estimate against the journal as it stands; nothing is locked, written or sent. */
+async function dryRun(prepared: Prepared, options: RunOptions, print: (line: string) => void): Promise<RunResult> {
+  const { plan, money } = await planFor(prepared, await Journal.replay(prepared.outDir), options);
+  print(renderEstimate(summariseEstimate(plan), budgetViewOf(prepared, plan, money)));
+  print(`dry run: ${describePlan(plan)}. Nothing was sent.`);
+  return { exitCode: EXIT.ok, plan };
+}
+
 /** Node types a piped stream as a terminal of size 0; at run time `isTTY`, `columns` and `rows` are simply absent. */
 function isSizedTerminal(stream: Partial<Pick<NodeJS.WriteStream, 'isTTY' | 'columns' | 'rows'>>): boolean {
   return stream.isTTY === true && (stream.columns ?? 0) > 0 && (stream.rows ?? 0) > 0;
@@ -61,12 +69,7 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
       `skipping ${skippedFiles.length} invalid manifest${skippedFiles.length === 1 ? '' : 's'} (--skip-invalid): ${skippedFiles.join(', ')}`,
     );
 
-  if (options.dryRun) {
-    const { plan, money } = await planFor(prepared, await Journal.replay(outDir), options);
-    print(renderEstimate(summariseEstimate(plan), budgetViewOf(prepared, plan, money)));
-    print(`dry run: ${describePlan(plan)}. Nothing was sent.`);
-    return { exitCode: EXIT.ok, plan };
-  }
+  if (options.dryRun) return dryRun(prepared, options, print);
 
   const store = await LocalStore.open(outDir);
   // A run that lost its lock (another run took the folder over) stops starting new work, as on Ctrl-C.

@@ -101,23 +101,24 @@ function fresh(previous: RowState | undefined, event: RowEvent): RowState {
   return state;
 }
 
+/** A new create attempt: the earlier run and failure are forgotten, the attempt's client_ref remembered until it is resolved. */
+function submitting(base: RowState, event: Extract<RowEvent, { type: 'submitting' }>): RowState {
+  const { runId: _run, failure: _failure, submittedIn: _in, runUrls: _urls, clientRef: _ref, ...kept } = base;
+  return {
+    ...kept,
+    status: 'submitting',
+    attempts: Math.max(base.attempts + 1, event.attempt),
+    submittingAtMs: Date.parse(event.at),
+    ...(event.clientRef !== undefined && { clientRef: event.clientRef, clientRefs: [...(base.clientRefs ?? []), event.clientRef] }),
+  };
+}
+
 /** Folds one event into a row's state (pure). An event for another request starts the row afresh. */
 export function applyEvent(previous: RowState | undefined, event: RowEvent): RowState {
   const base: RowState = previous?.request === event.request ? { ...previous } : fresh(previous, event);
   switch (event.type) {
     case 'submitting':
-      delete base.runId;
-      delete base.failure;
-      delete base.submittedIn;
-      delete base.runUrls;
-      delete base.clientRef;
-      return {
-        ...base,
-        status: 'submitting',
-        attempts: Math.max(base.attempts + 1, event.attempt),
-        submittingAtMs: Date.parse(event.at),
-        ...(event.clientRef !== undefined && { clientRef: event.clientRef, clientRefs: [...(base.clientRefs ?? []), event.clientRef] }),
-      };
+      return submitting(base, event);
     case 'submitted': {
       // The row has its run: earlier lost attempts were each concluded "not made" before a new one was sent.
       delete base.clientRefs;
