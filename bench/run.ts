@@ -2,7 +2,10 @@
  * `npm run bench`, in one run: the in-process table (throughput, rate, faults: bench/in-process.ts),
  * the peers table (bench/peers.ts), the scaling table (bench/scaling.ts) and, opt-in, the makespan
  * line of issue 13 item 5 (bench/makespan.ts). `node --import tsx bench/run.ts <scenario>` runs one.
- * Opt-in: BENCH_MAX_ROWS=100000 (scaling at 100,000 rows), BENCH_MAKESPAN=1 (makespan in the full run).
+ * Opt-in: BENCH_MAX_ROWS=100000 (scaling at 100,000 rows, about 4 minutes more), BENCH_MAKESPAN=1 (the
+ * makespan line in the full run, about 5 minutes). Smaller runs while working on the bench: BENCH_PEERS
+ * (a comma-separated subset of clipmill, vendor, fal-client), BENCH_PEER_ROWS, BENCH_PEER_LIMITED_ROWS,
+ * BENCH_MAKESPAN_ROWS. Every BENCH_* variable set is printed in the command line above the tables.
  */
 import { inProcess, LATENCY_MS, NAIVE_POLL_MS, SCALE, table } from './in-process.js';
 import { makespanScenario } from './makespan.js';
@@ -51,7 +54,7 @@ async function main(): Promise<void> {
       sections.push(`### Makespan (issue 13 item 5)\n\n${await timed('makespan', took, () => makespanScenario(log))}`);
     else
       sections.push(
-        'Makespan at 20,000 rows (issue 13 item 5): not run (about 6 minutes); `BENCH_MAKESPAN=1 npm run bench` or `node --import tsx bench/run.ts makespan`.',
+        'Makespan at 20,000 rows (issue 13 item 5): not run (about 5 minutes); `BENCH_MAKESPAN=1 npm run bench` or `node --import tsx bench/run.ts makespan`.',
       );
   }
   sections.push(`Scenario times: ${took.join('; ')}.`);

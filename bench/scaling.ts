@@ -143,6 +143,7 @@ export async function scalingScenario(log: (line: string) => void): Promise<stri
     log(`  ${rows} rows took ${sec(performance.now() - started)}`);
   }
   const skipped = SIZES.filter((n) => n > maxRows());
-  const tail = skipped.length > 0 ? [`not run: ${skipped.join(', ')} rows (\`BENCH_MAX_ROWS=${Math.max(...skipped)}\`)`] : [];
+  const tail =
+    skipped.length > 0 ? [`not run: ${skipped.join(', ')} rows (\`BENCH_MAX_ROWS=${Math.max(...skipped)}\`; 100,000 rows take about 4 minutes)`] : [];
   return `${table(results, startupMs)}\n\n${[...notes(results, startupMs), ...doneWhen(results), ...tail].map((l) => `- ${l}`).join('\n')}`;
 }
