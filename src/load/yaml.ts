@@ -1,7 +1,13 @@
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import type { Problem } from './problem.js';
 import type { RawDefaults, RawRow, RawValue } from './raw.js';
 import { DEFAULTABLE_FIELDS } from './row.js';
+import { splitYamlRows } from './yaml-split.js';
+
+/** Line of an offset, in the file (a chunk's lines are shifted to where the chunk starts). */
+interface Lines {
+  linePos(offset: number): { line: number };
+}
 
 export interface LoadedYamlManifest {
   defaults: RawDefaults;
@@ -20,12 +26,12 @@ function keyName(pair: Pair): string {
   return isScalar(pair.key) ? String(pair.key.value).trim() : String(pair.key);
 }
 
-function lineOf(lines: LineCounter, node: { range?: [number, number, number] | null } | null | undefined): number {
+function lineOf(lines: Lines, node: { range?: [number, number, number] | null } | null | undefined): number {
   return node?.range ? lines.linePos(node.range[0]).line : 0;
 }
 
 /** Reads the pairs of a YAML mapping into named values with the line of each key. */
-export function readYamlMap(node: Node, file: string, lines: LineCounter): Map<string, RawValue> {
+export function readYamlMap(node: Node, file: string, lines: Lines): Map<string, RawValue> {
   const fields = new Map<string, RawValue>();
   if (!isMap(node)) return fields;
   for (const pair of node.items) {
@@ -39,15 +45,33 @@ export function readYamlMap(node: Node, file: string, lines: LineCounter): Map<s
   return fields;
 }
 
-/** Parses a YAML manifest (`defaults:` + `rows:`) keeping the line of every row and field. */
-export function parseYamlManifest(text: string, file: string): LoadedYamlManifest {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+interface Parsed {
+  doc: Document.Parsed;
+  lines: Lines;
+}
+
+/** Parses YAML text whose first line is `firstLine` of the file; syntax errors become problems at the file's lines. */
+function parseText(text: string, file: string, firstLine: number, problems: Problem[]): Parsed {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: true, uniqueKeys: true });
+  const shift = firstLine - 1;
+  for (const error of doc.errors) {
+    problems.push({ file, line: (error.linePos?.[0].line ?? 0) + shift, field: '', message: `YAML syntax: ${yamlMessage(error.message)}` });
+  }
+  return { doc, lines: shift === 0 ? counter : { linePos: (offset) => ({ line: counter.linePos(offset).line + shift }) } };
+}
+
+/**
+ * Parses a YAML manifest (`defaults:` + `rows:`) keeping the line of every row and field. A long
+ * block-style `rows:` list is parsed in chunks (`yaml-split.ts`): a document tree costs kilobytes per row.
+ */
+export function parseYamlManifest(text: string, file: string, rowsPerChunk = 1000): LoadedYamlManifest {
   const problems: Problem[] = [];
   const result: LoadedYamlManifest = { defaults: new Map(), rows: [], problems };
-  for (const error of doc.errors) {
-    problems.push({ file, line: error.linePos?.[0].line ?? 0, field: '', message: `YAML syntax: ${yamlMessage(error.message)}` });
-  }
+  // 0: one document tree (tests compare the two readings).
+  const split = rowsPerChunk > 0 ? splitYamlRows(text, rowsPerChunk) : null;
+  const { doc, lines } = parseText(split?.head ?? text, file, 1, problems);
+  const chunks = (split?.chunks ?? []).map((chunk) => parseText(chunk.text, file, chunk.firstLine, problems));
   if (problems.length > 0) return result;
   const root = doc.contents;
   if (!isMap(root)) {
@@ -70,12 +94,13 @@ export function parseYamlManifest(text: string, file: string): LoadedYamlManifes
     }
   }
   result.defaults = readDefaults(root, file, lines, problems);
-  result.rows = readRows(root, file, lines, problems);
+  if (split === null) result.rows = readRows(root.get('rows', true) as Node | undefined, root, file, lines, problems);
+  else for (const chunk of chunks) result.rows.push(...readRows(chunk.doc.contents ?? undefined, root, file, chunk.lines, problems));
   return result;
 }
 
 /** The `defaults:` block: a mapping of fields a row can inherit; absent or empty is no defaults. */
-function readDefaults(root: YAMLMap, file: string, lines: LineCounter, problems: Problem[]): RawDefaults {
+function readDefaults(root: YAMLMap, file: string, lines: Lines, problems: Problem[]): RawDefaults {
   const defaults = root.get('defaults', true) as Node | null | undefined;
   if (defaults == null || (isScalar(defaults) && defaults.value === null)) return new Map();
   if (!isMap(defaults)) {
@@ -88,8 +113,7 @@ function readDefaults(root: YAMLMap, file: string, lines: LineCounter, problems:
 }
 
 /** The `rows:` list, each row a mapping with the line of every field; a row that is not a mapping is a problem. */
-function readRows(root: YAMLMap, file: string, lines: LineCounter, problems: Problem[]): RawRow[] {
-  const rows = root.get('rows', true) as Node | undefined;
+function readRows(rows: Node | undefined, root: YAMLMap, file: string, lines: Lines, problems: Problem[]): RawRow[] {
   if (!isSeq(rows)) {
     problems.push({
       file,
