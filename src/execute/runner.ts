@@ -1,9 +1,9 @@
 import { setMaxListeners } from 'node:events';
-import pLimit, { type LimitFunction } from 'p-limit';
 import type { Pipeline } from '../config/pipeline.js';
 import type { BudgetLedger } from '../money/budget.js';
 import type { AudioMode } from '../money/cost.js';
 import { redactJson, type HttpClient } from '../infra/http.js';
+import { CappedTasks, eachInPool } from '../infra/pool.js';
 import type { LoggedEvent } from '../infra/log-events.js';
 import type { Logger } from '../infra/log.js';
 import type { ImageInfo } from '../load/images.js';
@@ -129,15 +129,14 @@ class Runner {
   }
 
   /**
-   * One row, start to end. Creating, looking up and polling hold one of the concurrency slots, which
-   * stand for runs at the provider; the download happens after the slot is freed, under its own cap.
+   * One row, in one of the concurrency slots, which stand for runs at the provider: creating, looking up
+   * and polling. A download is handed to `downloads`, so the slot is free while the video comes in.
    */
-  async drive(item: WorkItem, slots: LimitFunction, downloads: LimitFunction): Promise<void> {
+  async drive(item: WorkItem, downloads: CappedTasks): Promise<void> {
     // The first step is taken once the slot is ours: a re-attached run's deadlines count from its first poll, not from the night's start.
-    const pending = await slots(async () =>
-      this.advance(item, await this.step(item, { at: 'start' }, { on: 'start' }), (command) => command.do === 'download'),
-    );
-    if (pending) await downloads(() => this.advance(item, pending, () => false));
+    const first = await this.step(item, { at: 'start' }, { on: 'start' });
+    const pending = await this.advance(item, first, (command) => command.do === 'download');
+    if (pending) downloads.add(async () => void (await this.advance(item, pending, () => false)));
   }
 
   /** Performs commands until the row ends (undefined) or reaches a command `pause` says is for later. */
@@ -253,9 +252,13 @@ export async function executePlan(items: readonly WorkItem[], ctx: ExecuteContex
   const runner = new Runner(ctx, items);
   // Runs that may already exist (re-attached, or a lost create) are money being spent: they count first, whatever the limit.
   for (const item of items) if (item.action === 'reattach' || item.action === 'unknown') runner.reservations.commit(item);
-  const slots = pLimit(ctx.pipeline.concurrency);
   // Downloads go to the CDN, not the provider: they do not hold a slot, but are capped alike.
-  const downloads = pLimit(ctx.pipeline.concurrency);
-  await Promise.all(items.filter((item) => ACTIVE_ACTIONS.has(item.action)).map((item) => runner.drive(item, slots, downloads)));
+  const downloads = new CappedTasks(ctx.pipeline.concurrency);
+  await eachInPool(activeItems(items), ctx.pipeline.concurrency, (item) => runner.drive(item, downloads));
+  await downloads.drained();
   return runner.stopped;
+}
+
+function* activeItems(items: readonly WorkItem[]): Generator<WorkItem> {
+  for (const item of items) if (ACTIVE_ACTIONS.has(item.action)) yield item;
 }

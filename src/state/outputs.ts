@@ -3,8 +3,8 @@ import { createReadStream } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import pLimit from 'p-limit';
 import { TEMPORARY_FILE_PATTERN } from '../execute/download.js';
+import { eachInPool } from '../infra/pool.js';
 import type { RowState } from '../lifecycle/events.js';
 
 export async function sha256Of(file: string): Promise<string> {
@@ -49,14 +49,9 @@ export async function findDamagedOutputs(outDir: string, states: ReadonlyMap<str
     if (state?.status === 'downloaded' && state.output) recorded.push([key, state.output]);
   }
   const damaged = new Set<string>();
-  const limit = pLimit(CHECKS_AT_ONCE);
-  await Promise.all(
-    recorded.map(([key, output]) =>
-      limit(async () => {
-        if (await isDamaged(path.join(outDir, output.path), output, verify)) damaged.add(key);
-      }),
-    ),
-  );
+  await eachInPool(recorded, CHECKS_AT_ONCE, async ([key, output]) => {
+    if (await isDamaged(path.join(outDir, output.path), output, verify)) damaged.add(key);
+  });
   return damaged;
 }
 
