@@ -7,6 +7,7 @@ import { redactUrl, type HttpClient } from '../infra/http.js';
 import { isDiskFull, JournalWriteError } from '../state/disk-write.js';
 import { sidecarPathFor } from '../state/journal.js';
 import { Mp4Inspector } from '../infra/mp4.js';
+import { linkedSignal } from '../infra/signals.js';
 
 export interface DownloadedVideo {
   path: string;
@@ -122,6 +123,7 @@ interface Streamed {
 async function streamBody(body: Response['body'], file: FileHandle, options: DownloadOptions, streamed: Streamed): Promise<void> {
   const { signal, idleTimeoutMs, maxBytes } = options;
   let idleTimer = setTimeout(() => streamed.idle.abort(), idleTimeoutMs);
+  const link = linkedSignal(signal, streamed.idle.signal, streamed.deadline);
   try {
     await pipeline(
       body,
@@ -140,10 +142,11 @@ async function streamBody(body: Response['body'], file: FileHandle, options: Dow
         }
       },
       file.createWriteStream(),
-      { signal: AbortSignal.any([signal, streamed.idle.signal, streamed.deadline]) },
+      { signal: link.signal },
     );
   } finally {
     clearTimeout(idleTimer);
+    link.unlink();
   }
 }
 

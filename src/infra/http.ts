@@ -1,6 +1,7 @@
 import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
 import { ApiError, isAbortError } from './errors.js';
 import { guardedLookup, outboundUrlProblem } from './net-guard.js';
+import { linkedSignal } from './signals.js';
 
 export interface HttpRequest {
   method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
@@ -106,7 +107,7 @@ export class HttpClient {
     } catch (error) {
       throw this.mapError(error, req, timeout.signal);
     } finally {
-      timeout.clear();
+      timeout.release();
     }
     let body: unknown = text;
     if (text.length > 0) {
@@ -124,8 +125,12 @@ export class HttpClient {
     this.checkOutbound(req);
     const timeout = this.timeoutSignal(req);
     try {
-      return await this.dispatch(req, timeout.signal);
+      const response = await this.dispatch(req, timeout.signal);
+      // The caller's abort still reaches the streaming body; the link goes when the body does.
+      response.body.once('close', timeout.release);
+      return response;
     } catch (error) {
+      timeout.release();
       throw this.mapError(error, req, timeout.signal);
     } finally {
       timeout.clear();
@@ -151,11 +156,17 @@ export class HttpClient {
     await this.agent.close();
   }
 
-  private timeoutSignal(req: HttpRequest): { signal: AbortSignal; clear: () => void } {
-    const timer = new AbortController();
-    const handle = setTimeout(() => timer.abort(new ApiError('transient', 'TIMEOUT', `no answer within ${req.timeoutMs} ms`)), req.timeoutMs);
+  /** The request's signal and its timeout; `clear` stops the timer, `release` also unlinks from the caller's signal. */
+  private timeoutSignal(req: HttpRequest): { signal: AbortSignal; clear: () => void; release: () => void } {
+    const link = linkedSignal(req.signal);
+    const handle = setTimeout(() => link.abort(new ApiError('transient', 'TIMEOUT', `no answer within ${req.timeoutMs} ms`)), req.timeoutMs);
     handle.unref();
-    return { signal: AbortSignal.any([req.signal, timer.signal]), clear: () => clearTimeout(handle) };
+    const clear = () => clearTimeout(handle);
+    const release = () => {
+      clear();
+      link.unlink();
+    };
+    return { signal: link.signal, clear, release };
   }
 
   private mapError(error: unknown, req: HttpRequest, signal: AbortSignal): unknown {
