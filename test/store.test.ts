@@ -16,12 +16,12 @@ function item(key: string, request = 'r1', action = 'done'): PlannedItem {
   return { key, request, action, estimateMicros: 420_000, changed: false, row: { manifest: 'm', id: key.slice(2), line: 1 } as unknown as PlannedItem['row'] };
 }
 
-/** The planned events a journal would hold for these plans, in order. */
+/** The planned events a journal would hold for these plans, in order; each recorded against the last plan's fingerprints, as a run keeps it. */
 function journalOf(plans: Pick<RecordedPlan, 'provider' | 'manifests' | 'items'>[]): JournalEvent[] {
   const events: JournalEvent[] = [];
   plans.forEach((plan, night) => {
     const session = `2026-11-2${night}T03:00:00.000Z`;
-    events.push({ at: session, session, ...planRecord(session, plan, lastPlan(events)) } as JournalEvent);
+    events.push({ at: session, session, ...planRecord(session, plan, lastPlan(events, false)) } as JournalEvent);
   });
   return events;
 }
@@ -57,12 +57,13 @@ test('a plan difference whose base was lost (a repaired journal) is read as inco
   const lost = [events[0]!, events[2]!]; // the line that added m/c was damaged and dropped
   const replayed = lastPlan(lost);
   assert.equal(replayed?.incomplete, true, 'said, not hidden');
+  assert.equal(lastPlan(lost, false)?.incomplete, true, 'also when only fingerprints are kept');
   assert.deepEqual(
     replayed?.items.map((i) => i.key),
     ['m/a', 'm/b'],
     'what is known is kept',
   );
-  const next = planRecord('2026-11-23T03:00:00.000Z', edited, replayed);
+  const next = planRecord('2026-11-23T03:00:00.000Z', edited, lastPlan(lost, false));
   assert.equal(next.base, undefined, 'the next plan is whole');
   assert.equal(next.items.length, 3);
 });

@@ -11,7 +11,7 @@ import { findDamagedOutputs } from '../state/outputs.js';
 export async function rebuildReports(outDir: string, verify = false): Promise<{ report: Report; files: string[]; warning?: string }> {
   const lock = await acquireLock(outDir);
   try {
-    const replay = await Journal.replay(outDir);
+    const replay = await Journal.replay(outDir, { planItems: true });
     const planned = replay.lastPlan;
     if (!planned)
       throw new InputError([

@@ -152,12 +152,12 @@ export class Journal implements StateStore {
     return (await Journal.replay(outDir)).states;
   }
 
-  /** A folder's journal folded without opening it for writing (status, estimate, report, a dry run). */
-  static async replay(outDir: string): Promise<Replay> {
+  /** A folder's journal folded without opening it for writing (status, estimate, report, a dry run); `planItems` for a report. */
+  static async replay(outDir: string, options: { planItems?: boolean } = {}): Promise<Replay> {
     const file = path.join(outDir, STATE_DIR, JOURNAL_FILE);
-    const replay = new Replay();
+    const replay = new Replay(options);
     if (await foldJournalFile(file, (event) => replay.apply(event))) return replay;
-    return Replay.of(await Journal.events(outDir)); // a torn tail is left out; a damaged line is refused with its advice
+    return Replay.of(await Journal.events(outDir), options); // a torn tail is left out; a damaged line is refused with its advice
   }
 
   static async events(outDir: string): Promise<JournalEvent[]> {

@@ -15,6 +15,9 @@ export class Replay {
   /** Events folded so far. */
   applied = 0;
 
+  /** `planItems`: keep the last plan's rows (a report is rebuilt from them); otherwise only keys and fingerprints. */
+  constructor(private readonly options: { planItems?: boolean } = {}) {}
+
   /** Folds one event; returns the row's new state when the event was about a row. */
   apply(event: JournalEvent): RowState | undefined {
     this.applied++;
@@ -25,7 +28,7 @@ export class Replay {
       return undefined;
     }
     if (event.type === 'planned') {
-      this.plan = applyPlanned(this.plan, event);
+      this.plan = applyPlanned(this.plan, event, this.options.planItems ?? false);
       return undefined;
     }
     const state = applyEvent(this.states.get(event.key), event);
@@ -43,8 +46,8 @@ export class Replay {
     return this.ledger.billedRuns(fallbackEstimates);
   }
 
-  static of(events: Iterable<JournalEvent>): Replay {
-    const replay = new Replay();
+  static of(events: Iterable<JournalEvent>, options: { planItems?: boolean } = {}): Replay {
+    const replay = new Replay(options);
     for (const event of events) replay.apply(event);
     return replay;
   }
