@@ -86,22 +86,27 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
     const { plan, money } = await planFor(prepared, store.replay, options, log);
     log.info('plan', describePlan(plan));
     if (refuseOverBudget(prepared, plan, money, options, print)) return { exitCode: EXIT.stopped, plan };
-    const manifests = prepared.loaded.manifests.map((m) => ({ name: m.name, file: m.file, shown: m.shown }));
-    const items = plan.items.map((item) => ({
-      key: item.key,
-      request: item.request,
-      // Only the budget's verdict is recorded: actions that follow from row states would make every night's plan differ.
-      ...(item.action === 'over_budget' && { action: item.action }),
-      estimateMicros: item.estimateMicros,
-      changed: item.changed,
-      // The manifest's path is recorded once (below), not per row: a run from another folder would otherwise change every row.
-      row: withoutFile(item.row),
-    }));
-    await store.recordPlan({ provider: prepared.pipeline.provider, manifests, items });
+    await recordPlan(store, prepared, plan);
     return await execute(prepared, plan, store, money, { env, print, log, signal, startedAtMs });
   } finally {
     await store.close();
   }
+}
+
+/** Records tonight's plan in the journal; what it writes is dropped once it is written, not held through the night. */
+async function recordPlan(store: LocalStore, prepared: Prepared, plan: Plan): Promise<void> {
+  const manifests = prepared.loaded.manifests.map((m) => ({ name: m.name, file: m.file, shown: m.shown }));
+  const items = plan.items.map((item) => ({
+    key: item.key,
+    request: item.request,
+    // Only the budget's verdict is recorded: actions that follow from row states would make every night's plan differ.
+    ...(item.action === 'over_budget' && { action: item.action }),
+    estimateMicros: item.estimateMicros,
+    changed: item.changed,
+    // The manifest's path is recorded once (in `manifests`), not per row: a run from another folder would otherwise change every row.
+    row: withoutFile(item.row),
+  }));
+  await store.recordPlan({ provider: prepared.pipeline.provider, manifests, items });
 }
 
 /**
