@@ -26,7 +26,10 @@ test('the example manifests run end to end on the simulator: one playable MP4 pe
   const result = await runManifests({ manifests: [path.join(ROOT, 'manifests')], pipelineFile, outDir: out, env: envFor(simulator), ...quiet });
 
   assert.equal(result.exitCode, 0);
-  const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as Report;
+  const json = await readFile(path.join(out, 'report.json'), 'utf8');
+  const report = JSON.parse(json) as Report;
+  assert.equal(json, `${JSON.stringify(report, null, 2)}\n`, 'written a row at a time, it reads as one indented JSON document');
+  assert.equal((await readFile(path.join(out, 'report.html'), 'utf8')).match(/<article class="card/g)?.length, 10);
   assert.equal(report.totals.rows, 10);
   assert.equal(report.totals.done, 10);
   for (const row of report.rows) {

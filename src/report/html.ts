@@ -86,12 +86,12 @@ status.addEventListener('change', apply);
 apply();
 `;
 
-/** Pure: one self-contained page for the morning review; videos are referenced by relative path. */
-export function renderHtml(report: Report): string {
+/** Pure: one self-contained page for the morning review, in pieces (a card per row); videos are referenced by relative path. */
+export function* renderHtml(report: Report): Generator<string> {
   const t = report.totals;
   const statuses = [...new Set(report.rows.map((r) => r.status))];
   const failed = report.rows.filter((r) => r.status === 'failed' || r.status === 'unknown' || r.status === 'owed' || r.cost_alert);
-  return `<!DOCTYPE html>
+  yield `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -121,8 +121,9 @@ ${failed.length > 0 ? `<h2>Needs attention</h2><ul class="failed-list">${failed.
   <span id="shown"></span>
 </div>
 <div class="grid">
-${report.rows.map(card).join('\n')}
-</div>
+`;
+  for (const row of report.rows) yield `${card(row)}\n`;
+  yield `</div>
 </main>
 <script>${SCRIPT}</script>
 </body>

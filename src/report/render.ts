@@ -1,9 +1,24 @@
 import { formatUsd, usdToMicros } from '../money/cost.js';
 import type { LedgerRow, Report, ReportRow } from './build.js';
 
-export function renderJson(report: Report): string {
-  return `${JSON.stringify(report, null, 2)}\n`;
+/**
+ * Pure: the report as `JSON.stringify(report, null, 2)` writes it, in pieces: a top-level list is written
+ * element by element, so 100,000 rows are never one string.
+ */
+export function* renderJson(report: Report): Generator<string> {
+  const entries = Object.entries(report);
+  yield '{';
+  for (const [i, [key, value]] of entries.entries()) {
+    yield `${i === 0 ? '' : ','}\n  ${JSON.stringify(key)}: `;
+    if (Array.isArray(value) && value.length > 0) {
+      for (const [j, element] of (value as unknown[]).entries()) yield `${j === 0 ? '[' : ','}\n    ${indented(element, '    ')}`;
+      yield '\n  ]';
+    } else yield indented(value, '  ');
+  }
+  yield '\n}\n';
 }
+
+const indented = (value: unknown, by: string) => JSON.stringify(value, null, 2).replace(/\n/g, `\n${by}`);
 
 const CSV_COLUMNS: (keyof ReportRow)[] = [
   'manifest',
@@ -60,19 +75,18 @@ function csvCell(value: unknown): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-function csvOf<T>(columns: readonly (keyof T)[], rows: readonly T[]): string {
-  const lines = [columns.join(',')];
-  for (const row of rows) lines.push(columns.map((c) => csvCell(row[c])).join(','));
+function* csvOf<T>(columns: readonly (keyof T)[], rows: readonly T[]): Generator<string> {
   // CRLF and a BOM: what Excel expects to open UTF-8 text correctly.
-  return `\uFEFF${lines.join('\r\n')}\r\n`;
+  yield `\uFEFF${columns.join(',')}\r\n`;
+  for (const row of rows) yield `${columns.map((c) => csvCell(row[c])).join(',')}\r\n`;
 }
 
-export function renderCsv(report: Report): string {
+export function renderCsv(report: Report): Generator<string> {
   return csvOf(CSV_COLUMNS, report.rows);
 }
 
 /** One line per billed run, to match against the provider's invoice line by line. */
-export function renderLedgerCsv(report: Report): string {
+export function renderLedgerCsv(report: Report): Generator<string> {
   return csvOf(LEDGER_COLUMNS, report.billed_runs);
 }
 

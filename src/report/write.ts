@@ -5,12 +5,25 @@ import type { Report } from './build.js';
 import { renderHtml } from './html.js';
 import { renderCsv, renderJson, renderLedgerCsv, renderMarkdown } from './render.js';
 
-/** Writes a file so that readers see the old or the new content, never half of one. */
-export async function writeFileAtomic(file: string, content: string): Promise<void> {
+/** Text is written in batches of about this many characters: a report of 100,000 rows is never one string. */
+const BATCH_CHARS = 256 * 1024;
+
+/** Writes a file so that readers see the old or the new content, never half of one; `content` may come in pieces. */
+export async function writeFileAtomic(file: string, content: string | Iterable<string>): Promise<void> {
   const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
   const handle = await open(temporary, 'w');
   try {
-    await handle.writeFile(content, 'utf8');
+    let batch: string[] = [];
+    let chars = 0;
+    for (const piece of typeof content === 'string' ? [content] : content) {
+      batch.push(piece);
+      chars += piece.length;
+      if (chars < BATCH_CHARS) continue;
+      await handle.write(batch.join(''), null, 'utf8');
+      batch = [];
+      chars = 0;
+    }
+    await handle.write(batch.join(''), null, 'utf8');
     await handle.sync();
   } finally {
     await handle.close();
@@ -19,13 +32,14 @@ export async function writeFileAtomic(file: string, content: string): Promise<vo
 }
 
 export async function writeReports(outDir: string, report: Report): Promise<string[]> {
+  // Each file is rendered as it is written, one after the other.
   const files = [
-    [path.join(outDir, 'report.json'), renderJson(report)],
-    [path.join(outDir, 'report.csv'), renderCsv(report)],
-    [path.join(outDir, 'report.md'), renderMarkdown(report)],
-    [path.join(outDir, 'report.html'), renderHtml(report)],
-    [path.join(outDir, 'ledger.csv'), renderLedgerCsv(report)],
+    [path.join(outDir, 'report.json'), () => renderJson(report)],
+    [path.join(outDir, 'report.csv'), () => renderCsv(report)],
+    [path.join(outDir, 'report.md'), () => renderMarkdown(report)],
+    [path.join(outDir, 'report.html'), () => renderHtml(report)],
+    [path.join(outDir, 'ledger.csv'), () => renderLedgerCsv(report)],
   ] as const;
-  for (const [file, content] of files) await writeFileAtomic(file, content);
+  for (const [file, render] of files) await writeFileAtomic(file, render());
   return files.map(([file]) => file);
 }
