@@ -56,7 +56,11 @@ export class Reservations {
   priceSeen(item: WorkItem, billedMicros: number): void {
     const { durationSeconds } = item.row.request;
     const mode = audioModeOf(item.row.request);
-    if (durationSeconds > 0) this.observedRates[mode] = Math.ceil(billedMicros / durationSeconds);
+    if (durationSeconds <= 0) return;
+    const rate = Math.ceil(billedMicros / durationSeconds);
+    // The same price as last time: every reservation already assumes it (this runs for every billed row).
+    if (this.observedRates[mode] === rate) return;
+    this.observedRates[mode] = rate;
     for (const [key, reserved] of this.reserved) {
       const other = this.items.get(key);
       if (!other || audioModeOf(other.row.request) !== mode) continue;
