@@ -26,8 +26,17 @@ function row(status: RowState['status'], more: Partial<RowState> = {}): RowState
   return { key: 'm/a', request: 'r1', status, attempts: 1, ...more };
 }
 
-function view(o: { phase?: Phase; row?: RowState; action?: View['facts']['action']; fal?: boolean; nowMs?: number; canCancel?: boolean }): View {
+function view(o: {
+  phase?: Phase;
+  row?: RowState;
+  action?: View['facts']['action'];
+  fal?: boolean;
+  nowMs?: number;
+  canCancel?: boolean;
+  learned?: Pick<View, 'expectedRunMs' | 'expectedQueueMs'>;
+}): View {
   return {
+    ...o.learned,
     facts: { key: 'm/a', request: 'r1', action: o.action ?? 'submit', estimateMicros: ESTIMATE, durationSeconds: 5, lostRunMayBeBilled: o.fal ?? false },
     row: o.row,
     phase: o.phase ?? { at: 'start' },
@@ -135,6 +144,14 @@ const cases: Case[] = [
     input: { on: 'created', runId: 'run-1' },
     effects: ['record:submitted', 'log:submitted'],
     command: 'poll',
+  },
+  {
+    name: 'a created run is first polled once it should have waited for its start and run (both learned), just after',
+    view: view({ phase: { at: 'creating', tries: 1 }, row: row('submitting'), learned: { expectedRunMs: 30_000, expectedQueueMs: 2_000 } }),
+    input: { on: 'created', runId: 'run-1' },
+    effects: ['record:submitted', 'log:submitted'],
+    command: 'poll',
+    check: (s) => assert.equal(s.command.do === 'poll' && s.command.delayMs, 32_320),
   },
   {
     name: 'a 422 is the row failing for good, not billed',
@@ -284,11 +301,16 @@ cases.push(
   },
   // a run's end
   {
-    name: 'succeeded with a bill: the price is learned, the bill settles the money, then the video is fetched',
+    name: 'succeeded with a bill: the price and the run and queue times are learned, the bill settles the money, then the video is fetched',
     view: view({ phase: waiting, row: row('submitted', { runId: 'run-1' }) }),
-    input: { on: 'polled', snapshot: snapshot({ costMicros: 700_000 }) },
+    input: { on: 'polled', snapshot: snapshot({ costMicros: 700_000, runMs: 28_000, queueMs: 1_500 }) },
     effects: ['price:700000', 'settle:700000', 'record:succeeded', 'log:succeeded'],
     command: 'download',
+    check: (s) =>
+      assert.deepEqual(
+        s.effects.find((e) => e.do === 'run_time_seen'),
+        { do: 'run_time_seen', runMs: 28_000, queueMs: 1_500 },
+      ),
   },
   {
     name: 'succeeded without a bill: settled at the estimate',

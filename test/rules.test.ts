@@ -95,6 +95,15 @@ test('Runflow run objects: statuses in both spellings, the video read from norma
   const failed = parseRun({ id: 'r2', status_code: 'failed', failure_code: 'NSFW', failure_message: 'blocked', cost: '0' });
   assert.deepEqual(failed.failure, { code: 'NSFW', message: 'blocked' });
   assert.throws(() => parseRun({ id: 'r3', status_code: 'mystery' }), /does not know/);
+  const timed = parseRun({
+    id: 'r4',
+    status_code: 'succeeded',
+    output,
+    created_at: '2026-11-24T03:00:00.000Z',
+    started_at: '2026-11-24T03:00:01.500Z',
+    completed_at: '2026-11-24T03:00:31.500Z',
+  });
+  assert.deepEqual([timed.queueMs, timed.runMs], [1_500, 30_000], 'the wait to start and the run, by the provider clock');
 });
 
 test('the wire body: duration as a string, audio explicit, multi-shot with shot_type, and the model schema agrees', () => {

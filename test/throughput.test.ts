@@ -52,6 +52,11 @@ test('poll timing: a run is polled when it should be done, often just after, les
   assert.equal(nextPollDelayMs({ now: 90_900, state: 'running', startedAtMs: 0, expectedRunMs: 90_000 }, bounds), 4_500, 'overdue: 5% of a run');
   assert.equal(nextPollDelayMs({ now: 150_900, state: 'running', startedAtMs: 0, expectedRunMs: 90_000 }, bounds), 10_500, 'then less often');
   assert.equal(nextPollDelayMs({ now: 0, state: 'queued', expectedRunMs: 30_000 }, bounds), 30_300);
+  assert.equal(
+    nextPollDelayMs({ now: 0, state: 'queued', expectedRunMs: 30_000, expectedQueueMs: 2_000 }, bounds),
+    32_320,
+    'just created: its wait to start too',
+  );
 });
 
 test('run time model: learns a fixed latency, and time proportional to seconds of video', () => {
@@ -62,6 +67,9 @@ test('run time model: learns a fixed latency, and time proportional to seconds o
   for (const s of [3, 5, 10, 15]) proportional.observe(s, 20_000 + 10_000 * s);
   assert.equal(Math.round(proportional.expectedMs(8)!), 100_000);
   assert.equal(new RunTimeModel().expectedMs(5), undefined);
+  assert.equal(new RunTimeModel().expectedQueueMs(), undefined, 'no queue wait until a provider tells one');
+  for (const queueMs of [40, 60]) fixed.observe(5, 1500, queueMs);
+  assert.equal(fixed.expectedQueueMs(), 50);
 });
 
 test('a 429 without Retry-After then a 201 makes one run; a reset poll and a 503 with an HTTP-date Retry-After are retried; the row completes', async (t) => {

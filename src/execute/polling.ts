@@ -10,13 +10,24 @@ export interface PollBounds {
 /** Learns tonight's run time as a + b × seconds of video (least squares), or a plain mean when it cannot. */
 export class RunTimeModel {
   private readonly samples: { seconds: number; runMs: number }[] = [];
+  private readonly queueSamples: number[] = [];
   /** Recent runs only, so the model follows the provider when it speeds up or slows down. */
   private static readonly MAX_SAMPLES = 50;
 
-  observe(seconds: number, runMs: number): void {
+  observe(seconds: number, runMs: number, queueMs?: number): void {
+    if (queueMs !== undefined && queueMs >= 0) {
+      this.queueSamples.push(queueMs);
+      if (this.queueSamples.length > RunTimeModel.MAX_SAMPLES) this.queueSamples.shift();
+    }
     if (!(runMs > 0)) return;
     this.samples.push({ seconds, runMs });
     if (this.samples.length > RunTimeModel.MAX_SAMPLES) this.samples.shift();
+  }
+
+  /** The mean wait between create and start of recent runs, when the provider tells both times. */
+  expectedQueueMs(): number | undefined {
+    const n = this.queueSamples.length;
+    return n === 0 ? undefined : this.queueSamples.reduce((s, ms) => s + ms, 0) / n;
   }
 
   get count(): number {
@@ -42,6 +53,8 @@ export interface PollSituation {
   startedAtMs?: number;
   /** Expected running time for this row, once tonight's runs have taught one. */
   expectedRunMs?: number;
+  /** For a run just created: the expected wait before it starts. */
+  expectedQueueMs?: number;
   /** The previous wait, for the ramp used before anything is learned. */
   previousDelayMs?: number;
 }
@@ -55,8 +68,8 @@ export function nextPollDelayMs(s: PollSituation, bounds: PollBounds): number {
   const expected = s.expectedRunMs;
   // Nothing learned yet: start at the floor and widen geometrically.
   if (expected === undefined) return clamp(s.previousDelayMs === undefined ? bounds.floorMs : s.previousDelayMs * 1.5, bounds);
-  // Queued: it cannot finish sooner than a full run from now.
-  if (s.state === 'queued' || s.startedAtMs === undefined) return clamp(expected * (1 + LATE_MARGIN), bounds);
+  // Queued: it cannot finish sooner than a full run (and, just created, the usual wait to start) from now.
+  if (s.state === 'queued' || s.startedAtMs === undefined) return clamp(((s.expectedQueueMs ?? 0) + expected) * (1 + LATE_MARGIN), bounds);
   const due = s.startedAtMs + expected * (1 + LATE_MARGIN);
   // Running with a known start and a learned run time: poll once, when it should be done (the ceiling
   // guards guesses, not this).

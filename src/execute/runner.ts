@@ -166,6 +166,7 @@ class Runner {
   private view(item: WorkItem, phase: Phase): View {
     const known = this.ctx.store.row(item.key);
     const expectedRunMs = this.runTimes.expectedMs(item.row.request.durationSeconds);
+    const expectedQueueMs = this.runTimes.expectedQueueMs();
     return {
       facts: {
         key: item.key,
@@ -181,6 +182,7 @@ class Runner {
       rules: this.rules,
       aborted: this.signal.aborted,
       ...(expectedRunMs !== undefined && { expectedRunMs }),
+      ...(expectedQueueMs !== undefined && { expectedQueueMs }),
     };
   }
 
@@ -203,7 +205,7 @@ class Runner {
         this.reservations.priceSeen(item, effect.billedMicros);
         return;
       case 'run_time_seen':
-        this.runTimes.observe(item.row.request.durationSeconds, effect.runMs);
+        this.runTimes.observe(item.row.request.durationSeconds, effect.runMs, effect.queueMs);
         return;
       case 'raw_output_seen':
         this.logRawOutput(effect.snapshot, where);

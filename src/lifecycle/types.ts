@@ -89,7 +89,7 @@ export type Effect =
   | { do: 'settle'; billedMicros: number }
   /** The provider's price, seen on a bill: later reservations, and those in flight, use it. */
   | { do: 'price_seen'; billedMicros: number }
-  | { do: 'run_time_seen'; runMs: number }
+  | { do: 'run_time_seen'; runMs: number; queueMs?: number }
   | { do: 'raw_output_seen'; snapshot: RunSnapshot }
   /** Stop the run: the budget is full (no more creates), or the provider refuses us / the journal cannot be written. */
   | { do: 'stop'; reason: 'budget_full' }
@@ -125,4 +125,6 @@ export interface View {
   aborted: boolean;
   /** Tonight's learned running time for a row of this length, once runs have taught one. */
   expectedRunMs?: number;
+  /** Tonight's learned wait between a create and its run starting, when the provider tells both times. */
+  expectedQueueMs?: number;
 }

@@ -12,6 +12,7 @@ type Waiting = Extract<Phase, { at: 'waiting' }>;
 
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
 const expected = (view: View) => (view.expectedRunMs === undefined ? {} : { expectedRunMs: view.expectedRunMs });
+const queue = (view: View) => (view.expectedQueueMs === undefined ? {} : { expectedQueueMs: view.expectedQueueMs });
 const bounds = (view: View) => ({ floorMs: view.rules.pollFloorMs, ceilingMs: view.rules.pollCeilingMs });
 
 /**
@@ -21,7 +22,8 @@ const bounds = (view: View) => ({ floorMs: view.rules.pollFloorMs, ceilingMs: vi
 export function waitFor(view: View, runId: string, justSubmitted: boolean, effects: Effect[] = []): Step {
   const sinceMs = view.nowMs;
   if (!justSubmitted) return { phase: { at: 'waiting', runId, sinceMs }, effects, command: { do: 'poll', runId } };
-  const delayMs = nextPollDelayMs({ now: sinceMs, state: 'queued', ...expected(view) }, bounds(view));
+  // Just created: it must wait for its start, then run; the wait is learned too, or the first poll lands just before the end.
+  const delayMs = nextPollDelayMs({ now: sinceMs, state: 'queued', ...expected(view), ...queue(view) }, bounds(view));
   return {
     phase: { at: 'waiting', runId, sinceMs, lastSeenQueuedAtMs: sinceMs, lastState: 'queued', delayMs },
     effects,
@@ -68,7 +70,7 @@ function onSucceeded(view: View, phase: Waiting, snapshot: RunSnapshot): Step {
   const effects: Effect[] = [];
   const startedAt = snapshot.startedAtMs ?? phase.lastSeenQueuedAtMs;
   const runMs = snapshot.runMs ?? (startedAt !== undefined ? nowMs - startedAt : undefined);
-  if (runMs !== undefined) effects.push({ do: 'run_time_seen', runMs });
+  if (runMs !== undefined) effects.push({ do: 'run_time_seen', runMs, ...(snapshot.queueMs !== undefined && { queueMs: snapshot.queueMs }) });
   if (snapshot.costMicros !== undefined) effects.push(...costEffects(view, snapshot.costMicros));
   const cost = snapshot.costMicros ?? facts.estimateMicros;
   effects.push(settle(cost));

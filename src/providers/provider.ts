@@ -42,6 +42,8 @@ export interface RunSnapshot {
   startedAtMs?: number;
   /** How long it ran, once it has ended. */
   runMs?: number;
+  /** How long it waited between its create and its start, by the provider's clock. */
+  queueMs?: number;
 }
 
 /** Carried on the run for the provider's own dashboards and for tests. */

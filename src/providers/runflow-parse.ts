@@ -48,11 +48,14 @@ function costMicrosOf(cost: unknown): number | undefined {
   return str(cost) ? parseUsdToMicros(cost as string) : undefined;
 }
 
-/** How long the run took: Runflow's `duration_ms`, else its timestamps. */
+/** How long the run took: Runflow's `duration_ms`, else its timestamps; and how long it waited to start. */
 function addTiming(snapshot: RunSnapshot, body: Record<string, unknown>): void {
-  const startedAt = str(body.started_at) ? Date.parse(body.started_at as string) : Number.NaN;
+  const timeOf = (field: unknown) => (str(field) ? Date.parse(field as string) : Number.NaN);
+  const startedAt = timeOf(body.started_at);
   if (Number.isFinite(startedAt)) snapshot.startedAtMs = startedAt;
-  const completedAt = str(body.completed_at) ? Date.parse(body.completed_at as string) : Number.NaN;
+  const queueMs = startedAt - timeOf(body.created_at);
+  if (Number.isFinite(queueMs) && queueMs >= 0) snapshot.queueMs = queueMs;
+  const completedAt = timeOf(body.completed_at);
   const runMs = typeof body.duration_ms === 'number' ? body.duration_ms : completedAt - startedAt;
   if (Number.isFinite(runMs) && runMs > 0) snapshot.runMs = runMs;
 }
