@@ -3,7 +3,15 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerSecret } from './infra/http.js';
 import { debugWanted, errorLines, exitCodeOf } from './cli/exit.js';
-import { addAuditCommand, addDoctorCommand, addForgetCommand, addRepairCommand, addReportCommand, addStatusCommand } from './cli/folder-commands.js';
+import {
+  addAuditCommand,
+  addCompactCommand,
+  addDoctorCommand,
+  addForgetCommand,
+  addRepairCommand,
+  addReportCommand,
+  addStatusCommand,
+} from './cli/folder-commands.js';
 import { addEstimateCommand, addRunCommand, addValidateCommand } from './cli/run-commands.js';
 import { addSimulateCommand } from './cli/simulate.js';
 
@@ -37,6 +45,7 @@ for (const add of [
   addRepairCommand,
   addAuditCommand,
   addForgetCommand,
+  addCompactCommand,
   addDoctorCommand,
   addSimulateCommand,
 ])

@@ -6,7 +6,9 @@ import { forgetRow } from '../commands/forget.js';
 import { rebuildReports } from '../commands/report.js';
 import { resolvePipeline } from '../config/pipeline.js';
 import { renderStatus } from '../report/status.js';
+import { compactJournal } from '../state/compact.js';
 import { Journal } from '../state/journal.js';
+import { acquireLock } from '../state/lock.js';
 import { repairFolder, repairWithProvider } from '../state/repair.js';
 import { OUT_HELP, pipelineOption, settingOption, sinceOption, sourcesOf } from './options.js';
 
@@ -104,6 +106,31 @@ export function addForgetCommand(program: Command): void {
       process.stdout.write(
         `${forgotten.key} (was ${forgotten.previousStatus}${forgotten.runId ? `, run ${forgotten.runId}` : ''}) given up: recorded failed (FORGOTTEN); the next run leaves it alone unless --retry-failed\n`,
       );
+    });
+}
+
+export function addCompactCommand(program: Command): void {
+  program
+    .command('compact')
+    .description(
+      "rewrite an output folder's journal as what it adds up to (each row's state, every run and its cost, the last plan), under the folder's lock; the old journal is kept gzipped in .clipmill/archive/. A run does this by itself once the journal is mostly history",
+    )
+    .addOption(settingOption('outDir', 'dir', OUT_HELP))
+    .addOption(pipelineOption('pipeline file whose output.dir to use'))
+    .action(async (opts: Opts) => {
+      const outDir = await outDirOf(opts);
+      const lock = await acquireLock(outDir);
+      try {
+        const done = await compactJournal(outDir);
+        const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(2)} MB`;
+        process.stdout.write(
+          done
+            ? `journal compacted from ${mb(done.beforeBytes)} to ${mb(done.afterBytes)}; the old one is kept in ${path.relative(process.cwd(), done.archive) || done.archive}\n`
+            : 'nothing to compact (no journal, or its last plan is incomplete after a repair: run clipmill run once first)\n',
+        );
+      } finally {
+        await lock.release();
+      }
     });
 }
 

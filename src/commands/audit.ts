@@ -35,6 +35,11 @@ export function compareWithProvider(listed: readonly ListedRun[], events: readon
   for (const event of events) {
     if ('runId' in event && typeof event.runId === 'string') known.add(event.runId);
     if (event.type === 'submitting' && event.clientRef !== undefined) ownRefs.add(event.clientRef);
+    // A compacted journal keeps a row's refs still unresolved; resolved ones became the run ids above.
+    if (event.type === 'row_state') {
+      for (const ref of event.state.clientRefs ?? []) ownRefs.add(ref);
+      if (event.state.runId !== undefined) known.add(event.state.runId);
+    }
   }
   const byClipmill = listed.filter((run) => run.clientRef !== undefined && CLIENT_REF.test(run.clientRef));
   const isPaid = (run: ListedRun) => run.status === 'succeeded' || run.status === 'partial_succeeded' || (run.costMicros ?? 0) > 0;

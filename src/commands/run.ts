@@ -89,8 +89,19 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
     await recordPlan(store, prepared, plan);
     return await execute(prepared, plan, store, money, { env, print, log, signal, startedAtMs });
   } finally {
-    await store.close();
+    logCompaction(await store.finish(), log);
   }
+}
+
+/** The journal compacted at the end of the run (it had become mostly history), or why it was not. */
+function logCompaction(finished: Awaited<ReturnType<LocalStore['finish']>>, log: Logger): void {
+  const { compacted, compactError } = finished;
+  if (compacted) {
+    const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+    const message = `journal compacted from ${mb(compacted.beforeBytes)} to ${mb(compacted.afterBytes)}; the old one is kept in ${compacted.archive}`;
+    log.info('compacted', message, { before_bytes: compacted.beforeBytes, after_bytes: compacted.afterBytes, archive: compacted.archive });
+  }
+  if (compactError !== undefined) log.warn('compact_failed', `journal not compacted (left as it was): ${(compactError as Error).message}`, {});
 }
 
 /** Records tonight's plan in the journal; what it writes is dropped once it is written, not held through the night. */

@@ -18,6 +18,8 @@ export interface LogEvents {
   start: Free;
   plan: Free;
   cleanup: Free;
+  compacted: { before_bytes: number; after_bytes: number; archive: string };
+  compact_failed: Free;
   invalid_manifest: { file: string; line: number };
   skipped_manifests: Free;
   output_damaged: Free;

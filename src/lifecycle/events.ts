@@ -1,4 +1,5 @@
 import type { Row } from '../load/row.js';
+import type { AudioMode } from '../money/cost.js';
 import type { RunUrls } from '../providers/provider.js';
 
 /** The journal's vocabulary: one line per state change of a row, appended before the next side effect. */
@@ -32,7 +33,14 @@ export type JournalEvent =
    * What a run set out to do (key `plan:<session>`): lets `clipmill report` rebuild the reports from the journal alone.
    * With `base`, only the rows that differ from that session's plan, and `keys` (the row order) only when it changed.
    */
-  | (EventBase & { type: 'planned'; provider: string; manifests: PlannedManifest[]; items: PlannedItem[]; base?: string; keys?: string[] });
+  | (EventBase & { type: 'planned'; provider: string; manifests: PlannedManifest[]; items: PlannedItem[]; base?: string; keys?: string[] })
+  /** A compacted journal (`clipmill compact`): a row's whole state, in place of the events that made it. */
+  | (EventBase & { type: 'row_state'; state: RowState })
+  /**
+   * A compacted journal: a run the ledger knows, billed or not, in place of the events that recorded it; `at` is
+   * when its id was first recorded, `session` the night whose create made it, with what its plan said of it.
+   */
+  | (EventBase & { type: 'run'; runId: string; billed?: { costMicros?: number }; planned?: { estimateMicros: number; seconds: number; audioMode: AudioMode } });
 
 export interface PlannedManifest {
   name: string;
@@ -52,7 +60,8 @@ export interface PlannedItem {
   row: Omit<Row, 'file'> & { file?: string };
 }
 
-export type RowEvent = Exclude<JournalEvent, { type: 'uploaded' | 'planned' }>;
+/** Events about a row's state (a `run` fact is the ledger's alone). */
+export type RowEvent = Exclude<JournalEvent, { type: 'uploaded' | 'planned' | 'run' }>;
 
 /** An event before the journal stamps its time. */
 export type NewEvent = JournalEvent extends infer E ? (E extends JournalEvent ? Omit<E, 'at'> : never) : never;
@@ -115,6 +124,7 @@ function submitting(base: RowState, event: Extract<RowEvent, { type: 'submitting
 
 /** Folds one event into a row's state (pure). An event for another request starts the row afresh. */
 export function applyEvent(previous: RowState | undefined, event: RowEvent): RowState {
+  if (event.type === 'row_state') return { ...event.state };
   const base: RowState = previous?.request === event.request ? { ...previous } : fresh(previous, event);
   switch (event.type) {
     case 'submitting':
@@ -169,6 +179,17 @@ export function applyEvent(previous: RowState | undefined, event: RowEvent): Row
 
 export function foldEvents(events: Iterable<JournalEvent>): Map<string, RowState> {
   const states = new Map<string, RowState>();
-  for (const event of events) if (event.type !== 'uploaded' && event.type !== 'planned') states.set(event.key, applyEvent(states.get(event.key), event));
+  for (const event of events) if (isRowEvent(event)) states.set(event.key, applyEvent(states.get(event.key), event));
   return states;
+}
+
+export function isRowEvent(event: JournalEvent): event is RowEvent {
+  return event.type !== 'uploaded' && event.type !== 'planned' && event.type !== 'run';
+}
+
+/** The hashes of the videos an event says were downloaded (a compacted row's, and its earlier version's). */
+export function downloadedSha256s(event: JournalEvent): string[] {
+  if (event.type === 'downloaded') return [event.sha256];
+  if (event.type !== 'row_state') return [];
+  return [event.state.output?.sha256, event.state.previous?.output.sha256].filter((sha): sha is string => sha !== undefined);
 }

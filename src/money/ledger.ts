@@ -57,6 +57,10 @@ export class LedgerFold {
       return;
     }
     if (event.type === 'uploaded') return;
+    if (event.type === 'run') {
+      this.runFact(event);
+      return;
+    }
     this.latestRequest.set(event.key, event.request);
     const runId = 'runId' in event ? event.runId : undefined;
     if (runId === undefined) return;
@@ -67,6 +71,32 @@ export class LedgerFold {
     if (event.type === 'failed') {
       if (event.billed) facts.billed = { costMicros: event.costMicros };
       else delete facts.billed;
+    }
+  }
+
+  /** A compacted journal's run: the facts as they were, and what its plan said of it. */
+  private runFact(event: Extract<JournalEvent, { type: 'run' }>): void {
+    const facts: RunFacts = { key: event.key, request: event.request, createdAt: event.at, night: event.session };
+    if (event.billed) facts.billed = { costMicros: event.billed.costMicros };
+    this.runs.set(event.runId, facts);
+    const planned = `${event.key}\u0000${event.request}`;
+    if (event.planned && !this.planned.has(planned)) this.planned.set(planned, event.planned);
+  }
+
+  /** Every run known, billed or not, with its plan's facts when known: what a compacted journal writes down. */
+  *runFacts(): Generator<Extract<JournalEvent, { type: 'run' }>> {
+    for (const [runId, facts] of this.runs) {
+      const planned = this.planned.get(`${facts.key}\u0000${facts.request}`);
+      yield {
+        type: 'run',
+        at: facts.createdAt,
+        key: facts.key,
+        request: facts.request,
+        ...(facts.night !== undefined && { session: facts.night }),
+        runId,
+        ...(facts.billed && { billed: facts.billed.costMicros === undefined ? {} : { costMicros: facts.billed.costMicros } }),
+        ...(planned && { planned }),
+      };
     }
   }
 

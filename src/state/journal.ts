@@ -166,6 +166,11 @@ export class Journal implements StateStore {
     return parseJournal(text, file);
   }
 
+  /** Bytes of whole lines in the file. */
+  get bytes(): number {
+    return this.size;
+  }
+
   /**
    * Appends one event and resolves once it is on disk (fsync). Events appended while a flush is under
    * way go out together in the next write + fsync (group commit), in the order they were appended.

@@ -1,4 +1,5 @@
 import type { RowState, UploadRecord } from '../lifecycle/events.js';
+import { compactJournal, worthCompacting, type Compaction } from './compact.js';
 import { Journal, type NewEvent } from './journal.js';
 import { acquireLock, type HeldLock } from './lock.js';
 import { planRecord, type RecordedPlan } from './plans.js';
@@ -11,6 +12,7 @@ import type { StateStore } from './store.js';
  */
 export class LocalStore implements StateStore {
   private constructor(
+    private readonly outDir: string,
     private readonly lock: HeldLock,
     private readonly journal: Journal,
   ) {}
@@ -19,7 +21,7 @@ export class LocalStore implements StateStore {
   static async open(outDir: string, session?: string): Promise<LocalStore> {
     const lock = await acquireLock(outDir);
     try {
-      return new LocalStore(lock, await Journal.open(outDir, session));
+      return new LocalStore(outDir, lock, await Journal.open(outDir, session));
     } catch (error) {
       await lock.release();
       throw error;
@@ -69,6 +71,25 @@ export class LocalStore implements StateStore {
   async close(): Promise<void> {
     try {
       await this.journal.close();
+    } finally {
+      await this.lock.release();
+    }
+  }
+
+  /**
+   * The end of a run: closes the journal, compacts it if it is mostly history (`worthCompacting`) while the
+   * lock is still held, and releases the lock. A compaction that fails leaves the journal as it was, and says why.
+   */
+  async finish(): Promise<{ compacted?: Compaction; compactError?: unknown }> {
+    try {
+      await this.journal.close();
+      if (!worthCompacting(this.replay, this.journal.bytes)) return {};
+      try {
+        const compacted = await compactJournal(this.outDir);
+        return compacted ? { compacted } : {};
+      } catch (compactError) {
+        return { compactError };
+      }
     } finally {
       await this.lock.release();
     }

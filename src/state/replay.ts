@@ -1,4 +1,4 @@
-import { applyEvent, uploadKey, type JournalEvent, type RowState, type UploadRecord } from '../lifecycle/events.js';
+import { applyEvent, isRowEvent, uploadKey, type JournalEvent, type RowState, type UploadRecord } from '../lifecycle/events.js';
 import { LedgerFold, type BilledRun } from '../money/ledger.js';
 import { applyPlanned, type RecordedPlan } from './plans.js';
 
@@ -31,6 +31,7 @@ export class Replay {
       this.plan = applyPlanned(this.plan, event, this.options.planItems ?? false);
       return undefined;
     }
+    if (!isRowEvent(event)) return undefined;
     const state = applyEvent(this.states.get(event.key), event);
     this.states.set(event.key, state);
     return state;
@@ -39,6 +40,11 @@ export class Replay {
   /** The last plan recorded, rebuilt from its whole record and the differences since. */
   get lastPlan(): RecordedPlan | undefined {
     return this.plan;
+  }
+
+  /** Every run the ledger knows, as a compacted journal writes it down. */
+  runFacts(): Iterable<Extract<JournalEvent, { type: 'run' }>> {
+    return this.ledger.runFacts();
   }
 
   /** Every billed run; a run whose plan was lost counts at `fallbackEstimates` (by key and request). */

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Sidecar } from '../../execute/download.js';
-import { foldEvents, type JournalEvent, type RowState } from '../../lifecycle/events.js';
+import { downloadedSha256s, foldEvents, type JournalEvent, type RowState } from '../../lifecycle/events.js';
 import { sidecarPathFor } from '../journal.js';
 import { sha256Of } from '../outputs.js';
 import type { RebuiltRow } from './rebuilt-row.js';
@@ -95,7 +95,7 @@ async function recoverPaidRuns(outDir: string, { videos, sidecars }: FolderConte
 export async function recoverFromSidecars(outDir: string, journalEvents: readonly JournalEvent[], now: Date): Promise<SidecarRecovery> {
   const known: Known = {
     states: foldEvents(journalEvents),
-    sha256s: new Set(journalEvents.flatMap((e) => (e.type === 'downloaded' ? [e.sha256] : []))),
+    sha256s: new Set(journalEvents.flatMap(downloadedSha256s)),
     now,
   };
   const folder = await scanOutputFolder(outDir);

@@ -1,0 +1,118 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import type { JournalEvent } from '../lifecycle/events.js';
+import { foldJournalFile } from './journal-file.js';
+import { syncDirectory } from '../execute/download.js';
+import { JOURNAL_FILE, STATE_DIR } from './journal.js';
+import { Replay } from './replay.js';
+
+/** Where the journals a compaction replaced are kept, gzipped: history for an audit by hand, never read by a command. */
+export const ARCHIVE_DIR = 'archive';
+
+/** A journal is compacted at the end of a run once it is this large and mostly history. */
+const AUTO_MIN_BYTES = 8 * 1024 * 1024;
+const AUTO_EVENTS_PER_FACT = 2;
+
+export interface Compaction {
+  beforeBytes: number;
+  afterBytes: number;
+  /** The replaced journal, gzipped. */
+  archive: string;
+}
+
+/** Pure: a journal worth compacting holds many more events than the facts they add up to. */
+export function worthCompacting(replay: Replay, bytes: number): boolean {
+  const facts = replay.states.size + replay.uploads.size + [...replay.runFacts()].length + 1;
+  return bytes >= AUTO_MIN_BYTES && replay.applied > AUTO_EVENTS_PER_FACT * facts;
+}
+
+/**
+ * Pure: what a journal adds up to, as events that replay to it exactly: the uploads, the last plan whole,
+ * every run the ledger knows (billed or not, with its night and estimate), and every row's state.
+ */
+export function* compactedEvents(replay: Replay, at: string): Generator<JournalEvent> {
+  for (const [key, upload] of replay.uploads) {
+    const sha256 = key.slice(`upload:${upload.provider}:`.length);
+    yield { type: 'uploaded', at, key, request: sha256, assetId: upload.assetId, provider: upload.provider };
+  }
+  const plan = replay.lastPlan;
+  if (plan) {
+    const { session, provider, manifests, items } = plan;
+    yield { type: 'planned', at, session, key: `plan:${session}`, request: session, provider, manifests, items };
+  }
+  yield* replay.runFacts();
+  for (const state of replay.states.values()) yield { type: 'row_state', at, key: state.key, request: state.request, state };
+}
+
+/** What a command reads of a journal: the compacted one must read the same, or it is not used. */
+function readingOf(replay: Replay): string {
+  const plan = replay.lastPlan;
+  return JSON.stringify([
+    [...replay.states],
+    [...replay.uploads],
+    replay.billedRuns(),
+    plan && [plan.session, plan.provider, plan.manifests, plan.items, [...plan.prints]],
+  ]);
+}
+
+/** Writes events one line each, in batches, and makes the file durable. */
+async function writeEvents(file: string, events: Iterable<JournalEvent>): Promise<void> {
+  const handle = await open(file, 'w');
+  try {
+    let batch: string[] = [];
+    for (const event of events) {
+      batch.push(`${JSON.stringify(event)}\n`);
+      if (batch.length < 1000) continue;
+      await handle.writeFile(batch.join(''));
+      batch = [];
+    }
+    await handle.writeFile(batch.join(''));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function gzipInto(source: string, target: string): Promise<void> {
+  const temporary = `${target}.tmp`;
+  await pipeline(createReadStream(source), createGzip(), createWriteStream(temporary));
+  const handle = await open(temporary, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temporary, target);
+}
+
+/**
+ * Rewrites a folder's journal as what it adds up to (`compactedEvents`), checks that it replays to exactly
+ * what the old one did (row states, uploads, every billed run, the plan), keeps the old one gzipped in
+ * `.clipmill/archive/`, then swaps the new one in. The caller holds the folder's lock and has the journal
+ * closed. Undefined when there is nothing to compact, or the plan is incomplete (a repaired journal).
+ */
+export async function compactJournal(outDir: string, now = new Date()): Promise<Compaction | undefined> {
+  const dir = path.join(outDir, STATE_DIR);
+  const file = path.join(dir, JOURNAL_FILE);
+  const before = new Replay({ planItems: true });
+  if (!(await foldJournalFile(file, (event) => before.apply(event))) || before.applied === 0 || before.lastPlan?.incomplete) return undefined;
+  const temporary = path.join(dir, `.${JOURNAL_FILE}.compact.tmp`);
+  try {
+    await writeEvents(temporary, compactedEvents(before, now.toISOString()));
+    const after = new Replay({ planItems: true });
+    if (!(await foldJournalFile(temporary, (event) => after.apply(event))) || readingOf(after) !== readingOf(before))
+      throw new Error('the compacted journal does not replay to the same rows and money; the journal is left as it was');
+    await mkdir(path.join(dir, ARCHIVE_DIR), { recursive: true });
+    const archive = path.join(dir, ARCHIVE_DIR, `journal-${now.toISOString().replace(/[:.]/g, '-')}.jsonl.gz`);
+    const beforeBytes = (await stat(file)).size;
+    await gzipInto(file, archive);
+    await rename(temporary, file);
+    await syncDirectory(dir);
+    return { beforeBytes, afterBytes: (await stat(file)).size, archive };
+  } finally {
+    await rm(temporary, { force: true });
+  }
+}

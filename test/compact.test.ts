@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { runManifests } from '../src/commands/run.js';
+import { rebuildReports } from '../src/commands/report.js';
+import { compactJournal, worthCompacting } from '../src/state/compact.js';
+import { Journal } from '../src/state/journal.js';
+import { acquireLock } from '../src/state/lock.js';
+import { envFor, fastPipeline, rowsYaml, startSimulator, workspace, write } from './helpers.js';
+
+const quiet = { print: () => {}, logLine: () => {} };
+
+async function compactUnderLock(out: string) {
+  const lock = await acquireLock(out);
+  try {
+    return await compactJournal(out);
+  } finally {
+    await lock.release();
+  }
+}
+
+test("a compacted journal reads as the old one did: the same rows, every billed run (an edited row's earlier one too), a run still in flight re-attached, never paid again", async (t) => {
+  const simulator = await startSimulator(t);
+  const dir = await workspace(t);
+  const file = await write(dir, 'm.yaml', rowsYaml(4));
+  const pipelineFile = await write(dir, 'p.yaml', fastPipeline());
+  const out = path.join(dir, 'out');
+  const night = (signal?: AbortSignal, logLine: (line: string) => void = () => {}) =>
+    runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), print: () => {}, logLine, ...(signal && { signal }) });
+
+  assert.equal((await night()).exitCode, 0);
+  // Night 2: one row edited (its first video was paid, and stays in the ledger as superseded), one row added; stopped while the provider holds the new runs.
+  await write(dir, 'm.yaml', rowsYaml(5).replace('prompt: "row 0"', 'prompt: "row 0, edited"'));
+  simulator.hold();
+  const stop = new AbortController();
+  let submitted = 0;
+  assert.equal((await night(stop.signal, (line) => void (line.includes('submitted as') && ++submitted === 2 && stop.abort()))).exitCode, 130);
+  const created = simulator.created.length;
+
+  const journal = path.join(out, '.clipmill', 'journal.jsonl');
+  const old = await readFile(journal);
+  const before = await Journal.replay(out, { planItems: true });
+  const ledgerBefore = JSON.stringify(before.billedRuns());
+  const compacted = await compactUnderLock(out);
+  assert.ok(compacted && compacted.afterBytes < compacted.beforeBytes, JSON.stringify(compacted));
+  assert.deepEqual(gunzipSync(await readFile(compacted.archive)), old, 'the old journal is kept whole');
+  const after = await Journal.replay(out, { planItems: true });
+  assert.deepEqual([...after.states], [...before.states]);
+  assert.equal(JSON.stringify(after.billedRuns()), ledgerBefore);
+  assert.equal(after.billedRuns().filter((r) => r.superseded).length, 1, "the edited row's first run is still billed");
+  const report = await rebuildReports(out);
+  assert.equal(report.report.billed_runs.length, 4, 'the runs in flight are not billed yet');
+  assert.equal(report.warning, undefined);
+
+  // Night 3 after the compaction: the runs in flight are re-attached, nothing is created again, and every row ends done.
+  simulator.release();
+  const third = await night();
+  assert.equal(third.exitCode, 0);
+  assert.equal(simulator.created.length, created, 'nothing paid twice');
+  assert.deepEqual(
+    third.report?.rows.map((r) => r.status),
+    ['done', 'done', 'done', 'done', 'done'],
+  );
+  assert.equal(third.report?.billed_runs.length, 6, '4 first-night runs, the edited row and the added row');
+  assert.equal((await readdir(path.join(out, '.clipmill', 'archive'))).length, 1);
+});
+
+test('a journal is compacted by a run only once it is large and mostly history', async (t) => {
+  const dir = await workspace(t);
+  const out = path.join(dir, 'out');
+  const simulator = await startSimulator(t);
+  const pipelineFile = await write(dir, 'p.yaml', fastPipeline());
+  const night = async (yaml: string) =>
+    runManifests({ manifests: [await write(dir, 'm.yaml', yaml)], pipelineFile, outDir: out, env: envFor(simulator), ...quiet });
+  await night(rowsYaml(3));
+  assert.equal(worthCompacting(await Journal.replay(out), 100 * 1024 * 1024), false, 'one night: about two events per fact it adds up to');
+  await night(rowsYaml(3).replace(/prompt: "row/g, 'prompt: "edited row'));
+  const edited = await Journal.replay(out);
+  assert.equal(worthCompacting(edited, 100 * 1024 * 1024), true, 'every row made again: mostly history, and large');
+  assert.equal(worthCompacting(edited, 64 * 1024), false, 'small: reading it costs nothing');
+  await assert.rejects(readdir(path.join(out, '.clipmill', 'archive')), { code: 'ENOENT' }, 'a small journal is left alone');
+});
