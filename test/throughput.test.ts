@@ -68,8 +68,8 @@ test('run time model: learns a fixed latency, and time proportional to seconds o
   assert.equal(Math.round(proportional.expectedMs(8)!), 100_000);
   assert.equal(new RunTimeModel().expectedMs(5), undefined);
   assert.equal(new RunTimeModel().expectedQueueMs(), undefined, 'no queue wait until a provider tells one');
-  for (const queueMs of [40, 60]) fixed.observe(5, 1500, queueMs);
-  assert.equal(fixed.expectedQueueMs(), 50);
+  for (const queueMs of [40, 60, 3_600_000]) fixed.observe(5, 1500, queueMs);
+  assert.equal(fixed.expectedQueueMs(), 60, 'the median: one run that waited an hour moves it little');
 });
 
 test('a 429 without Retry-After then a 201 makes one run; a reset poll and a 503 with an HTTP-date Retry-After are retried; the row completes', async (t) => {

@@ -27,6 +27,11 @@ const TRICKY: Record<string, string> = {
   'a syntax error in a later item': 'rows:\n  - id: a\n    prompt: x\n  - id: b\n    prompt: y\n  - id: c\n    prompt: "unclosed\n  - id: d\n    prompt: z\n',
   'a duplicate key in a later item': 'rows:\n  - id: a\n    prompt: x\n  - id: b\n    prompt: y\n    prompt: z\n',
   'no rows at all': 'defaults:\n  duration: 5\nrows:\n',
+  'a stray key after the last row, indented as the rows are': 'defaults:\n  image: default.png\nrows:\n  - id: a\n    prompt: first\n  image: special.png\n',
+  'a stray line between the rows and the next key': 'rows:\n  - id: a\n x: 1\ndefaults:\n  duration: 5\n',
+  'a block scalar whose first line is blank': 'rows:\n  - prompt: |\n\n      text\n    duration: 5\n  - prompt: >\n  \n      b\n  - id: c\n',
+  'an empty block scalar': 'rows:\n  - prompt: |\n  - id: b\n',
+  'tabs and broken quotes': 'rows:\n  - id: a\n\tprompt: x\n  - id: "b\n',
 };
 
 for (const [name, text] of Object.entries(TRICKY)) {
@@ -64,6 +69,7 @@ test('anchors, aliases, tags and inline row lists are read as one document, not 
 test('a syntax error in the 2,500th row is reported at its own line', () => {
   const lines = ['rows:'];
   for (let i = 0; i < 3000; i++) lines.push(`  - {id: r${i}, prompt: "p${i}"}`);
+  assert.equal(splitYamlRows(`${lines.join('\n')}\n`)?.chunks.length, 3, 'a flow-style manifest is read in chunks');
   lines[2500] = '  - {id: r2499, prompt: "p2499}';
   const parsed = parseYamlManifest(`${lines.join('\n')}\n`, 'big.yaml');
   assert.equal(parsed.problems[0]?.line, 2501);

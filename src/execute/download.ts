@@ -219,6 +219,8 @@ export async function downloadVideo(url: string, finalPath: string, options: Dow
     if (options.sidecar) await writeSidecar(video, options.sidecar);
     return video;
   } catch (error) {
+    // A body never read (the file could not be opened) would hold its socket and its link to the night's signal.
+    if (!response.body.destroyed) response.body.destroy();
     await file?.close().catch(() => {});
     await rm(temporary, { force: true });
     throw downloadFailure(error, finalPath, what, options, streamed) ?? http.streamError(error, req);

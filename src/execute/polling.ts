@@ -24,10 +24,10 @@ export class RunTimeModel {
     if (this.samples.length > RunTimeModel.MAX_SAMPLES) this.samples.shift();
   }
 
-  /** The mean wait between create and start of recent runs, when the provider tells both times. */
+  /** The median wait between create and start of recent runs, when the provider tells both times (one long wait moves it little). */
   expectedQueueMs(): number | undefined {
-    const n = this.queueSamples.length;
-    return n === 0 ? undefined : this.queueSamples.reduce((s, ms) => s + ms, 0) / n;
+    const sorted = [...this.queueSamples].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)];
   }
 
   get count(): number {

@@ -27,6 +27,8 @@ interface Scan {
   column: number;
   depth: number;
   phase: 'before' | 'key' | 'colon' | 'items' | 'after';
+  /** A block scalar's header (`|`, `>-`…) was seen: its body, whatever its first line, is inside the item. */
+  blockBody: boolean;
   itemIndent: number;
   starts: number[];
   end: number;
@@ -41,6 +43,8 @@ function lineToken(scan: Scan, token: string): void {
   }
   if (token === '-' && scan.column === scan.itemIndent) scan.starts.push(scan.lineStart);
   else if (scan.column <= scan.itemIndent) {
+    // Only the next top-level key ends the rows; anything else out of line is for the whole parse to judge.
+    if (scan.column !== 0) throw new NotSplittable();
     scan.end = scan.lineStart;
     scan.phase = 'after';
   }
@@ -60,7 +64,12 @@ function feed(scan: Scan, token: string): void {
     scan.column += spaces;
     if (spaces === token.length) return;
   }
-  if (scan.atLineStart && scan.depth === 0 && (scan.phase === 'colon' || scan.phase === 'items')) {
+  const body = scan.blockBody && token !== '\n' && token !== '\r\n' && !token.startsWith('#');
+  if (body) scan.blockBody = false;
+  else if (/^[|>][-+0-9]*$/.test(token)) scan.blockBody = true;
+  if (body) {
+    // A block scalar's body is inside its item, even when its first line is blank.
+  } else if (scan.atLineStart && scan.depth === 0 && (scan.phase === 'colon' || scan.phase === 'items')) {
     scan.phase = 'items';
     lineToken(scan, token);
   } else if (scan.phase === 'before' && scan.atLineStart && scan.column === 0 && scan.depth === 0 && token === 'rows') scan.phase = 'key';
@@ -89,7 +98,18 @@ function newlinesIn(text: string, from: number, to: number): number {
  * the file uses anything a chunk could not parse on its own (anchors, aliases, tags, flow `rows`).
  */
 export function splitYamlRows(text: string, perChunk = 1000): YamlSplit | null {
-  const scan: Scan = { offset: 0, lineStart: 0, atLineStart: true, column: 0, depth: 0, phase: 'before', itemIndent: -1, starts: [], end: -1 };
+  const scan: Scan = {
+    offset: 0,
+    lineStart: 0,
+    atLineStart: true,
+    column: 0,
+    depth: 0,
+    phase: 'before',
+    blockBody: false,
+    itemIndent: -1,
+    starts: [],
+    end: -1,
+  };
   try {
     for (const token of new Lexer().lex(text)) feed(scan, token);
   } catch (error) {

@@ -69,9 +69,16 @@ export function parseYamlManifest(text: string, file: string, rowsPerChunk = 100
   const problems: Problem[] = [];
   const result: LoadedYamlManifest = { defaults: new Map(), rows: [], problems };
   // 0: one document tree (tests compare the two readings).
-  const split = rowsPerChunk > 0 ? splitYamlRows(text, rowsPerChunk) : null;
-  const { doc, lines } = parseText(split?.head ?? text, file, 1, problems);
+  let split = rowsPerChunk > 0 ? splitYamlRows(text, rowsPerChunk) : null;
+  let { doc, lines } = parseText(split?.head ?? text, file, 1, problems);
   const chunks = (split?.chunks ?? []).map((chunk) => parseText(chunk.text, file, chunk.firstLine, problems));
+  const headRows = isMap(doc.contents) ? doc.contents.get('rows', true) : undefined;
+  if (split !== null && (problems.length > 0 || !(isScalar(headRows) && headRows.value === null))) {
+    // Anything amiss in chunks is judged by the whole document, so errors and their lines are exactly its own.
+    split = null;
+    problems.length = 0;
+    ({ doc, lines } = parseText(text, file, 1, problems));
+  }
   if (problems.length > 0) return result;
   const root = doc.contents;
   if (!isMap(root)) {

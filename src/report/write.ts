@@ -19,11 +19,12 @@ export async function writeFileAtomic(file: string, content: string | Iterable<s
       batch.push(piece);
       chars += piece.length;
       if (chars < BATCH_CHARS) continue;
-      await handle.write(batch.join(''), null, 'utf8');
+      // writeFile, not write: it loops until every byte is written (a write may take only part of it on a full disk).
+      await handle.writeFile(batch.join(''), 'utf8');
       batch = [];
       chars = 0;
     }
-    await handle.write(batch.join(''), null, 'utf8');
+    await handle.writeFile(batch.join(''), 'utf8');
     await handle.sync();
   } finally {
     await handle.close();
