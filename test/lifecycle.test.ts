@@ -147,11 +147,11 @@ const cases: Case[] = [
   },
   {
     name: 'a created run is first polled once it should have waited for its start and run (both learned), just after',
-    view: view({ phase: { at: 'creating', tries: 1 }, row: row('submitting'), learned: { expectedRunMs: 30_000, expectedQueueMs: 2_000 } }),
+    view: view({ phase: { at: 'creating', tries: 1 }, row: row('submitting'), learned: { expectedRunMs: 90_000, expectedQueueMs: 2_000 } }),
     input: { on: 'created', runId: 'run-1' },
     effects: ['record:submitted', 'log:submitted'],
     command: 'poll',
-    check: (s) => assert.equal(s.command.do === 'poll' && s.command.delayMs, 32_320),
+    check: (s) => assert.equal(s.command.do === 'poll' && s.command.delayMs, 92_920, 'past the 60 s ceiling: the end is learned, not guessed'),
   },
   {
     name: 'a 422 is the row failing for good, not billed',

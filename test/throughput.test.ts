@@ -53,9 +53,14 @@ test('poll timing: a run is polled when it should be done, often just after, les
   assert.equal(nextPollDelayMs({ now: 150_900, state: 'running', startedAtMs: 0, expectedRunMs: 90_000 }, bounds), 10_500, 'then less often');
   assert.equal(nextPollDelayMs({ now: 0, state: 'queued', expectedRunMs: 30_000 }, bounds), 30_300);
   assert.equal(
-    nextPollDelayMs({ now: 0, state: 'queued', expectedRunMs: 30_000, expectedQueueMs: 2_000 }, bounds),
+    nextPollDelayMs({ now: 0, state: 'queued', justCreated: true, expectedRunMs: 30_000, expectedQueueMs: 2_000 }, bounds),
     32_320,
     'just created: its wait to start too',
+  );
+  assert.equal(
+    nextPollDelayMs({ now: 0, state: 'queued', justCreated: true, expectedRunMs: 90_000 }, bounds),
+    90_900,
+    'just created with a learned run time: not cut by the ceiling (that would cost a second poll per row)',
   );
 });
 

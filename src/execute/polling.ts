@@ -55,6 +55,8 @@ export interface PollSituation {
   expectedRunMs?: number;
   /** For a run just created: the expected wait before it starts. */
   expectedQueueMs?: number;
+  /** The run was just created: with a learned run time its end is not a guess, so the ceiling does not cut the first wait. */
+  justCreated?: boolean;
   /** The previous wait, for the ramp used before anything is learned. */
   previousDelayMs?: number;
 }
@@ -68,8 +70,10 @@ export function nextPollDelayMs(s: PollSituation, bounds: PollBounds): number {
   const expected = s.expectedRunMs;
   // Nothing learned yet: start at the floor and widen geometrically.
   if (expected === undefined) return clamp(s.previousDelayMs === undefined ? bounds.floorMs : s.previousDelayMs * 1.5, bounds);
-  // Queued: it cannot finish sooner than a full run (and, just created, the usual wait to start) from now.
-  if (s.state === 'queued' || s.startedAtMs === undefined) return clamp(((s.expectedQueueMs ?? 0) + expected) * (1 + LATE_MARGIN), bounds);
+  // Just created: one poll just after its learned wait to start and run; a ceiling below a run time would cost a second poll per row.
+  if (s.justCreated === true) return Math.round(Math.max(bounds.floorMs, ((s.expectedQueueMs ?? 0) + expected) * (1 + LATE_MARGIN)));
+  // Queued: it cannot finish sooner than a full run from now.
+  if (s.state === 'queued' || s.startedAtMs === undefined) return clamp(expected * (1 + LATE_MARGIN), bounds);
   const due = s.startedAtMs + expected * (1 + LATE_MARGIN);
   // Running with a known start and a learned run time: poll once, when it should be done (the ceiling
   // guards guesses, not this).

@@ -23,7 +23,7 @@ export function waitFor(view: View, runId: string, justSubmitted: boolean, effec
   const sinceMs = view.nowMs;
   if (!justSubmitted) return { phase: { at: 'waiting', runId, sinceMs }, effects, command: { do: 'poll', runId } };
   // Just created: it must wait for its start, then run; the wait is learned too, or the first poll lands just before the end.
-  const delayMs = nextPollDelayMs({ now: sinceMs, state: 'queued', ...expected(view), ...queue(view) }, bounds(view));
+  const delayMs = nextPollDelayMs({ now: sinceMs, state: 'queued', justCreated: true, ...expected(view), ...queue(view) }, bounds(view));
   return {
     phase: { at: 'waiting', runId, sinceMs, lastSeenQueuedAtMs: sinceMs, lastState: 'queued', delayMs },
     effects,
