@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -47,15 +48,29 @@ export function* compactedEvents(replay: Replay, at: string): Generator<JournalE
   for (const state of replay.states.values()) yield { type: 'row_state', at, key: state.key, request: state.request, state };
 }
 
-/** What a command reads of a journal: the compacted one must read the same, or it is not used. */
+/**
+ * A digest of what a command reads of a journal (row states, uploads, billed runs, the plan): the compacted one
+ * must read the same, or it is not used. Hashed piece by piece, so neither reading is ever one string.
+ */
 function readingOf(replay: Replay): string {
+  const hash = createHash('sha256');
+  const add = (value: unknown) => hash.update(`${JSON.stringify(value)}\n`);
+  for (const entry of replay.states) add(entry);
+  for (const entry of replay.uploads) add(entry);
+  for (const run of replay.billedRuns()) add(run);
   const plan = replay.lastPlan;
-  return JSON.stringify([
-    [...replay.states],
-    [...replay.uploads],
-    replay.billedRuns(),
-    plan && [plan.session, plan.provider, plan.manifests, plan.items, [...plan.prints]],
-  ]);
+  if (plan) {
+    add([plan.session, plan.provider, plan.manifests]);
+    for (const item of plan.items) add(item);
+    for (const print of plan.prints) add(print);
+  }
+  return hash.digest('hex');
+}
+
+/** The journal as its compacted form reads, or undefined when it cannot be read cleanly. */
+async function replayOf(file: string): Promise<Replay | undefined> {
+  const replay = new Replay({ planItems: true });
+  return (await foldJournalFile(file, (event) => replay.apply(event))) ? replay : undefined;
 }
 
 /** Writes events one line each, in batches, and makes the file durable. */
@@ -97,13 +112,18 @@ async function gzipInto(source: string, target: string): Promise<void> {
 export async function compactJournal(outDir: string, now = new Date()): Promise<Compaction | undefined> {
   const dir = path.join(outDir, STATE_DIR);
   const file = path.join(dir, JOURNAL_FILE);
-  const before = new Replay({ planItems: true });
-  if (!(await foldJournalFile(file, (event) => before.apply(event))) || before.applied === 0 || before.lastPlan?.incomplete) return undefined;
   const temporary = path.join(dir, `.${JOURNAL_FILE}.compact.tmp`);
   try {
-    await writeEvents(temporary, compactedEvents(before, now.toISOString()));
-    const after = new Replay({ planItems: true });
-    if (!(await foldJournalFile(temporary, (event) => after.apply(event))) || readingOf(after) !== readingOf(before))
+    // One reading in memory at a time: the old one is digested and let go before the new one is read.
+    const reading = await (async () => {
+      const before = await replayOf(file);
+      if (before === undefined || before.applied === 0 || before.lastPlan?.incomplete) return undefined;
+      await writeEvents(temporary, compactedEvents(before, now.toISOString()));
+      return readingOf(before);
+    })();
+    if (reading === undefined) return undefined;
+    const after = await replayOf(temporary);
+    if (after === undefined || readingOf(after) !== reading)
       throw new Error('the compacted journal does not replay to the same rows and money; the journal is left as it was');
     await mkdir(path.join(dir, ARCHIVE_DIR), { recursive: true });
     const archive = path.join(dir, ARCHIVE_DIR, `journal-${now.toISOString().replace(/[:.]/g, '-')}.jsonl.gz`);

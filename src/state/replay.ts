@@ -12,6 +12,8 @@ export class Replay {
   readonly uploads = new Map<string, UploadRecord>();
   private readonly ledger = new LedgerFold();
   private plan: RecordedPlan | undefined;
+  /** Each night's session string once (every event of a night carries one). */
+  private readonly sessions = new Map<string, string>();
   /** Events folded so far. */
   applied = 0;
 
@@ -21,6 +23,7 @@ export class Replay {
   /** Folds one event; returns the row's new state when the event was about a row. */
   apply(event: JournalEvent): RowState | undefined {
     this.applied++;
+    this.share(event);
     this.ledger.apply(event);
     if (event.type === 'uploaded') {
       const provider = event.provider ?? 'runflow';
@@ -35,6 +38,23 @@ export class Replay {
     const state = applyEvent(this.states.get(event.key), event);
     this.states.set(event.key, state);
     return state;
+  }
+
+  /**
+   * Points an event's repeated strings (its row's key, request and run id, its night) at the copies the fold
+   * already holds: each parsed line brings its own, and 100,000 rows would keep several of each.
+   */
+  private share(event: JournalEvent): void {
+    if (event.session !== undefined) {
+      const session = this.sessions.get(event.session) ?? event.session;
+      this.sessions.set(session, session);
+      event.session = session;
+    }
+    const known = this.states.get(event.key);
+    if (known === undefined) return;
+    event.key = known.key;
+    if (event.request === known.request) event.request = known.request;
+    if ('runId' in event && typeof known.runId === 'string' && event.runId === known.runId) event.runId = known.runId;
   }
 
   /** The last plan recorded, rebuilt from its whole record and the differences since. */
