@@ -151,7 +151,7 @@ async function streamBody(body: Response['body'], file: FileHandle, options: Dow
 }
 
 /** Makes the temporary file durable, then renames it into place (and makes the rename durable). */
-async function commitFile(temporary: string, finalPath: string): Promise<void> {
+export async function commitFile(temporary: string, finalPath: string): Promise<void> {
   const handle = await open(temporary, 'r+');
   try {
     await handle.sync();

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { JournalEvent } from '../lifecycle/events.js';
 import { foldJournalFile } from './journal-file.js';
-import { syncDirectory } from '../execute/download.js';
+import { commitFile, syncDirectory } from '../execute/download.js';
 import { JOURNAL_FILE, STATE_DIR } from './journal.js';
 import { Replay } from './replay.js';
 
@@ -94,13 +94,7 @@ async function writeEvents(file: string, events: Iterable<JournalEvent>): Promis
 async function gzipInto(source: string, target: string): Promise<void> {
   const temporary = `${target}.tmp`;
   await pipeline(createReadStream(source), createGzip(), createWriteStream(temporary));
-  const handle = await open(temporary, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temporary, target);
+  await commitFile(temporary, target);
 }
 
 /**
