@@ -83,6 +83,11 @@ export class LedgerFold {
     if (event.planned && !this.planned.has(planned)) this.planned.set(planned, event.planned);
   }
 
+  /** How many runs are known, billed or not. */
+  get runCount(): number {
+    return this.runs.size;
+  }
+
   /** Every run known, billed or not, with its plan's facts when known: what a compacted journal writes down. */
   *runFacts(): Generator<Extract<JournalEvent, { type: 'run' }>> {
     for (const [runId, facts] of this.runs) {

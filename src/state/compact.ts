@@ -26,7 +26,7 @@ export interface Compaction {
 
 /** Pure: a journal worth compacting holds many more events than the facts they add up to. */
 export function worthCompacting(replay: Replay, bytes: number): boolean {
-  const facts = replay.states.size + replay.uploads.size + [...replay.runFacts()].length + 1;
+  const facts = replay.states.size + replay.uploads.size + replay.runCount + 1;
   return bytes >= AUTO_MIN_BYTES && replay.applied > AUTO_EVENTS_PER_FACT * facts;
 }
 

@@ -62,6 +62,11 @@ export class Replay {
     return this.plan;
   }
 
+  /** How many runs the ledger knows. */
+  get runCount(): number {
+    return this.ledger.runCount;
+  }
+
   /** Every run the ledger knows, as a compacted journal writes it down. */
   runFacts(): Iterable<Extract<JournalEvent, { type: 'run' }>> {
     return this.ledger.runFacts();
