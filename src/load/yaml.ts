@@ -2,7 +2,7 @@ import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type
 import type { Problem } from './problem.js';
 import type { RawDefaults, RawRow, RawValue } from './raw.js';
 import { DEFAULTABLE_FIELDS } from './row.js';
-import { splitYamlRows } from './yaml-split.js';
+import { ROWS_PER_CHUNK, splitYamlRows } from './yaml-split.js';
 
 /** Line of an offset, in the file (a chunk's lines are shifted to where the chunk starts). */
 interface Lines {
@@ -65,7 +65,7 @@ function parseText(text: string, file: string, firstLine: number, problems: Prob
  * Parses a YAML manifest (`defaults:` + `rows:`) keeping the line of every row and field. A long
  * block-style `rows:` list is parsed in chunks (`yaml-split.ts`): a document tree costs kilobytes per row.
  */
-export function parseYamlManifest(text: string, file: string, rowsPerChunk = 1000): LoadedYamlManifest {
+export function parseYamlManifest(text: string, file: string, rowsPerChunk = ROWS_PER_CHUNK): LoadedYamlManifest {
   const problems: Problem[] = [];
   const result: LoadedYamlManifest = { defaults: new Map(), rows: [], problems };
   // 0: one document tree (tests compare the two readings).
