@@ -82,3 +82,25 @@ test('a journal is compacted by a run only once it is large and mostly history',
   assert.equal(worthCompacting(edited, 64 * 1024), false, 'small: reading it costs nothing');
   await assert.rejects(readdir(path.join(out, '.clipmill', 'archive')), { code: 'ENOENT' }, 'a small journal is left alone');
 });
+
+test('a run that lost the folder to another run leaves the journal as it is: the other run is appending to it', async (t) => {
+  const dir = await workspace(t);
+  const out = path.join(dir, 'out');
+  const simulator = await startSimulator(t);
+  await runManifests({
+    manifests: [await write(dir, 'm.yaml', rowsYaml(2))],
+    pipelineFile: await write(dir, 'p.yaml', fastPipeline()),
+    outDir: out,
+    env: envFor(simulator),
+    ...quiet,
+  });
+  const journal = path.join(out, '.clipmill', 'journal.jsonl');
+  const before = await readFile(journal);
+  await assert.rejects(compactJournal(out, new Date(), AbortSignal.abort()), /taken over by another run/);
+  assert.deepEqual(await readFile(journal), before);
+  assert.deepEqual(
+    (await readdir(path.join(out, '.clipmill'))).filter((name) => name.includes('compact')),
+    [],
+    'no half-made journal is left behind',
+  );
+});

@@ -103,7 +103,7 @@ async function gzipInto(source: string, target: string): Promise<void> {
  * `.clipmill/archive/`, then swaps the new one in. The caller holds the folder's lock and has the journal
  * closed. Undefined when there is nothing to compact, or the plan is incomplete (a repaired journal).
  */
-export async function compactJournal(outDir: string, now = new Date()): Promise<Compaction | undefined> {
+export async function compactJournal(outDir: string, now = new Date(), lost?: AbortSignal): Promise<Compaction | undefined> {
   const dir = path.join(outDir, STATE_DIR);
   const file = path.join(dir, JOURNAL_FILE);
   const temporary = path.join(dir, `.${JOURNAL_FILE}.compact.tmp`);
@@ -123,6 +123,8 @@ export async function compactJournal(outDir: string, now = new Date()): Promise<
     const archive = path.join(dir, ARCHIVE_DIR, `journal-${now.toISOString().replace(/[:.]/g, '-')}.jsonl.gz`);
     const beforeBytes = (await stat(file)).size;
     await gzipInto(file, archive);
+    // A run that lost the folder's lock must not swap the journal: the run that took it over is appending to it.
+    if (lost?.aborted === true) throw new Error('the folder was taken over by another run meanwhile');
     await rename(temporary, file);
     await syncDirectory(dir);
     return { beforeBytes, afterBytes: (await stat(file)).size, archive };

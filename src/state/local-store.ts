@@ -83,9 +83,10 @@ export class LocalStore implements StateStore {
   async finish(): Promise<{ compacted?: Compaction; compactError?: unknown }> {
     try {
       await this.journal.close();
-      if (!worthCompacting(this.replay, this.journal.bytes)) return {};
+      // A run whose lock was taken over leaves the journal to the run that holds it now.
+      if (this.lock.lost.aborted || !worthCompacting(this.replay, this.journal.bytes)) return {};
       try {
-        const compacted = await compactJournal(this.outDir);
+        const compacted = await compactJournal(this.outDir, new Date(), this.lock.lost);
         return compacted ? { compacted } : {};
       } catch (compactError) {
         return { compactError };
