@@ -5,7 +5,10 @@ import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { runManifests } from '../src/commands/run.js';
 import { rebuildReports } from '../src/commands/report.js';
-import { compactJournal, worthCompacting } from '../src/state/compact.js';
+import { compareWithProvider } from '../src/commands/audit.js';
+import type { JournalEvent } from '../src/lifecycle/events.js';
+import { compactJournal, compactedEvents, worthCompacting } from '../src/state/compact.js';
+import { Replay } from '../src/state/replay.js';
 import { Journal } from '../src/state/journal.js';
 import { acquireLock } from '../src/state/lock.js';
 import { envFor, fastPipeline, rowsYaml, startSimulator, workspace, write } from './helpers.js';
@@ -103,4 +106,33 @@ test('a run that lost the folder to another run leaves the journal as it is: the
     [],
     'no half-made journal is left behind',
   );
+});
+
+test("after compaction, clipmill audit still knows a lost create's client_ref as this folder's: its paid run is UNKNOWN, not another folder's", () => {
+  const lost = 'clipmill-0123456789-0123456789abcdef-a1-0badf00d';
+  const found = 'clipmill-0123456789-0123456789abcdef-a2-0badf00d';
+  const at = '2026-11-24T03:00:00.000Z';
+  const base = { at, session: at, key: 'm/a', request: '0123456789abcdef' };
+  const events: JournalEvent[] = [
+    { ...base, type: 'submitting', attempt: 1, clientRef: lost },
+    { ...base, type: 'not_submitted', code: 'NOT_CREATED', message: 'not listed' },
+    { ...base, type: 'submitting', attempt: 2, clientRef: found },
+    { ...base, type: 'submitted', runId: 'run-2' },
+    { ...base, type: 'succeeded', runId: 'run-2', costMicros: 700_000 },
+  ];
+  const replay = Replay.of(events, { submits: true });
+  const compacted = [...compactedEvents(replay, at)];
+  const listed = [
+    { runId: 'run-1', clientRef: lost, status: 'succeeded', costMicros: 700_000, createdAt: at },
+    { runId: 'run-2', clientRef: found, status: 'succeeded', costMicros: 700_000, createdAt: at },
+  ];
+  for (const journal of [events, compacted]) {
+    const findings = compareWithProvider(listed, journal, 0);
+    assert.deepEqual(
+      findings.unknownToJournal.map((r) => r.runId),
+      ['run-1'],
+    );
+    assert.deepEqual(findings.otherFolders, []);
+    assert.equal(findings.paidTwice.length, 1, 'the same row paid twice');
+  }
 });

@@ -37,7 +37,7 @@ export function compareWithProvider(listed: readonly ListedRun[], events: readon
     if (event.type === 'submitting' && event.clientRef !== undefined) ownRefs.add(event.clientRef);
     // A compacted journal keeps a row's refs still unresolved; resolved ones became the run ids above.
     if (event.type === 'row_state') {
-      for (const ref of event.state.clientRefs ?? []) ownRefs.add(ref);
+      for (const ref of [...(event.state.clientRefs ?? []), ...(event.submits ?? [])]) ownRefs.add(ref);
       if (event.state.runId !== undefined) known.add(event.state.runId);
     }
   }

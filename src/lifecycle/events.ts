@@ -35,7 +35,7 @@ export type JournalEvent =
    */
   | (EventBase & { type: 'planned'; provider: string; manifests: PlannedManifest[]; items: PlannedItem[]; base?: string; keys?: string[] })
   /** A compacted journal (`clipmill compact`): a row's whole state, in place of the events that made it. */
-  | (EventBase & { type: 'row_state'; state: RowState })
+  | (EventBase & { type: 'row_state'; state: RowState; submits?: string[] })
   /**
    * A compacted journal: a run the ledger knows, billed or not, in place of the events that recorded it; `at` is
    * when its id was first recorded, `session` the night whose create made it, with what its plan said of it.

@@ -45,7 +45,10 @@ export function* compactedEvents(replay: Replay, at: string): Generator<JournalE
     yield { type: 'planned', at, session, key: `plan:${session}`, request: session, provider, manifests, items };
   }
   yield* replay.runFacts();
-  for (const state of replay.states.values()) yield { type: 'row_state', at, key: state.key, request: state.request, state };
+  for (const state of replay.states.values()) {
+    const submits = replay.submits.get(state.key);
+    yield { type: 'row_state', at, key: state.key, request: state.request, state, ...(submits && { submits }) };
+  }
 }
 
 /**
@@ -56,6 +59,7 @@ function readingOf(replay: Replay): string {
   const hash = createHash('sha256');
   const add = (value: unknown) => hash.update(`${JSON.stringify(value)}\n`);
   for (const entry of replay.states) add(entry);
+  for (const entry of replay.submits) add(entry);
   for (const entry of replay.uploads) add(entry);
   for (const run of replay.billedRuns()) add(run);
   const plan = replay.lastPlan;
@@ -69,7 +73,7 @@ function readingOf(replay: Replay): string {
 
 /** The journal as its compacted form reads, or undefined when it cannot be read cleanly. */
 async function replayOf(file: string): Promise<Replay | undefined> {
-  const replay = new Replay({ planItems: true });
+  const replay = new Replay({ planItems: true, submits: true });
   return (await foldJournalFile(file, (event) => replay.apply(event))) ? replay : undefined;
 }
 

@@ -5,7 +5,7 @@ import { redactJson } from '../infra/http.js';
 import { InputError } from '../load/problem.js';
 import { JournalWriteError, writeFully } from './disk-write.js';
 import { foldJournalFile, parseEvent } from './journal-file.js';
-import { Replay } from './replay.js';
+import { Replay, type ReplayOptions } from './replay.js';
 import type { StateStore } from './store.js';
 
 export const STATE_DIR = '.clipmill';
@@ -153,7 +153,7 @@ export class Journal implements StateStore {
   }
 
   /** A folder's journal folded without opening it for writing (status, estimate, report, a dry run); `planItems` for a report. */
-  static async replay(outDir: string, options: { planItems?: boolean } = {}): Promise<Replay> {
+  static async replay(outDir: string, options: ReplayOptions = {}): Promise<Replay> {
     const file = path.join(outDir, STATE_DIR, JOURNAL_FILE);
     const replay = new Replay(options);
     if (await foldJournalFile(file, (event) => replay.apply(event))) return replay;

@@ -1,6 +1,13 @@
-import { applyEvent, isRowEvent, uploadKey, type JournalEvent, type RowState, type UploadRecord } from '../lifecycle/events.js';
+import { applyEvent, isRowEvent, type RowEvent, uploadKey, type JournalEvent, type RowState, type UploadRecord } from '../lifecycle/events.js';
 import { LedgerFold, type BilledRun } from '../money/ledger.js';
 import { applyPlanned, type RecordedPlan } from './plans.js';
+
+export interface ReplayOptions {
+  /** Keep the last plan's rows (a report is rebuilt from them); otherwise only keys and fingerprints. */
+  planItems?: boolean;
+  /** Keep every client_ref each row's creates carried (compaction). */
+  submits?: boolean;
+}
 
 /**
  * What a folder's events add up to, folded one event at a time: every row's state, the uploaded images,
@@ -17,8 +24,10 @@ export class Replay {
   /** Events folded so far. */
   applied = 0;
 
-  /** `planItems`: keep the last plan's rows (a report is rebuilt from them); otherwise only keys and fingerprints. */
-  constructor(private readonly options: { planItems?: boolean } = {}) {}
+  /** With `submits`: every client_ref each row's creates carried (compaction keeps them for `clipmill audit`). */
+  readonly submits = new Map<string, string[]>();
+
+  constructor(private readonly options: ReplayOptions = {}) {}
 
   /** Folds one event; returns the row's new state when the event was about a row. */
   apply(event: JournalEvent): RowState | undefined {
@@ -35,9 +44,16 @@ export class Replay {
       return undefined;
     }
     if (!isRowEvent(event)) return undefined;
+    if (this.options.submits === true) this.noteSubmits(event);
     const state = applyEvent(this.states.get(event.key), event);
     this.states.set(event.key, state);
     return state;
+  }
+
+  private noteSubmits(event: RowEvent): void {
+    const refs =
+      event.type === 'submitting' ? (event.clientRef === undefined ? [] : [event.clientRef]) : event.type === 'row_state' ? (event.submits ?? []) : [];
+    if (refs.length > 0) this.submits.set(event.key, [...(this.submits.get(event.key) ?? []), ...refs]);
   }
 
   /**
@@ -77,7 +93,7 @@ export class Replay {
     return this.ledger.billedRuns(fallbackEstimates);
   }
 
-  static of(events: Iterable<JournalEvent>, options: { planItems?: boolean } = {}): Replay {
+  static of(events: Iterable<JournalEvent>, options: ReplayOptions = {}): Replay {
     const replay = new Replay(options);
     for (const event of events) replay.apply(event);
     return replay;
