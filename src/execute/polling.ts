@@ -11,6 +11,7 @@ export interface PollBounds {
 export class RunTimeModel {
   private readonly samples: { seconds: number; runMs: number }[] = [];
   private readonly queueSamples: number[] = [];
+  private queueMedianMs: number | undefined;
   /** Recent runs only, so the model follows the provider when it speeds up or slows down. */
   private static readonly MAX_SAMPLES = 50;
 
@@ -18,6 +19,9 @@ export class RunTimeModel {
     if (queueMs !== undefined && queueMs >= 0) {
       this.queueSamples.push(queueMs);
       if (this.queueSamples.length > RunTimeModel.MAX_SAMPLES) this.queueSamples.shift();
+      // Every step of every row reads it: sorted here, once per finished run.
+      const sorted = [...this.queueSamples].sort((a, b) => a - b);
+      this.queueMedianMs = sorted[Math.floor(sorted.length / 2)];
     }
     if (!(runMs > 0)) return;
     this.samples.push({ seconds, runMs });
@@ -26,8 +30,7 @@ export class RunTimeModel {
 
   /** The median wait between create and start of recent runs, when the provider tells both times (one long wait moves it little). */
   expectedQueueMs(): number | undefined {
-    const sorted = [...this.queueSamples].sort((a, b) => a - b);
-    return sorted[Math.floor(sorted.length / 2)];
+    return this.queueMedianMs;
   }
 
   get count(): number {

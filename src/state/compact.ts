@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { JournalEvent } from '../lifecycle/events.js';
 import { foldJournalFile } from './journal-file.js';
 import { commitFile, syncDirectory } from '../execute/download.js';
+import { writeFileAtomic } from './disk-write.js';
 import { JOURNAL_FILE, STATE_DIR } from './journal.js';
 import { Replay } from './replay.js';
 
@@ -77,22 +78,9 @@ async function replayOf(file: string): Promise<Replay | undefined> {
   return (await foldJournalFile(file, (event) => replay.apply(event))) ? replay : undefined;
 }
 
-/** Writes events one line each, in batches, and makes the file durable. */
-async function writeEvents(file: string, events: Iterable<JournalEvent>): Promise<void> {
-  const handle = await open(file, 'w');
-  try {
-    let batch: string[] = [];
-    for (const event of events) {
-      batch.push(`${JSON.stringify(event)}\n`);
-      if (batch.length < 1000) continue;
-      await handle.writeFile(batch.join(''));
-      batch = [];
-    }
-    await handle.writeFile(batch.join(''));
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+/** The events as journal lines. */
+function* linesOf(events: Iterable<JournalEvent>): Generator<string> {
+  for (const event of events) yield `${JSON.stringify(event)}\n`;
 }
 
 async function gzipInto(source: string, target: string): Promise<void> {
@@ -116,7 +104,7 @@ export async function compactJournal(outDir: string, now = new Date(), lost?: Ab
     const reading = await (async () => {
       const before = await replayOf(file);
       if (before === undefined || before.applied === 0 || before.lastPlan?.incomplete) return undefined;
-      await writeEvents(temporary, compactedEvents(before, now.toISOString()));
+      await writeFileAtomic(temporary, linesOf(compactedEvents(before, now.toISOString())));
       return readingOf(before);
     })();
     if (reading === undefined) return undefined;

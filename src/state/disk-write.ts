@@ -1,5 +1,7 @@
 /** Writing the run's state to disk: every byte, or an error that names the file and what to do (a full disk, permissions). */
-import type { FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { open, rename, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
 import { ClipmillError } from '../infra/errors.js';
 
 /** A write that failed because the disk (or the user's quota) is full. */
@@ -50,4 +52,31 @@ export async function writeFully(handle: FileHandle, buffer: Buffer): Promise<vo
     if (bytesWritten <= 0) throw shortWrite(offset, buffer.length);
     offset += bytesWritten;
   }
+}
+
+/** Text is written in batches of about this many characters: a report of 100,000 rows is never one string. */
+const BATCH_CHARS = 256 * 1024;
+
+/** Writes a file so that readers see the old or the new content, never half of one; `content` may come in pieces. */
+export async function writeFileAtomic(file: string, content: string | Iterable<string>): Promise<void> {
+  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
+  const handle = await open(temporary, 'w');
+  try {
+    let batch: string[] = [];
+    let chars = 0;
+    for (const piece of typeof content === 'string' ? [content] : content) {
+      batch.push(piece);
+      chars += piece.length;
+      if (chars < BATCH_CHARS) continue;
+      // writeFile, not write: it loops until every byte is written (a write may take only part of it on a full disk).
+      await handle.writeFile(batch.join(''), 'utf8');
+      batch = [];
+      chars = 0;
+    }
+    await handle.writeFile(batch.join(''), 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temporary, file);
 }
