@@ -3,7 +3,6 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { runManifests } from '../src/commands/run.js';
 import { rebuildReports } from '../src/commands/report.js';
 import { compareWithProvider } from '../src/commands/audit.js';
 import type { JournalEvent } from '../src/lifecycle/events.js';
@@ -11,9 +10,7 @@ import { compactJournal, compactedEvents, worthCompacting } from '../src/state/c
 import { Replay } from '../src/state/replay.js';
 import { Journal } from '../src/state/journal.js';
 import { acquireLock } from '../src/state/lock.js';
-import { envFor, fastPipeline, rowsYaml, startSimulator, workspace, write } from './helpers.js';
-
-const quiet = { print: () => {}, logLine: () => {} };
+import { nightFolder, rowsYaml } from './helpers.js';
 
 async function compactUnderLock(out: string) {
   const lock = await acquireLock(out);
@@ -25,21 +22,18 @@ async function compactUnderLock(out: string) {
 }
 
 test("a compacted journal reads as the old one did: the same rows, every billed run (an edited row's earlier one too), a run still in flight re-attached, never paid again", async (t) => {
-  const simulator = await startSimulator(t);
-  const dir = await workspace(t);
-  const file = await write(dir, 'm.yaml', rowsYaml(4));
-  const pipelineFile = await write(dir, 'p.yaml', fastPipeline());
-  const out = path.join(dir, 'out');
-  const night = (signal?: AbortSignal, logLine: (line: string) => void = () => {}) =>
-    runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), print: () => {}, logLine, ...(signal && { signal }) });
+  const { simulator, out, night, edit } = await nightFolder(t, rowsYaml(4));
 
   assert.equal((await night()).exitCode, 0);
   // Night 2: one row edited (its first video was paid, and stays in the ledger as superseded), one row added; stopped while the provider holds the new runs.
-  await write(dir, 'm.yaml', rowsYaml(5).replace('prompt: "row 0"', 'prompt: "row 0, edited"'));
+  await edit(rowsYaml(5).replace('prompt: "row 0"', 'prompt: "row 0, edited"'));
   simulator.hold();
   const stop = new AbortController();
   let submitted = 0;
-  assert.equal((await night(stop.signal, (line) => void (line.includes('submitted as') && ++submitted === 2 && stop.abort()))).exitCode, 130);
+  assert.equal(
+    (await night({ signal: stop.signal, logLine: (line) => void (line.includes('submitted as') && ++submitted === 2 && stop.abort()) })).exitCode,
+    130,
+  );
   const created = simulator.created.length;
 
   const journal = path.join(out, '.clipmill', 'journal.jsonl');
@@ -71,15 +65,11 @@ test("a compacted journal reads as the old one did: the same rows, every billed 
 });
 
 test('a journal is compacted by a run only once it is large and mostly history', async (t) => {
-  const dir = await workspace(t);
-  const out = path.join(dir, 'out');
-  const simulator = await startSimulator(t);
-  const pipelineFile = await write(dir, 'p.yaml', fastPipeline());
-  const night = async (yaml: string) =>
-    runManifests({ manifests: [await write(dir, 'm.yaml', yaml)], pipelineFile, outDir: out, env: envFor(simulator), ...quiet });
-  await night(rowsYaml(3));
+  const { out, night, edit } = await nightFolder(t, rowsYaml(3));
+  await night();
   assert.equal(worthCompacting(await Journal.replay(out), 100 * 1024 * 1024), false, 'one night: about two events per fact it adds up to');
-  await night(rowsYaml(3).replace(/prompt: "row/g, 'prompt: "edited row'));
+  await edit(rowsYaml(3).replace(/prompt: "row/g, 'prompt: "edited row'));
+  await night();
   const edited = await Journal.replay(out);
   assert.equal(worthCompacting(edited, 100 * 1024 * 1024), true, 'every row made again: mostly history, and large');
   assert.equal(worthCompacting(edited, 64 * 1024), false, 'small: reading it costs nothing');
@@ -87,16 +77,8 @@ test('a journal is compacted by a run only once it is large and mostly history',
 });
 
 test('a run that lost the folder to another run leaves the journal as it is: the other run is appending to it', async (t) => {
-  const dir = await workspace(t);
-  const out = path.join(dir, 'out');
-  const simulator = await startSimulator(t);
-  await runManifests({
-    manifests: [await write(dir, 'm.yaml', rowsYaml(2))],
-    pipelineFile: await write(dir, 'p.yaml', fastPipeline()),
-    outDir: out,
-    env: envFor(simulator),
-    ...quiet,
-  });
+  const { out, night } = await nightFolder(t, rowsYaml(2));
+  await night();
   const journal = path.join(out, '.clipmill', 'journal.jsonl');
   const before = await readFile(journal);
   await assert.rejects(compactJournal(out, new Date(), AbortSignal.abort()), /taken over by another run/);

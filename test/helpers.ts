@@ -9,6 +9,7 @@ import { crc32, deflateSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import type { SimulatorOptionsInput } from '../src/simulator/options.js';
 import { Simulator, type LedgerEntry } from '../src/simulator/server.js';
+import { runManifests, type RunOptions } from '../src/commands/run.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const IMAGES_DIR = path.join(ROOT, 'manifests', 'images');
@@ -192,4 +193,19 @@ export async function scriptedProxy(
     server.close();
   });
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, requests };
+}
+
+/**
+ * An output folder's nights on the simulator: manifest `m.yaml` (`edit` rewrites it), a fast pipeline, `out/`;
+ * `night()` runs them quietly (options such as a signal, a logLine or verify added on top).
+ */
+export async function nightFolder(t: TestContext, yaml: string, o: { simulator?: SimulatorOptionsInput; pipeline?: string } = {}) {
+  const simulator = await startSimulator(t, o.simulator);
+  const dir = await workspace(t);
+  const file = await write(dir, 'm.yaml', yaml);
+  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline(o.pipeline));
+  const out = path.join(dir, 'out');
+  const night = (extra: Partial<RunOptions> = {}) =>
+    runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), print: () => {}, logLine: () => {}, ...extra });
+  return { simulator, dir, file, pipelineFile, out, night, edit: (text: string) => write(dir, 'm.yaml', text) };
 }

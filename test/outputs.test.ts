@@ -2,11 +2,8 @@ import assert from 'node:assert/strict';
 import { readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { runManifests } from '../src/commands/run.js';
 import { judgeByStat } from '../src/state/outputs.js';
-import { envFor, fastPipeline, rowsYaml, startSimulator, workspace, write } from './helpers.js';
-
-const quiet = { print: () => {}, logLine: () => {} };
+import { nightFolder, rowsYaml } from './helpers.js';
 
 test('a recorded video is judged by its size and modification time first; only a disagreement (or an older record) reads it again', () => {
   const output = { path: 'm/a.mp4', bytes: 1000, sha256: 'ab', seconds: 3, mtimeMs: 1_764_000_000_123.25 };
@@ -18,12 +15,8 @@ test('a recorded video is judged by its size and modification time first; only a
 });
 
 test('a rerun trusts videos whose size and mtime are as recorded, reads again those touched since, re-downloads the changed ones; --verify reads them all', async (t) => {
-  const simulator = await startSimulator(t);
-  const dir = await workspace(t);
-  const file = await write(dir, 'm.yaml', rowsYaml(3));
-  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
-  const out = path.join(dir, 'out');
-  const run = (verify = false) => runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), verify, ...quiet });
+  const { simulator, out, night } = await nightFolder(t, rowsYaml(3));
+  const run = (verify = false) => night({ verify });
   assert.equal((await run()).exitCode, 0);
   const video = (id: string) => path.join(out, 'm', `${id}.mp4`);
 

@@ -2,15 +2,12 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { runManifests } from '../src/commands/run.js';
 import type { Report } from '../src/report/build.js';
 import type { JournalEvent, PlannedItem } from '../src/lifecycle/events.js';
 import { lastPlan, MAX_PLAN_DIFFERENCES, planRecord, type RecordedPlan } from '../src/state/plans.js';
 import { InputError } from '../src/load/problem.js';
 import { Journal } from '../src/state/journal.js';
-import { envFor, fastPipeline, rowsYaml, runCli, startSimulator, tempDir, workspace, write } from './helpers.js';
-
-const quiet = { print: () => {}, logLine: () => {} };
+import { nightFolder, rowsYaml, runCli, tempDir } from './helpers.js';
 
 function item(key: string, request = 'r1', action = 'done'): PlannedItem {
   return { key, request, action, estimateMicros: 420_000, changed: false, row: { manifest: 'm', id: key.slice(2), line: 1 } as unknown as PlannedItem['row'] };
@@ -79,13 +76,8 @@ test(`a whole plan is recorded again after ${MAX_PLAN_DIFFERENCES} differences, 
 });
 
 test('a rerun with nothing to do adds a few hundred bytes to the journal, not the whole plan again; `clipmill report` still rebuilds every row', async (t) => {
-  const simulator = await startSimulator(t);
-  const dir = await workspace(t);
-  const file = await write(dir, 'm.yaml', rowsYaml(40));
-  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
-  const out = path.join(dir, 'out');
+  const { simulator, file, out, night: run } = await nightFolder(t, rowsYaml(40));
   const journal = path.join(out, '.clipmill', 'journal.jsonl');
-  const run = () => runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), ...quiet });
 
   assert.equal((await run()).exitCode, 0);
   // The rerun the morning after is a no-op too: what each row needs is not recorded, only what the budget left out.
