@@ -2,7 +2,7 @@ import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type
 import type { Problem } from './problem.js';
 import type { RawDefaults, RawRow, RawValue } from './raw.js';
 import { DEFAULTABLE_FIELDS } from './row.js';
-import { ROWS_PER_CHUNK, splitYamlRows } from './yaml-split.js';
+import { ROWS_PER_CHUNK, splitYamlRows, type YamlSplit } from './yaml-split.js';
 
 /** Line of an offset, in the file (a chunk's lines are shifted to where the chunk starts). */
 interface Lines {
@@ -48,37 +48,59 @@ export function readYamlMap(node: Node, file: string, lines: Lines): Map<string,
 interface Parsed {
   doc: Document.Parsed;
   lines: Lines;
+  problems: Problem[];
 }
 
 /** Parses YAML text whose first line is `firstLine` of the file; syntax errors become problems at the file's lines. */
-function parseText(text: string, file: string, firstLine: number, problems: Problem[]): Parsed {
+function parseText(text: string, file: string, firstLine: number): Parsed {
+  const problems: Problem[] = [];
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: true, uniqueKeys: true });
   const shift = firstLine - 1;
   for (const error of doc.errors) {
     problems.push({ file, line: (error.linePos?.[0].line ?? 0) + shift, field: '', message: `YAML syntax: ${yamlMessage(error.message)}` });
   }
-  return { doc, lines: shift === 0 ? counter : { linePos: (offset) => ({ line: counter.linePos(offset).line + shift }) } };
+  return { doc, problems, lines: shift === 0 ? counter : { linePos: (offset) => ({ line: counter.linePos(offset).line + shift }) } };
 }
 
 /**
  * Parses a YAML manifest (`defaults:` + `rows:`) keeping the line of every row and field. A long
- * block-style `rows:` list is parsed in chunks (`yaml-split.ts`): a document tree costs kilobytes per row.
+ * block-style `rows:` list is parsed in chunks (`yaml-split.ts`), one chunk's tree in memory at a time:
+ * a whole document tree costs kilobytes per row. Anything amiss is judged by the whole document instead.
  */
 export function parseYamlManifest(text: string, file: string, rowsPerChunk = ROWS_PER_CHUNK): LoadedYamlManifest {
-  const problems: Problem[] = [];
-  const result: LoadedYamlManifest = { defaults: new Map(), rows: [], problems };
   // 0: one document tree (tests compare the two readings).
-  let split = rowsPerChunk > 0 ? splitYamlRows(text, rowsPerChunk) : null;
-  let { doc, lines } = parseText(split?.head ?? text, file, 1, problems);
-  const chunks = (split?.chunks ?? []).map((chunk) => parseText(chunk.text, file, chunk.firstLine, problems));
-  const headRows = isMap(doc.contents) ? doc.contents.get('rows', true) : undefined;
-  if (split !== null && (problems.length > 0 || !(isScalar(headRows) && headRows.value === null))) {
-    // Anything amiss in chunks is judged by the whole document, so errors and their lines are exactly its own.
-    split = null;
-    problems.length = 0;
-    ({ doc, lines } = parseText(text, file, 1, problems));
+  const split = rowsPerChunk > 0 ? splitYamlRows(text, rowsPerChunk) : null;
+  return (
+    (split && readInChunks(split, file)) ??
+    readManifest(parseText(text, file, 1), file, (root, lines, problems) => readRows(root.get('rows', true) as Node | undefined, root, file, lines, problems))
+  );
+}
+
+type RowsReader = (root: YAMLMap, lines: Lines, problems: Problem[]) => RawRow[];
+
+/** The chunked reading, or undefined when the whole document must judge (a syntax error anywhere, an unexpected `rows:`). */
+function readInChunks(split: YamlSplit, file: string): LoadedYamlManifest | undefined {
+  const head = parseText(split.head, file, 1);
+  const headRows = isMap(head.doc.contents) ? head.doc.contents.get('rows', true) : undefined;
+  if (head.problems.length > 0 || !(isScalar(headRows) && headRows.value === null)) return undefined;
+  const rows: RawRow[] = [];
+  const rowProblems: Problem[] = [];
+  for (const chunk of split.chunks) {
+    const parsed = parseText(chunk.text, file, chunk.firstLine);
+    if (parsed.problems.length > 0 || !isSeq(parsed.doc.contents)) return undefined;
+    rows.push(...readRows(parsed.doc.contents, parsed.doc.contents, file, parsed.lines, rowProblems));
   }
+  return readManifest(head, file, (_root, _lines, problems) => {
+    problems.push(...rowProblems);
+    return rows;
+  });
+}
+
+/** The top level (a mapping, not a pipeline file, known keys, `defaults:`), then the rows as `readRowsOf` reads them. */
+function readManifest(parsed: Parsed, file: string, readRowsOf: RowsReader): LoadedYamlManifest {
+  const { doc, lines, problems } = parsed;
+  const result: LoadedYamlManifest = { defaults: new Map(), rows: [], problems };
   if (problems.length > 0) return result;
   const root = doc.contents;
   if (!isMap(root)) {
@@ -101,8 +123,7 @@ export function parseYamlManifest(text: string, file: string, rowsPerChunk = ROW
     }
   }
   result.defaults = readDefaults(root, file, lines, problems);
-  if (split === null) result.rows = readRows(root.get('rows', true) as Node | undefined, root, file, lines, problems);
-  else for (const chunk of chunks) result.rows.push(...readRows(chunk.doc.contents ?? undefined, root, file, chunk.lines, problems));
+  result.rows = readRowsOf(root, lines, problems);
   return result;
 }
 
@@ -120,11 +141,11 @@ function readDefaults(root: YAMLMap, file: string, lines: Lines, problems: Probl
 }
 
 /** The `rows:` list, each row a mapping with the line of every field; a row that is not a mapping is a problem. */
-function readRows(rows: Node | undefined, root: YAMLMap, file: string, lines: Lines, problems: Problem[]): RawRow[] {
+function readRows(rows: Node | undefined, parent: Node, file: string, lines: Lines, problems: Problem[]): RawRow[] {
   if (!isSeq(rows)) {
     problems.push({
       file,
-      line: lineOf(lines, rows ?? root),
+      line: lineOf(lines, rows ?? parent),
       field: 'rows',
       message: 'is required: a list of rows, each a mapping with image, prompt, duration…',
     });
