@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First, so the heap setting applies before the modules below allocate.
+import './infra/heap.js';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerSecret } from './infra/http.js';

@@ -36,6 +36,34 @@ test('background tasks are all waited for, and the first failure is thrown once 
   assert.deepEqual(finished, ['b', 'c']);
 });
 
+test('room() waits while more than the backlog is queued, and returns once enough of it has started', async () => {
+  const tasks = new CappedTasks(1);
+  const gates: (() => void)[] = [];
+  const gated = () => new Promise<void>((resolve) => gates.push(resolve));
+  for (let i = 0; i < 4; i++) tasks.add(gated);
+  // One running, three queued: room for a backlog of 1 comes after two more have started.
+  let roomy = false;
+  const room = tasks.room(1).then(() => (roomy = true));
+  const settle = async () => {
+    for (let turn = 0; turn < 10; turn++) await new Promise((resolve) => setImmediate(resolve));
+  };
+  await settle();
+  assert.equal(roomy, false);
+  gates.shift()?.();
+  await settle();
+  assert.equal(roomy, false, 'two still queued');
+  gates.shift()?.();
+  await settle();
+  assert.equal(roomy, true);
+  await room;
+  await tasks.room(5);
+  for (let left = 2; left > 0; left--) {
+    gates.shift()?.();
+    await settle();
+  }
+  await tasks.drained();
+});
+
 test('a linked signal follows its parent until unlinked, and the parent keeps no listener afterwards', () => {
   const parent = new AbortController();
   const link = linkedSignal(parent.signal);

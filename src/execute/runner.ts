@@ -255,8 +255,13 @@ export async function executePlan(items: readonly WorkItem[], ctx: ExecuteContex
   // Runs that may already exist (re-attached, or a lost create) are money being spent: they count first, whatever the limit.
   for (const item of items) if (item.action === 'reattach' || item.action === 'unknown') runner.reservations.commit(item);
   // Downloads go to the CDN, not the provider: they do not hold a slot, but are capped alike.
-  const downloads = new CappedTasks(ctx.pipeline.concurrency);
-  await eachInPool(activeItems(items), ctx.pipeline.concurrency, (item) => runner.drive(item, downloads));
+  const width = ctx.pipeline.concurrency;
+  const downloads = new CappedTasks(width);
+  // A row starts only while fewer than `width` videos wait for a download: finished videos do not pile up in memory (or expire at the provider).
+  await eachInPool(activeItems(items), width, async (item) => {
+    await downloads.room(width);
+    await runner.drive(item, downloads);
+  });
   await downloads.drained();
   return runner.stopped;
 }

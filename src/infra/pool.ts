@@ -22,13 +22,25 @@ export class CappedTasks {
     this.limit = pLimit(Math.max(1, width));
   }
 
+  /** Callers of `room()` waiting for a queued task to start. */
+  private readonly waiters: (() => void)[] = [];
+
   add(task: () => Promise<void>): void {
-    const done: Promise<void> = this.limit(task)
+    const started = (): Promise<void> => {
+      this.waiters.shift()?.();
+      return task();
+    };
+    const done: Promise<void> = this.limit(started)
       .catch((error: unknown) => {
         this.failure ??= { error };
       })
       .finally(() => this.running.delete(done));
     this.running.add(done);
+  }
+
+  /** Resolves once at most `backlog` tasks are queued behind the running ones. */
+  async room(backlog: number): Promise<void> {
+    while (this.limit.pendingCount > backlog) await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 
   async drained(): Promise<void> {

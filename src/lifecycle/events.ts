@@ -124,7 +124,42 @@ function submitting(base: RowState, event: Extract<RowEvent, { type: 'submitting
 
 /** Folds one event into a row's state (pure). An event for another request starts the row afresh. */
 export function applyEvent(previous: RowState | undefined, event: RowEvent): RowState {
-  if (event.type === 'row_state') return { ...event.state };
+  return shaped(nextState(previous, event));
+}
+
+/**
+ * The state rebuilt with its fields in one fixed order. Rest spreads and deletes gave every row's state a
+ * hidden class of its own: 21 MB of V8 shapes at 60,000 rows, where one order shares a handful.
+ */
+function shaped(s: RowState): RowState {
+  const out: Record<string, unknown> = {};
+  for (const field of STATE_FIELDS) if (s[field] !== undefined) out[field] = s[field];
+  return out as unknown as RowState;
+}
+
+const STATE_FIELDS = [
+  'key',
+  'request',
+  'status',
+  'attempts',
+  'runId',
+  'notFoundSinceMs',
+  'clientRef',
+  'clientRefs',
+  'submittingAtMs',
+  'submittedIn',
+  'runUrls',
+  'costMicros',
+  'output',
+  'failure',
+  'previous',
+] as const satisfies readonly (keyof RowState)[];
+// A field added to RowState but not listed would be dropped from every state: this fails to compile instead.
+const EVERY_STATE_FIELD: Exclude<keyof RowState, (typeof STATE_FIELDS)[number]> extends never ? true : never = true;
+void EVERY_STATE_FIELD;
+
+function nextState(previous: RowState | undefined, event: RowEvent): RowState {
+  if (event.type === 'row_state') return event.state;
   const base: RowState = previous?.request === event.request ? { ...previous } : fresh(previous, event);
   switch (event.type) {
     case 'submitting':

@@ -93,6 +93,22 @@ export function readNumber(raw: RawValue, field: string, out: Collector, min: nu
   return n;
 }
 
+/** Rows naming the same image share one ref: 100,000 rows of one image held 100,000 copies of its path. */
+const fileRefs = new Map<string, Extract<ImageRef, { kind: 'file' }>>();
+const FILE_REFS_KEPT = 10_000;
+
+function fileRef(writtenIn: string, written: string): Extract<ImageRef, { kind: 'file' }> {
+  const abs = path.resolve(path.dirname(writtenIn), written);
+  const id = `${abs}\0${written}`;
+  let ref = fileRefs.get(id);
+  if (ref === undefined) {
+    if (fileRefs.size >= FILE_REFS_KEPT) fileRefs.clear();
+    ref = { kind: 'file', path: abs, written };
+    fileRefs.set(id, ref);
+  }
+  return ref;
+}
+
 /** An https URL, or a local path (added to `images` for the caller to check on disk). */
 export function readImage(raw: RawValue, field: string, out: Collector, images: ImageUse[]): ImageRef | undefined {
   const s = readString(raw, field, out);
@@ -110,7 +126,7 @@ export function readImage(raw: RawValue, field: string, out: Collector, images: 
     return undefined;
   }
   // Relative to the file the value was written in (a default in the pipeline file resolves beside it).
-  const ref = { kind: 'file' as const, path: path.resolve(path.dirname(raw.file), s), written: s };
+  const ref = fileRef(raw.file, s);
   images.push({ ref, field, file: raw.file, line: raw.line });
   return ref;
 }
