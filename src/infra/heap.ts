@@ -8,6 +8,7 @@ import { setFlagsFromString } from 'node:v8';
 
 export const HEAP_GROWING_PERCENT = 20;
 
-if (!process.execArgv.some((arg) => arg.startsWith('--heap-growing-percent'))) {
+// V8 takes the flag with dashes or underscores.
+if (!process.execArgv.some((arg) => arg.replaceAll('_', '-').startsWith('--heap-growing-percent'))) {
   setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 }
