@@ -4,7 +4,7 @@ import { RateGate } from '../execute/rate-gate.js';
 import { HttpClient } from '../infra/http.js';
 import { Logger } from '../infra/log.js';
 import { formatProblem } from '../load/problem.js';
-import { BudgetLedger } from '../money/budget.js';
+import { BudgetLedger, LocalBudget } from '../money/budget.js';
 import { formatUsd } from '../money/cost.js';
 import { renderEstimate, summariseEstimate } from '../plan/estimate.js';
 import type { Row } from '../load/row.js';
@@ -160,7 +160,7 @@ async function sendWork(prepared: Prepared, plan: Plan, store: LocalStore, money
   log.info('start', `sending to ${handle.endpoint}; ${limits}; output in ${outDir}`);
   log.startProgress({ rowsToDo, doneBefore: plan.counts.done, estimatedMicros: plan.submitMicros });
   try {
-    const budget = new BudgetLedger(budgetMicros, money.spentBeforeMicros);
+    const budget = new LocalBudget(new BudgetLedger(budgetMicros, money.spentBeforeMicros));
     const context = { provider: handle.provider, http, store, log, pipeline, outDir, images: loaded.images, signal, budget, observedRates: money.rates };
     return await executePlan(plan.items, context);
   } finally {

@@ -47,7 +47,7 @@ export class RowCommands {
       switch (command.do) {
         case 'reserve':
           if (this.ctx.submitsStopped()) return { on: 'submits_stopped' };
-          return { on: 'reserved', ok: this.ctx.reservations.reserve(item) };
+          return { on: 'reserved', ok: await this.ctx.reservations.reserve(item) };
         case 'create':
           return await this.create(item, command.attempt, command.delayMs);
         case 'look_up':

@@ -49,10 +49,18 @@ export function penalise(state: GateState, now: number, holdMs: number): void {
   state.nextSlotMs = Math.max(state.nextSlotMs, now + holdMs);
 }
 
+/** What a provider's API calls pass before they are sent: this process's gate, or a fleet's shared one. */
+export interface RequestGate {
+  /** Waits for this caller's slot; rejects at once when the signal aborts. */
+  take(signal: AbortSignal): Promise<void>;
+  /** After a 429: slow everybody down, and hold off for the server's Retry-After (or a default). */
+  rateLimitedFor(holdMs: number): void;
+}
+
 /**
  * The requests-per-minute gate every provider API call passes (creates, polls, lists; not CDN downloads).
  */
-export class RateGate {
+export class RateGate implements RequestGate {
   private readonly state: GateState;
   /** Requests let through, and 429s reported back: for the end-of-run summary and the benchmark. */
   sent = 0;

@@ -1,4 +1,4 @@
-import { reservationMicros, type BudgetLedger } from '../money/budget.js';
+import { reservationMicros, type BudgetBook } from '../money/budget.js';
 import { audioModeOf, formatUsd, type AudioMode } from '../money/cost.js';
 import type { WorkItem } from '../plan/plan.js';
 
@@ -11,13 +11,10 @@ export class Reservations {
   private readonly items = new Map<string, WorkItem>();
 
   constructor(
-    private readonly budget: BudgetLedger,
+    private readonly budget: BudgetBook,
     /** The provider's last billed price per second, per audio mode: a reservation never assumes less. */
     private readonly observedRates: Partial<Record<AudioMode, number>>,
-    items: readonly WorkItem[],
-  ) {
-    for (const item of items) this.items.set(item.key, item);
-  }
+  ) {}
 
   /** What a create of this row reserves: its estimate, or more if the provider has been billing more. */
   reservationOf(item: WorkItem): number {
@@ -26,34 +23,38 @@ export class Reservations {
   }
 
   /** Runs that may already exist (re-attached, or a lost create) are money being spent: they count whatever the limit. */
-  commit(item: WorkItem): void {
+  async commit(item: WorkItem): Promise<void> {
+    if (this.reserved.has(item.key)) return;
     const reservation = this.reservationOf(item);
-    this.budget.commit(reservation);
     this.reserved.set(item.key, reservation);
+    this.items.set(item.key, item);
+    await this.budget.commit(item.key, reservation);
   }
 
   /** Reserves a create's price; false when it does not fit the budget. A row reserved already keeps its reservation. */
-  reserve(item: WorkItem): boolean {
+  async reserve(item: WorkItem): Promise<boolean> {
     if (this.reserved.has(item.key)) return true;
     const reservation = this.reservationOf(item);
-    if (!this.budget.reserve(reservation)) return false;
+    if (!(await this.budget.reserve(item.key, reservation))) return false;
     this.reserved.set(item.key, reservation);
+    this.items.set(item.key, item);
     return true;
   }
 
   /** Settles a row's reservation with what was billed (0 when nothing was); returns why the budget is now passed, if a bill passed it. */
-  settle(item: WorkItem, billedMicros: number): string | undefined {
+  async settle(item: WorkItem, billedMicros: number): Promise<string | undefined> {
     const reserved = this.reserved.get(item.key);
     if (reserved === undefined) return undefined;
-    this.budget.settle(reserved, billedMicros);
     this.reserved.delete(item.key);
+    this.items.delete(item.key);
+    const overLimit = await this.budget.settle(item.key, reserved, billedMicros);
     // Only a bill can push past the budget here (an unbilled end releases money).
-    if (billedMicros === 0 || !this.budget.overLimit) return undefined;
+    if (billedMicros === 0 || !overLimit) return undefined;
     return `budget ${formatUsd(this.budget.limitMicros ?? 0)} passed: ${item.key} was billed ${formatUsd(billedMicros)} (reserved ${formatUsd(reserved)}), ${formatUsd(this.budget.committedMicros)} committed in the budget period`;
   }
 
   /** A bill shows the provider's price: runs in flight of the same mode will be billed at it too, so their reservations grow now. */
-  priceSeen(item: WorkItem, billedMicros: number): void {
+  async priceSeen(item: WorkItem, billedMicros: number): Promise<void> {
     const { durationSeconds } = item.row.request;
     const mode = audioModeOf(item.row.request);
     if (durationSeconds <= 0) return;
@@ -66,8 +67,8 @@ export class Reservations {
       if (!other || audioModeOf(other.row.request) !== mode) continue;
       const repriced = this.reservationOf(other);
       if (repriced > reserved) {
-        this.budget.commit(repriced - reserved);
         this.reserved.set(key, repriced);
+        await this.budget.grow(key, repriced - reserved);
       }
     }
   }

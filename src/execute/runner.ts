@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { Pipeline } from '../config/pipeline.js';
-import type { BudgetLedger } from '../money/budget.js';
+import type { BudgetBook } from '../money/budget.js';
 import type { AudioMode } from '../money/cost.js';
 import { redactJson, type HttpClient } from '../infra/http.js';
 import { CappedTasks, eachInPool } from '../infra/pool.js';
@@ -54,7 +54,7 @@ export interface ExecuteContext {
   /** Ctrl-C / SIGTERM: no new work, polls and downloads stop, a create already sent may finish. */
   signal: AbortSignal;
   /** Spending within the budget's period: each create reserves its row's price first. */
-  budget: BudgetLedger;
+  budget: BudgetBook;
   /** The provider's last billed price per second, per audio mode: a reservation never assumes less. */
   observedRates: Partial<Record<AudioMode, number>>;
 }
@@ -74,7 +74,7 @@ export const ACTIVE_ACTIONS = new Set(['submit', 'reattach', 'download', 'unknow
  * Drives each row through the row machine (`src/lifecycle/`): performs its commands, does its
  * bookkeeping (journal, log, budget) in order, and feeds the answers back until the row ends.
  */
-class Runner {
+export class Runner {
   private readonly stopSubmits = new AbortController();
   private readonly stopAll = new AbortController();
   /** For polls, sleeps, downloads and look-ups: ends on Ctrl-C or a stop. */
@@ -88,10 +88,7 @@ class Runner {
   private rawOutputLogged = false;
   stopped: StopReason | undefined;
 
-  constructor(
-    private readonly ctx: ExecuteContext,
-    items: readonly WorkItem[],
-  ) {
+  constructor(private readonly ctx: ExecuteContext) {
     this.signal = AbortSignal.any([ctx.signal, this.stopAll.signal]);
     // Every sleep and request of every row listens to these: hundreds at once is expected, not a leak.
     setMaxListeners(0, ctx.signal, this.signal, this.stopAll.signal, this.stopSubmits.signal);
@@ -108,7 +105,7 @@ class Runner {
       canCancel: provider.cancel !== undefined,
       random: Math.random,
     };
-    this.reservations = new Reservations(ctx.budget, ctx.observedRates, items);
+    this.reservations = new Reservations(ctx.budget, ctx.observedRates);
     const images = new ImageUrls({
       provider,
       store: ctx.store,
@@ -132,7 +129,7 @@ class Runner {
    * One row, in one of the concurrency slots, which stand for runs at the provider: creating, looking up
    * and polling. A download is handed to `downloads`, so the slot is free while the video comes in.
    */
-  async drive(item: WorkItem, downloads: CappedTasks): Promise<void> {
+  async drive(item: WorkItem, downloads: Pick<CappedTasks, 'add'>): Promise<void> {
     // The first step is taken once the slot is ours: a re-attached run's deadlines count from its first poll, not from the night's start.
     const first = await this.step(item, { at: 'start' }, { on: 'start' });
     const pending = await this.advance(item, first, (command) => command.do === 'download');
@@ -197,12 +194,12 @@ class Runner {
         log.emit(effect.level, { event: effect.event, fields: { ...where, ...effect.fields } } as LoggedEvent, effect.message);
         return;
       case 'settle': {
-        const passed = this.reservations.settle(item, effect.billedMicros);
+        const passed = await this.reservations.settle(item, effect.billedMicros);
         if (passed !== undefined && this.stopped === undefined) this.stopForBudget(passed, where);
         return;
       }
       case 'price_seen':
-        this.reservations.priceSeen(item, effect.billedMicros);
+        await this.reservations.priceSeen(item, effect.billedMicros);
         return;
       case 'run_time_seen':
         this.runTimes.observe(item.row.request.durationSeconds, effect.runMs, effect.queueMs);
@@ -251,13 +248,13 @@ class Runner {
  * the run was stopped; the journal holds the outcome.
  */
 export async function executePlan(items: readonly WorkItem[], ctx: ExecuteContext): Promise<StopReason | undefined> {
-  const runner = new Runner(ctx, items);
+  const runner = new Runner(ctx);
   // Runs that may already exist (re-attached, or a lost create) are money being spent: they count first, whatever the limit.
-  for (const item of items) if (item.action === 'reattach' || item.action === 'unknown') runner.reservations.commit(item);
+  for (const item of items) if (item.action === 'reattach' || item.action === 'unknown') await runner.reservations.commit(item);
   // Downloads go to the CDN, not the provider: they do not hold a slot, but are capped alike.
   const width = ctx.pipeline.concurrency;
   const downloads = new CappedTasks(width);
-  // A row starts only while fewer than `width` videos wait for a download: finished videos do not pile up in memory (or expire at the provider).
+  // A row starts only while at most `width` videos wait for a download (up to 2 × width once rows that started finish): finished videos do not pile up in memory, or expire at the provider.
   await eachInPool(activeItems(items), width, async (item) => {
     await downloads.room(width);
     await runner.drive(item, downloads);

@@ -104,3 +104,53 @@ export class BudgetLedger {
     return this.limitMicros !== undefined && this.committed > this.limitMicros;
   }
 }
+
+/**
+ * Where a night's reservations are counted, in micro-dollars: this process's ledger, or a fleet's shared
+ * one in Redis (keyed by row, so a job run twice reserves once).
+ */
+export interface BudgetBook {
+  readonly limitMicros: number | undefined;
+  /** Committed within the budget's period, as last known here. */
+  readonly committedMicros: number;
+  /** Reserves a create's price if it fits; false means: do not submit. */
+  reserve(key: string, micros: number): Promise<boolean>;
+  /** Counts money being spent whatever the limit says (a run that may already exist). */
+  commit(key: string, micros: number): Promise<void>;
+  /** Adds to a row's reservation (the provider's price rose). */
+  grow(key: string, micros: number): Promise<void>;
+  /** Replaces a row's reservation by its bill (0 when not billed); true when the committed sum is now past the limit. */
+  settle(key: string, reservedMicros: number, billedMicros: number): Promise<boolean>;
+}
+
+/** One process's book: the ledger above. */
+export class LocalBudget implements BudgetBook {
+  constructor(private readonly ledger: BudgetLedger) {}
+
+  get limitMicros(): number | undefined {
+    return this.ledger.limitMicros;
+  }
+
+  get committedMicros(): number {
+    return this.ledger.committedMicros;
+  }
+
+  reserve(_key: string, micros: number): Promise<boolean> {
+    return Promise.resolve(this.ledger.reserve(micros));
+  }
+
+  commit(_key: string, micros: number): Promise<void> {
+    this.ledger.commit(micros);
+    return Promise.resolve();
+  }
+
+  grow(_key: string, micros: number): Promise<void> {
+    this.ledger.commit(micros);
+    return Promise.resolve();
+  }
+
+  settle(_key: string, reservedMicros: number, billedMicros: number): Promise<boolean> {
+    this.ledger.settle(reservedMicros, billedMicros);
+    return Promise.resolve(this.ledger.overLimit);
+  }
+}

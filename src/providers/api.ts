@@ -2,12 +2,12 @@ import { ApiError } from '../infra/errors.js';
 import { redactText, redactUrl, type HttpClient, type HttpRequest, type HttpResponse } from '../infra/http.js';
 import type { ImageInfo } from '../load/images.js';
 import { parseRetryAfterMs, type RetryPolicy } from '../infra/retry.js';
-import type { RateGate } from '../execute/rate-gate.js';
+import type { RequestGate } from '../execute/rate-gate.js';
 
 /** What every provider needs to talk to its API: the one transport, the shared rate gate, limits. */
 export interface ApiOptions {
   http: HttpClient;
-  gate: RateGate;
+  gate: RequestGate;
   requestTimeoutMs: number;
   /** Retry-After is honoured up to `maxDelayMs`; a 429 without one holds everybody off for `baseDelayMs`. Steps of a flow retry on their own with it. */
   retry: RetryPolicy;

@@ -1,7 +1,7 @@
 import { checkBaseUrl, resolvePipeline, type Pipeline } from '../config/pipeline.js';
 import { redactUrl, registerSecret, type HttpClient } from '../infra/http.js';
 import { InputError, type Problem } from '../load/problem.js';
-import type { RateGate } from '../execute/rate-gate.js';
+import type { RequestGate } from '../execute/rate-gate.js';
 import { FAL_QUEUE_URL, FAL_REST_URL, FalProvider } from './fal.js';
 import type { Provider } from './provider.js';
 import { RUNFLOW_BASE_URL, RunflowProvider } from './runflow.js';
@@ -76,7 +76,7 @@ export function providerProblems(pipeline: Pipeline, env: NodeJS.ProcessEnv): Pr
 }
 
 /** Builds the configured provider; `simulator` starts the built-in one on loopback, in this process. */
-export async function openProvider(pipeline: Pipeline, env: NodeJS.ProcessEnv, http: HttpClient, gate: RateGate): Promise<ProviderHandle> {
+export async function openProvider(pipeline: Pipeline, env: NodeJS.ProcessEnv, http: HttpClient, gate: RequestGate): Promise<ProviderHandle> {
   const problems = providerProblems(pipeline, env);
   if (problems.length > 0) throw new InputError(problems);
   const common = { http, gate, requestTimeoutMs: pipeline.requestTimeoutMs, retry: pipeline.retry };
