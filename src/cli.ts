@@ -16,6 +16,7 @@ import {
 } from './cli/folder-commands.js';
 import { addEstimateCommand, addRunCommand, addValidateCommand } from './cli/run-commands.js';
 import { addSimulateCommand } from './cli/simulate.js';
+import { addEnqueueCommand, addWorkerCommand } from './cli/fleet-commands.js';
 
 // package.json sits one folder above both src/ and dist/.
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -50,6 +51,8 @@ for (const add of [
   addCompactCommand,
   addDoctorCommand,
   addSimulateCommand,
+  addEnqueueCommand,
+  addWorkerCommand,
 ])
   add(program);
 

@@ -9,7 +9,7 @@ import { pipelineOption, settingOption, sourcesOf } from './options.js';
 const MANIFESTS = 'manifest files (.yaml, .yml, .csv) or folders of them';
 
 /** Ctrl-C or SIGTERM stops the run cleanly (reports written, exit 130); a second one exits at once. */
-function abortOnSignals(): AbortController {
+export function abortOnSignals(): AbortController {
   const controller = new AbortController();
   const onSignal = (name: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(EXIT.interrupted);

@@ -16,6 +16,7 @@ import { decideOutcome, EXIT, renderSummary } from '../report/summary.js';
 import { writeReports } from '../report/write.js';
 import { Journal } from '../state/journal.js';
 import { LocalStore } from '../state/local-store.js';
+import type { RecordedPlan } from '../state/plans.js';
 import { findDamagedOutputs, removeTemporaryFiles } from '../state/outputs.js';
 import { budgetViewOf, describePlan, planFor, prepare, type Money, type Prepared, type RunOptions } from './prepare.js';
 
@@ -106,6 +107,11 @@ function logCompaction(finished: Awaited<ReturnType<LocalStore['finish']>>, log:
 
 /** Records tonight's plan in the journal; what it writes is dropped once it is written, not held through the night. */
 async function recordPlan(store: LocalStore, prepared: Prepared, plan: Plan): Promise<void> {
+  await store.recordPlan(planToRecord(prepared, plan));
+}
+
+/** Tonight's plan as the journal records it. */
+export function planToRecord(prepared: Prepared, plan: Plan): Pick<RecordedPlan, 'provider' | 'manifests' | 'items'> {
   const manifests = prepared.loaded.manifests.map((m) => ({ name: m.name, file: m.file, shown: m.shown }));
   const items = plan.items.map((item) => ({
     key: item.key,
@@ -117,14 +123,14 @@ async function recordPlan(store: LocalStore, prepared: Prepared, plan: Plan): Pr
     // The manifest's path is recorded once (in `manifests`), not per row: a run from another folder would otherwise change every row.
     row: withoutFile(item.row),
   }));
-  await store.recordPlan({ provider: prepared.pipeline.provider, manifests, items });
+  return { provider: prepared.pipeline.provider, manifests, items };
 }
 
 /**
  * Without --partial, a plan over the budget submits no new row (runs already made, re-attached, to
  * download or lost creates, are still fetched): says so, and whether anything is left to do at all.
  */
-function refuseOverBudget(prepared: Prepared, plan: Plan, money: Money, options: RunOptions, print: (line: string) => void): boolean {
+export function refuseOverBudget(prepared: Prepared, plan: Plan, money: Money, options: RunOptions, print: (line: string) => void): boolean {
   const budget = budgetViewOf(prepared, plan, money);
   if (budget === undefined || options.partial || plan.counts.over_budget === 0) return false;
   const wanted = plan.items.filter((i) => i.action === 'over_budget' || i.action === 'unknown').reduce((sum, i) => sum + i.estimateMicros, 0);

@@ -16,6 +16,8 @@ type Free = Record<string, unknown>;
 export interface LogEvents {
   // the night: start, plan, stops
   start: Free;
+  worker_start: Free;
+  worker_end: Free;
   plan: Free;
   cleanup: Free;
   compacted: { before_bytes: number; after_bytes: number; archive: string };

@@ -1,0 +1,88 @@
+import path from 'node:path';
+import { Option, type Command } from 'commander';
+import { resolvePipeline } from '../config/pipeline.js';
+import { enqueueManifests } from '../fleet/enqueue.js';
+import { checkFleetName } from '../fleet/queue.js';
+import { runWorker } from '../fleet/worker.js';
+import { Logger } from '../infra/log.js';
+import { InputError } from '../load/problem.js';
+import { providerProblems } from '../providers/index.js';
+import { EXIT } from '../report/summary.js';
+import { pipelineOption, settingOption, sourcesOf } from './options.js';
+import { abortOnSignals } from './run-commands.js';
+
+type Opts = Record<string, unknown>;
+
+const REDIS_HELP = "the fleet's Redis, redis://[:password@]host:port[/db] (or set CLIPMILL_REDIS_URL: a password is better kept out of the command line)";
+const QUEUE_HELP = 'the fleet\'s name: its queues and Redis keys (default "clipmill"); enqueuers and workers of one night use the same';
+
+/** The fleet's Redis and name from the options or the environment; a clear error when there is none. */
+function fleetOf(opts: Opts, env: NodeJS.ProcessEnv): { redisUrl: string; queue: string } {
+  const redisUrl = typeof opts.redis === 'string' ? opts.redis : env.CLIPMILL_REDIS_URL;
+  const queue = typeof opts.queue === 'string' ? opts.queue : 'clipmill';
+  const problems = [];
+  if (redisUrl === undefined || redisUrl === '')
+    problems.push({ file: '--redis', line: 0, field: 'redis', message: 'is required (or set CLIPMILL_REDIS_URL)' });
+  const badName = checkFleetName(queue);
+  if (badName !== undefined) problems.push({ file: '--queue', line: 0, field: 'queue', message: badName });
+  if (problems.length > 0) throw new InputError(problems);
+  return { redisUrl: redisUrl!, queue };
+}
+
+export function addEnqueueCommand(program: Command): void {
+  program
+    .command('enqueue')
+    .description(
+      'fleet mode: check and plan the manifests as run does (against the fleet journal in Redis), then add one job per row for workers; sends nothing to the provider',
+    )
+    .argument('<manifests...>', 'manifest files (.yaml, .yml, .csv) or folders of them')
+    .option('--redis <url>', REDIS_HELP)
+    .option('--queue <name>', QUEUE_HELP)
+    .addOption(pipelineOption('pipeline file: provider, account cap (concurrency), limits, pricing, budget'))
+    .addOption(settingOption('outDir', 'dir', 'the shared output folder the workers write videos to (checked for videos already there)'))
+    .addOption(settingOption('concurrency', 'n', "the account's cap on runs at once, shared by every worker"))
+    .addOption(settingOption('maxCostUsd', 'usd', 'the fleet may spend at most this much (the lower of it and budget_usd applies)'))
+    .option('--retry-failed', 'resubmit rows that failed for good earlier')
+    .option('--partial', 'when the estimate is over the budget, enqueue the rows that fit instead of refusing')
+    .action(async (manifests: string[], opts: Opts) => {
+      const env = process.env;
+      const result = await enqueueManifests({
+        manifests,
+        ...sourcesOf(opts),
+        ...fleetOf(opts, env),
+        retryFailed: opts.retryFailed === true,
+        partial: opts.partial === true,
+      });
+      process.exitCode = result.exitCode;
+    });
+}
+
+export function addWorkerCommand(program: Command): void {
+  program
+    .command('worker')
+    .description(
+      "fleet mode: take rows from the fleet's queue and generate and download them, sharing the account's cap, rate and budget with every other worker",
+    )
+    .option('--redis <url>', REDIS_HELP)
+    .option('--queue <name>', QUEUE_HELP)
+    .addOption(pipelineOption('pipeline file: provider, limits, timings (the same file the enqueuer used)'))
+    .addOption(settingOption('outDir', 'dir', 'the shared output folder videos are written to'))
+    .addOption(settingOption('concurrency', 'n', 'rows this worker drives at once (the account cap still holds across workers)'))
+    .addOption(settingOption('requestsPerMinute', 'n', "the account's requests per minute, shared by every worker"))
+    .option('--until-idle', 'exit once the fleet has nothing waiting or running (for a nightly cron job); otherwise run until stopped')
+    .addOption(new Option('--log <format>', 'log format on stderr').choices(['pretty', 'json']).default('pretty'))
+    .action(async (opts: Opts) => {
+      const env = process.env;
+      const fleet = fleetOf(opts, env);
+      const pipeline = await resolvePipeline(sourcesOf(opts), env);
+      const problems = providerProblems(pipeline, env);
+      if (problems.length > 0) throw new InputError(problems);
+      const controller = abortOnSignals();
+      const log = new Logger(opts.log === 'json' ? 'json' : 'pretty');
+      const outDir = path.resolve(pipeline.outputDir);
+      log.info('worker_start', `worker on fleet "${fleet.queue}": output in ${outDir}`);
+      const done = await runWorker({ ...fleet, pipeline, env, outDir, log, signal: controller.signal, untilIdle: opts.untilIdle === true });
+      log.info('worker_end', `worker done: ${done.rows} rows, ${done.downloads} downloads`);
+      process.exitCode = controller.signal.aborted ? EXIT.interrupted : EXIT.ok;
+    });
+}

@@ -1,0 +1,47 @@
+/**
+ * The fleet's BullMQ queues and what a job carries. One job per row (its id from the row key), on the
+ * `rows` queue whose global concurrency is the account's cap; a finished video's download is a job on the
+ * `downloads` queue, so a download never holds one of the account's slots.
+ */
+import type { ImageInfo } from '../load/images.js';
+import type { Row } from '../load/row.js';
+
+/** A BullMQ queue name cannot hold ':'; ours are `clipmill-<name>-rows` and `clipmill-<name>-downloads`. */
+export function queueNames(name: string): { rows: string; downloads: string } {
+  return { rows: `clipmill-${name}-rows`, downloads: `clipmill-${name}-downloads` };
+}
+
+/** A fleet's name: letters, digits, '-' and '_' (it names Redis keys and queues). */
+export function checkFleetName(name: string): string | undefined {
+  return /^[A-Za-z0-9_-]{1,64}$/.test(name) ? undefined : `--queue "${name}": use 1 to 64 letters, digits, '-' or '_'`;
+}
+
+/** A row's job id: its key in base64url (no ':', never an integer), so adding a row twice adds one job. */
+export function jobIdOf(key: string, kind: 'row' | 'download'): string {
+  return `${kind === 'row' ? 'r' : 'd'}-${Buffer.from(key, 'utf8').toString('base64url')}`;
+}
+
+export interface RowJob {
+  key: string;
+  request: string;
+  estimateMicros: number;
+  row: Row;
+  /** The local images the row's request names, as the enqueuer checked them (path, content hash, size). */
+  images: ImageInfo[];
+  /** `--retry-failed` at enqueue time: a row that failed for good is submitted again. */
+  retryFailed: boolean;
+}
+
+/** BullMQ settings for a fleet: a dead worker's job is picked up within seconds, and a job that stalls again is re-attached, not failed. */
+export const WORKER_TIMINGS = {
+  lockDuration: 10_000,
+  stalledInterval: 5_000,
+  // Our lease and journal make a re-run safe: it re-attaches to the run, so a stalled job is never failed for stalling.
+  maxStalledCount: 1_000_000,
+} as const;
+
+/** Finished jobs are kept a day for the dashboard; the row's state lives in the fleet journal either way. */
+export const JOB_OPTIONS = {
+  removeOnComplete: { age: 24 * 3600 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+} as const;

@@ -1,0 +1,95 @@
+/**
+ * The fleet's money guards, each one atomic Redis script: a row's lease (who may act on it), the journal
+ * append fenced by that lease, the shared budget in integer micro-dollars, and the request gate on
+ * Redis's own clock. BullMQ runs a job at least once; these make "at least once" cost exactly once.
+ */
+
+/** KEYS: lease, rows. ARGV: token, ttl ms, row key. → {1, state JSON or ''} when the lease is ours, {0, ms left} when another holds it. */
+export const LEASE = `
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return {0, redis.call('PTTL', KEYS[1])} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {1, redis.call('HGET', KEYS[2], ARGV[3]) or ''}
+`;
+
+/** KEYS: lease. ARGV: token, ttl ms. → 1 renewed, 0 lost. */
+export const RENEW = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`;
+
+/** KEYS: lease. ARGV: token. */
+export const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+`;
+
+/**
+ * KEYS: events, rows, lease, uploads. ARGV: token, row key ('' when the event is not a row's), state JSON,
+ * event JSON, upload key, upload JSON. A row's event is refused unless the lease is still ours.
+ */
+export const APPEND = `
+if ARGV[2] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[1] then return redis.error_reply('LEASE_LOST') end
+local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[4])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[6]) end
+return id
+`;
+
+/**
+ * KEYS: budget, reserved, lease. ARGV: token, row key, micros, mode ('reserve' checks the limit, 'commit'
+ * counts whatever it says). A row reserves once: a re-run of its job keeps the first reservation.
+ * → 1 reserved (or already), 0 over the budget; error when the lease is lost.
+ */
+export const RESERVE = `
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return redis.error_reply('LEASE_LOST') end
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 1 end
+local micros = tonumber(ARGV[3])
+local limit = redis.call('HGET', KEYS[1], 'limit')
+local committed = tonumber(redis.call('HGET', KEYS[1], 'committed') or '0')
+if ARGV[4] == 'reserve' and limit and committed + micros > tonumber(limit) then return 0 end
+redis.call('HINCRBY', KEYS[1], 'committed', micros)
+redis.call('HSET', KEYS[2], ARGV[2], micros)
+return 1
+`;
+
+/**
+ * KEYS: budget, reserved. ARGV: row key, billed micros. Replaces the row's reservation by its bill.
+ * → {settled 1/0, committed, limit or -1}.
+ */
+export const SETTLE = `
+local limit = tonumber(redis.call('HGET', KEYS[1], 'limit') or '-1')
+local reserved = redis.call('HGET', KEYS[2], ARGV[1])
+if not reserved then return {0, tonumber(redis.call('HGET', KEYS[1], 'committed') or '0'), limit} end
+local committed = redis.call('HINCRBY', KEYS[1], 'committed', tonumber(ARGV[2]) - tonumber(reserved))
+redis.call('HDEL', KEYS[2], ARGV[1])
+return {1, committed, limit}
+`;
+
+/**
+ * KEYS: admissions (sorted set), hold. ARGV: limit, window ms, unique member.
+ * Sliding window on Redis's clock: admits when fewer than `limit` requests were admitted in the last
+ * window and no 429 hold is on. → 0 admitted, else ms to wait before asking again.
+ */
+export const GATE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local hold = redis.call('PTTL', KEYS[2])
+if hold > 0 then return hold end
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window * 2)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(1, tonumber(oldest[2]) + window - now + 1)
+`;
+
+/** KEYS: hold. ARGV: ms. A 429 holds every worker off (never shortens a longer hold). */
+export const HOLD = `
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end
+return 1
+`;

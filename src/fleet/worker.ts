@@ -1,0 +1,167 @@
+import { DelayedError, Queue, Worker, type Job } from 'bullmq';
+import type { Pipeline } from '../config/pipeline.js';
+import { ACTIVE_ACTIONS, Runner, type ExecuteContext } from '../execute/runner.js';
+import { HttpClient } from '../infra/http.js';
+import type { Logger } from '../infra/log.js';
+import { uploadKey } from '../lifecycle/events.js';
+import type { ImageInfo } from '../load/images.js';
+import { actionFor, type WorkItem } from '../plan/plan.js';
+import { configuredHosts, openProvider, type ProviderHandle } from '../providers/index.js';
+import { findDamagedOutputs } from '../state/outputs.js';
+import { FleetBudget } from './budget.js';
+import { FleetGate } from './gate.js';
+import { JOB_OPTIONS, jobIdOf, queueNames, WORKER_TIMINGS, type RowJob } from './queue.js';
+import { connectRedis, fleetKeys, redisOptionsOf } from './redis.js';
+import { FleetStore, LEASE_MS } from './store.js';
+
+export interface WorkerOptions {
+  redisUrl: string;
+  queue: string;
+  pipeline: Pipeline;
+  env: NodeJS.ProcessEnv;
+  outDir: string;
+  log: Logger;
+  signal: AbortSignal;
+  /** Exit once both queues have nothing waiting, delayed or active (a nightly cron job); otherwise run until stopped. */
+  untilIdle: boolean;
+}
+
+/** What one worker process did. */
+export interface WorkerResult {
+  rows: number;
+  downloads: number;
+}
+
+/** One job's row, driven here under the row's lease: what the fleet's journal says decides what is done, never the job itself. */
+class FleetJobs {
+  done = { rows: 0, downloads: 0 };
+
+  constructor(
+    /** The runner's images: each job adds the ones its row names. */
+    private readonly images: Map<string, ImageInfo>,
+    private readonly store: FleetStore,
+    private readonly runner: Runner,
+    private readonly provider: string,
+    private readonly outDir: string,
+    private readonly downloads: Queue,
+  ) {}
+
+  async process(job: Job<RowJob>, token: string | undefined, kind: 'row' | 'download'): Promise<string> {
+    const data = job.data;
+    for (const info of data.images) this.images.set(info.path, info);
+    if (data.images.some((info) => this.store.upload(uploadKey(this.provider, info.sha256)) === undefined)) await this.store.loadUploads();
+    const lease = await this.store.lease(data.key);
+    if (!lease.held) {
+      // Another worker is on this row (a duplicate job, a dashboard retry): look again once its lease could have ended.
+      await job.moveToDelayed(Date.now() + lease.retryInMs, token);
+      throw new DelayedError();
+    }
+    const renewal = setInterval(() => void this.store.renew(data.key).catch(() => {}), LEASE_MS / 3);
+    try {
+      return await this.drive(data, lease.state, kind);
+    } finally {
+      clearInterval(renewal);
+      await this.store.release(data.key);
+    }
+  }
+
+  private async drive(data: RowJob, known: WorkItem['state'], kind: 'row' | 'download'): Promise<string> {
+    const state = known?.request === data.request ? known : undefined;
+    const intact = state?.output === undefined || !(await findDamagedOutputs(this.outDir, new Map([[data.key, state]]), [data.key])).has(data.key);
+    const action = actionFor(state, data.retryFailed, intact, false);
+    if (!ACTIVE_ACTIONS.has(action)) return action;
+    if (kind === 'row' && action === 'download') return this.handOff(data);
+    const item: WorkItem = {
+      row: data.row,
+      key: data.key,
+      request: data.request,
+      action,
+      estimateMicros: data.estimateMicros,
+      changed: known !== undefined && state === undefined,
+    };
+    if (state) item.state = state;
+    // A run that may already exist is money being spent, whatever the budget says (counted once per row).
+    if (action === 'reattach' || action === 'unknown') await this.runner.reservations.commit(item);
+    let download: (() => Promise<void>) | undefined;
+    await this.runner.drive(item, { add: (task) => (download = task) });
+    if (download !== undefined && kind === 'download') {
+      await download();
+      this.done.downloads++;
+    } else if (download !== undefined) {
+      return this.handOff(data);
+    }
+    if (kind === 'row') this.done.rows++;
+    return this.store.row(data.key)?.status ?? 'pending';
+  }
+
+  /** The run is paid: its download is another queue's job, so this row's slot at the provider is free now. */
+  private async handOff(data: RowJob): Promise<string> {
+    this.done.rows++;
+    await this.downloads.add('download', data, { jobId: jobIdOf(data.key, 'download'), ...JOB_OPTIONS });
+    return 'paid';
+  }
+}
+
+async function idle(queues: readonly Queue[]): Promise<boolean> {
+  for (const queue of queues) {
+    const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+    if (Object.values(counts).some((n) => n > 0)) return false;
+  }
+  return true;
+}
+
+async function untilStopped(o: WorkerOptions, queues: readonly Queue[]): Promise<void> {
+  const stopped = new Promise<void>((resolve) => o.signal.addEventListener('abort', () => resolve(), { once: true }));
+  if (!o.untilIdle) return stopped;
+  // Twice idle in a row: a job moving between states (a download handed off) is never caught in between.
+  let idleChecks = 0;
+  while (!o.signal.aborted && idleChecks < 2) {
+    idleChecks = (await idle(queues)) ? idleChecks + 1 : 0;
+    await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 250))]);
+  }
+}
+
+/** `clipmill worker`: takes rows from the fleet's queues until stopped (or idle, with `--until-idle`). */
+export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
+  const connection = redisOptionsOf(o.redisUrl);
+  const redis = connectRedis(o.redisUrl);
+  const keys = fleetKeys(o.queue);
+  const names = queueNames(o.queue);
+  const store = new FleetStore(redis, keys);
+  const http = new HttpClient({ connections: Math.max(8, o.pipeline.concurrency * 2), allowedHosts: configuredHosts(o.pipeline, o.env) });
+  let handle: ProviderHandle | undefined;
+  const queues = [new Queue(names.rows, { connection }), new Queue(names.downloads, { connection })] as const;
+  const workers: Worker[] = [];
+  try {
+    await store.loadUploads();
+    const limit = await redis.hget(keys.budget, 'limit');
+    const budget = new FleetBudget(redis, keys, limit === null ? undefined : Number(limit), (key) => store.tokenOf(key));
+    handle = await openProvider(o.pipeline, o.env, http, new FleetGate(redis, keys, o.pipeline.requestsPerMinute));
+    const images = new Map<string, ImageInfo>();
+    const ctx: ExecuteContext = {
+      provider: handle.provider,
+      http,
+      store,
+      log: o.log,
+      pipeline: o.pipeline,
+      outDir: o.outDir,
+      images,
+      signal: o.signal,
+      budget,
+      observedRates: {},
+    };
+    const jobs = new FleetJobs(images, store, new Runner(ctx), o.pipeline.provider, o.outDir, queues[1]);
+    const options = { connection, concurrency: o.pipeline.concurrency, ...WORKER_TIMINGS };
+    workers.push(new Worker<RowJob>(names.rows, (job, token) => jobs.process(job, token, 'row'), options));
+    workers.push(new Worker<RowJob>(names.downloads, (job, token) => jobs.process(job, token, 'download'), options));
+    await untilStopped(o, queues);
+    return jobs.done;
+  } finally {
+    await Promise.all(workers.map((w) => w.close()));
+    await Promise.all(queues.map((q) => q.close()));
+    await handle?.close();
+    await http.close();
+    await store.close();
+    redis.disconnect();
+  }
+}
