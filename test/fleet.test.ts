@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'node:test';
 import { FleetBudget } from '../src/fleet/budget.js';
@@ -46,6 +46,16 @@ test('a fleet: two enqueuers adding the same rows at once and three workers make
   const videos = (await readdir(path.join(dir, 'out', 'm'))).filter((f) => f.endsWith('.mp4'));
   assert.equal(videos.length, 12);
 
+  // The fleet's journal says the same, and comes out beside the reports.
+  const status = await runCli(['status', ...fleet], { env, cwd: dir });
+  assert.match(status.stdout, /m: 12 rows, 12 done/);
+  const report = await runCli(['report', ...fleet], { env, cwd: dir });
+  assert.equal(report.code, 0, report.stderr);
+  const ledger = (await readFile(path.join(dir, 'out', 'ledger.csv'), 'utf8')).trim().split('\n').slice(1);
+  assert.equal(ledger.length, 12);
+  const journal = (await readFile(path.join(dir, 'out', 'journal.jsonl'), 'utf8')).trim().split('\n');
+  assert.equal(journal.filter((line) => (JSON.parse(line) as { type: string }).type === 'downloaded').length, 12);
+
   // Enqueued again: every row is done in the fleet journal, so nothing is added and nothing is paid.
   const again = await runCli(['enqueue', file, ...fleet], { env, cwd: dir });
   assert.equal(again.code, 0, again.stderr);
@@ -76,6 +86,10 @@ test("a row's lease: one holder at a time, and a worker whose lease was taken ca
   assert.equal((await first.lease('m/r1')).held, false);
   await assert.rejects(first.append({ type: 'submitted', key: 'm/r1', request: 'q1', runId: 'run-1' }), LeaseLostError);
   assert.equal(second.row('m/r1')?.runId, undefined);
+
+  // Two jobs of one worker on the same row (a row job handing over to its download job): one at a time here too.
+  assert.equal((await second.lease('m/r2')).held, true);
+  assert.equal((await second.lease('m/r2')).held, false);
 });
 
 test('the shared budget: workers racing for the last dollars reserve exactly what fits, and bills settle in integer micro-dollars', async (t) => {

@@ -2,32 +2,16 @@ import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { resolvePipeline } from '../config/pipeline.js';
 import { enqueueManifests } from '../fleet/enqueue.js';
-import { checkFleetName } from '../fleet/queue.js';
 import { runWorker } from '../fleet/worker.js';
 import { Logger } from '../infra/log.js';
 import { InputError } from '../load/problem.js';
 import { providerProblems } from '../providers/index.js';
 import { EXIT } from '../report/summary.js';
+import { fleetOf, QUEUE_HELP, REDIS_HELP } from './fleet-options.js';
 import { pipelineOption, settingOption, sourcesOf } from './options.js';
 import { abortOnSignals } from './run-commands.js';
 
 type Opts = Record<string, unknown>;
-
-const REDIS_HELP = "the fleet's Redis, redis://[:password@]host:port[/db] (or set CLIPMILL_REDIS_URL: a password is better kept out of the command line)";
-const QUEUE_HELP = 'the fleet\'s name: its queues and Redis keys (default "clipmill"); enqueuers and workers of one night use the same';
-
-/** The fleet's Redis and name from the options or the environment; a clear error when there is none. */
-function fleetOf(opts: Opts, env: NodeJS.ProcessEnv): { redisUrl: string; queue: string } {
-  const redisUrl = typeof opts.redis === 'string' ? opts.redis : env.CLIPMILL_REDIS_URL;
-  const queue = typeof opts.queue === 'string' ? opts.queue : 'clipmill';
-  const problems = [];
-  if (redisUrl === undefined || redisUrl === '')
-    problems.push({ file: '--redis', line: 0, field: 'redis', message: 'is required (or set CLIPMILL_REDIS_URL)' });
-  const badName = checkFleetName(queue);
-  if (badName !== undefined) problems.push({ file: '--queue', line: 0, field: 'queue', message: badName });
-  if (problems.length > 0) throw new InputError(problems);
-  return { redisUrl: redisUrl!, queue };
-}
 
 export function addEnqueueCommand(program: Command): void {
   program

@@ -3,7 +3,9 @@ import type { Command } from 'commander';
 import { runAudit } from '../commands/audit.js';
 import { renderDoctor, runDoctor } from '../commands/doctor.js';
 import { forgetRow } from '../commands/forget.js';
-import { rebuildReports } from '../commands/report.js';
+import { rebuildFleetReports, rebuildReports } from '../commands/report.js';
+import { fleetReplay } from '../fleet/journal.js';
+import { addFleetReadOptions, fleetIfNamed } from './fleet-options.js';
 import { resolvePipeline } from '../config/pipeline.js';
 import { renderStatus } from '../report/status.js';
 import { compactJournal } from '../state/compact.js';
@@ -20,15 +22,17 @@ async function outDirOf(opts: Opts): Promise<string> {
 }
 
 export function addStatusCommand(program: Command): void {
-  program
+  const command = program
     .command('status')
-    .description('show what the journal of an output folder says: per-manifest counts, rows in flight or failed (no network)')
+    .description('show what the journal of an output folder (or a fleet) says: per-manifest counts, rows in flight or failed (no network)')
     .addOption(settingOption('outDir', 'dir', OUT_HELP))
-    .addOption(pipelineOption('pipeline file whose output.dir to read'))
-    .action(async (opts: Opts) => {
-      const outDir = await outDirOf(opts);
-      process.stdout.write(`${renderStatus(await Journal.read(outDir), outDir)}\n`);
-    });
+    .addOption(pipelineOption('pipeline file whose output.dir to read'));
+  addFleetReadOptions(command).action(async (opts: Opts) => {
+    const outDir = await outDirOf(opts);
+    const fleet = fleetIfNamed(opts, process.env);
+    const states = fleet ? (await fleetReplay(fleet)).states : await Journal.read(outDir);
+    process.stdout.write(`${renderStatus(states, outDir)}\n`);
+  });
 }
 
 export function addReportCommand(program: Command): void {
@@ -41,8 +45,13 @@ export function addReportCommand(program: Command): void {
       '--verify',
       'read every downloaded video again and compare its sha256 (by default a file whose size and modification time are as recorded is trusted unread)',
     )
+    .option('--redis <url>', "rebuild them from a fleet's journal in this Redis, and write that journal out as journal.jsonl beside them")
+    .option('--queue <name>', 'the fleet to read (default "clipmill")')
     .action(async (opts: Opts) => {
-      const { report, files, warning } = await rebuildReports(await outDirOf(opts), opts.verify === true);
+      const outDir = await outDirOf(opts);
+      const fleet = fleetIfNamed(opts, process.env);
+      const verify = opts.verify === true;
+      const { report, files, warning } = fleet ? await rebuildFleetReports(fleet, outDir, verify) : await rebuildReports(outDir, verify);
       if (warning !== undefined) process.stderr.write(`WARN ${warning}\n`);
       process.stdout.write(
         `${report.totals.done} of ${report.totals.rows} videos done, ${report.totals.failed} failed\nreports: ${files.map((f) => path.relative(process.cwd(), f) || f).join(', ')}\n`,

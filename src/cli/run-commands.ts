@@ -5,6 +5,7 @@ import { loadValidated } from '../load/validate.js';
 import { resolvePipeline } from '../config/pipeline.js';
 import { EXIT } from '../report/summary.js';
 import { pipelineOption, settingOption, sourcesOf } from './options.js';
+import { fleetIfNamed } from './fleet-options.js';
 
 const MANIFESTS = 'manifest files (.yaml, .yml, .csv) or folders of them';
 
@@ -108,8 +109,11 @@ export function addEstimateCommand(program: Command): void {
       '--verify',
       'read every downloaded video again and compare its sha256 (by default a file whose size and modification time are as recorded is trusted unread)',
     )
+    .option('--redis <url>', "plan against a fleet's journal in this Redis instead of the folder's")
+    .option('--queue <name>', 'the fleet to read (default "clipmill")')
     .action(async (manifests: string[], opts: { json?: boolean; verify?: boolean } & Record<string, unknown>) => {
-      const estimate = await estimateManifests({ manifests, ...sourcesOf(opts), verify: opts.verify ?? false });
+      const fleet = fleetIfNamed(opts, process.env);
+      const estimate = await estimateManifests({ manifests, ...sourcesOf(opts), verify: opts.verify ?? false, fleet });
       process.stdout.write(opts.json ? `${JSON.stringify(estimate.json, null, 2)}\n` : `${estimate.text}\n`);
     });
 }

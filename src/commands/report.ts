@@ -6,52 +6,70 @@ import { writeReports } from '../report/write.js';
 import { Journal, JOURNAL_FILE, STATE_DIR } from '../state/journal.js';
 import { acquireLock } from '../state/lock.js';
 import { findDamagedOutputs } from '../state/outputs.js';
+import type { Replay } from '../state/replay.js';
+import { exportFleetJournal, fleetReplay, type FleetRef } from '../fleet/journal.js';
+
+interface Rebuilt {
+  report: Report;
+  files: string[];
+  warning?: string;
+}
 
 /** `clipmill report`: the four reports again, from the journal alone (the last run's plan and every row's state). */
-export async function rebuildReports(outDir: string, verify = false): Promise<{ report: Report; files: string[]; warning?: string }> {
+export async function rebuildReports(outDir: string, verify = false): Promise<Rebuilt> {
   const lock = await acquireLock(outDir);
   try {
-    const replay = await Journal.replay(outDir, { planItems: true });
-    const planned = replay.lastPlan;
-    if (!planned)
-      throw new InputError([
-        {
-          file: path.join(outDir, STATE_DIR, JOURNAL_FILE),
-          line: 0,
-          field: '',
-          message: 'no run is recorded in this output folder yet (run clipmill run first)',
-        },
-      ]);
-    const { states } = replay;
-    const items = planned.items.map((i) => ({
-      key: i.key,
-      request: i.request,
-      action:
-        i.action === 'over_budget' ? 'over_budget' : actionFor(states.get(i.key)?.request === i.request ? states.get(i.key) : undefined, false, true, false),
-      estimateMicros: i.estimateMicros,
-      changed: i.changed,
-      row: { ...i.row, file: i.row.file ?? planned.manifests.find((m) => m.name === i.row.manifest)?.shown ?? i.row.manifest },
-    }));
-    const missingOutputs = await findDamagedOutputs(
-      outDir,
-      states,
-      items.map((i) => i.key),
-      verify,
-    );
-    const report = buildReport(
-      planned.manifests.map((m) => ({ ...m, rows: [] })),
-      items,
-      states,
-      planned.provider,
-      planned.session,
-      { billed: replay.billedRuns(), missingOutputs },
-    );
-    const files = await writeReports(outDir, report);
-    if (!planned.incomplete) return { report, files };
-    // A repaired journal lost a plan line that later ones build on: the rows it alone named are not known here.
-    const warning = `part of the last run's plan was lost (a repaired journal): rows it alone recorded may be missing from these reports, and money in ledger.csv is complete; the next clipmill run records the whole plan again`;
-    return { report, files, warning };
+    return await reportsFrom(await Journal.replay(outDir, { planItems: true }), outDir, path.join(outDir, STATE_DIR, JOURNAL_FILE), verify);
   } finally {
     await lock.release();
   }
+}
+
+/** `clipmill report --redis`: the reports from a fleet's journal, which is also written out as `journal.jsonl` beside them. */
+export async function rebuildFleetReports(fleet: FleetRef, outDir: string, verify = false): Promise<Rebuilt> {
+  const rebuilt = await reportsFrom(await fleetReplay(fleet, { planItems: true }), outDir, `the fleet "${fleet.queue}"`, verify);
+  return { ...rebuilt, files: [...rebuilt.files, await exportFleetJournal(fleet, outDir)] };
+}
+
+/** The reports a journal's fold says, written into `outDir`; `source` names the journal in an error. */
+async function reportsFrom(replay: Replay, outDir: string, source: string, verify: boolean): Promise<Rebuilt> {
+  const planned = replay.lastPlan;
+  if (!planned)
+    throw new InputError([
+      {
+        file: source,
+        line: 0,
+        field: '',
+        message: 'no night is recorded here yet (run clipmill run first, or clipmill enqueue for a fleet)',
+      },
+    ]);
+  const { states } = replay;
+  const items = planned.items.map((i) => ({
+    key: i.key,
+    request: i.request,
+    action:
+      i.action === 'over_budget' ? 'over_budget' : actionFor(states.get(i.key)?.request === i.request ? states.get(i.key) : undefined, false, true, false),
+    estimateMicros: i.estimateMicros,
+    changed: i.changed,
+    row: { ...i.row, file: i.row.file ?? planned.manifests.find((m) => m.name === i.row.manifest)?.shown ?? i.row.manifest },
+  }));
+  const missingOutputs = await findDamagedOutputs(
+    outDir,
+    states,
+    items.map((i) => i.key),
+    verify,
+  );
+  const report = buildReport(
+    planned.manifests.map((m) => ({ ...m, rows: [] })),
+    items,
+    states,
+    planned.provider,
+    planned.session,
+    { billed: replay.billedRuns(), missingOutputs },
+  );
+  const files = await writeReports(outDir, report);
+  if (!planned.incomplete) return { report, files };
+  // A repaired journal lost a plan line that later ones build on: the rows it alone named are not known here.
+  const warning = `part of the last run's plan was lost (a repaired journal): rows it alone recorded may be missing from these reports, and money in ledger.csv is complete; the next clipmill run records the whole plan again`;
+  return { report, files, warning };
 }

@@ -10,6 +10,9 @@ import { APPEND, LEASE, RELEASE, RENEW } from './scripts.js';
 /** How long a row's lease lasts without renewal: a dead worker's rows are free again this soon. */
 export const LEASE_MS = 10_000;
 
+/** Another job of this process holds the row (its row job handing over to its download job): look again this soon. */
+const SAME_PROCESS_RETRY_MS = 500;
+
 export type Lease = { held: true; state: RowState | undefined } | { held: false; retryInMs: number };
 
 /**
@@ -29,9 +32,10 @@ export class FleetStore implements StateStore {
     readonly session: string = new Date().toISOString(),
   ) {}
 
-  /** Takes (or renews) a row's lease; with it, the row's state as the fleet knows it. */
+  /** Takes a row's lease; with it, the row's state as the fleet knows it. A row is one job's at a time, in this process too. */
   async lease(key: string, ttlMs = LEASE_MS): Promise<Lease> {
-    const token = this.tokens.get(key) ?? `${this.session}/${randomUUID()}`;
+    if (this.tokens.has(key)) return { held: false, retryInMs: SAME_PROCESS_RETRY_MS };
+    const token = `${this.session}/${randomUUID()}`;
     const [held, value] = (await runScript(this.redis, LEASE, [this.keys.lease(key), this.keys.rows], [token, ttlMs, key])) as [number, string | number];
     if (held !== 1) return { held: false, retryInMs: Math.max(1, Number(value)) };
     this.tokens.set(key, token);

@@ -26,6 +26,9 @@ export interface WorkerOptions {
   untilIdle: boolean;
 }
 
+/** A row job's answer when its run is paid and its download goes to the downloads queue. */
+const PAID = 'paid';
+
 /** What one worker process did. */
 export interface WorkerResult {
   rows: number;
@@ -57,12 +60,16 @@ class FleetJobs {
       throw new DelayedError();
     }
     const renewal = setInterval(() => void this.store.renew(data.key).catch(() => {}), LEASE_MS / 3);
+    let status: string;
     try {
-      return await this.drive(data, lease.state, kind);
+      status = await this.drive(data, lease.state, kind);
     } finally {
       clearInterval(renewal);
       await this.store.release(data.key);
     }
+    // The run is paid: its download is another queue's job (added once the lease is free for it), so this row's slot at the provider is free now.
+    if (status === PAID) await this.downloads.add('download', data, { jobId: jobIdOf(data.key, 'download'), ...JOB_OPTIONS });
+    return status;
   }
 
   private async drive(data: RowJob, known: WorkItem['state'], kind: 'row' | 'download'): Promise<string> {
@@ -70,7 +77,7 @@ class FleetJobs {
     const intact = state?.output === undefined || !(await findDamagedOutputs(this.outDir, new Map([[data.key, state]]), [data.key])).has(data.key);
     const action = actionFor(state, data.retryFailed, intact, false);
     if (!ACTIVE_ACTIONS.has(action)) return action;
-    if (kind === 'row' && action === 'download') return this.handOff(data);
+    if (kind === 'row' && action === 'download') return this.handOff();
     const item: WorkItem = {
       row: data.row,
       key: data.key,
@@ -88,17 +95,15 @@ class FleetJobs {
       await download();
       this.done.downloads++;
     } else if (download !== undefined) {
-      return this.handOff(data);
+      return this.handOff();
     }
     if (kind === 'row') this.done.rows++;
     return this.store.row(data.key)?.status ?? 'pending';
   }
 
-  /** The run is paid: its download is another queue's job, so this row's slot at the provider is free now. */
-  private async handOff(data: RowJob): Promise<string> {
+  private handOff(): string {
     this.done.rows++;
-    await this.downloads.add('download', data, { jobId: jobIdOf(data.key, 'download'), ...JOB_OPTIONS });
-    return 'paid';
+    return PAID;
   }
 }
 
