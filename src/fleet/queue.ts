@@ -32,13 +32,20 @@ export interface RowJob {
   retryFailed: boolean;
 }
 
+/** How long a dead worker keeps its rows (its job locks and row leases), unless CLIPMILL_FLEET_LOCK_MS says otherwise. */
+export const DEFAULT_LOCK_MS = 10_000;
+
+/** The lock time from the environment (at least half a second), or the default. */
+export function lockMsOf(env: NodeJS.ProcessEnv): number {
+  const ms = Number(env.CLIPMILL_FLEET_LOCK_MS ?? DEFAULT_LOCK_MS);
+  return Number.isFinite(ms) && ms >= 500 ? Math.round(ms) : DEFAULT_LOCK_MS;
+}
+
 /** BullMQ settings for a fleet: a dead worker's job is picked up within seconds, and a job that stalls again is re-attached, not failed. */
-export const WORKER_TIMINGS = {
-  lockDuration: 10_000,
-  stalledInterval: 5_000,
+export function workerTimings(lockMs: number): { lockDuration: number; stalledInterval: number; maxStalledCount: number } {
   // Our lease and journal make a re-run safe: it re-attaches to the run, so a stalled job is never failed for stalling.
-  maxStalledCount: 1_000_000,
-} as const;
+  return { lockDuration: lockMs, stalledInterval: Math.max(250, Math.round(lockMs / 2)), maxStalledCount: 1_000_000 };
+}
 
 /** Finished jobs are kept a day for the dashboard; the row's state lives in the fleet journal either way. */
 export const JOB_OPTIONS = {

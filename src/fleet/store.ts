@@ -7,7 +7,7 @@ import type { StateStore } from '../state/store.js';
 import { runScript, type FleetKeys } from './redis.js';
 import { APPEND, LEASE, RELEASE, RENEW } from './scripts.js';
 
-/** How long a row's lease lasts without renewal: a dead worker's rows are free again this soon. */
+/** How long a row's lease lasts without renewal, by default. */
 export const LEASE_MS = 10_000;
 
 /** Another job of this process holds the row (its row job handing over to its download job): look again this soon. */
@@ -30,10 +30,12 @@ export class FleetStore implements StateStore {
     private readonly redis: Redis,
     readonly keys: FleetKeys,
     readonly session: string = new Date().toISOString(),
+    /** How long a lease lasts unrenewed: a dead worker's rows are free again this soon. */
+    readonly leaseMs = LEASE_MS,
   ) {}
 
   /** Takes a row's lease; with it, the row's state as the fleet knows it. A row is one job's at a time, in this process too. */
-  async lease(key: string, ttlMs = LEASE_MS): Promise<Lease> {
+  async lease(key: string, ttlMs = this.leaseMs): Promise<Lease> {
     if (this.tokens.has(key)) return { held: false, retryInMs: SAME_PROCESS_RETRY_MS };
     const token = `${this.session}/${randomUUID()}`;
     const [held, value] = (await runScript(this.redis, LEASE, [this.keys.lease(key), this.keys.rows], [token, ttlMs, key])) as [number, string | number];
@@ -46,7 +48,7 @@ export class FleetStore implements StateStore {
   }
 
   /** Keeps a held lease alive; false when it was lost (expired and taken). */
-  async renew(key: string, ttlMs = LEASE_MS): Promise<boolean> {
+  async renew(key: string, ttlMs = this.leaseMs): Promise<boolean> {
     const token = this.tokens.get(key);
     if (token === undefined) return false;
     return (await runScript(this.redis, RENEW, [this.keys.lease(key)], [token, ttlMs])) === 1;

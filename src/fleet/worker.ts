@@ -10,9 +10,9 @@ import { configuredHosts, openProvider, type ProviderHandle } from '../providers
 import { findDamagedOutputs } from '../state/outputs.js';
 import { FleetBudget } from './budget.js';
 import { FleetGate } from './gate.js';
-import { JOB_OPTIONS, jobIdOf, queueNames, WORKER_TIMINGS, type RowJob } from './queue.js';
+import { JOB_OPTIONS, jobIdOf, lockMsOf, queueNames, workerTimings, type RowJob } from './queue.js';
 import { connectRedis, fleetKeys, redisOptionsOf } from './redis.js';
-import { FleetStore, LEASE_MS } from './store.js';
+import { FleetStore } from './store.js';
 
 export interface WorkerOptions {
   redisUrl: string;
@@ -59,7 +59,7 @@ class FleetJobs {
       await job.moveToDelayed(Date.now() + lease.retryInMs, token);
       throw new DelayedError();
     }
-    const renewal = setInterval(() => void this.store.renew(data.key).catch(() => {}), LEASE_MS / 3);
+    const renewal = setInterval(() => void this.store.renew(data.key).catch(() => {}), this.store.leaseMs / 3);
     let status: string;
     try {
       status = await this.drive(data, lease.state, kind);
@@ -132,7 +132,8 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
   const redis = connectRedis(o.redisUrl);
   const keys = fleetKeys(o.queue);
   const names = queueNames(o.queue);
-  const store = new FleetStore(redis, keys);
+  const lockMs = lockMsOf(o.env);
+  const store = new FleetStore(redis, keys, undefined, lockMs);
   const http = new HttpClient({ connections: Math.max(8, o.pipeline.concurrency * 2), allowedHosts: configuredHosts(o.pipeline, o.env) });
   let handle: ProviderHandle | undefined;
   const queues = [new Queue(names.rows, { connection }), new Queue(names.downloads, { connection })] as const;
@@ -156,7 +157,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
       observedRates: {},
     };
     const jobs = new FleetJobs(images, store, new Runner(ctx), o.pipeline.provider, o.outDir, queues[1]);
-    const options = { connection, concurrency: o.pipeline.concurrency, ...WORKER_TIMINGS };
+    const options = { connection, concurrency: o.pipeline.concurrency, ...workerTimings(lockMs) };
     workers.push(new Worker<RowJob>(names.rows, (job, token) => jobs.process(job, token, 'row'), options));
     workers.push(new Worker<RowJob>(names.downloads, (job, token) => jobs.process(job, token, 'download'), options));
     await untilStopped(o, queues);
