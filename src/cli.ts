@@ -16,7 +16,7 @@ import {
 } from './cli/folder-commands.js';
 import { addEstimateCommand, addRunCommand, addValidateCommand } from './cli/run-commands.js';
 import { addSimulateCommand } from './cli/simulate.js';
-import { addEnqueueCommand, addWorkerCommand } from './cli/fleet-commands.js';
+import { addDashboardCommand, addEnqueueCommand, addWorkerCommand } from './cli/fleet-commands.js';
 
 // package.json sits one folder above both src/ and dist/.
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -53,6 +53,7 @@ for (const add of [
   addSimulateCommand,
   addEnqueueCommand,
   addWorkerCommand,
+  addDashboardCommand,
 ])
   add(program);
 

@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { resolvePipeline } from '../config/pipeline.js';
+import { startDashboard } from '../fleet/dashboard.js';
 import { enqueueManifests } from '../fleet/enqueue.js';
+import { shownRedisUrl } from '../fleet/redis.js';
 import { runWorker } from '../fleet/worker.js';
 import { Logger } from '../infra/log.js';
 import { InputError } from '../load/problem.js';
@@ -68,5 +70,52 @@ export function addWorkerCommand(program: Command): void {
       const done = await runWorker({ ...fleet, pipeline, env, outDir, log, signal: controller.signal, untilIdle: opts.untilIdle === true });
       log.info('worker_end', `worker done: ${done.rows} rows, ${done.downloads} downloads`);
       process.exitCode = controller.signal.aborted ? EXIT.interrupted : EXIT.ok;
+    });
+}
+
+const DASHBOARD_HELP = `
+Sign in as user "clipmill" with the password in CLIPMILL_DASHBOARD_PASSWORD (required; kept out of the command line).
+The dashboard is read-only: a row is retried with clipmill enqueue --retry-failed, which checks the plan and the budget.
+It serves plain HTTP: keep the default 127.0.0.1 and reach it through an SSH tunnel, or put a TLS proxy in front.`;
+
+/** `--port`: a whole number from 0 (any free port) to 65535. */
+function portOf(value: unknown): number | undefined {
+  const port = typeof value === 'string' && /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+  return port <= 65535 ? port : undefined;
+}
+
+export function addDashboardCommand(program: Command): void {
+  program
+    .command('dashboard')
+    .description("fleet mode: serve a read-only bull-board page of the fleet's queues (rows and downloads) behind a password, until stopped")
+    .option('--redis <url>', REDIS_HELP)
+    .option('--queue <name>', QUEUE_HELP)
+    .option('--host <address>', 'the address to listen on (anything but loopback exposes it to the network)', '127.0.0.1')
+    .option('--port <n>', 'the port to listen on (0: any free port)', '8080')
+    .addHelpText('after', DASHBOARD_HELP)
+    .action(async (opts: Opts) => {
+      const env = process.env;
+      const fleet = fleetOf(opts, env);
+      const password = env.CLIPMILL_DASHBOARD_PASSWORD ?? '';
+      const port = portOf(opts.port);
+      const problems = [];
+      if (password === '')
+        problems.push({
+          file: 'CLIPMILL_DASHBOARD_PASSWORD',
+          line: 0,
+          field: '',
+          message: 'is required: the password the dashboard asks for (user "clipmill")',
+        });
+      if (port === undefined) problems.push({ file: '--port', line: 0, field: 'port', message: `"${String(opts.port)}": use a whole number from 0 to 65535` });
+      if (problems.length > 0 || port === undefined) throw new InputError(problems);
+      const dashboard = await startDashboard({ ...fleet, host: String(opts.host), port, password });
+      process.stdout.write(`dashboard of fleet "${fleet.queue}" (${shownRedisUrl(fleet.redisUrl)}) at ${dashboard.url}, user "clipmill"; Ctrl-C to stop\n`);
+      const signal = await new Promise<NodeJS.Signals>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      process.stderr.write(`\n${signal}: stopping the dashboard\n`);
+      await dashboard.close();
+      process.exitCode = EXIT.ok;
     });
 }

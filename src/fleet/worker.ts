@@ -3,7 +3,7 @@ import type { Pipeline } from '../config/pipeline.js';
 import { ACTIVE_ACTIONS, Runner, type ExecuteContext } from '../execute/runner.js';
 import { HttpClient } from '../infra/http.js';
 import type { Logger } from '../infra/log.js';
-import { uploadKey } from '../lifecycle/events.js';
+import { uploadKey, type RowState } from '../lifecycle/events.js';
 import type { ImageInfo } from '../load/images.js';
 import { actionFor, type WorkItem } from '../plan/plan.js';
 import { configuredHosts, openProvider, type ProviderHandle } from '../providers/index.js';
@@ -29,6 +29,20 @@ export interface WorkerOptions {
 /** A row job's answer when its run is paid and its download goes to the downloads queue. */
 const PAID = 'paid';
 
+/** A job's return value, as the dashboard shows it: the row's state, its run and what it cost. */
+interface JobOutcome {
+  status: string;
+  run_id?: string;
+  cost_usd?: number;
+}
+
+function outcomeOf(status: string, state: RowState | undefined): JobOutcome {
+  const outcome: JobOutcome = { status };
+  if (state?.runId !== undefined) outcome.run_id = state.runId;
+  if (state?.costMicros !== undefined) outcome.cost_usd = state.costMicros / 1e6;
+  return outcome;
+}
+
 /** What one worker process did. */
 export interface WorkerResult {
   rows: number;
@@ -49,7 +63,7 @@ class FleetJobs {
     private readonly downloads: Queue,
   ) {}
 
-  async process(job: Job<RowJob>, token: string | undefined, kind: 'row' | 'download'): Promise<string> {
+  async process(job: Job<RowJob>, token: string | undefined, kind: 'row' | 'download'): Promise<JobOutcome> {
     const data = job.data;
     for (const info of data.images) this.images.set(info.path, info);
     if (data.images.some((info) => this.store.upload(uploadKey(this.provider, info.sha256)) === undefined)) await this.store.loadUploads();
@@ -60,16 +74,16 @@ class FleetJobs {
       throw new DelayedError();
     }
     const renewal = setInterval(() => void this.store.renew(data.key).catch(() => {}), this.store.leaseMs / 3);
-    let status: string;
+    let outcome: JobOutcome;
     try {
-      status = await this.drive(data, lease.state, kind);
+      outcome = outcomeOf(await this.drive(data, lease.state, kind), this.store.row(data.key));
     } finally {
       clearInterval(renewal);
       await this.store.release(data.key);
     }
     // The run is paid: its download is another queue's job (added once the lease is free for it), so this row's slot at the provider is free now.
-    if (status === PAID) await this.downloads.add('download', data, { jobId: jobIdOf(data.key, 'download'), ...JOB_OPTIONS });
-    return status;
+    if (outcome.status === PAID) await this.downloads.add('download', data, { jobId: jobIdOf(data.key, 'download'), ...JOB_OPTIONS });
+    return outcome;
   }
 
   private async drive(data: RowJob, known: WorkItem['state'], kind: 'row' | 'download'): Promise<string> {
