@@ -1,8 +1,8 @@
-import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { resolvePipeline } from '../config/pipeline.js';
 import { startDashboard } from '../fleet/dashboard.js';
 import { enqueueManifests } from '../fleet/enqueue.js';
+import { outDirOf } from '../commands/prepare.js';
 import { shownRedisUrl } from '../fleet/redis.js';
 import { runWorker } from '../fleet/worker.js';
 import { Logger } from '../infra/log.js';
@@ -65,7 +65,7 @@ export function addWorkerCommand(program: Command): void {
       if (problems.length > 0) throw new InputError(problems);
       const controller = abortOnSignals();
       const log = new Logger(opts.log === 'json' ? 'json' : 'pretty');
-      const outDir = path.resolve(pipeline.outputDir);
+      const outDir = outDirOf(pipeline.outputDir);
       log.info('worker_start', `worker on fleet "${fleet.queue}": output in ${outDir}`);
       const done = await runWorker({ ...fleet, pipeline, env, outDir, log, signal: controller.signal, untilIdle: opts.untilIdle === true });
       log.info('worker_end', `worker done: ${done.rows} rows, ${done.downloads} downloads`);

@@ -4,6 +4,7 @@ import { runAudit } from '../commands/audit.js';
 import { renderDoctor, runDoctor } from '../commands/doctor.js';
 import { forgetRow } from '../commands/forget.js';
 import { rebuildFleetReports, rebuildReports } from '../commands/report.js';
+import { outDirOf as resolvedOut } from '../commands/prepare.js';
 import { fleetReplay } from '../fleet/journal.js';
 import { addFleetReadOptions, fleetIfNamed } from './fleet-options.js';
 import { resolvePipeline } from '../config/pipeline.js';
@@ -18,7 +19,7 @@ type Opts = Record<string, unknown>;
 
 /** The output folder a command reads: `--out`, else the pipeline's `output.dir`, else `out/`. */
 async function outDirOf(opts: Opts): Promise<string> {
-  return path.resolve((await resolvePipeline(sourcesOf(opts))).outputDir);
+  return resolvedOut((await resolvePipeline(sourcesOf(opts))).outputDir);
 }
 
 export function addStatusCommand(program: Command): void {

@@ -11,6 +11,7 @@ import type { BudgetView } from '../plan/estimate.js';
 import { planRun, rowKey, withoutRowsOverBudget, type Plan } from '../plan/plan.js';
 import { providerProblems } from '../providers/index.js';
 import { findDamagedOutputs } from '../state/outputs.js';
+import { isBucketUrl } from '../infra/bucket.js';
 import type { Replay } from '../state/replay.js';
 
 export interface RunOptions {
@@ -58,7 +59,12 @@ export async function prepare(options: RunOptions, env: NodeJS.ProcessEnv, needs
     if (configProblems.length > 0) throw new InputError(configProblems);
   }
   const loaded = await loadValidated(options.manifests, pipeline, options.skipInvalid ?? false);
-  return { pipeline, loaded, outDir: path.resolve(pipeline.outputDir), budgetMicros: pipeline.budgetMicros };
+  return { pipeline, loaded, outDir: outDirOf(pipeline.outputDir), budgetMicros: pipeline.budgetMicros };
+}
+
+/** The output folder as an absolute path; a bucket URL (`s3://…`, fleet mode) as given. */
+export function outDirOf(out: string): string {
+  return isBucketUrl(out) ? out : path.resolve(out);
 }
 
 /** What the folder's journal says about money: every billed run, what the budget's period has spent, the provider's observed prices. */

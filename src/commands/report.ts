@@ -1,4 +1,7 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Bucket, isBucketUrl } from '../infra/bucket.js';
 import { InputError } from '../load/problem.js';
 import { actionFor } from '../plan/plan.js';
 import { buildReport, type Report } from '../report/build.js';
@@ -27,12 +30,37 @@ export async function rebuildReports(outDir: string, verify = false): Promise<Re
 
 /** `clipmill report --redis`: the reports from a fleet's journal, which is also written out as `journal.jsonl` beside them. */
 export async function rebuildFleetReports(fleet: FleetRef, outDir: string, verify = false): Promise<Rebuilt> {
-  const rebuilt = await reportsFrom(await fleetReplay(fleet, { planItems: true }), outDir, `the fleet "${fleet.queue}"`, verify);
-  return { ...rebuilt, files: [...rebuilt.files, await exportFleetJournal(fleet, outDir)] };
+  const replay = await fleetReplay(fleet, { planItems: true });
+  if (!isBucketUrl(outDir)) {
+    const rebuilt = await reportsFrom(replay, outDir, `the fleet "${fleet.queue}"`, verify);
+    return { ...rebuilt, files: [...rebuilt.files, await exportFleetJournal(fleet, outDir)] };
+  }
+  // A bucket's reports are written here first, then put beside its videos.
+  const staging = await mkdtemp(path.join(tmpdir(), 'clipmill-reports-'));
+  try {
+    const rebuilt = await reportsFrom(replay, outDir, `the fleet "${fleet.queue}"`, verify, staging);
+    const files = [...rebuilt.files, await exportFleetJournal(fleet, staging)];
+    const bucket = Bucket.shared(outDir);
+    for (const file of files) await bucket.putFile(file, path.basename(file), contentTypeOf(file));
+    return { ...rebuilt, files: files.map((file) => `${outDir}/${path.basename(file)}`) };
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+function contentTypeOf(file: string): string {
+  const types: Record<string, string> = {
+    '.json': 'application/json',
+    '.csv': 'text/csv',
+    '.md': 'text/markdown',
+    '.html': 'text/html',
+    '.jsonl': 'application/x-ndjson',
+  };
+  return `${types[path.extname(file)] ?? 'application/octet-stream'}; charset=utf-8`;
 }
 
 /** The reports a journal's fold says, written into `outDir`; `source` names the journal in an error. */
-async function reportsFrom(replay: Replay, outDir: string, source: string, verify: boolean): Promise<Rebuilt> {
+async function reportsFrom(replay: Replay, outDir: string, source: string, verify: boolean, writeDir = outDir): Promise<Rebuilt> {
   const planned = replay.lastPlan;
   if (!planned)
     throw new InputError([
@@ -67,7 +95,7 @@ async function reportsFrom(replay: Replay, outDir: string, source: string, verif
     planned.session,
     { billed: replay.billedRuns(), missingOutputs },
   );
-  const files = await writeReports(outDir, report);
+  const files = await writeReports(writeDir, report);
   if (!planned.incomplete) return { report, files };
   // A repaired journal lost a plan line that later ones build on: the rows it alone named are not known here.
   const warning = `part of the last run's plan was lost (a repaired journal): rows it alone recorded may be missing from these reports, and money in ledger.csv is complete; the next clipmill run records the whole plan again`;

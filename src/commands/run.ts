@@ -3,7 +3,8 @@ import { ACTIVE_ACTIONS, executePlan, type StopReason } from '../execute/runner.
 import { RateGate } from '../execute/rate-gate.js';
 import { HttpClient } from '../infra/http.js';
 import { Logger } from '../infra/log.js';
-import { formatProblem } from '../load/problem.js';
+import { formatProblem, InputError } from '../load/problem.js';
+import { isBucketUrl } from '../infra/bucket.js';
 import { BudgetLedger, LocalBudget } from '../money/budget.js';
 import { formatUsd } from '../money/cost.js';
 import { renderEstimate, summariseEstimate } from '../plan/estimate.js';
@@ -70,6 +71,15 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
       `skipping ${skippedFiles.length} invalid manifest${skippedFiles.length === 1 ? '' : 's'} (--skip-invalid): ${skippedFiles.join(', ')}`,
     );
 
+  if (isBucketUrl(outDir))
+    throw new InputError([
+      {
+        file: '--out',
+        line: 0,
+        field: 'output.dir',
+        message: `${outDir}: a bucket holds the videos of a fleet (clipmill enqueue + clipmill worker); run needs a folder for its journal and lock`,
+      },
+    ]);
   if (options.dryRun) return dryRun(prepared, options, print);
 
   const store = await LocalStore.open(outDir);

@@ -15,6 +15,8 @@ import { JournalWriteError } from '../state/disk-write.js';
 import { sha256Of } from '../state/outputs.js';
 import type { StateStore } from '../state/store.js';
 import { downloadVideo, maxVideoBytes } from './download.js';
+import { downloadToBucket } from './bucket-download.js';
+import type { Bucket } from '../infra/bucket.js';
 import type { ImageUrls } from './images.js';
 import type { Reservations } from './reservations.js';
 
@@ -24,7 +26,10 @@ export interface CommandContext {
   store: StateStore;
   log: Logger;
   pipeline: Pick<Pipeline, 'requestTimeoutMs' | 'downloadTimeoutMs' | 'retry'>;
+  /** Where videos go: this folder, or, with `bucket`, a local staging folder they pass through. */
   outDir: string;
+  /** Videos to an S3-compatible bucket instead of `outDir` (fleet mode). */
+  bucket?: Bucket | undefined;
   images: ImageUrls;
   reservations: Reservations;
   /** Polls, sleeps, downloads, look-ups: ends on Ctrl-C or a stop. */
@@ -151,17 +156,24 @@ export class RowCommands {
   }
 
   private async download(item: WorkItem, snapshot: RunSnapshot, keepPrevious: boolean, delayMs: number | undefined): Promise<Input> {
-    const { provider, http, pipeline, outDir, signal } = this.ctx;
+    const { provider, http, pipeline, outDir, signal, bucket } = this.ctx;
     await this.pause(delayMs);
-    const target = videoPathFor(outDir, item.row);
-    if (keepPrevious) await this.keepPreviousVideo(item, target);
     if (!snapshot.videoUrl) throw new ApiError('row', 'NO_OUTPUT', `run ${snapshot.runId} succeeded without a video URL`);
-    const video = await downloadVideo(snapshot.videoUrl, target, {
+    const limits = {
       http,
       signal,
       idleTimeoutMs: pipeline.requestTimeoutMs,
       deadlineMs: pipeline.downloadTimeoutMs,
       maxBytes: maxVideoBytes(item.row.request.durationSeconds),
+    };
+    if (bucket) {
+      const shelf = { bucket, stagingDir: outDir, log: this.ctx.log, previous: this.ctx.store.row(item.key)?.previous };
+      return downloadToBucket(shelf, item, { ...snapshot, videoUrl: snapshot.videoUrl }, keepPrevious, limits);
+    }
+    const target = videoPathFor(outDir, item.row);
+    if (keepPrevious) await this.keepPreviousVideo(item, target);
+    const video = await downloadVideo(snapshot.videoUrl, target, {
+      ...limits,
       sidecar: { key: item.key, request: item.request, run_id: snapshot.runId, cost_micros: this.ctx.store.row(item.key)?.costMicros, provider: provider.name },
     });
     return {

@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import type { Pipeline } from '../config/pipeline.js';
 import type { BudgetBook } from '../money/budget.js';
+import type { Bucket } from '../infra/bucket.js';
 import type { AudioMode } from '../money/cost.js';
 import { redactJson, type HttpClient } from '../infra/http.js';
 import { CappedTasks, eachInPool } from '../infra/pool.js';
@@ -50,6 +51,8 @@ export interface ExecuteContext {
     | 'lostAfterMs'
   >;
   outDir: string;
+  /** Videos to an S3-compatible bucket; `outDir` is then the local folder they are staged in. */
+  bucket?: Bucket | undefined;
   images: ReadonlyMap<string, ImageInfo>;
   /** Ctrl-C / SIGTERM: no new work, polls and downloads stop, a create already sent may finish. */
   signal: AbortSignal;

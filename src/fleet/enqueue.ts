@@ -1,4 +1,4 @@
-import { Queue, type Job } from 'bullmq';
+import { Queue } from 'bullmq';
 import { planToRecord, refuseOverBudget } from '../commands/run.js';
 import { describePlan, planFor, prepare, type RunOptions } from '../commands/prepare.js';
 import { ACTIVE_ACTIONS } from '../execute/runner.js';
@@ -9,7 +9,7 @@ import { EXIT } from '../report/summary.js';
 import { planRecord } from '../state/plans.js';
 import { Replay } from '../state/replay.js';
 import { FleetBudget } from './budget.js';
-import { JOB_OPTIONS, jobIdOf, queueNames, type RowJob } from './queue.js';
+import { addAgain, jobIdOf, queueNames, type RowJob } from './queue.js';
 import { connectRedis, fleetKeys, redisOptionsOf, shownRedisUrl } from './redis.js';
 import { fleetEvents, FleetStore } from './store.js';
 
@@ -32,14 +32,14 @@ function jobOf(item: WorkItem, images: ReadonlyMap<string, ImageInfo>, retryFail
   return { key: item.key, request: item.request, estimateMicros: item.estimateMicros, row: item.row, images: infos, retryFailed };
 }
 
-/** Adds one job per row with work; a finished job of the same row is removed first, so a row enqueued again runs again (its lease and state decide). */
+/** Adds one job per row with work, in batches; a row enqueued again runs again (its lease and state decide what it does). */
 async function addJobs(queue: Queue, jobs: readonly RowJob[]): Promise<number> {
-  for (let i = 0; i < jobs.length; i += BATCH) {
-    const batch = jobs.slice(i, i + BATCH);
-    const existing = await Promise.all(batch.map((job) => queue.getJob(jobIdOf(job.key, 'row')) as Promise<Job | undefined>));
-    await Promise.all(existing.map(async (job) => ((await job?.isCompleted()) || (await job?.isFailed()) ? job?.remove() : undefined)));
-    await queue.addBulk(batch.map((job) => ({ name: 'row', data: job, opts: { jobId: jobIdOf(job.key, 'row'), ...JOB_OPTIONS } })));
-  }
+  for (let i = 0; i < jobs.length; i += BATCH)
+    await addAgain(
+      queue,
+      'row',
+      jobs.slice(i, i + BATCH).map((data) => ({ id: jobIdOf(data.key, 'row'), data })),
+    );
   return jobs.length;
 }
 

@@ -3,6 +3,7 @@
  * `rows` queue whose global concurrency is the account's cap; a finished video's download is a job on the
  * `downloads` queue, so a download never holds one of the account's slots.
  */
+import type { Job, Queue } from 'bullmq';
 import type { ImageInfo } from '../load/images.js';
 import type { Row } from '../load/row.js';
 
@@ -45,6 +46,16 @@ export function lockMsOf(env: NodeJS.ProcessEnv): number {
 export function workerTimings(lockMs: number): { lockDuration: number; stalledInterval: number; maxStalledCount: number } {
   // Our lease and journal make a re-run safe: it re-attaches to the run, so a stalled job is never failed for stalling.
   return { lockDuration: lockMs, stalledInterval: Math.max(250, Math.round(lockMs / 2)), maxStalledCount: 1_000_000 };
+}
+
+/**
+ * Adds jobs by id, removing first a finished job that holds the same id (kept for the dashboard): BullMQ
+ * ignores an add whose id exists, and a row enqueued again, or a video to download again, must run again.
+ */
+export async function addAgain(queue: Queue, name: string, jobs: readonly { id: string; data: RowJob }[]): Promise<void> {
+  const existing = await Promise.all(jobs.map((job) => queue.getJob(job.id) as Promise<Job | undefined>));
+  await Promise.all(existing.map(async (job) => (job !== undefined && ((await job.isCompleted()) || (await job.isFailed())) ? job.remove() : undefined)));
+  await queue.addBulk(jobs.map((job) => ({ name, data: job.data, opts: { jobId: job.id, ...JOB_OPTIONS } })));
 }
 
 /** Finished jobs are kept a day for the dashboard; the row's state lives in the fleet journal either way. */

@@ -1,4 +1,8 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
+import { Bucket, isBucketUrl } from '../infra/bucket.js';
 import type { Pipeline } from '../config/pipeline.js';
 import { ACTIVE_ACTIONS, Runner, type ExecuteContext } from '../execute/runner.js';
 import { HttpClient } from '../infra/http.js';
@@ -10,7 +14,7 @@ import { configuredHosts, openProvider, type ProviderHandle } from '../providers
 import { findDamagedOutputs } from '../state/outputs.js';
 import { FleetBudget } from './budget.js';
 import { FleetGate } from './gate.js';
-import { JOB_OPTIONS, jobIdOf, lockMsOf, queueNames, workerTimings, type RowJob } from './queue.js';
+import { addAgain, jobIdOf, lockMsOf, queueNames, workerTimings, type RowJob } from './queue.js';
 import { connectRedis, fleetKeys, redisOptionsOf } from './redis.js';
 import { FleetStore } from './store.js';
 
@@ -82,7 +86,7 @@ class FleetJobs {
       await this.store.release(data.key);
     }
     // The run is paid: its download is another queue's job (added once the lease is free for it), so this row's slot at the provider is free now.
-    if (outcome.status === PAID) await this.downloads.add('download', data, { jobId: jobIdOf(data.key, 'download'), ...JOB_OPTIONS });
+    if (outcome.status === PAID) await addAgain(this.downloads, 'download', [{ id: jobIdOf(data.key, 'download'), data }]);
     return outcome;
   }
 
@@ -150,6 +154,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
   const store = new FleetStore(redis, keys, undefined, lockMs);
   const http = new HttpClient({ connections: Math.max(8, o.pipeline.concurrency * 2), allowedHosts: configuredHosts(o.pipeline, o.env) });
   let handle: ProviderHandle | undefined;
+  let staging: string | undefined;
   const queues = [new Queue(names.rows, { connection }), new Queue(names.downloads, { connection })] as const;
   const workers: Worker[] = [];
   try {
@@ -158,13 +163,17 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
     const budget = new FleetBudget(redis, keys, limit === null ? undefined : Number(limit), (key) => store.tokenOf(key));
     handle = await openProvider(o.pipeline, o.env, http, new FleetGate(redis, keys, o.pipeline.requestsPerMinute));
     const images = new Map<string, ImageInfo>();
+    // Videos for a bucket are staged in a local folder of this worker's own on their way.
+    const bucket = isBucketUrl(o.outDir) ? Bucket.shared(o.outDir) : undefined;
+    staging = bucket ? await mkdtemp(path.join(tmpdir(), 'clipmill-staging-')) : undefined;
     const ctx: ExecuteContext = {
       provider: handle.provider,
       http,
       store,
       log: o.log,
       pipeline: o.pipeline,
-      outDir: o.outDir,
+      outDir: staging ?? o.outDir,
+      bucket,
       images,
       signal: o.signal,
       budget,
@@ -183,5 +192,6 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
     await http.close();
     await store.close();
     redis.disconnect();
+    if (staging !== undefined) await rm(staging, { recursive: true, force: true });
   }
 }

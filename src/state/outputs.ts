@@ -4,6 +4,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { TEMPORARY_FILE_PATTERN } from '../execute/download.js';
+import { Bucket, isBucketUrl } from '../infra/bucket.js';
 import { eachInPool } from '../infra/pool.js';
 import type { RowState } from '../lifecycle/events.js';
 
@@ -37,6 +38,12 @@ async function isDamaged(file: string, output: Output, verify: boolean): Promise
   return (await sha256Of(file)) !== output.sha256;
 }
 
+/** A bucket's object is intact when its size and the sha256 in its metadata are the ones journaled (reading it back would cost a download). */
+async function isDamagedInBucket(bucket: Bucket, output: Output): Promise<boolean> {
+  const facts = await bucket.head(output.path);
+  return facts?.bytes !== output.bytes || facts.sha256 !== output.sha256;
+}
+
 /**
  * Keys of rows the journal calls downloaded whose file is gone, or differs from what was recorded: they are
  * downloaded again from the same run (never generated again). A file whose size and modification time are
@@ -49,8 +56,10 @@ export async function findDamagedOutputs(outDir: string, states: ReadonlyMap<str
     if (state?.status === 'downloaded' && state.output) recorded.push([key, state.output]);
   }
   const damaged = new Set<string>();
+  const bucket = isBucketUrl(outDir) ? Bucket.shared(outDir) : undefined;
   await eachInPool(recorded, CHECKS_AT_ONCE, async ([key, output]) => {
-    if (await isDamaged(path.join(outDir, output.path), output, verify)) damaged.add(key);
+    const bad = bucket ? await isDamagedInBucket(bucket, output) : await isDamaged(path.join(outDir, output.path), output, verify);
+    if (bad) damaged.add(key);
   });
   return damaged;
 }
