@@ -80,3 +80,29 @@ test('fleet chaos: kill -9 of a worker between a create and its answer, of Redis
   assert.equal(videos.length, rows);
   assert.ok((await states()).every((s) => s.status === 'downloaded'));
 });
+
+test('a worker stopped by SIGTERM mid-wait gives its rows back: the next worker finishes them without creating them again', async (t) => {
+  const server = await startRedis(t);
+  const simulator = await startSimulator(t, { latency_ms: 50 });
+  const dir = await workspace(t);
+  const file = await write(dir, 'm.yaml', rowsYaml(3));
+  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
+  const fleet = ['--redis', server.url, '--queue', 'term', '--pipeline', pipelineFile, '--out', path.join(dir, 'out')];
+  const env = { ...envFor(simulator), CLIPMILL_FLEET_LOCK_MS: '1500' };
+  const redis = connectRedis(server.url);
+  t.after(() => redis.disconnect());
+  const states = async () => Object.values(await redis.hgetall(fleetKeys('term').rows)).map((json) => JSON.parse(json) as RowState);
+  assert.equal((await runCli(['enqueue', file, ...fleet], { env, cwd: dir })).code, 0);
+
+  simulator.hold();
+  const first = startCli(['worker', ...fleet, '--log', 'json'], { env, cwd: dir });
+  await until('three runs waiting', async () => (await states()).filter((s) => s.status === 'submitted').length === 3);
+  first.child.kill('SIGTERM');
+  assert.equal((await first.done).code, 130);
+  simulator.release();
+
+  const second = await runCli(['worker', ...fleet, '--until-idle', '--log', 'json'], { env, cwd: dir });
+  assert.equal(second.code, 0, second.stderr.slice(-2_000));
+  assert.equal(simulator.created.length, 3);
+  assert.ok((await states()).every((s) => s.status === 'downloaded'));
+});

@@ -4,7 +4,8 @@ import path from 'node:path';
 import test from 'node:test';
 import { FleetBudget } from '../src/fleet/budget.js';
 import { FleetGate } from '../src/fleet/gate.js';
-import { connectRedis, fleetKeys } from '../src/fleet/redis.js';
+import { checkDurability, connectRedis, fleetKeys } from '../src/fleet/redis.js';
+import type { InputError } from '../src/load/problem.js';
 import { FleetStore, LeaseLostError } from '../src/fleet/store.js';
 import { envFor, fastPipeline, rowsYaml, runCli, startSimulator, workspace, write } from './helpers.js';
 import { startRedis } from './redis-server.js';
@@ -97,7 +98,7 @@ test('the shared budget: workers racing for the last dollars reserve exactly wha
   const clients = [connectRedis(server.url), connectRedis(server.url), connectRedis(server.url)];
   t.after(() => clients.forEach((c) => c.disconnect()));
   const keys = fleetKeys('budget');
-  await FleetBudget.open(clients[0]!, keys, 4_000_000, 0);
+  await FleetBudget.open(clients[0]!, keys, { limitMicros: 4_000_000, spentMicros: 0, lastEventId: '0-0' });
   // Ten rows on three workers, each row leased by the worker that reserves it, each reserving $1.
   const stores = clients.map((c, i) => new FleetStore(c, keys, `w${i}`));
   const rows = Array.from({ length: 10 }, (_, i) => ({ key: `m/r${i}`, store: stores[i % 3]! }));
@@ -106,12 +107,39 @@ test('the shared budget: workers racing for the last dollars reserve exactly wha
   const granted = await Promise.all(rows.map((row, i) => budgets[i % 3]!.reserve(row.key, 1_000_000)));
   assert.equal(granted.filter(Boolean).length, 4);
   // A job run again keeps its reservation: no second dollar.
-  const first = rows[granted.indexOf(true)]!;
-  assert.equal(await budgets[rows.indexOf(first) % 3]!.reserve(first.key, 1_000_000), true);
+  const at = granted.indexOf(true);
+  const first = rows[at]!;
+  const own = budgets[at % 3]!;
+  assert.equal(await own.reserve(first.key, 1_000_000), true);
+  assert.equal(await clients[0]!.hget(keys.budget, 'committed'), '4000000');
+  // A worker that does not hold the row settles nothing.
+  assert.equal(await budgets[(at + 1) % 3]!.settle(first.key, 1_000_000, 0), false);
   assert.equal(await clients[0]!.hget(keys.budget, 'committed'), '4000000');
   // Billed 840,000 micro-dollars instead of the million reserved: 160,000 come back.
-  assert.equal(await budgets[0]!.settle(first.key, 1_000_000, 840_000), false);
+  assert.equal(await own.settle(first.key, 1_000_000, 840_000), false);
   assert.equal(await clients[0]!.hget(keys.budget, 'committed'), '3840000');
+  // Its worker died before recording the bill: the next worker re-attaches and settles again, counted once.
+  await own.commit(first.key, 1_000_000);
+  assert.equal(await own.settle(first.key, 1_000_000, 840_000), false);
+  assert.equal(await clients[0]!.hget(keys.budget, 'committed'), '3840000');
+
+  // A new night re-bases on what the journal says was spent, only with nothing in flight and no event since it was read.
+  await FleetBudget.open(clients[0]!, keys, { limitMicros: 4_000_000, spentMicros: 840_000, lastEventId: '0-0' });
+  assert.equal(await clients[0]!.hget(keys.budget, 'committed'), '3840000', 'three reservations are still open');
+  for (const [i, row] of rows.entries()) if (granted[i] && row !== first) await budgets[i % 3]!.settle(row.key, 1_000_000, 0);
+  await FleetBudget.open(clients[0]!, keys, { limitMicros: 4_000_000, spentMicros: 840_000, lastEventId: '0-0' });
+  assert.equal(await clients[0]!.hget(keys.budget, 'committed'), '840000');
+});
+
+test('a Redis that could lose an acknowledged write is refused before anything is enqueued or sent', async (t) => {
+  const server = await startRedis(t);
+  const redis = connectRedis(server.url);
+  t.after(() => redis.disconnect());
+  await checkDurability(redis);
+  await redis.config('SET', 'appendfsync', 'everysec');
+  await assert.rejects(checkDurability(redis), (error: InputError) =>
+    (error.problems[0]?.message ?? '').includes("appendfsync everysec: a crash could lose a create's record"),
+  );
 });
 
 test('the shared request gate: three workers together never pass the limit in any window, on Redis time', async (t) => {

@@ -68,8 +68,9 @@ export function addWorkerCommand(program: Command): void {
       const outDir = outDirOf(pipeline.outputDir);
       log.info('worker_start', `worker on fleet "${fleet.queue}": output in ${outDir}`);
       const done = await runWorker({ ...fleet, pipeline, env, outDir, log, signal: controller.signal, untilIdle: opts.untilIdle === true });
-      log.info('worker_end', `worker done: ${done.rows} rows, ${done.downloads} downloads`);
-      process.exitCode = controller.signal.aborted ? EXIT.interrupted : EXIT.ok;
+      log.info('worker_end', `worker done: ${done.rows} rows, ${done.downloads} downloads${done.stopped ? `; stopped: ${done.stopped.message}` : ''}`);
+      const stoppedCode = done.stopped === undefined ? EXIT.ok : done.stopped.kind === 'io' ? EXIT.invalid : EXIT.stopped;
+      process.exitCode = controller.signal.aborted ? EXIT.interrupted : stoppedCode;
     });
 }
 

@@ -53,6 +53,12 @@ export class Reservations {
     return `budget ${formatUsd(this.budget.limitMicros ?? 0)} passed: ${item.key} was billed ${formatUsd(billedMicros)} (reserved ${formatUsd(reserved)}), ${formatUsd(this.budget.committedMicros)} committed in the budget period`;
   }
 
+  /** Drops what this process knows of a row's reservation (a fleet worker, once the row's job ends: the shared book is the authority). */
+  forget(key: string): void {
+    this.reserved.delete(key);
+    this.items.delete(key);
+  }
+
   /** A bill shows the provider's price: runs in flight of the same mode will be billed at it too, so their reservations grow now. */
   async priceSeen(item: WorkItem, billedMicros: number): Promise<void> {
     const { durationSeconds } = item.row.request;

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { BudgetBook } from '../money/budget.js';
 import { runScript, type FleetKeys } from './redis.js';
-import { RESERVE, SETTLE } from './scripts.js';
+import { GROW, REBASE, RESERVE, SETTLE } from './scripts.js';
 
 /**
  * A fleet's one budget, in integer micro-dollars in Redis: every worker's reservation is checked against
@@ -24,16 +24,19 @@ export class FleetBudget implements BudgetBook {
   }
 
   /**
-   * Sets the fleet's limit (the enqueuer's); the committed sum starts at what the journal says was spent,
-   * once: after that only reservations and bills move it, so an enqueue while workers run loses nothing.
+   * Sets the fleet's limit (the enqueuer's). The committed sum is re-based on what the journal says the
+   * budget's period spent when nothing is in flight and no event came since `lastEventId` was read;
+   * otherwise only reservations and bills move it, so an enqueue while workers run loses nothing.
    */
-  static async open(redis: Redis, keys: FleetKeys, limitMicros: number | undefined, spentBeforeMicros: number): Promise<void> {
-    const limit = limitMicros === undefined ? redis.multi().hdel(keys.budget, 'limit') : redis.multi().hset(keys.budget, 'limit', Math.round(limitMicros));
-    await limit.hsetnx(keys.budget, 'committed', Math.round(spentBeforeMicros)).exec();
+  static async open(redis: Redis, keys: FleetKeys, o: { limitMicros: number | undefined; spentMicros: number; lastEventId: string }): Promise<void> {
+    if (o.limitMicros === undefined) await redis.hdel(keys.budget, 'limit');
+    else await redis.hset(keys.budget, 'limit', Math.round(o.limitMicros));
+    await runScript(redis, REBASE, [keys.budget, keys.reserved, keys.events], [o.lastEventId, Math.round(o.spentMicros)]);
   }
 
   private async reserveOrCommit(key: string, micros: number, mode: 'reserve' | 'commit'): Promise<boolean> {
-    const ok = await runScript(this.redis, RESERVE, [this.keys.budget, this.keys.reserved, this.keys.lease(key)], [this.tokenOf(key), key, micros, mode]);
+    const keys = [this.keys.budget, this.keys.reserved, this.keys.lease(key), this.keys.settled];
+    const ok = await runScript(this.redis, RESERVE, keys, [this.tokenOf(key), key, micros, mode]);
     return ok === 1;
   }
 
@@ -46,11 +49,12 @@ export class FleetBudget implements BudgetBook {
   }
 
   async grow(key: string, micros: number): Promise<void> {
-    await this.redis.multi().hincrby(this.keys.budget, 'committed', Math.round(micros)).hincrby(this.keys.reserved, key, Math.round(micros)).exec();
+    await runScript(this.redis, GROW, [this.keys.budget, this.keys.reserved, this.keys.lease(key)], [this.tokenOf(key), key, Math.round(micros)]);
   }
 
   async settle(key: string, _reservedMicros: number, billedMicros: number): Promise<boolean> {
-    const [, committed, limit] = (await runScript(this.redis, SETTLE, [this.keys.budget, this.keys.reserved], [key, Math.round(billedMicros)])) as number[];
+    const keys = [this.keys.budget, this.keys.reserved, this.keys.lease(key), this.keys.settled];
+    const [, committed, limit] = (await runScript(this.redis, SETTLE, keys, [this.tokenOf(key), key, Math.round(billedMicros)])) as number[];
     this.committed = committed ?? this.committed;
     return limit !== undefined && limit >= 0 && this.committed > limit;
   }

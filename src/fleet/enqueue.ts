@@ -10,7 +10,7 @@ import { planRecord } from '../state/plans.js';
 import { Replay } from '../state/replay.js';
 import { FleetBudget } from './budget.js';
 import { addAgain, jobIdOf, queueNames, type RowJob } from './queue.js';
-import { connectRedis, fleetKeys, redisOptionsOf, shownRedisUrl } from './redis.js';
+import { checkDurability, connectRedis, fleetKeys, redisOptionsOf, shownRedisUrl } from './redis.js';
 import { fleetEvents, FleetStore } from './store.js';
 
 export interface EnqueueOptions extends RunOptions {
@@ -57,16 +57,20 @@ export async function enqueueManifests(options: EnqueueOptions): Promise<Enqueue
   const keys = fleetKeys(options.queue);
   const queue = new Queue(queueNames(options.queue).rows, { connection });
   try {
+    await checkDurability(redis);
     const replay = new Replay();
-    for await (const event of fleetEvents(redis, keys)) replay.apply(event);
+    const seen = { lastId: '0-0' };
+    for await (const event of fleetEvents(redis, keys, seen)) replay.apply(event);
     const { plan, money } = await planFor(prepared, replay, options);
     print(`plan: ${describePlan(plan)}`);
     if (refuseOverBudget(prepared, plan, money, options, print)) return { exitCode: EXIT.stopped, plan, added: 0 };
+    // Re-based on the journal as read, before this enqueue's own plan event.
+    await FleetBudget.open(redis, keys, { limitMicros: prepared.budgetMicros, spentMicros: money.spentBeforeMicros, lastEventId: seen.lastId });
     const store = new FleetStore(redis, keys);
     // Two enqueuers may record at once: each records its whole plan, never a difference from one the other replaced.
     await store.append(planRecord(store.session, planToRecord(prepared, plan), undefined));
-    await FleetBudget.open(redis, keys, prepared.budgetMicros, money.spentBeforeMicros);
     await queue.setGlobalConcurrency(prepared.pipeline.concurrency);
+    await redis.hset(keys.limits, 'requests_per_minute', prepared.pipeline.requestsPerMinute);
     const work = plan.items.filter((item) => ACTIVE_ACTIONS.has(item.action));
     const added = await addJobs(
       queue,

@@ -53,8 +53,15 @@ export function workerTimings(lockMs: number): { lockDuration: number; stalledIn
  * ignores an add whose id exists, and a row enqueued again, or a video to download again, must run again.
  */
 export async function addAgain(queue: Queue, name: string, jobs: readonly { id: string; data: RowJob }[]): Promise<void> {
-  const existing = await Promise.all(jobs.map((job) => queue.getJob(job.id) as Promise<Job | undefined>));
-  await Promise.all(existing.map(async (job) => (job !== undefined && ((await job.isCompleted()) || (await job.isFailed())) ? job.remove() : undefined)));
+  const existing = await Promise.all(jobs.map((job) => queue.getJob(job.id) as Promise<Job<RowJob> | undefined>));
+  await Promise.all(
+    existing.map(async (job, i) => {
+      if (job === undefined) return;
+      if ((await job.isCompleted()) || (await job.isFailed())) await job.remove();
+      // A job still waiting carries the row as it was: it takes the row as it is now (an edited prompt, --retry-failed).
+      else if ((await job.isWaiting()) || (await job.isDelayed())) await job.updateData(jobs[i]!.data);
+    }),
+  );
   await queue.addBulk(jobs.map((job) => ({ name, data: job.data, opts: { jobId: job.id, ...JOB_OPTIONS } })));
 }
 

@@ -5,6 +5,8 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { registerSecret } from '../infra/http.js';
+import type { Logger } from '../infra/log.js';
+import { InputError } from '../load/problem.js';
 
 /** A Redis URL with its password cut, for messages. */
 export function shownRedisUrl(url: string): string {
@@ -31,6 +33,32 @@ export function connectRedis(url: string): Redis {
   return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
 }
 
+/**
+ * The fleet's journal is only as durable as Redis: an intent lost in a crash is a row created twice. A
+ * Redis that says it is not append-only with `appendfsync always` is refused; one that hides its
+ * configuration (a managed service) is let through with a warning to check it.
+ */
+export async function durabilityProblem(redis: Redis): Promise<{ refuse?: string; warn?: string }> {
+  let config: string[];
+  try {
+    config = [...(await redis.config('GET', 'appendonly')), ...(await redis.config('GET', 'appendfsync'))];
+  } catch {
+    return { warn: 'this Redis does not show its configuration (CONFIG GET): make sure it runs with appendonly yes and appendfsync always' };
+  }
+  const value = (name: string) => config[config.indexOf(name) + 1];
+  if (value('appendonly') === 'yes' && value('appendfsync') === 'always') return {};
+  return {
+    refuse: `this Redis runs with appendonly ${value('appendonly') ?? '?'}, appendfsync ${value('appendfsync') ?? '?'}: a crash could lose a create's record and pay for it twice. Set appendonly yes and appendfsync always (see the README, Redis for production)`,
+  };
+}
+
+/** Refuses a Redis whose journal would not survive a crash; warns when it cannot tell. */
+export async function checkDurability(redis: Redis, log?: Logger): Promise<void> {
+  const { refuse, warn } = await durabilityProblem(redis);
+  if (refuse !== undefined) throw new InputError([{ file: '--redis', line: 0, field: 'redis', message: refuse }]);
+  if (warn !== undefined) log?.warn('redis_unchecked', warn);
+}
+
 export interface FleetKeys {
   prefix: string;
   rows: string;
@@ -38,6 +66,10 @@ export interface FleetKeys {
   uploads: string;
   budget: string;
   reserved: string;
+  /** Rows whose last run's bill was settled (a re-attach after a crash must not count it again). */
+  settled: string;
+  /** The fleet's shared limits (requests per minute), set by the enqueuer. */
+  limits: string;
   gate: string;
   hold: string;
   lease(rowKey: string): string;
@@ -52,6 +84,8 @@ export function fleetKeys(queue: string): FleetKeys {
     uploads: `${prefix}:uploads`,
     budget: `${prefix}:budget`,
     reserved: `${prefix}:reserved`,
+    settled: `${prefix}:settled`,
+    limits: `${prefix}:limits`,
     gate: `${prefix}:gate`,
     hold: `${prefix}:hold`,
     lease: (rowKey) => `${prefix}:lease:${rowKey}`,

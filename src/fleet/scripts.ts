@@ -38,33 +38,65 @@ return id
 `;
 
 /**
- * KEYS: budget, reserved, lease. ARGV: token, row key, micros, mode ('reserve' checks the limit, 'commit'
- * counts whatever it says). A row reserves once: a re-run of its job keeps the first reservation.
- * → 1 reserved (or already), 0 over the budget; error when the lease is lost.
+ * KEYS: budget, reserved, lease, settled. ARGV: token, row key, micros, mode. 'reserve' (a new create)
+ * checks the limit; 'commit' (a run that may exist) counts whatever it says, unless the row's run was
+ * already settled (its worker died before recording the bill: counting it again would double it).
+ * A row reserves once: a re-run of its job keeps the first reservation. → 1 reserved (or already), 0 over
+ * the budget; error when the lease is lost.
  */
 export const RESERVE = `
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return redis.error_reply('LEASE_LOST') end
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 1 end
+if ARGV[4] == 'commit' and redis.call('HEXISTS', KEYS[4], ARGV[2]) == 1 then return 1 end
 local micros = tonumber(ARGV[3])
 local limit = redis.call('HGET', KEYS[1], 'limit')
 local committed = tonumber(redis.call('HGET', KEYS[1], 'committed') or '0')
 if ARGV[4] == 'reserve' and limit and committed + micros > tonumber(limit) then return 0 end
 redis.call('HINCRBY', KEYS[1], 'committed', micros)
 redis.call('HSET', KEYS[2], ARGV[2], micros)
+redis.call('HDEL', KEYS[4], ARGV[2])
 return 1
 `;
 
 /**
- * KEYS: budget, reserved. ARGV: row key, billed micros. Replaces the row's reservation by its bill.
- * → {settled 1/0, committed, limit or -1}.
+ * KEYS: budget, reserved, lease, settled. ARGV: token, row key, billed micros. Replaces the row's
+ * reservation by its bill, and marks the row settled; nothing when the lease is no longer the caller's
+ * (the worker that holds it now settles). → {settled 1/0, committed, limit or -1}.
  */
 export const SETTLE = `
 local limit = tonumber(redis.call('HGET', KEYS[1], 'limit') or '-1')
-local reserved = redis.call('HGET', KEYS[2], ARGV[1])
-if not reserved then return {0, tonumber(redis.call('HGET', KEYS[1], 'committed') or '0'), limit} end
-local committed = redis.call('HINCRBY', KEYS[1], 'committed', tonumber(ARGV[2]) - tonumber(reserved))
-redis.call('HDEL', KEYS[2], ARGV[1])
+local committed = tonumber(redis.call('HGET', KEYS[1], 'committed') or '0')
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return {0, committed, limit} end
+local reserved = redis.call('HGET', KEYS[2], ARGV[2])
+if not reserved then return {0, committed, limit} end
+committed = redis.call('HINCRBY', KEYS[1], 'committed', tonumber(ARGV[3]) - tonumber(reserved))
+redis.call('HDEL', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
 return {1, committed, limit}
+`;
+
+/** KEYS: budget, reserved, lease. ARGV: token, row key, micros. A reservation grows (the price rose), only the lease holder's and only while it is open. */
+export const GROW = `
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'committed', ARGV[3])
+return 1
+`;
+
+/**
+ * KEYS: budget, reserved, events. ARGV: the stream's last id the caller read, spent micros it folded.
+ * A new night re-bases the committed sum on what the journal says the budget's period spent, but only
+ * when nothing is reserved and no event came since the caller read the journal (so no bill is lost).
+ */
+export const REBASE = `
+if redis.call('HLEN', KEYS[2]) > 0 then return 0 end
+local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+local id = '0-0'
+if last[1] then id = last[1][1] end
+if id ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'committed', ARGV[2])
+return 1
 `;
 
 /**

@@ -121,12 +121,20 @@ export class LeaseLostError extends Error {
   }
 }
 
-/** Every event of a fleet's stream, oldest first, read in pages. */
-export async function* fleetEvents(redis: Redis, keys: FleetKeys, pageSize = 5_000): AsyncGenerator<JournalEvent> {
+/** Every event of a fleet's stream, oldest first, read in pages; `seen.lastId` follows the last one read. */
+export async function* fleetEvents(
+  redis: Redis,
+  keys: FleetKeys,
+  seen: { lastId: string } = { lastId: '0-0' },
+  pageSize = 5_000,
+): AsyncGenerator<JournalEvent> {
   let from = '-';
   for (;;) {
     const page = (await redis.xrange(keys.events, from, '+', 'COUNT', pageSize)) as [string, string[]][];
-    for (const [, fields] of page) yield JSON.parse(fields[1]!) as JournalEvent;
+    for (const [id, fields] of page) {
+      seen.lastId = id;
+      yield JSON.parse(fields[1]!) as JournalEvent;
+    }
     if (page.length < pageSize) return;
     from = `(${page[page.length - 1]![0]}`;
   }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import { Bucket, isBucketUrl } from '../infra/bucket.js';
 import type { Pipeline } from '../config/pipeline.js';
-import { ACTIVE_ACTIONS, Runner, type ExecuteContext } from '../execute/runner.js';
+import { ACTIVE_ACTIONS, Runner, type ExecuteContext, type StopReason } from '../execute/runner.js';
 import { HttpClient } from '../infra/http.js';
 import type { Logger } from '../infra/log.js';
 import { uploadKey, type RowState } from '../lifecycle/events.js';
@@ -15,7 +15,7 @@ import { findDamagedOutputs } from '../state/outputs.js';
 import { FleetBudget } from './budget.js';
 import { FleetGate } from './gate.js';
 import { addAgain, jobIdOf, lockMsOf, queueNames, workerTimings, type RowJob } from './queue.js';
-import { connectRedis, fleetKeys, redisOptionsOf } from './redis.js';
+import { checkDurability, connectRedis, fleetKeys, redisOptionsOf } from './redis.js';
 import { FleetStore } from './store.js';
 
 export interface WorkerOptions {
@@ -32,6 +32,10 @@ export interface WorkerOptions {
 
 /** A row job's answer when its run is paid and its download goes to the downloads queue. */
 const PAID = 'paid';
+/** A job's answers that need nothing more from it. */
+const FINISHED = new Set([PAID, 'done', 'downloaded', 'failed', 'over_budget']);
+/** A job stopped before its row was through is offered again after this long. */
+const REQUEUE_MS = 1_000;
 
 /** A job's return value, as the dashboard shows it: the row's state, its run and what it cost. */
 interface JobOutcome {
@@ -51,6 +55,8 @@ function outcomeOf(status: string, state: RowState | undefined): JobOutcome {
 export interface WorkerResult {
   rows: number;
   downloads: number;
+  /** Why this worker's runner stopped (a 402, a 401/403, a journal it could not write, the budget), if it did. */
+  stopped?: StopReason;
 }
 
 /** One job's row, driven here under the row's lease: what the fleet's journal says decides what is done, never the job itself. */
@@ -65,7 +71,16 @@ class FleetJobs {
     private readonly provider: string,
     private readonly outDir: string,
     private readonly downloads: Queue,
+    /** Aborted when this worker must take no more jobs (SIGTERM, or its runner stopped on a 402, a 401/403 or a journal it cannot write). */
+    private readonly halt: AbortController,
   ) {}
+
+  /** Whether this worker stopped working rows (a budget stop is not one: its rows end over budget and the worker goes on). */
+  private halted(): boolean {
+    const stopped = this.runner.stopped;
+    if (stopped !== undefined && stopped.kind !== 'budget' && !this.halt.signal.aborted) this.halt.abort();
+    return this.halt.signal.aborted;
+  }
 
   async process(job: Job<RowJob>, token: string | undefined, kind: 'row' | 'download'): Promise<JobOutcome> {
     const data = job.data;
@@ -79,11 +94,20 @@ class FleetJobs {
     }
     const renewal = setInterval(() => void this.store.renew(data.key).catch(() => {}), this.store.leaseMs / 3);
     let outcome: JobOutcome;
+    let unfinished: boolean;
     try {
       outcome = outcomeOf(await this.drive(data, lease.state, kind), this.store.row(data.key));
+      unfinished = this.halted() && !FINISHED.has(outcome.status);
     } finally {
       clearInterval(renewal);
+      // Redis holds the row's reservation; a later job of the row asks it again.
+      this.runner.reservations.forget(data.key);
       await this.store.release(data.key);
+    }
+    if (unfinished) {
+      // Stopped before the row was through: it goes back to the queue for another worker (or this one, restarted).
+      await job.moveToDelayed(Date.now() + REQUEUE_MS, token);
+      throw new DelayedError();
     }
     // The run is paid: its download is another queue's job (added once the lease is free for it), so this row's slot at the provider is free now.
     if (outcome.status === PAID) await addAgain(this.downloads, 'download', [{ id: jobIdOf(data.key, 'download'), data }]);
@@ -96,6 +120,8 @@ class FleetJobs {
     const action = actionFor(state, data.retryFailed, intact, false);
     if (!ACTIVE_ACTIONS.has(action)) return action;
     if (kind === 'row' && action === 'download') return this.handOff();
+    // A download job only downloads: a row changed or gone back to work since is its row job's.
+    if (kind === 'download' && action !== 'download') return action;
     const item: WorkItem = {
       row: data.row,
       key: data.key,
@@ -116,7 +142,8 @@ class FleetJobs {
       return this.handOff();
     }
     if (kind === 'row') this.done.rows++;
-    return this.store.row(data.key)?.status ?? 'pending';
+    const status = this.store.row(data.key)?.status ?? 'pending';
+    return status === 'pending' && this.runner.stopped?.kind === 'budget' ? 'over_budget' : status;
   }
 
   private handOff(): string {
@@ -158,10 +185,14 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
   const queues = [new Queue(names.rows, { connection }), new Queue(names.downloads, { connection })] as const;
   const workers: Worker[] = [];
   try {
+    await checkDurability(redis, o.log);
     await store.loadUploads();
     const limit = await redis.hget(keys.budget, 'limit');
     const budget = new FleetBudget(redis, keys, limit === null ? undefined : Number(limit), (key) => store.tokenOf(key));
-    handle = await openProvider(o.pipeline, o.env, http, new FleetGate(redis, keys, o.pipeline.requestsPerMinute));
+    // The account's limit as the enqueuer set it: a worker started with a higher --rpm does not pass it.
+    const fleetRpm = Number(await redis.hget(keys.limits, 'requests_per_minute'));
+    const rpm = fleetRpm > 0 ? Math.min(fleetRpm, o.pipeline.requestsPerMinute) : o.pipeline.requestsPerMinute;
+    handle = await openProvider(o.pipeline, o.env, http, new FleetGate(redis, keys, rpm));
     const images = new Map<string, ImageInfo>();
     // Videos for a bucket are staged in a local folder of this worker's own on their way.
     const bucket = isBucketUrl(o.outDir) ? Bucket.shared(o.outDir) : undefined;
@@ -179,12 +210,16 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
       budget,
       observedRates: {},
     };
-    const jobs = new FleetJobs(images, store, new Runner(ctx), o.pipeline.provider, o.outDir, queues[1]);
+    // SIGTERM, or this worker's runner stopping, ends the worker: no more jobs are taken, those under way go back to the queue.
+    const halt = new AbortController();
+    o.signal.addEventListener('abort', () => halt.abort(), { once: true });
+    const runner = new Runner(ctx);
+    const jobs = new FleetJobs(images, store, runner, o.pipeline.provider, o.outDir, queues[1], halt);
     const options = { connection, concurrency: o.pipeline.concurrency, ...workerTimings(lockMs) };
     workers.push(new Worker<RowJob>(names.rows, (job, token) => jobs.process(job, token, 'row'), options));
     workers.push(new Worker<RowJob>(names.downloads, (job, token) => jobs.process(job, token, 'download'), options));
-    await untilStopped(o, queues);
-    return jobs.done;
+    await untilStopped({ ...o, signal: halt.signal }, queues);
+    return runner.stopped ? { ...jobs.done, stopped: runner.stopped } : jobs.done;
   } finally {
     await Promise.all(workers.map((w) => w.close()));
     await Promise.all(queues.map((q) => q.close()));

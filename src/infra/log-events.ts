@@ -18,6 +18,7 @@ export interface LogEvents {
   start: Free;
   worker_start: Free;
   worker_end: Free;
+  redis_unchecked: Free;
   plan: Free;
   cleanup: Free;
   compacted: { before_bytes: number; after_bytes: number; archive: string };
