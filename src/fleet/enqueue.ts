@@ -70,7 +70,8 @@ export async function enqueueManifests(options: EnqueueOptions): Promise<Enqueue
     // Two enqueuers may record at once: each records its whole plan, never a difference from one the other replaced.
     await store.append(planRecord(store.session, planToRecord(prepared, plan), undefined));
     await queue.setGlobalConcurrency(prepared.pipeline.concurrency);
-    await redis.hset(keys.limits, 'requests_per_minute', prepared.pipeline.requestsPerMinute);
+    // The provider's billed prices so far: a worker's reservation never assumes less, as in a local run.
+    await redis.hset(keys.limits, 'requests_per_minute', prepared.pipeline.requestsPerMinute, 'observed_rates', JSON.stringify(money.rates));
     const work = plan.items.filter((item) => ACTIVE_ACTIONS.has(item.action));
     const added = await addJobs(
       queue,

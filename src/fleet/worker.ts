@@ -208,7 +208,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
       images,
       signal: o.signal,
       budget,
-      observedRates: {},
+      observedRates: JSON.parse((await redis.hget(keys.limits, 'observed_rates')) ?? '{}') as ExecuteContext['observedRates'],
     };
     // SIGTERM, or this worker's runner stopping, ends the worker: no more jobs are taken, those under way go back to the queue.
     const halt = new AbortController();
