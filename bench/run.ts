@@ -1,19 +1,21 @@
 /**
  * `npm run bench`, in one run: the in-process table (throughput, rate, faults: bench/in-process.ts),
  * the peers table (bench/peers.ts), the scaling table (bench/scaling.ts) and, opt-in, the makespan
- * line of issue 13 item 5 (bench/makespan.ts). `node --import tsx bench/run.ts <scenario>` runs one.
+ * line of issue 13 item 5 (bench/makespan.ts), and the fleet table (bench/fleet.ts: 1, 2 and 4 workers on
+ * one account, Redis started by the bench). `node --import tsx bench/run.ts <scenario>` runs one.
  * Opt-in: BENCH_MAX_ROWS=100000 (scaling at 100,000 rows, about 4 minutes more), BENCH_MAKESPAN=1 (the
  * makespan line in the full run, about 5 minutes). Smaller runs while working on the bench: BENCH_PEERS
  * (a comma-separated subset of clipmill, vendor, fal-client), BENCH_PEER_ROWS, BENCH_PEER_LIMITED_ROWS,
  * BENCH_MAKESPAN_ROWS. Every BENCH_* variable set is printed in the command line above the tables.
  */
 import { inProcess, LATENCY_MS, NAIVE_POLL_MS, SCALE, table } from './in-process.js';
+import { fleetScenario } from './fleet.js';
 import { makespanScenario } from './makespan.js';
 import { peersScenario } from './peers.js';
 import { machineLine, sec } from './procs.js';
 import { scalingScenario } from './scaling.js';
 
-const SCENARIOS = ['throughput', 'rate', 'faults', 'peers', 'scaling', 'makespan'] as const;
+const SCENARIOS = ['throughput', 'rate', 'faults', 'peers', 'scaling', 'makespan', 'fleet'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -57,6 +59,7 @@ async function main(): Promise<void> {
         'Makespan at 20,000 rows (issue 13 item 5): not run (about 5 minutes); `BENCH_MAKESPAN=1 npm run bench` or `node --import tsx bench/run.ts makespan`.',
       );
   }
+  if (wanted('fleet')) sections.push(`### Fleet (issue 14 item 9)\n\n${await timed('fleet', took, () => fleetScenario(log))}`);
   sections.push(`Scenario times: ${took.join('; ')}.`);
   process.stdout.write(`${sections.join('\n\n')}\n`);
 }

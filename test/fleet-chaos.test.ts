@@ -30,7 +30,7 @@ function mostAtOnce(timeline: readonly { createdAt: number; completedAt?: number
   return most;
 }
 
-test('fleet chaos: kill -9 of a worker between a create and its answer, of Redis, and of a worker mid-wait; the fleet still makes one paid run per row, within the cap, the rate and the budget', async (t) => {
+test('fleet chaos: two enqueuers at once, kill -9 of a worker between a create and its answer, of Redis, and of a worker mid-wait; the fleet still makes one paid run per row, within the cap, the rate and the budget', async (t) => {
   const server = await startRedis(t);
   // Every create's answer comes 1.5 s after the run is made: a worker killed in that gap leaves only its intent behind.
   const simulator = await startSimulator(t, { latency_ms: 100, concurrency: 10, create_response_delay_ms: 1_500 });
@@ -46,8 +46,9 @@ test('fleet chaos: kill -9 of a worker between a create and its answer, of Redis
   t.after(() => redis.disconnect());
   const states = async () => Object.values(await redis.hgetall(fleetKeys('chaos').rows)).map((json) => JSON.parse(json) as RowState);
 
-  const enqueued = await runCli(['enqueue', file, ...fleet], { env, cwd: dir });
-  assert.equal(enqueued.code, 0, enqueued.stderr);
+  // Two enqueuers add the same rows at once.
+  const enqueued = await Promise.all([runCli(['enqueue', file, ...fleet], { env, cwd: dir }), runCli(['enqueue', file, ...fleet], { env, cwd: dir })]);
+  for (const e of enqueued) assert.equal(e.code, 0, e.stderr);
 
   // 1. A worker dies after its first creates reached the provider, before their answers.
   const first = worker();

@@ -88,6 +88,13 @@ test("a row's lease: one holder at a time, and a worker whose lease was taken ca
   await assert.rejects(first.append({ type: 'submitted', key: 'm/r1', request: 'q1', runId: 'run-1' }), LeaseLostError);
   assert.equal(second.row('m/r1')?.runId, undefined);
 
+  // A create's intent holds the row at least as long as the create could take to be answered, renewals or not.
+  const holding = new FleetStore(a, keys, 'holding', 1_000, 30_000);
+  assert.equal((await holding.lease('m/r3')).held, true);
+  await holding.append({ type: 'submitting', key: 'm/r3', request: 'q3', attempt: 1, clientRef: 'ref-3' });
+  assert.ok(await holding.renew('m/r3'));
+  assert.ok((await a.pttl(keys.lease('m/r3'))) > 20_000, 'the hold stands');
+
   // Two jobs of one worker on the same row (a row job handing over to its download job): one at a time here too.
   assert.equal((await second.lease('m/r2')).held, true);
   assert.equal((await second.lease('m/r2')).held, false);

@@ -58,14 +58,11 @@ async function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> 
   await exited;
 }
 
-export async function startRedis(t: TestContext): Promise<RedisServer> {
+/** A redis-server of its own (for the bench too); `close()` stops it and removes its data. */
+export async function startRedisServer(): Promise<RedisServer & { close(): Promise<void> }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'clipmill-redis-'));
   const port = await freePort();
   let child = await launch(port, dir);
-  t.after(async () => {
-    await stop(child, 'SIGTERM');
-    await rm(dir, { recursive: true, force: true });
-  });
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
@@ -74,5 +71,15 @@ export async function startRedis(t: TestContext): Promise<RedisServer> {
       await stop(child, 'SIGKILL');
       child = await launch(port, dir);
     },
+    close: async () => {
+      await stop(child, 'SIGTERM');
+      await rm(dir, { recursive: true, force: true });
+    },
   };
+}
+
+export async function startRedis(t: TestContext): Promise<RedisServer> {
+  const server = await startRedisServer();
+  t.after(() => server.close());
+  return server;
 }

@@ -12,10 +12,10 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return {1, redis.call('HGET', KEYS[2], ARGV[3]) or ''}
 `;
 
-/** KEYS: lease. ARGV: token, ttl ms. → 1 renewed, 0 lost. */
+/** KEYS: lease. ARGV: token, ttl ms. → 1 renewed (never shortened: an intent's hold stands), 0 lost. */
 export const RENEW = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1
 `;
 
@@ -27,10 +27,13 @@ return 1
 
 /**
  * KEYS: events, rows, lease, uploads. ARGV: token, row key ('' when the event is not a row's), state JSON,
- * event JSON, upload key, upload JSON. A row's event is refused unless the lease is still ours.
+ * event JSON, upload key, upload JSON, hold ms. A row's event is refused unless the lease is still ours;
+ * with a hold (a create's intent), the lease lasts at least that long, so no other worker looks the create
+ * up before it could have been answered, even if this worker stalls just before sending it.
  */
 export const APPEND = `
 if ARGV[2] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[1] then return redis.error_reply('LEASE_LOST') end
+if tonumber(ARGV[7]) > 0 and redis.call('PTTL', KEYS[3]) < tonumber(ARGV[7]) then redis.call('PEXPIRE', KEYS[3], ARGV[7]) end
 local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[4])
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[4], ARGV[5], ARGV[6]) end

@@ -32,6 +32,8 @@ export class FleetStore implements StateStore {
     readonly session: string = new Date().toISOString(),
     /** How long a lease lasts unrenewed: a dead worker's rows are free again this soon. */
     readonly leaseMs = LEASE_MS,
+    /** How long a create's intent holds its row (the create's own timeout and a lease): see APPEND. */
+    private readonly intentHoldMs = 0,
   ) {}
 
   /** Takes a row's lease; with it, the row's state as the fleet knows it. A row is one job's at a time, in this process too. */
@@ -97,6 +99,7 @@ export class FleetStore implements StateStore {
       JSON.stringify(full),
       upload ? full.key : '',
       upload ? JSON.stringify(upload) : '',
+      full.type === 'submitting' ? this.intentHoldMs : 0,
     ];
     try {
       await runScript(this.redis, APPEND, [this.keys.events, this.keys.rows, this.keys.lease(full.key), this.keys.uploads], args);

@@ -178,7 +178,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
   const keys = fleetKeys(o.queue);
   const names = queueNames(o.queue);
   const lockMs = lockMsOf(o.env);
-  const store = new FleetStore(redis, keys, undefined, lockMs);
+  const store = new FleetStore(redis, keys, undefined, lockMs, o.pipeline.requestTimeoutMs + lockMs);
   const http = new HttpClient({ connections: Math.max(8, o.pipeline.concurrency * 2), allowedHosts: configuredHosts(o.pipeline, o.env) });
   let handle: ProviderHandle | undefined;
   let staging: string | undefined;
