@@ -52,7 +52,7 @@ export function workerTimings(lockMs: number): { lockDuration: number; stalledIn
  * Adds jobs by id, removing first a finished job that holds the same id (kept for the dashboard): BullMQ
  * ignores an add whose id exists, and a row enqueued again, or a video to download again, must run again.
  */
-export async function addAgain(queue: Queue, name: string, jobs: readonly { id: string; data: RowJob }[]): Promise<void> {
+export async function addAgain(queue: Queue, name: string, jobs: readonly { id: string; data: RowJob }[], delayMs = 0): Promise<void> {
   const existing = await Promise.all(jobs.map((job) => queue.getJob(job.id) as Promise<Job<RowJob> | undefined>));
   await Promise.all(
     existing.map(async (job, i) => {
@@ -62,7 +62,7 @@ export async function addAgain(queue: Queue, name: string, jobs: readonly { id: 
       else if ((await job.isWaiting()) || (await job.isDelayed())) await job.updateData(jobs[i]!.data);
     }),
   );
-  await queue.addBulk(jobs.map((job) => ({ name, data: job.data, opts: { jobId: job.id, ...JOB_OPTIONS } })));
+  await queue.addBulk(jobs.map((job) => ({ name, data: job.data, opts: { jobId: job.id, ...(delayMs > 0 && { delay: delayMs }), ...JOB_OPTIONS } })));
 }
 
 /** Finished jobs are kept a day for the dashboard; the row's state lives in the fleet journal either way. */

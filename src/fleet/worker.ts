@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import { Bucket, isBucketUrl } from '../infra/bucket.js';
+import { CappedTasks } from '../infra/pool.js';
 import type { Pipeline } from '../config/pipeline.js';
 import { ACTIVE_ACTIONS, Runner, type ExecuteContext, type StopReason } from '../execute/runner.js';
 import { HttpClient } from '../infra/http.js';
@@ -73,6 +74,8 @@ class FleetJobs {
     private readonly downloads: Queue,
     /** Aborted when this worker must take no more jobs (SIGTERM, or its runner stopped on a 402, a 401/403 or a journal it cannot write). */
     private readonly halt: AbortController,
+    /** Paid rows' downloads under way here, out of the account's slots. */
+    readonly background: CappedTasks,
   ) {}
 
   /** Whether this worker stopped working rows (a budget stop is not one: its rows end over budget and the worker goes on). */
@@ -93,35 +96,61 @@ class FleetJobs {
       throw new DelayedError();
     }
     const renewal = setInterval(() => void this.store.renew(data.key).catch(() => {}), this.store.leaseMs / 3);
-    let outcome: JobOutcome;
-    let unfinished: boolean;
-    try {
-      outcome = outcomeOf(await this.drive(data, lease.state, kind), this.store.row(data.key));
-      unfinished = this.halted() && !FINISHED.has(outcome.status);
-    } finally {
+    const done = async () => {
       clearInterval(renewal);
       // Redis holds the row's reservation; a later job of the row asks it again.
       this.runner.reservations.forget(data.key);
       await this.store.release(data.key);
+    };
+    let outcome: JobOutcome;
+    let unfinished: boolean;
+    let download: (() => Promise<void>) | undefined;
+    try {
+      const driven = await this.drive(data, lease.state, kind);
+      outcome = outcomeOf(driven.status, this.store.row(data.key));
+      unfinished = this.halted() && !FINISHED.has(outcome.status);
+      if (!unfinished) download = driven.download;
+    } finally {
+      if (download === undefined) await done();
     }
     if (unfinished) {
       // Stopped before the row was through: it goes back to the queue for another worker (or this one, restarted).
       await job.moveToDelayed(Date.now() + REQUEUE_MS, token);
       throw new DelayedError();
     }
-    // The run is paid: its download is another queue's job (added once the lease is free for it), so this row's slot at the provider is free now.
-    if (outcome.status === PAID) await addAgain(this.downloads, 'download', [{ id: jobIdOf(data.key, 'download'), data }]);
+    if (outcome.status !== PAID) return outcome;
+    // The run is paid and this row's slot at the provider is free now. Its video comes in here, in the background, with
+    // the URL this job just read and the lease still held; a download job waits behind it in case this worker dies.
+    const downloadJob = { id: jobIdOf(data.key, 'download'), data };
+    await addAgain(this.downloads, 'download', [downloadJob], download ? this.store.leaseMs : 0);
+    if (download) this.inBackground(data.key, download, done, downloadJob.id);
     return outcome;
   }
 
-  private async drive(data: RowJob, known: WorkItem['state'], kind: 'row' | 'download'): Promise<string> {
+  /** A paid row's download, under its lease; once its video is recorded, the download job kept in reserve is not needed. */
+  private inBackground(key: string, download: () => Promise<void>, done: () => Promise<void>, reserveJobId: string): void {
+    this.background.add(async () => {
+      try {
+        await download();
+        this.done.downloads++;
+      } finally {
+        const downloaded = this.store.row(key)?.status === 'downloaded';
+        await done();
+        // Removing a job that has started since fails; it then finds the row done and does nothing.
+        if (downloaded) await this.downloads.remove(reserveJobId).catch(() => 0);
+      }
+    });
+  }
+
+  /** What a job did to its row; a row job whose run is paid also hands back the download, for `process` to run in the background. */
+  private async drive(data: RowJob, known: WorkItem['state'], kind: 'row' | 'download'): Promise<{ status: string; download?: () => Promise<void> }> {
     const state = known?.request === data.request ? known : undefined;
     const intact = state?.output === undefined || !(await findDamagedOutputs(this.outDir, new Map([[data.key, state]]), [data.key])).has(data.key);
     const action = actionFor(state, data.retryFailed, intact, false);
-    if (!ACTIVE_ACTIONS.has(action)) return action;
-    if (kind === 'row' && action === 'download') return this.handOff();
+    if (!ACTIVE_ACTIONS.has(action)) return { status: action };
+    if (kind === 'row' && action === 'download') return { status: this.handOff() };
     // A download job only downloads: a row changed or gone back to work since is its row job's.
-    if (kind === 'download' && action !== 'download') return action;
+    if (kind === 'download' && action !== 'download') return { status: action };
     const item: WorkItem = {
       row: data.row,
       key: data.key,
@@ -139,11 +168,11 @@ class FleetJobs {
       await download();
       this.done.downloads++;
     } else if (download !== undefined) {
-      return this.handOff();
+      return { status: this.handOff(), download };
     }
     if (kind === 'row') this.done.rows++;
     const status = this.store.row(data.key)?.status ?? 'pending';
-    return status === 'pending' && this.runner.stopped?.kind === 'budget' ? 'over_budget' : status;
+    return { status: status === 'pending' && this.runner.stopped?.kind === 'budget' ? 'over_budget' : status };
   }
 
   private handOff(): string {
@@ -214,11 +243,15 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
     const halt = new AbortController();
     o.signal.addEventListener('abort', () => halt.abort(), { once: true });
     const runner = new Runner(ctx);
-    const jobs = new FleetJobs(images, store, runner, o.pipeline.provider, o.outDir, queues[1], halt);
+    const jobs = new FleetJobs(images, store, runner, o.pipeline.provider, o.outDir, queues[1], halt, new CappedTasks(o.pipeline.concurrency));
     const options = { connection, concurrency: o.pipeline.concurrency, ...workerTimings(lockMs) };
     workers.push(new Worker<RowJob>(names.rows, (job, token) => jobs.process(job, token, 'row'), options));
     workers.push(new Worker<RowJob>(names.downloads, (job, token) => jobs.process(job, token, 'download'), options));
     await untilStopped({ ...o, signal: halt.signal }, queues);
+    // Downloads under way end (or are cut short by SIGTERM: their reserve jobs take them over) before the worker goes.
+    await jobs.background
+      .drained()
+      .catch((error: unknown) => o.log.warn('worker_end', `a background download failed (its reserve download job takes it over): ${String(error)}`));
     return runner.stopped ? { ...jobs.done, stopped: runner.stopped } : jobs.done;
   } finally {
     await Promise.all(workers.map((w) => w.close()));
