@@ -107,3 +107,30 @@ test('a worker stopped by SIGTERM mid-wait gives its rows back: the next worker 
   assert.equal(simulator.created.length, 3);
   assert.ok((await states()).every((s) => s.status === 'downloaded'));
 });
+
+test('a worker killed -9 while its videos download in the background: the download jobs kept behind them fetch the videos, nothing is created again', async (t) => {
+  const server = await startRedis(t);
+  // Every video trickles in over 3 s: the worker is killed while they come in.
+  const simulator = await startSimulator(t, { latency_ms: 50, slow_download_rate: 1, slow_download_ms: 3_000 });
+  const dir = await workspace(t);
+  const file = await write(dir, 'm.yaml', rowsYaml(3));
+  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
+  const fleet = ['--redis', server.url, '--queue', 'dl', '--pipeline', pipelineFile, '--out', path.join(dir, 'out')];
+  const env = { ...envFor(simulator), CLIPMILL_FLEET_LOCK_MS: '1500' };
+  const redis = connectRedis(server.url);
+  t.after(() => redis.disconnect());
+  const states = async () => Object.values(await redis.hgetall(fleetKeys('dl').rows)).map((json) => JSON.parse(json) as RowState);
+  assert.equal((await runCli(['enqueue', file, ...fleet], { env, cwd: dir })).code, 0);
+
+  const first = startCli(['worker', ...fleet, '--log', 'json'], { env, cwd: dir });
+  await until('three paid runs downloading', async () => (await states()).filter((s) => s.status === 'succeeded').length === 3);
+  first.child.kill('SIGKILL');
+  await first.done;
+
+  const second = await runCli(['worker', ...fleet, '--until-idle', '--log', 'json'], { env, cwd: dir });
+  assert.equal(second.code, 0, second.stderr.slice(-2_000));
+  assert.equal(simulator.created.length, 3);
+  assert.ok((await states()).every((s) => s.status === 'downloaded'));
+  const videos = (await readdir(path.join(dir, 'out', 'm'))).filter((f) => f.endsWith('.mp4'));
+  assert.equal(videos.length, 3);
+});
