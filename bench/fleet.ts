@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Simulator } from '../src/simulator/server.js';
+import { mostAtOnce } from '../test/helpers.js';
 import { startRedisServer } from '../test/redis-server.js';
 import { check, clipmill, envFor, writeManifest, writePipeline } from './clipmill.js';
 import { mib, sec, type Measured } from './procs.js';
@@ -27,19 +28,6 @@ interface Round {
   mostAtOnce: number;
   cpuMsPerRow: number | undefined;
   peakRss: number | undefined;
-}
-
-/** The most runs alive at once at the provider, from its own timeline. */
-function mostAtOnce(timeline: readonly { createdAt: number; completedAt?: number }[]): number {
-  const edges = timeline.flatMap((r) => [
-    [r.createdAt, 1],
-    [r.completedAt ?? Infinity, -1],
-  ]);
-  edges.sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
-  let alive = 0;
-  let most = 0;
-  for (const [, d] of edges) most = Math.max(most, (alive += d!));
-  return most;
 }
 
 async function round(workers: number, rows: number, cap: number, latencyMs: number, log: (line: string) => void): Promise<Round> {

@@ -5,7 +5,7 @@ import test from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectRedis, fleetKeys } from '../src/fleet/redis.js';
 import type { RowState } from '../src/lifecycle/events.js';
-import { envFor, fastPipeline, rowsYaml, runCli, startCli, startSimulator, totalUsd, workspace, write } from './helpers.js';
+import { envFor, fastPipeline, mostAtOnce, rowsYaml, runCli, startCli, startSimulator, totalUsd, workspace, write } from './helpers.js';
 import { startRedis } from './redis-server.js';
 
 /** Waits for a condition the test does not control the timing of (a process reaching a point), checking every 20 ms. */
@@ -15,19 +15,6 @@ async function until(what: string, check: () => boolean | Promise<boolean>, limi
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
     await sleep(20);
   }
-}
-
-/** The most runs alive at once at the provider, from the simulator's own timeline. */
-function mostAtOnce(timeline: readonly { createdAt: number; completedAt?: number }[]): number {
-  const edges = timeline.flatMap((r) => [
-    [r.createdAt, 1],
-    [r.completedAt ?? Infinity, -1],
-  ]);
-  edges.sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
-  let alive = 0;
-  let most = 0;
-  for (const [, d] of edges) most = Math.max(most, (alive += d!));
-  return most;
 }
 
 test('fleet chaos: two enqueuers at once, kill -9 of a worker between a create and its answer, of Redis, and of a worker mid-wait; the fleet still makes one paid run per row, within the cap, the rate and the budget', async (t) => {

@@ -7,22 +7,8 @@ import { FleetGate } from '../src/fleet/gate.js';
 import { checkDurability, connectRedis, fleetKeys } from '../src/fleet/redis.js';
 import type { InputError } from '../src/load/problem.js';
 import { FleetStore, LeaseLostError } from '../src/fleet/store.js';
-import { envFor, fastPipeline, rowsYaml, runCli, startSimulator, workspace, write } from './helpers.js';
+import { envFor, fastPipeline, mostAtOnce, rowsYaml, runCli, startSimulator, workspace, write } from './helpers.js';
 import { startRedis } from './redis-server.js';
-
-/** The most runs alive at once at the provider (created, not yet ended), from the simulator's own timeline. */
-function mostAtOnce(timeline: readonly { createdAt: number; completedAt?: number }[]): number {
-  const edges = timeline.flatMap((r) => [
-    [r.createdAt, 1],
-    [r.completedAt ?? Infinity, -1],
-  ]);
-  // An end and a start at the same millisecond: the end first (the slot was free).
-  edges.sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
-  let alive = 0;
-  let most = 0;
-  for (const [, d] of edges) most = Math.max(most, (alive += d!));
-  return most;
-}
 
 test('a fleet: two enqueuers adding the same rows at once and three workers make one paid run per row, never over the account cap', async (t) => {
   const redis = await startRedis(t);

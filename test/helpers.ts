@@ -105,6 +105,20 @@ export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd
   return { child, done };
 }
 
+/** The most runs alive at once at the provider (created, not yet ended), from the simulator's own timeline. */
+export function mostAtOnce(timeline: readonly { createdAt: number; completedAt?: number }[]): number {
+  const edges = timeline.flatMap((r) => [
+    [r.createdAt, 1],
+    [r.completedAt ?? Infinity, -1],
+  ]);
+  // An end and a start at the same millisecond: the end first (the slot was free).
+  edges.sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
+  let alive = 0;
+  let most = 0;
+  for (const [, d] of edges) most = Math.max(most, (alive += d!));
+  return most;
+}
+
 export function totalUsd(entries: readonly LedgerEntry[]): number {
   return entries.reduce((sum, e) => sum + Math.round(e.usd * 1e6), 0) / 1e6;
 }
