@@ -7,7 +7,7 @@ import { FleetGate } from '../src/fleet/gate.js';
 import { checkDurability, connectRedis, fleetKeys } from '../src/fleet/redis.js';
 import type { InputError } from '../src/load/problem.js';
 import { FleetStore, LeaseLostError } from '../src/fleet/store.js';
-import { envFor, fastPipeline, mostAtOnce, rowsYaml, runCli, startSimulator, workspace, write } from './helpers.js';
+import { envFor, fastPipeline, mostAtOnce, nightFolder, rowsYaml, runCli, startSimulator, workspace, write } from './helpers.js';
 import { startRedis } from './redis-server.js';
 
 test('a fleet: two enqueuers adding the same rows at once and three workers make one paid run per row, never over the account cap', async (t) => {
@@ -48,6 +48,13 @@ test('a fleet: two enqueuers adding the same rows at once and three workers make
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stdout, /12 done/);
   assert.match(again.stdout, /enqueued 0 rows/);
+
+  // A single-machine run on the fleet's folder would not know the fleet's runs: refused, nothing sent.
+  const requests = simulator.apiRequests;
+  const local = await runCli(['run', file, '--pipeline', pipelineFile, '--out', path.join(dir, 'out')], { env, cwd: dir });
+  assert.equal(local.code, 2);
+  assert.match(local.stderr, /holds the videos of fleet "night1".*could pay for them again/);
+  assert.equal(simulator.apiRequests, requests);
 });
 
 test("a row's lease: one holder at a time, and a worker whose lease was taken cannot write the row's events", async (t) => {
@@ -149,4 +156,16 @@ test('the shared request gate: three workers together never pass the limit in an
   // The 5th admission comes at least a window after the 1st (less the time an answer takes to arrive here).
   for (let i = 4; i < admitted.length; i++)
     assert.ok(admitted[i]! - admitted[i - 4]! >= windowMs - 50, `admissions ${i - 4} and ${i}: ${admitted[i]! - admitted[i - 4]!} ms apart`);
+});
+
+test('a folder a single machine ran is not given to a fleet: the fleet would not know its runs', async (t) => {
+  const server = await startRedis(t);
+  const { simulator, file, pipelineFile, out, night, dir } = await nightFolder(t, rowsYaml(2));
+  assert.equal((await night()).exitCode, 0);
+  const enqueued = await runCli(['enqueue', file, '--redis', server.url, '--queue', 'mixed', '--pipeline', pipelineFile, '--out', out], {
+    env: envFor(simulator),
+    cwd: dir,
+  });
+  assert.equal(enqueued.code, 2);
+  assert.match(enqueued.stderr, /single-machine journal: a fleet would not know its runs/);
 });

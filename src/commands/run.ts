@@ -17,6 +17,7 @@ import { decideOutcome, EXIT, renderSummary } from '../report/summary.js';
 import { writeReports } from '../report/write.js';
 import { Journal } from '../state/journal.js';
 import { LocalStore } from '../state/local-store.js';
+import { refuseFleetFolder } from '../state/fleet-marker.js';
 import type { RecordedPlan } from '../state/plans.js';
 import { findDamagedOutputs, removeTemporaryFiles } from '../state/outputs.js';
 import { budgetViewOf, describePlan, planFor, prepare, type Money, type Prepared, type RunOptions } from './prepare.js';
@@ -80,6 +81,7 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
         message: `${outDir}: a bucket holds the videos of a fleet (clipmill enqueue + clipmill worker); run needs a folder for its journal and lock`,
       },
     ]);
+  await refuseFleetFolder(outDir);
   if (options.dryRun) return dryRun(prepared, options, print);
 
   const store = await LocalStore.open(outDir);

@@ -7,6 +7,8 @@ import type { ImageInfo } from '../load/images.js';
 import type { Plan, WorkItem } from '../plan/plan.js';
 import { EXIT } from '../report/summary.js';
 import { planRecord } from '../state/plans.js';
+import { markFleetFolder } from '../state/fleet-marker.js';
+import { isBucketUrl } from '../infra/bucket.js';
 import { Replay } from '../state/replay.js';
 import { FleetBudget } from './budget.js';
 import { addAgain, jobIdOf, queueNames, type RowJob } from './queue.js';
@@ -58,6 +60,7 @@ export async function enqueueManifests(options: EnqueueOptions): Promise<Enqueue
   const queue = new Queue(queueNames(options.queue).rows, { connection });
   try {
     await checkDurability(redis);
+    if (!isBucketUrl(prepared.outDir)) await markFleetFolder(prepared.outDir, { queue: options.queue, redis: shownRedisUrl(options.redisUrl) });
     const replay = new Replay();
     const seen = { lastId: '0-0' };
     for await (const event of fleetEvents(redis, keys, seen)) replay.apply(event);
