@@ -88,3 +88,13 @@ test('the scheduling units in pipeline/schedule run a valid clipmill command wit
   }
   assert.equal(simulator.apiRequests, 0);
 });
+
+test('a dry run needs no API key: it plans and prices the night and sends nothing', async (t) => {
+  const dir = await tempDir(t);
+  const result = await runCli(['run', 'manifests', '--pipeline', 'pipeline/nightly.yaml', '--out', path.join(dir, 'out'), '--dry-run'], { env: {}, cwd: ROOT });
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /dry run: 0 done, .* 10 to submit/);
+  const withoutDryRun = await runCli(['run', 'manifests', '--pipeline', 'pipeline/nightly.yaml', '--out', path.join(dir, 'out')], { env: {}, cwd: ROOT });
+  assert.equal(withoutDryRun.code, 2);
+  assert.match(withoutDryRun.stderr, /needs an API key: set RUNFLOW_API_KEY/);
+});

@@ -62,7 +62,8 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
     ...(options.heartbeatMs !== undefined && { heartbeatMs: options.heartbeatMs }),
   });
   const runSignal = options.signal ?? new AbortController().signal;
-  const prepared = await prepare(options, env, true);
+  // A dry run sends nothing, so it needs no key (as estimate).
+  const prepared = await prepare(options, env, options.dryRun !== true);
   const { outDir } = prepared;
   const skippedFiles = [...new Set(prepared.loaded.skipped.map((p) => p.file))];
   for (const problem of prepared.loaded.skipped) log.error('invalid_manifest', formatProblem(problem), { file: problem.file, line: problem.line });
