@@ -57,6 +57,10 @@ for (const add of [
 ])
   add(program);
 
+function jsonLogWanted(argv: readonly string[]): boolean {
+  return argv.some((arg, i) => arg === '--log=json' || (arg === '--log' && argv[i + 1] === 'json'));
+}
+
 /** The only place that ends the process's work: every error becomes its exit code and its lines on stderr (redacted). */
 async function main(argv: string[]): Promise<void> {
   // Whatever command runs, the keys in the environment never reach its output (a report rebuilt from an old journal included).
@@ -67,7 +71,13 @@ async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (error) {
-    for (const line of errorLines(error, debugWanted(program.opts().debug, process.env))) process.stderr.write(`${line}\n`);
+    const lines = errorLines(error, debugWanted(program.opts().debug, process.env));
+    // With --log json every line of both streams is JSON: the error is one event, its lines in order.
+    if (jsonLogWanted(argv))
+      process.stderr.write(
+        `${JSON.stringify({ time: new Date().toISOString(), level: 'error', event: 'error', message: lines.join('\n'), details: { exit_code: exitCodeOf(error) } })}\n`,
+      );
+    else for (const line of lines) process.stderr.write(`${line}\n`);
     process.exitCode = exitCodeOf(error);
   }
 }

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { runManifests } from '../src/commands/run.js';
-import { ROOT, envFor, fastPipeline, runCli, startSimulator, tempDir, workspace, write } from './helpers.js';
+import { ROOT, envFor, fastPipeline, nightFolder, rowsYaml, runCli, startSimulator, tempDir, workspace, write } from './helpers.js';
 
 async function webhook(t: TestContext, status: number): Promise<{ url: string; bodies: unknown[] }> {
   const bodies: unknown[] = [];
@@ -97,4 +97,33 @@ test('a dry run needs no API key: it plans and prices the night and sends nothin
   const withoutDryRun = await runCli(['run', 'manifests', '--pipeline', 'pipeline/nightly.yaml', '--out', path.join(dir, 'out')], { env: {}, cwd: ROOT });
   assert.equal(withoutDryRun.code, 2);
   assert.match(withoutDryRun.stderr, /needs an API key: set RUNFLOW_API_KEY/);
+});
+
+test('with --log json every line on stdout and stderr is JSON, the summary a final event, an input error one event', async (t) => {
+  const { simulator, file, pipelineFile, out, dir } = await nightFolder(t, rowsYaml(2));
+  const result = await runCli(['run', file, '--pipeline', pipelineFile, '--out', out, '--log', 'json'], { env: envFor(simulator), cwd: dir });
+  assert.equal(result.code, 0, result.stderr);
+  const parse = (text: string) =>
+    text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { event: string; level: string; details: Record<string, unknown> });
+  const stdout = parse(result.stdout);
+  const stderr = parse(result.stderr);
+  assert.ok(stderr.some((e) => e.event === 'downloaded'));
+  const summary = stdout.at(-1)!;
+  assert.equal(summary.event, 'summary');
+  assert.equal(summary.details.exit_code, 0);
+  assert.equal((summary.details.totals as { done: number }).done, 2);
+
+  await write(dir, 'bad.yaml', 'rows:\n  - {id: x, prompt: "no image", duration: 3}\n');
+  const refused = await runCli(['run', path.join(dir, 'bad.yaml'), '--pipeline', pipelineFile, '--out', out, '--log', 'json'], {
+    env: envFor(simulator),
+    cwd: dir,
+  });
+  assert.equal(refused.code, 2);
+  const [error, ...more] = parse(refused.stderr);
+  assert.equal(more.length, 0);
+  assert.equal(error?.level, 'error');
+  assert.match((error as unknown as { message: string }).message, /bad\.yaml:2.*image/);
 });

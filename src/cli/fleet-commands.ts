@@ -63,7 +63,7 @@ export function addWorkerCommand(program: Command): void {
       const pipeline = await resolvePipeline(sourcesOf(opts), env);
       const problems = providerProblems(pipeline, env);
       if (problems.length > 0) throw new InputError(problems);
-      const controller = abortOnSignals();
+      const controller = abortOnSignals(opts.log === 'json');
       const log = new Logger(opts.log === 'json' ? 'json' : 'pretty');
       const outDir = outDirOf(pipeline.outputDir);
       log.info('worker_start', `worker on fleet "${fleet.queue}": output in ${outDir}`);

@@ -10,11 +10,13 @@ import { fleetIfNamed } from './fleet-options.js';
 const MANIFESTS = 'manifest files (.yaml, .yml, .csv) or folders of them';
 
 /** Ctrl-C or SIGTERM stops the run cleanly (reports written, exit 130); a second one exits at once. */
-export function abortOnSignals(): AbortController {
+export function abortOnSignals(json = false): AbortController {
   const controller = new AbortController();
   const onSignal = (name: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(EXIT.interrupted);
-    process.stderr.write(`\n${name}: stopping; runs in flight stay recorded and a rerun resumes them (press Ctrl-C again to quit at once)\n`);
+    const message = `${name}: stopping; runs in flight stay recorded and a rerun resumes them (press Ctrl-C again to quit at once)`;
+    if (json) process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'warn', event: 'interrupted', message, details: {} })}\n`);
+    else process.stderr.write(`\n${message}\n`);
     controller.abort(new DOMException('interrupted', 'AbortError'));
   };
   process.on('SIGINT', onSignal);
@@ -60,7 +62,7 @@ export function addRunCommand(program: Command): void {
     .addOption(new Option('--log <format>', 'log format on stderr').choices(['pretty', 'json']).default('pretty'))
     .addHelpText('after', RUN_HELP)
     .action(async (manifests: string[], opts: RunFlags & Record<string, unknown>) => {
-      const controller = abortOnSignals();
+      const controller = abortOnSignals(opts.log === 'json');
       const result = await runManifests({
         manifests,
         ...sourcesOf(opts),

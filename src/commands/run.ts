@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { ACTIVE_ACTIONS, executePlan, type StopReason } from '../execute/runner.js';
 import { RateGate } from '../execute/rate-gate.js';
-import { HttpClient } from '../infra/http.js';
+import { HttpClient, redactJson, redactText } from '../infra/http.js';
 import { Logger } from '../infra/log.js';
 import { formatProblem, InputError } from '../load/problem.js';
 import { isBucketUrl } from '../infra/bucket.js';
@@ -44,6 +44,13 @@ async function dryRun(prepared: Prepared, options: RunOptions, print: (line: str
   return { exitCode: EXIT.ok, plan };
 }
 
+/** With `--log json`, stdout carries JSON lines too, shaped as the log's: a log shipper reading both streams parses every line. */
+function printJson(event: string, message: string, details: Record<string, unknown> = {}): void {
+  process.stdout.write(
+    `${JSON.stringify({ time: new Date().toISOString(), level: 'info', event, message: redactText(message), details: redactJson(details) })}\n`,
+  );
+}
+
 /** Node types a piped stream as a terminal of size 0; at run time `isTTY`, `columns` and `rows` are simply absent. */
 function isSizedTerminal(stream: Partial<Pick<NodeJS.WriteStream, 'isTTY' | 'columns' | 'rows'>>): boolean {
   return stream.isTTY === true && (stream.columns ?? 0) > 0 && (stream.rows ?? 0) > 0;
@@ -53,7 +60,8 @@ function isSizedTerminal(stream: Partial<Pick<NodeJS.WriteStream, 'isTTY' | 'col
 export async function runManifests(options: RunOptions): Promise<RunResult> {
   const startedAtMs = Date.now();
   const env = options.env ?? process.env;
-  const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const json = options.log === 'json' && options.print === undefined;
+  const print = options.print ?? (json ? (line: string) => printJson('output', line) : (line: string) => process.stdout.write(`${line}\n`));
   const log = new Logger({
     format: options.log ?? 'pretty',
     ...(options.logLine && { write: options.logLine }),
@@ -101,7 +109,7 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
     log.info('plan', describePlan(plan));
     if (refuseOverBudget(prepared, plan, money, options, print)) return { exitCode: EXIT.stopped, plan };
     await recordPlan(store, prepared, plan);
-    return await execute(prepared, plan, store, money, { env, print, log, signal, startedAtMs });
+    return await execute(prepared, plan, store, money, { env, print, json, log, signal, startedAtMs });
   } finally {
     logCompaction(await store.finish(), log);
   }
@@ -161,6 +169,8 @@ export function refuseOverBudget(prepared: Prepared, plan: Plan, money: Money, o
 interface NightIo {
   env: NodeJS.ProcessEnv;
   print: (line: string) => void;
+  /** `--log json` to a real stdout: the summary is one final JSON event, not lines. */
+  json: boolean;
   log: Logger;
   signal: AbortSignal;
   startedAtMs: number;
@@ -220,7 +230,9 @@ async function execute(prepared: Prepared, plan: Plan, store: LocalStore, money:
   const files = await writeAndLog(report, outDir, io.log);
   const skippedManifests = [...new Set(loaded.skipped.map((p) => p.file))];
   const outcome = decideOutcome({ report, aborted: io.signal.aborted, stopped, overBudget: plan.counts.over_budget, skippedManifests });
-  for (const line of renderSummary(report, files, outcome, Date.now() - io.startedAtMs, process.cwd())) io.print(line);
+  const summary = renderSummary(report, files, outcome, Date.now() - io.startedAtMs, process.cwd());
+  if (io.json) printJson('summary', summary.join('\n'), { exit_code: outcome.exitCode, totals: report.totals, files });
+  else for (const line of summary) io.print(line);
   if (pipeline.notifyWebhookUrl) await sendNotice(pipeline.notifyWebhookUrl, noticeFor(report, outcome, path.join(outDir, 'report.html')), io.log);
   return { exitCode: outcome.exitCode, plan, report, ...(stopped && { stopped }) };
 }
