@@ -4,6 +4,7 @@ import './infra/heap.js';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerSecret } from './infra/http.js';
+import { jsonLine } from './infra/log.js';
 import { debugWanted, errorLines, exitCodeOf } from './cli/exit.js';
 import {
   addAuditCommand,
@@ -73,10 +74,7 @@ async function main(argv: string[]): Promise<void> {
   } catch (error) {
     const lines = errorLines(error, debugWanted(program.opts().debug, process.env));
     // With --log json every line of both streams is JSON: the error is one event, its lines in order.
-    if (jsonLogWanted(argv))
-      process.stderr.write(
-        `${JSON.stringify({ time: new Date().toISOString(), level: 'error', event: 'error', message: lines.join('\n'), details: { exit_code: exitCodeOf(error) } })}\n`,
-      );
+    if (jsonLogWanted(argv)) process.stderr.write(`${jsonLine('error', 'error', lines.join('\n'), { exit_code: exitCodeOf(error) })}\n`);
     else for (const line of lines) process.stderr.write(`${line}\n`);
     process.exitCode = exitCodeOf(error);
   }

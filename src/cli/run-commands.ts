@@ -4,6 +4,7 @@ import { runManifests } from '../commands/run.js';
 import { loadValidated } from '../load/validate.js';
 import { resolvePipeline } from '../config/pipeline.js';
 import { EXIT } from '../report/summary.js';
+import { jsonLine } from '../infra/log.js';
 import { pipelineOption, settingOption, sourcesOf } from './options.js';
 import { fleetIfNamed } from './fleet-options.js';
 
@@ -15,7 +16,7 @@ export function abortOnSignals(json = false): AbortController {
   const onSignal = (name: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(EXIT.interrupted);
     const message = `${name}: stopping; runs in flight stay recorded and a rerun resumes them (press Ctrl-C again to quit at once)`;
-    if (json) process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'warn', event: 'interrupted', message, details: {} })}\n`);
+    if (json) process.stderr.write(`${jsonLine('warn', 'interrupted', message)}\n`);
     else process.stderr.write(`\n${message}\n`);
     controller.abort(new DOMException('interrupted', 'AbortError'));
   };

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { ACTIVE_ACTIONS, executePlan, type StopReason } from '../execute/runner.js';
 import { RateGate } from '../execute/rate-gate.js';
-import { HttpClient, redactJson, redactText } from '../infra/http.js';
-import { Logger } from '../infra/log.js';
+import { HttpClient } from '../infra/http.js';
+import { jsonLine, Logger } from '../infra/log.js';
 import { formatProblem, InputError } from '../load/problem.js';
 import { isBucketUrl } from '../infra/bucket.js';
 import { BudgetLedger, LocalBudget } from '../money/budget.js';
@@ -46,9 +46,7 @@ async function dryRun(prepared: Prepared, options: RunOptions, print: (line: str
 
 /** With `--log json`, stdout carries JSON lines too, shaped as the log's: a log shipper reading both streams parses every line. */
 function printJson(event: string, message: string, details: Record<string, unknown> = {}): void {
-  process.stdout.write(
-    `${JSON.stringify({ time: new Date().toISOString(), level: 'info', event, message: redactText(message), details: redactJson(details) })}\n`,
-  );
+  process.stdout.write(`${jsonLine('info', event, message, details)}\n`);
 }
 
 /** Node types a piped stream as a terminal of size 0; at run time `isTTY`, `columns` and `rows` are simply absent. */

@@ -24,6 +24,11 @@ export interface LoggerOptions {
  * Otherwise (cron, CI): one plain line per event, or JSON lines with `--log json`, and a heartbeat.
  * Nothing secret is ever passed here (keys live only in the HTTP clients' headers).
  */
+/** One line as every `--log json` line is shaped (message and details redacted). */
+export function jsonLine(level: LogLevel, event: string, message: string, details: Record<string, unknown> = {}): string {
+  return JSON.stringify({ time: new Date().toISOString(), level, event, message: redactText(message), details: redactJson(details) });
+}
+
 export class Logger {
   private readonly format: LogFormat;
   private readonly write: (line: string) => void;
