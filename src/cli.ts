@@ -17,6 +17,7 @@ import {
 } from './cli/folder-commands.js';
 import { addEstimateCommand, addRunCommand, addValidateCommand } from './cli/run-commands.js';
 import { addSimulateCommand } from './cli/simulate.js';
+import { addRetryCommand } from './cli/retry-command.js';
 import { addDashboardCommand, addEnqueueCommand, addWorkerCommand } from './cli/fleet-commands.js';
 
 // package.json sits one folder above both src/ and dist/.
@@ -42,6 +43,7 @@ Examples:
 
 for (const add of [
   addRunCommand,
+  addRetryCommand,
   addValidateCommand,
   addEstimateCommand,
   addStatusCommand,

@@ -43,3 +43,15 @@ export function sourcesOf(opts: Record<string, unknown>): PipelineSources {
 
 /** The help line of the output folder option of the folder commands. */
 export const OUT_HELP = "output folder (default: the pipeline's output.dir, else out/)";
+
+/** `--only <manifest>/<id>`, repeatable, globs allowed: the rows a command acts on tonight. */
+export function onlyOption(): Option {
+  return new Option('--only <row>', 'only this row, <manifest>/<id> as clipmill status shows it (repeatable; globs: spring-launch/hero-*)').argParser(
+    (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+  );
+}
+
+/** The `--only` rows given, as run and estimate options take them. */
+export function onlyOf(opts: Record<string, unknown>): { only?: string[] } {
+  return Array.isArray(opts.only) ? { only: opts.only as string[] } : {};
+}

@@ -5,7 +5,7 @@ import { loadValidated } from '../load/validate.js';
 import { resolvePipeline } from '../config/pipeline.js';
 import { EXIT } from '../report/summary.js';
 import { jsonLine } from '../infra/log.js';
-import { pipelineOption, settingOption, sourcesOf } from './options.js';
+import { onlyOf, onlyOption, pipelineOption, settingOption, sourcesOf } from './options.js';
 import { fleetIfNamed } from './fleet-options.js';
 
 const MANIFESTS = 'manifest files (.yaml, .yml, .csv) or folders of them';
@@ -52,6 +52,7 @@ export function addRunCommand(program: Command): void {
     .addOption(settingOption('requestsPerMinute', 'n', 'API requests per minute (overrides the pipeline)'))
     .option('--dry-run', 'validate and plan, print what would be done and its estimated cost, send nothing')
     .option('--retry-failed', 'resubmit rows that failed for good in an earlier run')
+    .addOption(onlyOption())
     .addOption(settingOption('maxCostUsd', 'usd', 'spend at most this much on new runs tonight (the lower of it and budget_usd applies)'))
     .option('--partial', 'when the estimate is over the budget, run the rows that fit, in manifest order, instead of refusing')
     .option('--skip-invalid', 'run the valid manifests and list the invalid ones, instead of refusing the whole night (exit 2 at the end)')
@@ -69,6 +70,7 @@ export function addRunCommand(program: Command): void {
         ...sourcesOf(opts),
         dryRun: opts.dryRun ?? false,
         retryFailed: opts.retryFailed ?? false,
+        ...onlyOf(opts),
         partial: opts.partial ?? false,
         resubmitUnknown: opts.resubmitUnknown ?? false,
         skipInvalid: opts.skipInvalid ?? false,
@@ -108,6 +110,7 @@ export function addEstimateCommand(program: Command): void {
     .addOption(settingOption('outDir', 'dir', 'output folder whose journal says what is done'))
     .addOption(settingOption('maxCostUsd', 'usd', 'compare against this budget'))
     .option('--json', 'print JSON for scripts')
+    .addOption(onlyOption())
     .option(
       '--verify',
       'read every downloaded video again and compare its sha256 (by default a file whose size and modification time are as recorded is trusted unread)',
@@ -116,7 +119,7 @@ export function addEstimateCommand(program: Command): void {
     .option('--queue <name>', 'the fleet to read (default "clipmill")')
     .action(async (manifests: string[], opts: { json?: boolean; verify?: boolean } & Record<string, unknown>) => {
       const fleet = fleetIfNamed(opts, process.env);
-      const estimate = await estimateManifests({ manifests, ...sourcesOf(opts), verify: opts.verify ?? false, fleet });
+      const estimate = await estimateManifests({ manifests, ...sourcesOf(opts), ...onlyOf(opts), verify: opts.verify ?? false, fleet });
       process.stdout.write(opts.json ? `${JSON.stringify(estimate.json, null, 2)}\n` : `${estimate.text}\n`);
     });
 }

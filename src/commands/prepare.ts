@@ -8,7 +8,9 @@ import { observedRates, overBudget, reservationMicros, spentInPeriod } from '../
 import { audioModeOf, formatUsd, type AudioMode } from '../money/cost.js';
 import type { BilledRun } from '../money/ledger.js';
 import type { BudgetView } from '../plan/estimate.js';
-import { planRun, rowKey, withoutRowsOverBudget, type Plan } from '../plan/plan.js';
+import { planRun, rowKey, withoutRowsOverBudget, type Plan, type WorkItem } from '../plan/plan.js';
+import { parseSelection, selectRows, unmatchedPatterns, type LeftAlone, type RowSelection } from '../plan/select.js';
+import { standingOf } from '../lifecycle/standing.js';
 import { providerProblems } from '../providers/index.js';
 import { findDamagedOutputs } from '../state/outputs.js';
 import { isBucketUrl } from '../infra/bucket.js';
@@ -22,6 +24,10 @@ export interface RunOptions {
   requestsPerMinute?: number;
   dryRun?: boolean;
   retryFailed?: boolean;
+  /** `--only`: run (or estimate) only these rows, `<manifest>/<id>` with globs; the others are left as they are. */
+  only?: string[];
+  /** `clipmill retry`: of the rows in `only`, submit again those that failed (rows in flight or owed are still finished). */
+  retry?: boolean;
   /** `--max-cost` in dollars; the lower of it and the pipeline's `budget_usd` applies. */
   maxCostUsd?: number;
   /** Run the rows that fit the budget, in manifest order, instead of refusing to start. */
@@ -49,6 +55,8 @@ export interface Prepared {
   loaded: LoadedManifests & { skipped: Problem[] };
   outDir: string;
   budgetMicros: number | undefined;
+  /** The rows `--only` or `clipmill retry` named; undefined means every row. */
+  selection?: RowSelection;
 }
 
 /** Pipeline, credentials and every manifest checked, before anything is read from or written to the output folder. */
@@ -59,7 +67,28 @@ export async function prepare(options: RunOptions, env: NodeJS.ProcessEnv, needs
     if (configProblems.length > 0) throw new InputError(configProblems);
   }
   const loaded = await loadValidated(options.manifests, pipeline, options.skipInvalid ?? false);
-  return { pipeline, loaded, outDir: outDirOf(pipeline.outputDir), budgetMicros: pipeline.budgetMicros };
+  const selection = selectionOf(options, loaded);
+  return { pipeline, loaded, outDir: outDirOf(pipeline.outputDir), budgetMicros: pipeline.budgetMicros, ...(selection && { selection }) };
+}
+
+/** `--only` (or `clipmill retry`) checked against the manifests' rows: a pattern that names no row is an input error, before anything is spent. */
+function selectionOf(options: Pick<RunOptions, 'only' | 'retry'>, loaded: LoadedManifests): RowSelection | undefined {
+  if (options.only === undefined || options.only.length === 0) return undefined;
+  const source = options.retry ? 'clipmill retry' : '--only';
+  const { selection, problems } = parseSelection(options.only, source, options.retry ?? false);
+  if (selection === undefined) throw new InputError(problems);
+  const keys = loaded.manifests.flatMap((m) => m.rows.map(rowKey));
+  const unmatched = unmatchedPatterns(selection, keys);
+  if (unmatched.length > 0)
+    throw new InputError(
+      unmatched.map((pattern) => ({
+        file: source,
+        line: 0,
+        field: pattern,
+        message: `names no row of the manifests given (rows are <manifest>/<id>, e.g. ${keys[0] ?? 'spring-launch/hero-1'})`,
+      })),
+    );
+  return selection;
 }
 
 /** The output folder as an absolute path; a bucket URL (`s3://…`, fleet mode) as given. */
@@ -81,11 +110,18 @@ function moneyOf(replay: Replay, pipeline: Pipeline, plan?: Plan): Money {
   return { billed, spentBeforeMicros: spentInPeriod(billed, pipeline.budgetPeriod, Date.now()), rates: observedRates(billed) };
 }
 
+/** A run exists at the provider and will be billed, whether tonight re-attaches to it or `--only` leaves it for later. */
+function isRunInFlight(item: WorkItem): boolean {
+  if (item.action === 'reattach') return true;
+  return item.action === 'not_selected' && item.state !== undefined && IN_FLIGHT.has(standingOf(item.state));
+}
+const IN_FLIGHT = new Set(['in_flight', 'timed_out']);
+
 /** The budget as tonight sees it: spent in its period, plus the runs that already exist and are re-attached. */
 export function budgetViewOf(prepared: Prepared, plan: Plan, money: Money): BudgetView | undefined {
   if (prepared.budgetMicros === undefined) return undefined;
   const reattached = plan.items
-    .filter((i) => i.action === 'reattach')
+    .filter(isRunInFlight)
     .reduce((sum, i) => sum + reservationMicros(i.estimateMicros, i.row.request.durationSeconds, audioModeOf(i.row.request), money.rates), 0);
   return { limitMicros: prepared.budgetMicros, committedMicros: money.spentBeforeMicros + reattached };
 }
@@ -97,24 +133,26 @@ export async function planFor(
   options: Pick<RunOptions, 'retryFailed' | 'resubmitUnknown' | 'partial' | 'verify'>,
   log?: Logger,
   holdBack = true,
-): Promise<{ plan: Plan; money: Money }> {
+): Promise<{ plan: Plan; money: Money; left: LeftAlone[] }> {
   const { loaded, outDir, pipeline } = prepared;
   const keys = loaded.manifests.flatMap((m) => m.rows.map(rowKey));
   const damagedOutputs = await findDamagedOutputs(outDir, replay.states, keys, options.verify ?? false);
   for (const key of damagedOutputs)
-    log?.warn('output_damaged', `${key}: the downloaded video is missing or changed on disk; downloading it again from the same run`);
-  const plan = planRun(loaded.manifests, replay.states, loaded.images, {
+    if (prepared.selection?.matches(key) !== false)
+      log?.warn('output_damaged', `${key}: the downloaded video is missing or changed on disk; downloading it again from the same run`);
+  const whole = planRun(loaded.manifests, replay.states, loaded.images, {
     pricing: pipeline.pricing,
     retryFailed: options.retryFailed ?? false,
     resubmitUnknown: options.resubmitUnknown ?? false,
     damagedOutputs,
   });
+  const { plan, left } = prepared.selection ? selectRows(whole, prepared.selection) : { plan: whole, left: [] };
   const money = moneyOf(replay, pipeline, plan);
   const budget = budgetViewOf(prepared, plan, money);
   // `estimate` shows the whole bill against the budget; a run (and --partial anywhere) holds new rows back.
-  if (budget === undefined || !(holdBack || options.partial)) return { plan, money };
+  if (budget === undefined || !(holdBack || options.partial)) return { plan, money, left };
   const over = overBudget(plan.items, Math.max(0, budget.limitMicros - budget.committedMicros), options.partial ?? false);
-  return { plan: over.length === 0 ? plan : withoutRowsOverBudget(plan, over), money };
+  return { plan: over.length === 0 ? plan : withoutRowsOverBudget(plan, over), money, left };
 }
 
 /** One line: what the plan does with the rows. */
@@ -124,5 +162,6 @@ export function describePlan(plan: Plan): string {
   if (c.failed > 0) parts.push(`${c.failed} failed before (use --retry-failed to resubmit)`);
   if (c.unknown > 0) parts.push(`${c.unknown} with an unanswered create (looked up first)`);
   if (c.over_budget > 0) parts.push(`${c.over_budget} left out by the budget`);
+  if (c.not_selected > 0) parts.push(`${c.not_selected} with work left alone (not selected)`);
   return `${parts.join(', ')}; estimated cost of new submissions ${formatUsd(plan.submitMicros)}`;
 }

@@ -11,7 +11,10 @@ import { renderEstimate, summariseEstimate } from '../plan/estimate.js';
 import type { Row } from '../load/row.js';
 import type { Plan } from '../plan/plan.js';
 import { configuredHosts, openProvider } from '../providers/index.js';
-import { buildReport, type Report } from '../report/build.js';
+import { buildReport, type Report, type ReportExtras } from '../report/build.js';
+import type { Manifest } from '../load/load.js';
+import type { RowState } from '../lifecycle/events.js';
+import type { RowSelection } from '../plan/select.js';
 import { noticeFor, sendNotice } from '../report/notify.js';
 import { decideOutcome, EXIT, renderSummary } from '../report/summary.js';
 import { writeReports } from '../report/write.js';
@@ -38,7 +41,8 @@ function withoutFile(row: Row): Omit<Row, 'file'> {
 
 /** `--dry-run`: the plan and its estimate against the journal as it stands; nothing is locked, written or sent. */
 async function dryRun(prepared: Prepared, options: RunOptions, print: (line: string) => void): Promise<RunResult> {
-  const { plan, money } = await planFor(prepared, await Journal.replay(prepared.outDir), options);
+  const { plan, money, left } = await planFor(prepared, await Journal.replay(prepared.outDir), options);
+  for (const { key, why } of left) print(`${key} ${why}`);
   print(renderEstimate(summariseEstimate(plan), budgetViewOf(prepared, plan, money)));
   print(`dry run: ${describePlan(plan)}. Nothing was sent.`);
   return { exitCode: EXIT.ok, plan };
@@ -103,7 +107,8 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
       prepared.loaded.manifests.map((m) => m.name),
     );
     if (removed.length > 0) log.info('cleanup', `removed ${removed.length} partial download${removed.length === 1 ? '' : 's'} left by an interrupted run`);
-    const { plan, money } = await planFor(prepared, store.replay, options, log);
+    const { plan, money, left } = await planFor(prepared, store.replay, options, log);
+    for (const { key, why } of left) log.warn('not_retried', `${key} ${why}`, { row: key });
     log.info('plan', describePlan(plan));
     if (refuseOverBudget(prepared, plan, money, options, print)) return { exitCode: EXIT.stopped, plan };
     await recordPlan(store, prepared, plan);
@@ -216,19 +221,35 @@ async function writeAndLog(report: Report, outDir: string, log: Logger): Promise
   return files;
 }
 
+/** The report of only the rows `--only` or `clipmill retry` named: what the exit code and the summary are about. */
+function namedRowsReport(manifests: readonly Manifest[], plan: Plan, selection: RowSelection, args: ReportArgs): Report {
+  const items = plan.items.filter((i) => selection.matches(i.key));
+  const names = new Set(items.map((i) => i.row.manifest));
+  return buildReport(
+    manifests.filter((m) => names.has(m.name)),
+    items,
+    ...args,
+  );
+}
+type ReportArgs = readonly [ReadonlyMap<string, RowState>, string, string | null, ReportExtras];
+
 async function execute(prepared: Prepared, plan: Plan, store: LocalStore, money: Money, io: NightIo): Promise<RunResult> {
   const { pipeline, loaded, outDir } = prepared;
   const stopped = await sendWork(prepared, plan, store, money, io);
   const keys = plan.items.map((item) => item.key);
-  const report = buildReport(loaded.manifests, plan.items, store.rows(), pipeline.provider, store.session, {
-    billed: store.replay.billedRuns(),
-    missingOutputs: await findDamagedOutputs(outDir, store.rows(), keys),
-    costAlertFactor: pipeline.costAlertFactor,
-  });
+  const reportArgs = [
+    store.rows(),
+    pipeline.provider,
+    store.session,
+    { billed: store.replay.billedRuns(), missingOutputs: await findDamagedOutputs(outDir, store.rows(), keys), costAlertFactor: pipeline.costAlertFactor },
+  ] as const;
+  const report = buildReport(loaded.manifests, plan.items, ...reportArgs);
   const files = await writeAndLog(report, outDir, io.log);
   const skippedManifests = [...new Set(loaded.skipped.map((p) => p.file))];
-  const outcome = decideOutcome({ report, aborted: io.signal.aborted, stopped, overBudget: plan.counts.over_budget, skippedManifests });
-  const summary = renderSummary(report, files, outcome, Date.now() - io.startedAtMs, process.cwd());
+  // The files report the whole folder; with --only (or retry) the exit code and summary are about the rows named.
+  const named = prepared.selection ? namedRowsReport(loaded.manifests, plan, prepared.selection, reportArgs) : report;
+  const outcome = decideOutcome({ report: named, aborted: io.signal.aborted, stopped, overBudget: plan.counts.over_budget, skippedManifests });
+  const summary = renderSummary(named, files, outcome, Date.now() - io.startedAtMs, process.cwd());
   if (io.json) printJson('summary', summary.join('\n'), { exit_code: outcome.exitCode, totals: report.totals, files });
   else for (const line of summary) io.print(line);
   if (pipeline.notifyWebhookUrl) await sendNotice(pipeline.notifyWebhookUrl, noticeFor(report, outcome, path.join(outDir, 'report.html')), io.log);

@@ -26,6 +26,7 @@ export interface LogEvents {
   invalid_manifest: { file: string; line: number };
   skipped_manifests: Free;
   output_damaged: Free;
+  not_retried: Free;
   lock_taken_over: Free;
   lock_lost: Free;
   heartbeat: Free;

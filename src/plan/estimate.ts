@@ -17,6 +17,8 @@ export interface EstimateFigures {
   inFlight: number;
   failed: number;
   overBudget: number;
+  /** Rows with work left alone tonight: outside `--only`. */
+  notSelected: number;
   toPay: ModeFigures;
   byMode: Record<AudioMode, ModeFigures>;
 }
@@ -42,6 +44,7 @@ function figures(name: string, items: readonly WorkItem[]): EstimateFigures {
     inFlight: count('reattach', 'download'),
     failed: count('failed'),
     overBudget: count('over_budget'),
+    notSelected: count('not_selected'),
     toPay,
     byMode,
   };
@@ -80,6 +83,7 @@ export function renderEstimate(summary: ReturnType<typeof summariseEstimate>, bu
       ...(f.inFlight ? [`${f.inFlight} in flight`] : []),
       ...(f.failed ? [`${f.failed} failed`] : []),
       ...(f.overBudget ? [`${f.overBudget} over budget`] : []),
+      ...(f.notSelected ? [`${f.notSelected} not selected`] : []),
     ].join(', ');
     return `${f.name.padEnd(24)} ${state}; to pay: ${f.toPay.rows} rows, ${f.toPay.seconds} s, ${formatUsd(f.toPay.micros)} (${modeText(f)})`;
   };
@@ -104,6 +108,7 @@ export function estimateJson(summary: ReturnType<typeof summariseEstimate>, budg
     in_flight: f.inFlight,
     failed: f.failed,
     over_budget: f.overBudget,
+    not_selected: f.notSelected,
     to_pay: { rows: f.toPay.rows, seconds: f.toPay.seconds, ...money(f.toPay.micros) },
     by_audio_mode: Object.fromEntries(MODES.map((m) => [m, { rows: f.byMode[m].rows, seconds: f.byMode[m].seconds, ...money(f.byMode[m].micros) }])),
   });

@@ -16,9 +16,10 @@ import { standingOf } from '../lifecycle/standing.js';
  * - `submit`: new work (or a changed row, or a retried failure);
  * - `failed`: failed for good last time, left alone unless asked to retry;
  * - `unknown`: a create was sent but its answer was lost; it must be looked up before any resubmit;
- * - `over_budget`: would be submitted, but does not fit the budget (`--partial`).
+ * - `over_budget`: would be submitted, but does not fit the budget (`--partial`);
+ * - `not_selected`: had work tonight, but is outside `--only` (or `clipmill retry` left it): left as it is.
  */
-export type Action = 'done' | 'reattach' | 'download' | 'submit' | 'failed' | 'unknown' | 'over_budget';
+export type Action = 'done' | 'reattach' | 'download' | 'submit' | 'failed' | 'unknown' | 'over_budget' | 'not_selected';
 
 export interface WorkItem {
   row: Row;
@@ -46,8 +47,9 @@ export function withoutRowsOverBudget(plan: Plan, over: readonly WorkItem[]): Pl
   return summarise(items);
 }
 
-function summarise(items: WorkItem[]): Plan {
-  const counts: Record<Action, number> = { done: 0, reattach: 0, download: 0, submit: 0, failed: 0, unknown: 0, over_budget: 0 };
+/** Pure: a plan from its items: counts per action, and what the new submissions should cost. */
+export function summarise(items: WorkItem[]): Plan {
+  const counts: Record<Action, number> = { done: 0, reattach: 0, download: 0, submit: 0, failed: 0, unknown: 0, over_budget: 0, not_selected: 0 };
   let submitMicros = 0;
   for (const item of items) {
     counts[item.action]++;

@@ -1,0 +1,55 @@
+import { access } from 'node:fs/promises';
+import { resolvePipeline } from '../config/pipeline.js';
+import { InputError } from '../load/problem.js';
+import { Journal } from '../state/journal.js';
+import { outDirOf, type RunOptions } from './prepare.js';
+import { runManifests, type RunResult } from './run.js';
+
+/** The manifests the folder's last run planned: `clipmill retry` runs against them, so the rows are named, not the files. */
+async function manifestsOfLastRun(outDir: string, rows: readonly string[]): Promise<string[]> {
+  const plan = (await Journal.replay(outDir)).lastPlan;
+  const instead = `clipmill run <manifests> --only ${rows.join(' --only ')} --retry-failed`;
+  if (plan === undefined)
+    throw new InputError([
+      {
+        file: outDir,
+        line: 0,
+        field: '',
+        message: `no run is recorded in this folder, so there is nothing to retry (check --out or the pipeline's output.dir)`,
+      },
+    ]);
+  const files: string[] = [];
+  for (const manifest of plan.manifests) {
+    const remote = /^https?:/i.test(manifest.file) || /^https?:/i.test(manifest.shown);
+    const readable =
+      !remote &&
+      (await access(manifest.file).then(
+        () => true,
+        () => false,
+      ));
+    if (!readable)
+      throw new InputError([
+        {
+          file: manifest.shown,
+          line: 0,
+          field: '',
+          message: remote
+            ? `the last run read this manifest from a URL, which the journal keeps without its query: name the manifests yourself with ${instead}`
+            : `the last run's manifest is not there any more: name the manifests yourself with ${instead}`,
+        },
+      ]);
+    files.push(manifest.file);
+  }
+  return files;
+}
+
+/**
+ * `clipmill retry <manifest>/<id>…`: the named rows that failed are submitted again, against the manifests the folder's
+ * last run planned (read again and validated), under the same budget, lock and journal as `run`. A named row in flight
+ * or owed is finished from its run; one that is done, or never ran, is left with the reason.
+ */
+export async function retryRows(rows: string[], options: Omit<RunOptions, 'manifests'>): Promise<RunResult> {
+  const pipeline = await resolvePipeline(options, options.env ?? process.env);
+  const manifests = await manifestsOfLastRun(outDirOf(pipeline.outputDir), rows);
+  return runManifests({ ...options, manifests, only: rows, retry: true, retryFailed: true });
+}

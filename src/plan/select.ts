@@ -1,0 +1,91 @@
+import type { Problem } from '../load/problem.js';
+import { summarise, type Plan, type WorkItem } from './plan.js';
+
+/** `--only` and `clipmill retry` name rows as `<manifest>/<id>`, with `*` and `?` globs in either part. */
+export interface RowSelection {
+  /** The patterns as written, in order. */
+  patterns: string[];
+  matches(key: string): boolean;
+  /** `clipmill retry`: only rows that failed are submitted again; others named are left, with the reason. */
+  retry: boolean;
+}
+
+/** What the selection left alone among the rows it named, and why (`clipmill retry` names a row that did not fail). */
+export interface LeftAlone {
+  key: string;
+  why: string;
+}
+
+/** Actions that send requests or fetch videos tonight: a row not selected does none of them. */
+const ACTIVE = new Set(['submit', 'reattach', 'download', 'unknown']);
+
+function globPart(part: string): RegExp {
+  const body = part
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  // Ids are unique ignoring case (load.ts), so a pattern matches the same way.
+  return new RegExp(`^${body}$`, 'i');
+}
+
+/** Pure: the patterns as a selection, or the problems of those that are not `<manifest>/<id>`. */
+export function parseSelection(patterns: readonly string[], source: string, retry = false): { selection?: RowSelection; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const parts: [RegExp, RegExp][] = [];
+  for (const pattern of patterns) {
+    const slash = pattern.indexOf('/');
+    const manifest = pattern.slice(0, slash);
+    const id = pattern.slice(slash + 1);
+    if (slash <= 0 || id === '' || id.includes('/')) {
+      problems.push({
+        file: source,
+        line: 0,
+        field: pattern,
+        message: 'expected <manifest>/<id> as clipmill status shows it (globs allowed: spring-launch/hero-*, */hero)',
+      });
+      continue;
+    }
+    parts.push([globPart(manifest), globPart(id)]);
+  }
+  if (problems.length > 0) return { problems };
+  const matches = (key: string): boolean => {
+    const slash = key.indexOf('/');
+    const manifest = key.slice(0, slash);
+    const id = key.slice(slash + 1);
+    return parts.some(([m, i]) => m.test(manifest) && i.test(id));
+  };
+  return { selection: { patterns: [...patterns], matches, retry }, problems };
+}
+
+/** Pure: the patterns that name no row of the manifests (a typo must not silently run nothing, or everything). */
+export function unmatchedPatterns(selection: RowSelection, keys: readonly string[]): string[] {
+  return selection.patterns.filter((pattern) => {
+    const single = parseSelection([pattern], '').selection;
+    return single !== undefined && !keys.some((key) => single.matches(key));
+  });
+}
+
+/** Why `clipmill retry` leaves a row it was named: only a failed row is submitted again. */
+function retryRefusal(item: WorkItem): string | undefined {
+  if (item.action === 'submit' && item.state?.status !== 'failed')
+    return item.changed ? 'edited since its last run: run it with clipmill run --only' : 'has never run: run it with clipmill run --only';
+  if (item.action === 'done') return 'is done: nothing to retry';
+  return undefined;
+}
+
+/**
+ * Pure: the plan with every row outside the selection set to `not_selected` when it had work tonight (done and
+ * failed rows keep their action: nothing is done with them either way). Under `retry`, a named row is submitted only
+ * if it failed; runs in flight or owed are still finished (that never pays again).
+ */
+export function selectRows(plan: Plan, selection: RowSelection): { plan: Plan; left: LeftAlone[] } {
+  const left: LeftAlone[] = [];
+  const items = plan.items.map((item): WorkItem => {
+    if (!selection.matches(item.key)) return ACTIVE.has(item.action) ? { ...item, action: 'not_selected' } : item;
+    const why = selection.retry ? retryRefusal(item) : undefined;
+    if (why === undefined) return item;
+    left.push({ key: item.key, why });
+    return item.action === 'submit' ? { ...item, action: 'not_selected' } : item;
+  });
+  return { plan: summarise(items), left };
+}
