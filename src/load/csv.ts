@@ -2,6 +2,7 @@ import { CsvError, parse } from 'csv-parse/sync';
 import iconv from 'iconv-lite';
 import type { Problem } from './problem.js';
 import type { RawRow } from './raw.js';
+import { readHeader, readRecord } from './table.js';
 
 export interface LoadedCsvManifest {
   rows: RawRow[];
@@ -42,12 +43,30 @@ export function sniffDelimiter(headerLine: string): string {
   return best;
 }
 
-/** "Generate Audio " → "generate_audio": marketers type headers by hand. */
-export function normaliseHeader(name: string): string {
-  return name
-    .trim()
-    .toLowerCase()
-    .replace(/[\s-]+/g, '_');
+/** The line a user looks at for a CSV syntax error: the line the failing cell starts on (an unclosed quote's own line). */
+export function csvErrorLine(text: string, error: CsvError): number {
+  // csv-parse's `lines` is how far it read before giving up (past the mistake); `bytes` is where the failing cell starts.
+  const bytes = Number(error.bytes);
+  if (!Number.isInteger(bytes) || bytes < 0) return Number(error.lines ?? 0);
+  const utf8 = Buffer.from(text, 'utf8');
+  let line = 1;
+  for (let i = utf8.indexOf(0x0a); i !== -1 && i < bytes; i = utf8.indexOf(0x0a, i + 1)) line++;
+  // Skipped blank lines do not move `bytes`: the cell starts after them.
+  for (let i = bytes; utf8[i] === 0x0a; i++) line++;
+  return line;
+}
+
+/** csv-parse's message without its own line count (the problem's file:line says where), with what to do. */
+function csvSyntaxMessage(error: unknown): string {
+  if (error instanceof CsvError) {
+    const column = `column ${Number(error.column) + 1}`;
+    if (error.code === 'CSV_QUOTE_NOT_CLOSED')
+      return `a quoted cell (${column}) starts here and its closing " is missing (a quote inside a cell is written "")`;
+    if (error.code === 'INVALID_OPENING_QUOTE') return `a " inside a cell that is not quoted (${column}): put the whole cell in quotes and write the " as ""`;
+    if (error.code === 'CSV_INVALID_CLOSING_QUOTE') return `a quoted cell (${column}) has text after its closing ": write each " inside a quoted cell as ""`;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/^Invalid Record Length: /, '').replace(/ at line \d+/, '');
 }
 
 /** Parses a CSV manifest: a header row, then one row per record, keeping each record's first line. */
@@ -66,39 +85,25 @@ export function parseCsvManifest(bytes: Uint8Array, file: string): LoadedCsvMani
   try {
     records = parse(text, { delimiter, info: true, raw: true, skip_empty_lines: true, relax_column_count: true }) as unknown as typeof records;
   } catch (error) {
-    const line = error instanceof CsvError ? Number(error.lines ?? 0) + lineOffset : 0;
-    const message = error instanceof Error ? error.message.replace(/^Invalid Record Length: /, '') : String(error);
-    problems.push({ file, line, field: '', message: `CSV syntax: ${message}` });
+    const line = error instanceof CsvError ? csvErrorLine(text, error) + lineOffset : 0;
+    problems.push({ file, line, field: '', message: `CSV syntax: ${csvSyntaxMessage(error)}` });
     return { rows: [], problems };
   }
-  const [header, ...body] = records;
+  const table = records.map(({ record, info, raw }) => {
+    // info.lines is the record's last line; a quoted cell with line breaks started earlier.
+    const breaks = raw.replace(/^\n+/, '').replace(/\n$/, '').split('\n').length - 1;
+    return { line: info.lines - breaks + lineOffset, cells: record };
+  });
+  const [header, ...body] = table;
   if (!header) {
     problems.push({ file, line: 1, field: '', message: 'the file is empty: expected a header row (id, image, prompt, duration, …)' });
     return { rows: [], problems };
   }
-  const names = header.record.map(normaliseHeader);
-  const seen = new Set<string>();
-  names.forEach((name) => {
-    if (name !== '' && seen.has(name)) problems.push({ file, line: 1 + lineOffset, field: name, message: 'column appears twice in the header' });
-    seen.add(name);
-  });
+  const names = readHeader(header, file, problems);
   const rows: RawRow[] = [];
-  for (const { record, info, raw } of body) {
-    // info.lines is the record's last line; a quoted cell with line breaks started earlier.
-    const breaks = raw.replace(/^\n+/, '').replace(/\n$/, '').split('\n').length - 1;
-    const line = info.lines - breaks + lineOffset;
-    if (record.every((cell) => cell.trim() === '')) continue; // spreadsheets export blank rows as ";;;"
-    const fields = new Map<string, { value: unknown; file: string; line: number }>();
-    record.forEach((cell, i) => {
-      const name = names[i];
-      if (name === undefined || name === '') {
-        if (cell.trim() !== '')
-          problems.push({ file, line, field: `column ${i + 1}`, message: `${JSON.stringify(cell.trim().slice(0, 40))} is in a column without a header name` });
-        return;
-      }
-      fields.set(name, { value: cell, file, line });
-    });
-    rows.push({ file, line, fields });
+  for (const record of body) {
+    const row = readRecord(names, record, file, problems);
+    if (row) rows.push(row);
   }
   return { rows, problems };
 }

@@ -1,4 +1,5 @@
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
+import { syntaxErrors } from './yaml-errors.js';
 import type { Problem } from './problem.js';
 import type { RawDefaults, RawRow, RawValue } from './raw.js';
 import { DEFAULTABLE_FIELDS } from './row.js';
@@ -17,10 +18,7 @@ export interface LoadedYamlManifest {
 
 const TOP_LEVEL_KEYS = ['defaults', 'rows'];
 
-/** yaml's message without the position suffix and code frame, which the file:line prefix already gives. */
-export function yamlMessage(message: string): string {
-  return (message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
-}
+export { yamlMessage } from './yaml-errors.js';
 
 function keyName(pair: Pair): string {
   return isScalar(pair.key) ? String(pair.key.value).trim() : String(pair.key);
@@ -57,8 +55,8 @@ function parseText(text: string, file: string, firstLine: number): Parsed {
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: true, uniqueKeys: true });
   const shift = firstLine - 1;
-  for (const error of doc.errors) {
-    problems.push({ file, line: (error.linePos?.[0].line ?? 0) + shift, field: '', message: `YAML syntax: ${yamlMessage(error.message)}` });
+  for (const error of syntaxErrors(doc, text, counter)) {
+    problems.push({ file, line: error.line + shift, field: '', message: `YAML syntax: ${error.message}` });
   }
   return { doc, problems, lines: shift === 0 ? counter : { linePos: (offset) => ({ line: counter.linePos(offset).line + shift }) } };
 }
