@@ -5,12 +5,11 @@ import { renderDoctor, runDoctor } from '../commands/doctor.js';
 import { forgetRow } from '../commands/forget.js';
 import { rebuildFleetReports, rebuildReports } from '../commands/report.js';
 import { outDirOf as resolvedOut } from '../commands/prepare.js';
-import { fleetReplay } from '../fleet/journal.js';
 import { addFleetReadOptions, fleetIfNamed } from './fleet-options.js';
 import { resolvePipeline } from '../config/pipeline.js';
-import { renderStatus } from '../report/status.js';
+import { readStatus } from '../commands/status.js';
+import { renderStatus, ROWS_SHOWN } from '../report/status.js';
 import { compactJournal } from '../state/compact.js';
-import { Journal } from '../state/journal.js';
 import { acquireLock } from '../state/lock.js';
 import { repairFolder, repairWithProvider } from '../state/repair.js';
 import { OUT_HELP, pipelineOption, settingOption, sinceOption, sourcesOf } from './options.js';
@@ -25,14 +24,17 @@ async function outDirOf(opts: Opts): Promise<string> {
 export function addStatusCommand(program: Command): void {
   const command = program
     .command('status')
-    .description('show what the journal of an output folder (or a fleet) says: per-manifest counts, rows in flight or failed (no network)')
+    .description(
+      'show an output folder (or a fleet) now: every row with its state, run id, age and cost; money spent tonight, in all, reserved and left in the budget; whether a run holds the folder (reads only: no network, no lock)',
+    )
+    .argument('[manifests...]', "show these manifests' rows (validated as run does); by default the rows of the last run's plan")
     .addOption(settingOption('outDir', 'dir', OUT_HELP))
-    .addOption(pipelineOption('pipeline file whose output.dir to read'));
-  addFleetReadOptions(command).action(async (opts: Opts) => {
-    const outDir = await outDirOf(opts);
-    const fleet = fleetIfNamed(opts, process.env);
-    const states = fleet ? (await fleetReplay(fleet)).states : await Journal.read(outDir);
-    process.stdout.write(`${renderStatus(states, outDir)}\n`);
+    .addOption(pipelineOption('pipeline file whose output.dir and budget to read'))
+    .option('--rows', `list every row even past ${ROWS_SHOWN}`)
+    .option('--json', 'everything as one JSON document (every row, money in USD, the lock)');
+  addFleetReadOptions(command).action(async (manifests: string[], opts: Opts & { rows?: boolean; json?: boolean }) => {
+    const status = await readStatus({ manifests, ...sourcesOf(opts), fleet: fleetIfNamed(opts, process.env) });
+    process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : `${renderStatus(status, { allRows: opts.rows === true })}\n`);
   });
 }
 

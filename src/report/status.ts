@@ -1,58 +1,119 @@
-import { standingOf, type Standing } from '../lifecycle/standing.js';
-import type { RowState } from '../lifecycle/events.js';
+import { formatUsd, usdToMicros } from '../money/cost.js';
+import type { Standing } from '../lifecycle/standing.js';
+import { LABELS, type Status, type StatusLock, type StatusRow } from './status-model.js';
 
-const LABELS: Record<Standing, string> = {
-  done: 'done',
-  damaged: 'done',
-  paid: 'to download',
-  in_flight: 'in flight',
-  unanswered: 'unanswered create',
-  new: 'pending',
-  timed_out: 'failed',
-  failed: 'failed',
-};
-const ORDER: Standing[] = ['done', 'paid', 'in_flight', 'unanswered', 'new', 'failed'];
+/** Up to this many rows, status lists every row without being asked (`--rows`); past it, counts and rows needing attention. */
+export const ROWS_SHOWN = 50;
 
-/** What `clipmill status` says of a row needing attention, and what the next run does with it. */
-function detailOf(s: RowState, standing: Standing): string {
-  switch (standing) {
-    case 'failed':
-    case 'timed_out':
-      return `${s.failure?.code}: ${s.failure?.message}`;
-    case 'unanswered':
-      return `the create got no answer; the next run looks it up by client_ref ${s.clientRef ?? '(none: sent by an older clipmill)'} before any resubmit`;
-    case 'paid':
-      return `run ${s.runId} succeeded; the next run downloads it`;
+const ORDER: Standing[] = ['done', 'damaged', 'paid', 'in_flight', 'unanswered', 'new', 'failed', 'timed_out'];
+
+function money(usd: number): string {
+  return formatUsd(usdToMicros(usd));
+}
+
+/** Pure: "45s", "3m02s", "2h05m", "3d04h". */
+export function ageText(seconds: number): string {
+  const two = (n: number) => String(n).padStart(2, '0');
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${two(seconds % 60)}s`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h${two(Math.floor((seconds % 3600) / 60))}m`;
+  return `${Math.floor(seconds / 86_400)}d${two(Math.floor((seconds % 86_400) / 3600))}h`;
+}
+
+/** Pure: the lock line: who holds the folder, since when, its last heartbeat, and whether it still runs. */
+export function lockLine(lock: StatusLock): string {
+  if (!lock.held) return 'lock: no run holds this folder';
+  const beat = `last heartbeat ${ageText(lock.heartbeat_age_seconds ?? 0)} ago (${lock.heartbeat_at})`;
+  if (lock.pid === null) return `lock: a lock file is there but cannot be read (being written, or damaged); ${beat}`;
+  const holder = `lock: held by pid ${lock.pid} on ${lock.host}, since ${lock.started_at}; ${beat}`;
+  if (lock.judged_by === 'process')
+    return lock.alive ? `${holder}; alive (its process runs on this host)` : `${holder}; gone (its process no longer runs: the next run takes the lock over)`;
+  return lock.alive
+    ? `${holder}; alive by its heartbeat`
+    : `${holder}; probably gone (its heartbeat stopped: the next run takes the lock over once it has watched it stand still)`;
+}
+
+function sourceText(status: Status): string {
+  switch (status.source) {
+    case 'manifests':
+      return 'rows of the manifests named';
+    case 'last_plan':
+      return `rows of the last run's plan (started ${status.session}), and any other row the journal knows`;
+    case 'fleet':
+      return "rows of the fleet's last plan";
     default:
-      return `run ${s.runId}; the next run re-attaches to it`;
+      return 'rows the journal knows (no plan recorded)';
   }
 }
 
-/** Pure: `clipmill status` from the journal alone: per-manifest counts, then every row needing attention. */
-export function renderStatus(states: ReadonlyMap<string, RowState>, outDir: string): string {
-  if (states.size === 0) return `no runs recorded in ${outDir} yet`;
-  const byManifest = new Map<string, Map<string, number>>();
-  const attention: { state: RowState; standing: Standing }[] = [];
-  for (const state of states.values()) {
-    const manifest = state.key.slice(0, state.key.indexOf('/'));
-    const standing = standingOf(state);
-    const counts = byManifest.get(manifest) ?? new Map<string, number>();
-    const label = LABELS[standing];
-    counts.set(label, (counts.get(label) ?? 0) + 1);
-    byManifest.set(manifest, counts);
-    if (standing !== 'done' && standing !== 'new') attention.push({ state, standing });
+function moneyLines(status: Status): string[] {
+  const m = status.money;
+  const since = status.session === null ? 'no run recorded yet' : `billed runs created since ${status.session}`;
+  const lines = [
+    'money:',
+    `  spent tonight  ${money(m.spent_tonight_usd).padEnd(10)} ${since}`,
+    `  spent in all   ${money(m.spent_total_usd).padEnd(10)} ${m.billed_runs} billed run${m.billed_runs === 1 ? '' : 's'}, as ledger.csv lists them`,
+    `  reserved       ${money(m.reserved_usd).padEnd(10)} ${m.reserved_runs} run${m.reserved_runs === 1 ? '' : 's'} in flight, at their estimates`,
+  ];
+  const b = m.budget;
+  if (b) {
+    const left = b.left_usd >= 0 ? money(b.left_usd) : `-${money(-b.left_usd)}`;
+    const spent = `${money(b.spent_in_period_usd)} spent in its period (${b.period}), ${money(m.reserved_usd)} reserved`;
+    lines.push(`  budget left    ${left.padEnd(10)} of ${money(b.limit_usd)}: ${spent}`);
+  } else lines.push('  budget         none set (budget_usd in the pipeline file: give it with --pipeline)');
+  return lines;
+}
+
+function countLines(status: Status): string[] {
+  return status.manifests.map((m) => {
+    const byLabel = new Map<string, number>();
+    for (const standing of ORDER) if (m.counts[standing] > 0) byLabel.set(LABELS[standing], (byLabel.get(LABELS[standing]) ?? 0) + m.counts[standing]);
+    return `  ${m.name}: ${m.rows} rows, ${[...byLabel].map(([label, n]) => `${n} ${label}`).join(', ')}`;
+  });
+}
+
+function costText(row: StatusRow): string {
+  if (row.cost_source === 'not_billed') return 'not billed';
+  if (row.cost_usd !== null) return `${money(row.cost_usd)}${row.cost_source === 'estimate' ? ' (estimated)' : ''}`;
+  return row.estimated_usd === null ? '-' : `est. ${money(row.estimated_usd)}`;
+}
+
+function needsAttention(row: StatusRow): boolean {
+  return row.state !== 'done' && row.state !== 'new';
+}
+
+function attentionLines(rows: readonly StatusRow[], all: boolean): string[] {
+  const attention = rows.filter(needsAttention);
+  if (attention.length === 0) return [];
+  const shown = all ? attention : attention.slice(0, ROWS_SHOWN);
+  const lines = ['', 'rows not done:'];
+  const keyWidth = Math.max(...shown.map((r) => r.key.length));
+  for (const row of shown) {
+    const age = row.age_seconds === null ? '' : ` (${ageText(row.age_seconds)} ago)`;
+    lines.push(`  ${row.label.padEnd(17)} ${row.key.padEnd(keyWidth)}  ${row.detail}${age}`);
   }
-  const lines = [`journal of ${outDir}:`];
-  for (const [manifest, counts] of [...byManifest].sort(([a], [b]) => a.localeCompare(b))) {
-    const rows = [...counts.values()].reduce((a, b) => a + b, 0);
-    const shown = ORDER.map((s) => LABELS[s])
-      .filter((label) => counts.has(label))
-      .map((label) => `${counts.get(label)} ${label}`);
-    lines.push(`  ${manifest}: ${rows} rows, ${shown.join(', ')}`);
+  if (shown.length < attention.length) lines.push(`  … and ${attention.length - shown.length} more (--rows lists them all, --json too)`);
+  return lines;
+}
+
+function everyRowLines(rows: readonly StatusRow[]): string[] {
+  const keyWidth = Math.max(...rows.map((r) => r.key.length));
+  const lines = ['', 'every row:'];
+  for (const row of rows) {
+    const age = row.age_seconds === null ? '-' : `${ageText(row.age_seconds)} ago`;
+    lines.push(`  ${row.key.padEnd(keyWidth)}  ${row.label.padEnd(17)} ${(row.run_id ?? '-').padEnd(36)}  ${age.padEnd(11)} ${costText(row)}`);
   }
-  if (attention.length > 0) lines.push('', 'rows not done:');
-  for (const { state, standing } of attention.sort((a, b) => a.state.key.localeCompare(b.state.key))) {
-    lines.push(`  ${LABELS[standing].padEnd(17)} ${state.key}  ${detailOf(state, standing)}`);
-  }
+  return lines;
+}
+
+/** Pure: `clipmill status` as text: lock, money, counts per manifest, rows not done, then (when few, or `--rows`) every row. */
+export function renderStatus(status: Status, options: { allRows?: boolean } = {}): string {
+  const lock = status.lock === null ? [] : [lockLine(status.lock)];
+  if (status.rows.length === 0) return [`no runs recorded in ${status.out} yet`, ...lock].join('\n');
+  const all = options.allRows === true;
+  const lines = [`status of ${status.out}: ${sourceText(status)}`, ...lock, ...moneyLines(status), '', ...countLines(status)];
+  lines.push(...attentionLines(status.rows, all));
+  if (all || status.rows.length <= ROWS_SHOWN) lines.push(...everyRowLines(status.rows));
+  else lines.push('', `${status.rows.length} rows: --rows lists every row, --json has them all`);
   return lines.join('\n');
 }

@@ -1,0 +1,129 @@
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { resolvePipeline, type Pipeline, type PipelineSources } from '../config/pipeline.js';
+import type { FleetRef } from '../fleet/journal.js';
+import { connectRedis, fleetKeys } from '../fleet/redis.js';
+import { fleetEvents } from '../fleet/store.js';
+import { isBucketUrl } from '../infra/bucket.js';
+import { isRowEvent, type JournalEvent } from '../lifecycle/events.js';
+import type { BilledRun } from '../money/ledger.js';
+import { buildStatus, type Status, type StatusItem, type StatusSource } from '../report/status-model.js';
+import { lockView, NO_LOCK, type StatusLock } from '../report/status-lock.js';
+import { foldJournalFile } from '../state/journal-file.js';
+import { Journal, JOURNAL_FILE, STATE_DIR } from '../state/journal.js';
+import { readSeen } from '../state/lock/files.js';
+import { localState } from '../state/lock/judge.js';
+import { isLocal } from '../state/lock/liveness.js';
+import { resolveSettings } from '../state/lock/options.js';
+import { readOwnIdentity } from '../state/lock/proc.js';
+import { LOCK_FILE } from '../state/lock/record.js';
+import { findDamagedOutputs } from '../state/outputs.js';
+import { Replay } from '../state/replay.js';
+import { outDirOf, planFor, prepare } from './prepare.js';
+
+export interface StatusOptions extends PipelineSources {
+  /** Manifests whose rows to show (loaded and validated as `run` does); none: the rows of the last plan recorded. */
+  manifests: string[];
+  /** A fleet's journal in Redis instead of the folder's. */
+  fleet?: FleetRef | undefined;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** A journal folded as a Replay, with each row's last event time beside it (its age). */
+interface Folded {
+  replay: Replay;
+  lastEventAt: Map<string, string>;
+  apply: (event: JournalEvent) => void;
+}
+
+function newFold(): Folded {
+  const replay = new Replay({ planItems: true });
+  const lastEventAt = new Map<string, string>();
+  const apply = (event: JournalEvent): void => {
+    replay.apply(event);
+    if (isRowEvent(event)) lastEventAt.set(event.key, event.at);
+  };
+  return { replay, lastEventAt, apply };
+}
+
+/** The folder's journal, read-only: streamed when clean, else read whole (a torn tail left out, a damaged line refused with its advice). */
+async function foldFolder(outDir: string): Promise<Folded> {
+  const clean = newFold();
+  if (await foldJournalFile(path.join(outDir, STATE_DIR, JOURNAL_FILE), clean.apply)) return clean;
+  const whole = newFold();
+  for (const event of await Journal.events(outDir)) whole.apply(event);
+  return whole;
+}
+
+async function foldFleet(fleet: FleetRef): Promise<Folded> {
+  const folded = newFold();
+  const redis = connectRedis(fleet.redisUrl);
+  try {
+    for await (const event of fleetEvents(redis, fleetKeys(fleet.queue))) folded.apply(event);
+    return folded;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Who holds the folder's lock (read, never taken), and whether it still runs: by its process on this host, by its heartbeat from another. */
+export async function readLockStatus(outDir: string, nowMs = Date.now()): Promise<StatusLock> {
+  const seen = await readSeen(path.join(outDir, STATE_DIR, LOCK_FILE));
+  const staleMs = resolveSettings({}).staleMs;
+  if (!seen?.record) return lockView(seen, undefined, staleMs, nowMs);
+  const me = { pid: process.pid, host: hostname(), started_at: '', token: '', ...(await readOwnIdentity()) };
+  const local = isLocal(seen.record, me) ? await localState(seen.record, me) : undefined;
+  return lockView(seen, local, staleMs, nowMs);
+}
+
+interface Rows {
+  source: StatusSource;
+  items: readonly StatusItem[];
+  billed: readonly BilledRun[];
+  damaged: ReadonlySet<string>;
+}
+
+/** The manifests' rows planned against the journal as `run` plans them (read-only: no lock, nothing written), or the last plan's. */
+async function rowsOf(options: StatusOptions, env: NodeJS.ProcessEnv, outDir: string, folded: Folded): Promise<Rows & { pipeline?: Pipeline }> {
+  const { replay } = folded;
+  if (options.manifests.length > 0) {
+    const { fleet: _fleet, env: _env, ...runOptions } = options;
+    const prepared = await prepare(runOptions, env, false);
+    const { plan, money } = await planFor(prepared, replay, {}, undefined, false);
+    const damaged = new Set(plan.items.filter((i) => i.action === 'download' && i.state?.status === 'downloaded').map((i) => i.key));
+    return { source: options.fleet ? 'fleet' : 'manifests', items: plan.items, billed: money.billed, damaged, pipeline: prepared.pipeline };
+  }
+  const plan = replay.lastPlan;
+  const source = options.fleet ? 'fleet' : plan ? 'last_plan' : 'journal';
+  const local = options.fleet === undefined && !isBucketUrl(outDir);
+  // Checked by size and modification time only (as a run does), never read: status stays quick on a large folder.
+  const damaged = local ? await findDamagedOutputs(outDir, replay.states, replay.states.keys()) : new Set<string>();
+  return { source, items: plan?.items ?? [], billed: replay.billedRuns(), damaged };
+}
+
+/** `clipmill status`: every row with its state, run id, age and cost; the money; who holds the folder. Reads only. */
+export async function readStatus(options: StatusOptions): Promise<Status> {
+  const env = options.env ?? process.env;
+  const { manifests: _named, fleet, env: _env, ...sources } = options;
+  const resolved = await resolvePipeline(sources, env);
+  const outDir = outDirOf(resolved.outputDir);
+  const folded = fleet ? await foldFleet(fleet) : await foldFolder(outDir);
+  const rows = await rowsOf(options, env, outDir, folded);
+  const pipeline = rows.pipeline ?? resolved;
+  const nowMs = Date.now();
+  const lock = fleet ? null : isBucketUrl(outDir) ? NO_LOCK : await readLockStatus(outDir, nowMs);
+  return buildStatus({
+    outDir,
+    source: rows.source,
+    items: rows.items,
+    withOtherRows: options.manifests.length === 0,
+    states: folded.replay.states,
+    lastEventAt: folded.lastEventAt,
+    billed: rows.billed,
+    session: folded.replay.lastPlan?.session,
+    damaged: rows.damaged,
+    budget: pipeline.budgetMicros === undefined ? undefined : { limitMicros: pipeline.budgetMicros, period: pipeline.budgetPeriod },
+    lock,
+    nowMs,
+  });
+}

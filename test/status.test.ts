@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { readLockStatus, readStatus } from '../src/commands/status.js';
+import { readOwnIdentity } from '../src/state/lock/proc.js';
+import type { Report } from '../src/report/build.js';
+import type { Status, StatusRow } from '../src/report/status-model.js';
+import { renderStatus, ROWS_SHOWN } from '../src/report/status.js';
+import { NO_LOCK } from '../src/report/status-lock.js';
+import { nightFolder, rowsYaml, runCli, tempDir, write } from './helpers.js';
+
+const cents = (usd: number) => Math.round(usd * 100);
+
+test('status mid-run: the holder alive, every row of the plan, runs in flight with their ids, money reserved; after the run, money as the report says', async (t) => {
+  const { simulator, dir, file, pipelineFile, out, night } = await nightFolder(t, rowsYaml(5), {
+    pipeline: 'poll_max_interval: 20ms\nbudget_usd: 20\n',
+  });
+  await write(dir, 'pipeline.yaml', (await readFile(pipelineFile, 'utf8')).replace('concurrency: 4', 'concurrency: 2'));
+  simulator.hold();
+  let inFlight!: () => void;
+  const twoSubmitted = new Promise<void>((resolve) => (inFlight = resolve));
+  let submitted = 0;
+  const running = night({ logLine: (line) => void (line.includes('submitted as') && ++submitted === 2 && inFlight()) });
+  await twoSubmitted;
+
+  // Mid-run, while the run holds the folder (read from disk as another process would; the CLI itself is run below).
+  const mid = await readStatus({ manifests: [], outDir: out, pipelineFile });
+  const midText = renderStatus(await readStatus({ manifests: [], outDir: out }));
+  const token = (JSON.parse(await readFile(path.join(out, '.clipmill', 'lock'), 'utf8')) as { token: string }).token;
+  simulator.release();
+  assert.equal(mid.source, 'last_plan');
+  assert.deepEqual([mid.lock?.held, mid.lock?.pid, mid.lock?.host, mid.lock?.alive, mid.lock?.judged_by], [true, process.pid, hostname(), true, 'process']);
+  assert.ok((mid.lock?.heartbeat_age_seconds ?? 99) < 10);
+  assert.ok(!JSON.stringify(mid).includes(token) && !midText.includes(token), 'the lock token is never shown');
+  assert.equal(mid.rows.length, 5, 'every row of the plan, journaled or not');
+  const flying = mid.rows.filter((r) => r.state === 'in_flight');
+  assert.deepEqual(flying.map((r) => r.run_id).sort(), simulator.created.map((c) => c.id).sort());
+  assert.deepEqual(
+    mid.rows.filter((r) => r.state === 'new').map((r) => r.key),
+    ['m/r2', 'm/r3', 'm/r4'],
+  );
+  assert.ok(flying.every((r) => r.age_seconds !== null && r.age_seconds < 60 && r.reserved_usd === 0.42));
+  assert.deepEqual([cents(mid.money.reserved_usd), mid.money.reserved_runs, mid.money.spent_tonight_usd], [84, 2, 0]);
+  assert.equal(cents(mid.money.budget?.left_usd ?? 0), 2000 - 84);
+  assert.match(midText, new RegExp(`lock: held by pid ${process.pid} on .*; last heartbeat \\d+s ago .*; alive \\(its process runs on this host\\)`));
+  assert.match(midText, /m: 5 rows, 2 in flight, 3 pending/);
+  assert.match(midText, /reserved\s+\$0\.84\s+2 runs in flight/);
+  assert.match(midText, /in flight\s+m\/r0\s+run [0-9a-f-]{36}; the run holding the folder is waiting for it \(\d+s ago\)/);
+
+  assert.equal((await running).exitCode, 0);
+  const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as Report;
+  const cli = await runCli(['status', '--out', out, '--pipeline', pipelineFile, '--json'], { cwd: dir });
+  assert.equal(cli.code, 0, cli.stderr);
+  const after = JSON.parse(cli.stdout) as Status;
+  assert.equal(after.lock?.held, false);
+  assert.deepEqual(
+    after.rows.map((r) => r.state),
+    ['done', 'done', 'done', 'done', 'done'],
+  );
+  assert.equal(cents(after.money.spent_total_usd), cents(report.money.billed_usd));
+  assert.equal(cents(after.money.spent_tonight_usd), cents(report.money.this_run_usd));
+  assert.deepEqual([after.money.reserved_usd, cents(after.money.budget?.left_usd ?? 0)], [0, 2000 - cents(report.money.billed_usd)]);
+  assert.deepEqual(
+    after.rows.map((r) => r.cost_usd),
+    report.rows.map((r) => r.actual_usd),
+  );
+  assert.match(renderStatus(after), /lock: no run holds this folder/);
+
+  // A row added to the manifest: named, status shows it pending; the next night spends only on it, and "tonight" is that night's.
+  await write(dir, 'm.yaml', rowsYaml(6));
+  const named = await readStatus({ manifests: [file], outDir: out, pipelineFile });
+  assert.equal(named.source, 'manifests');
+  assert.deepEqual(
+    named.rows.map((r) => r.state),
+    ['done', 'done', 'done', 'done', 'done', 'new'],
+  );
+  assert.equal(simulator.created.length, 5, 'status sends nothing');
+  const second = await night();
+  assert.equal(second.exitCode, 0);
+  const last = await readStatus({ manifests: [], outDir: out });
+  assert.equal(cents(last.money.spent_tonight_usd), cents(second.report?.money.this_run_usd ?? 0));
+  assert.deepEqual([cents(last.money.spent_tonight_usd), cents(last.money.spent_total_usd), last.money.billed_runs], [42, 252, 6]);
+});
+
+test("the lock as status reads it: a live holder, a dead one on this host, another host's by its heartbeat; never the token", async (t) => {
+  const out = await tempDir(t);
+  const lock = path.join(out, '.clipmill', 'lock');
+  await mkdir(path.dirname(lock));
+  assert.deepEqual(await readLockStatus(out), NO_LOCK);
+
+  const record = (pid: number, host: string, more = {}) =>
+    JSON.stringify({ pid, host, started_at: '2026-11-24T22:00:00.000Z', token: 'feedfacefeedface', ...more });
+  // As a run writes it: with its process's start time, so a live pid is told apart from a reused one.
+  await writeFile(lock, record(process.pid, hostname(), await readOwnIdentity()));
+  const live = await readLockStatus(out);
+  assert.deepEqual([live.alive, live.judged_by, live.pid], [true, 'process', process.pid]);
+
+  await writeFile(lock, record(process.pid, hostname()));
+  assert.deepEqual(Object.values(await readLockStatus(out)).slice(-2), [true, 'heartbeat'], 'an older lock without a start time: by its heartbeat');
+  await writeFile(lock, record(2 ** 22 + 12345, hostname())); // above any pid_max: no such process
+  const dead = await readLockStatus(out);
+  assert.deepEqual([dead.alive, dead.judged_by], [false, 'process']);
+  assert.match(renderStatus(statusWith([], dead)), /gone \(its process no longer runs: the next run takes the lock over\)/);
+
+  await writeFile(lock, record(4242, 'another-host'));
+  assert.deepEqual([(await readLockStatus(out)).alive, (await readLockStatus(out)).judged_by], [true, 'heartbeat']);
+  const old = new Date(Date.now() - 5 * 60_000);
+  await utimes(lock, old, old);
+  const stale = await readLockStatus(out);
+  assert.deepEqual([stale.alive, stale.judged_by, stale.heartbeat_age_seconds! >= 299], [false, 'heartbeat', true]);
+  const line = renderStatus(statusWith([], stale));
+  assert.match(line, /lock: held by pid 4242 on another-host, since 2026-11-24T22:00:00\.000Z; last heartbeat 5m0\ds ago .*probably gone/);
+  assert.ok(!JSON.stringify(stale).includes('feedface') && !line.includes('feedface'));
+
+  await writeFile(lock, '{"pid": 12');
+  assert.match(renderStatus(statusWith([], await readLockStatus(out))), /a lock file is there but cannot be read/);
+});
+
+function row(i: number, state: StatusRow['state']): StatusRow {
+  return {
+    manifest: 'big',
+    id: `r${i}`,
+    key: `big/r${i}`,
+    line: i + 2,
+    state,
+    label: state === 'failed' ? 'failed' : 'done',
+    run_id: `run-${i}`,
+    last_event_at: null,
+    age_seconds: 3700,
+    estimated_usd: 0.42,
+    cost_usd: state === 'failed' ? 0 : 0.42,
+    cost_source: state === 'failed' ? 'not_billed' : 'provider',
+    reserved_usd: null,
+    attempts: 1,
+    detail: state === 'failed' ? 'MODEL_ERROR: the model failed' : null,
+  };
+}
+
+function statusWith(rows: StatusRow[], lock = NO_LOCK): Status {
+  const done = rows.filter((r) => r.state === 'done').length;
+  const counts = { done, damaged: 0, paid: 0, in_flight: 0, unanswered: 0, new: 0, timed_out: 0, failed: rows.length - done };
+  return {
+    out: '/srv/out',
+    source: 'last_plan',
+    session: '2026-11-24T22:00:00.000Z',
+    generated_at: '2026-11-25T06:00:00.000Z',
+    lock,
+    money: { spent_tonight_usd: 1, spent_total_usd: 2, billed_runs: 3, reserved_usd: 0, reserved_runs: 0, budget: null },
+    manifests: rows.length ? [{ name: 'big', rows: rows.length, counts }] : [],
+    rows,
+  };
+}
+
+test('a long night stays readable: counts, then rows needing attention (capped), every row only with --rows or when few', () => {
+  const many = Array.from({ length: 200 }, (_, i) => row(i, i % 3 === 0 ? 'failed' : 'done'));
+  const text = renderStatus(statusWith(many));
+  assert.match(text, /big: 200 rows, 133 done, 67 failed/);
+  assert.equal(text.split('\n').filter((l) => l.startsWith('  failed ')).length, ROWS_SHOWN);
+  assert.match(text, /… and 17 more \(--rows lists them all, --json too\)/);
+  assert.match(text, /200 rows: --rows lists every row, --json has them all/);
+  assert.doesNotMatch(text, /every row:/);
+  const all = renderStatus(statusWith(many), { allRows: true });
+  assert.equal(all.split('\n').filter((l) => /^ {2}big\/r\d+ /.test(l)).length, 200);
+  assert.match(all, /big\/r0 +failed +run-0 +1h01m ago +not billed/);
+  assert.match(all, /big\/r1 +done +run-1 +1h01m ago +\$0\.42/);
+  const few = renderStatus(statusWith(many.slice(0, 10)));
+  assert.match(few, /every row:/);
+  assert.match(few, /money:\n {2}spent tonight {2}\$1\.00 .*\n {2}spent in all {3}\$2\.00 +3 billed runs/);
+});
