@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { runManifests } from '../src/commands/run.js';
 import { ROOT, envFor, fastPipeline, startSimulator, tempDir, workspace, write } from './helpers.js';
@@ -24,7 +24,7 @@ interface VideoCheck {
 const skip = !existsSync(CHROMIUM) && process.env.CI !== 'true' ? `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)` : false;
 
 test(
-  'report.html from a real run: every video loads with the right duration, the filters work, failed rows show their reason',
+  'report.html from a real run: every video loads with the right duration, thumbnails load, download links are real files, sections fold, the filters work, failed rows show their reason',
   { skip, timeout: 60_000 },
   async (t) => {
     const simulator = await startSimulator(t);
@@ -75,10 +75,42 @@ test(
       assert.equal(v.error, null, `${v.src} failed to load`);
       assert.ok(Math.abs(v.duration - v.expected) < 0.1, `${v.src}: ${v.duration}s, expected ${v.expected}s`);
     }
+    // The one remote input image (no query string) is shown by its URL; everything else is a file beside the report.
+    const remote = 'https://cdn.example.invalid/x.jpg';
     assert.ok(
-      requests.every((u) => u.startsWith('file://')),
+      requests.every((u) => u.startsWith('file://') || u === remote),
       `the page needs no network: ${requests.filter((u) => !u.startsWith('file://')).join(', ')}`,
     );
+
+    // Passed as text, as above; a lazy thumbnail is asked to load now.
+    const thumbs = await page.evaluate<
+      { src: string; width: number }[]
+    >(`Promise.all([...document.querySelectorAll('img.thumb')].map((img) => new Promise((resolve) => {
+    const done = () => resolve({ src: img.currentSrc || img.src, width: img.naturalWidth });
+    if (img.complete && img.naturalWidth > 0) return done();
+    img.addEventListener('load', done, { once: true });
+    img.addEventListener('error', done, { once: true });
+    img.loading = 'eager';
+  })))`);
+    assert.equal(thumbs.length, 11, 'a thumbnail beside every row');
+    for (const thumb of thumbs.filter((th) => th.src !== remote)) assert.ok(thumb.width > 0, `${thumb.src}: the input image loads`);
+    assert.equal(thumbs.filter((th) => th.src === remote).length, 1);
+
+    const downloads = await page.evaluate<{ href: string; name: string }[]>(
+      `[...document.querySelectorAll('.card a.download, .downloads a')].map((a) => ({ href: a.href, name: a.getAttribute('download') }))`,
+    );
+    assert.equal(downloads.length, 20, 'a download link on each card, and each in the download-all list');
+    for (const link of downloads) {
+      assert.ok(existsSync(fileURLToPath(link.href)), `${link.href} is a real file`);
+      assert.match(link.name, /^[a-z-]+-[a-z0-9-]+\.mp4$/, 'saved as <manifest>-<id>.mp4');
+    }
+
+    const section = 'details.manifest[data-manifest="store-openings"]';
+    assert.equal(await page.isVisible(`${section} .card`), true);
+    await page.click(`${section} > summary`);
+    assert.equal(await page.evaluate(`document.querySelector('${section}').open`), false, 'a manifest section folds');
+    assert.equal(await page.isVisible(`${section} .card`), false);
+    await page.click(`${section} > summary`);
 
     await page.selectOption('#filter-status', 'failed');
     assert.deepEqual(await page.evaluate(`[...document.querySelectorAll('.card:not([hidden])')].map((c) => c.dataset.status)`), ['failed']);

@@ -61,6 +61,16 @@ function contentTypeOf(file: string): string {
 
 /** The reports a journal's fold says, written into `outDir`; `source` names the journal in an error. */
 async function reportsFrom(replay: Replay, outDir: string, source: string, verify: boolean, writeDir = outDir): Promise<Rebuilt> {
+  const { report, incomplete } = await reportFromReplay(replay, outDir, source, verify);
+  const files = await writeReports(writeDir, report);
+  if (!incomplete) return { report, files };
+  // A repaired journal lost a plan line that later ones build on: the rows it alone named are not known here.
+  const warning = `part of the last run's plan was lost (a repaired journal): rows it alone recorded may be missing from these reports, and money in ledger.csv is complete; the next clipmill run records the whole plan again`;
+  return { report, files, warning };
+}
+
+/** The report a journal's fold says (the last run's plan and every row's state), written nowhere: `clipmill report` and `clipmill review`. */
+export async function reportFromReplay(replay: Replay, outDir: string, source: string, verify = false): Promise<{ report: Report; incomplete: boolean }> {
   const planned = replay.lastPlan;
   if (!planned)
     throw new InputError([
@@ -93,11 +103,7 @@ async function reportsFrom(replay: Replay, outDir: string, source: string, verif
     states,
     planned.provider,
     planned.session,
-    { billed: replay.billedRuns(), missingOutputs },
+    { billed: replay.billedRuns(), missingOutputs, outDir },
   );
-  const files = await writeReports(writeDir, report);
-  if (!planned.incomplete) return { report, files };
-  // A repaired journal lost a plan line that later ones build on: the rows it alone named are not known here.
-  const warning = `part of the last run's plan was lost (a repaired journal): rows it alone recorded may be missing from these reports, and money in ledger.csv is complete; the next clipmill run records the whole plan again`;
-  return { report, files, warning };
+  return { report, incomplete: planned.incomplete };
 }

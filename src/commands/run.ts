@@ -241,7 +241,7 @@ async function execute(prepared: Prepared, plan: Plan, store: LocalStore, money:
     store.rows(),
     pipeline.provider,
     store.session,
-    { billed: store.replay.billedRuns(), missingOutputs: await findDamagedOutputs(outDir, store.rows(), keys), costAlertFactor: pipeline.costAlertFactor },
+    { billed: store.replay.billedRuns(), missingOutputs: await findDamagedOutputs(outDir, store.rows(), keys), costAlertFactor: pipeline.costAlertFactor, outDir },
   ] as const;
   const report = buildReport(loaded.manifests, plan.items, ...reportArgs);
   const files = await writeAndLog(report, outDir, io.log);

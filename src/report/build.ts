@@ -5,6 +5,7 @@ import { redactText } from '../infra/http.js';
 import type { BilledRun } from '../money/ledger.js';
 import type { Manifest } from '../load/load.js';
 import type { WorkItem } from '../plan/plan.js';
+import { earlierOutput, imageLink } from './row-media.js';
 
 /** `owed`: paid for, but its video is not here (not downloaded yet, or deleted or damaged since and not fetched again). */
 export type RowStatus = 'done' | 'owed' | 'failed' | 'in_flight' | 'unknown' | 'skipped';
@@ -39,6 +40,12 @@ export interface ReportRow {
   /** The provider billed far more than the estimate (cost_alert_factor). */
   cost_alert: boolean;
   error: string | null;
+  /** The request hash of this version of the row: what a review mark is about (`review.json`). */
+  request: string;
+  /** The input image: a local file relative to the report's folder, or a URL with no query string; null when it cannot be shown (a signed URL, an inline image). */
+  image: string | null;
+  /** The video of an earlier version of an edited row, relative to the output folder (kept as `<id>.<old request>.mp4` once the new one is here). */
+  earlier_output: string | null;
 }
 
 /** One billed run, as finance matches it against the provider's invoice (`ledger.csv`). */
@@ -97,6 +104,8 @@ export interface ReportExtras {
   /** Rows whose downloaded video is missing or changed on disk. */
   missingOutputs?: ReadonlySet<string>;
   costAlertFactor?: number;
+  /** The output folder the reports are written in: local images are linked relative to it (none for a bucket). */
+  outDir?: string;
 }
 
 /** Errors come from providers' words: whatever an old journal holds, a report never shows a key or a signature. */
@@ -209,6 +218,9 @@ function buildRow(item: WorkItem, states: ReadonlyMap<string, RowState>, session
     changed: item.changed,
     cost_alert: state?.costMicros !== undefined && state.costMicros > item.estimateMicros * (extras.costAlertFactor ?? 1.5),
     error: redactNullable(errorOf(state, item, missing)),
+    request: item.request,
+    image: imageLink(request.image, extras.outDir),
+    earlier_output: earlierOutput(known, item),
   };
   return { row, estimate: item.estimateMicros, actual: cost.micros ?? 0 };
 }

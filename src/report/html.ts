@@ -1,31 +1,7 @@
-import { formatUsd, usdToMicros } from '../money/cost.js';
-import type { Report, ReportRow } from './build.js';
+import type { Report } from './build.js';
+import { card, downloadList, escapeHtml, money, sectionStart, SECTION_END, type HtmlOptions } from './html-parts.js';
 
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-const money = (usd: number | null) => (usd === null ? '—' : formatUsd(usdToMicros(usd)));
-/** A relative path as a URL: each segment encoded, so ids with dots or spaces still load. */
-const hrefOf = (relative: string) => relative.split('/').map(encodeURIComponent).join('/');
-
-function card(row: ReportRow): string {
-  const media =
-    row.status === 'done' && row.output
-      ? `<video controls preload="metadata" src="${escapeHtml(hrefOf(row.output))}" data-expected-seconds="${row.duration}"></video>`
-      : `<div class="placeholder">${escapeHtml(row.status === 'owed' ? 'paid, not downloaded' : row.status.replace('_', ' '))}</div>`;
-  const error = row.error ? `<p class="error">${escapeHtml(row.error)}</p>` : '';
-  return `<article class="card status-${row.status}" data-manifest="${escapeHtml(row.manifest)}" data-status="${row.status}">
-  ${media}
-  <header><strong>${escapeHtml(row.id)}</strong> <span class="badge">${escapeHtml(row.status)}</span></header>
-  <p class="prompt">${escapeHtml(row.prompt)}</p>
-  <dl>
-    <dt>manifest</dt><dd>${escapeHtml(row.manifest)}</dd>
-    <dt>source</dt><dd><code>${escapeHtml(`${row.file}:${row.line}`)}</code></dd>
-    <dt>duration</dt><dd>${row.duration} s${row.video_seconds !== null && row.video_seconds !== row.duration ? ` (file: ${row.video_seconds} s)` : ''}</dd>
-    <dt>audio</dt><dd>${escapeHtml(row.audio_mode)}</dd>
-    <dt>cost</dt><dd>${money(row.actual_usd)} <small>(${escapeHtml(row.cost_source)}; est. ${money(row.estimated_usd)})</small></dd>
-  </dl>
-  ${error}
-</article>`;
-}
+export type { HtmlOptions } from './html-parts.js';
 
 /** Bars of actual (and estimated) cost per manifest, as inline SVG: no chart library, no network. */
 function costChart(report: Report): string {
@@ -54,18 +30,24 @@ h1{font-size:20px;margin:0 0 4px}
 .totals{display:flex;gap:16px;flex-wrap:wrap;margin:8px 0 16px}
 .totals div{background:#fff;border-radius:8px;padding:8px 12px;box-shadow:0 1px 2px #0002}
 .totals b{display:block;font-size:18px}
-.filters{margin:12px 0;display:flex;gap:12px;align-items:center}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:12px}
+.filters{margin:12px 0;display:flex;gap:12px;align-items:center;flex-wrap:wrap}
+.manifest{margin:0 0 16px}.manifest>summary{cursor:pointer;font-size:16px;padding:6px 0}.manifest .counts{color:#78716c;font-size:13px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:12px}
 .card{background:#fff;border-radius:8px;padding:10px;box-shadow:0 1px 2px #0002;display:flex;flex-direction:column;gap:6px}
+.media{display:grid;grid-template-columns:1fr 3fr;gap:6px;align-items:center}
+.thumb{width:100%;aspect-ratio:1;object-fit:contain;background:#e7e5e4;border-radius:4px}
+.no-image{display:flex;align-items:center;justify-content:center;font-size:11px;color:#57534e;text-align:center}
 .card video,.placeholder{width:100%;aspect-ratio:16/9;background:#000;border-radius:4px}
 .placeholder{display:flex;align-items:center;justify-content:center;color:#fff;background:#57534e}
 .status-failed{border-left:4px solid #dc2626}.status-done{border-left:4px solid #16a34a}
-.badge{font-size:12px;background:#e7e5e4;border-radius:4px;padding:1px 6px}
-.prompt{margin:0;color:#44403c}
+.badge{font-size:12px;background:#e7e5e4;border-radius:4px;padding:1px 6px}.changed{background:#fef3c7}
+.prompt{margin:0;color:#44403c;white-space:pre-line}
+.links{font-size:13px}.earlier summary{cursor:pointer;color:#57534e}
 dl{display:grid;grid-template-columns:auto 1fr;gap:2px 8px;margin:0;font-size:12px}dt{color:#78716c}dd{margin:0}
 .error{color:#b91c1c;font-size:12px;margin:0}
 .chart .estimated{fill:#d6d3d1}.chart .actual{fill:#2563eb}.chart .label,.chart .value{font-size:12px;fill:#1c1917}
 .failed-list li{margin:2px 0}
+.downloads{columns:2;font-size:13px}
 `;
 
 const SCRIPT = `
@@ -79,31 +61,58 @@ function apply() {
     card.hidden = !ok;
     if (ok) n++;
   }
+  for (const section of document.querySelectorAll('details.manifest')) section.hidden = !section.querySelector('.card:not([hidden])');
   shown.textContent = n + ' shown';
 }
 manifest.addEventListener('change', apply);
 status.addEventListener('change', apply);
 apply();
+const all = document.getElementById('download-all');
+if (all) all.addEventListener('click', async () => {
+  // One at a time, a moment apart: browsers drop downloads started all at once.
+  for (const link of document.querySelectorAll('.downloads a')) {
+    link.click();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+});
 `;
 
-/** Pure: one self-contained page for the morning review, in pieces (a card per row); videos are referenced by relative path. */
-export function* renderHtml(report: Report): Generator<string> {
+/** The rows in manifest sections that fold; a manifest whose rows come apart gets a section per run of rows. */
+function* sections(report: Report, o: HtmlOptions): Generator<string> {
+  let current: string | undefined;
+  for (const row of report.rows) {
+    if (row.manifest !== current) {
+      if (current !== undefined) yield SECTION_END;
+      current = row.manifest;
+      yield sectionStart(current, report);
+    }
+    yield `${card(row, o)}\n`;
+  }
+  if (current !== undefined) yield SECTION_END;
+}
+
+/**
+ * Pure: one self-contained page for the morning review, in pieces (a card per row); videos and local images are
+ * referenced by path relative to the report (or as `o.link` says: the review server).
+ */
+export function* renderHtml(report: Report, o: HtmlOptions = {}): Generator<string> {
   const t = report.totals;
   const statuses = [...new Set(report.rows.map((r) => r.status))];
   const failed = report.rows.filter((r) => r.status === 'failed' || r.status === 'unknown' || r.status === 'owed' || r.cost_alert);
+  const nonce = o.nonce === undefined ? '' : ` nonce="${escapeHtml(o.nonce)}"`;
   yield `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>clipmill review — ${t.done} of ${t.rows} videos</title>
-<style>${STYLE}</style>
+${o.head ?? ''}<title>clipmill review — ${t.done} of ${t.rows} videos</title>
+<style${nonce}>${STYLE}</style>
 </head>
 <body>
 <main>
 <h1>clipmill review</h1>
-<p>Generated ${escapeHtml(report.generated_at)} · provider ${escapeHtml(report.provider)}</p>
-<section class="totals">
+<p>Generated ${escapeHtml(report.generated_at)} · provider ${escapeHtml(report.provider)} · <a href="#downloads">download all</a></p>
+${o.intro ?? ''}<section class="totals">
   <div>videos done<b id="total-done">${t.done} / ${t.rows}</b></div>
   <div>failed<b>${t.failed}</b>${t.owed > 0 ? `<small>${t.owed} paid, not downloaded</small>` : ''}</div>
   <div>seconds of video<b>${t.seconds}</b></div>
@@ -120,13 +129,12 @@ ${failed.length > 0 ? `<h2>Needs attention</h2><ul class="failed-list">${failed.
   <label>status <select id="filter-status"><option value="">all</option>${statuses.map((s) => `<option value="${escapeHtml(s)}">${escapeHtml(s)}</option>`).join('')}</select></label>
   <span id="shown"></span>
 </div>
-<div class="grid">
 `;
-  for (const row of report.rows) yield `${card(row)}\n`;
-  yield `</div>
-</main>
-<script>${SCRIPT}</script>
-</body>
+  yield* sections(report, o);
+  yield* downloadList(report, o);
+  yield `</main>
+<script${nonce}>${SCRIPT}</script>
+${o.script === undefined ? '' : `<script${nonce}>${o.script}</script>\n`}</body>
 </html>
 `;
 }
