@@ -15,6 +15,7 @@ import { providerProblems } from '../providers/index.js';
 import { findDamagedOutputs } from '../state/outputs.js';
 import { isBucketUrl } from '../infra/bucket.js';
 import type { Replay } from '../state/replay.js';
+import { withReviewNotes } from '../review/redo.js';
 
 export interface RunOptions {
   manifests: string[];
@@ -66,9 +67,11 @@ export async function prepare(options: RunOptions, env: NodeJS.ProcessEnv, needs
     const configProblems = providerProblems(pipeline, env);
     if (configProblems.length > 0) throw new InputError(configProblems);
   }
-  const loaded = await loadValidated(options.manifests, pipeline, options.skipInvalid ?? false);
+  const outDir = outDirOf(pipeline.outputDir);
+  // A reviewer's "redo" marks (review.json) make their rows new versions before anything is planned: run, dry run, estimate alike.
+  const loaded = await withReviewNotes(await loadValidated(options.manifests, pipeline, options.skipInvalid ?? false), outDir);
   const selection = selectionOf(options, loaded);
-  return { pipeline, loaded, outDir: outDirOf(pipeline.outputDir), budgetMicros: pipeline.budgetMicros, ...(selection && { selection }) };
+  return { pipeline, loaded, outDir, budgetMicros: pipeline.budgetMicros, ...(selection && { selection }) };
 }
 
 /** `--only` (or `clipmill retry`) checked against the manifests' rows: a pattern that names no row is an input error, before anything is spent. */
