@@ -6,7 +6,8 @@ import { estimateManifests } from '../src/commands/estimate.js';
 import { retryRows } from '../src/commands/retry.js';
 import { InputError } from '../src/load/problem.js';
 import { parseSelection, unmatchedPatterns } from '../src/plan/select.js';
-import { envFor, nightFolder, rowsYaml, runCli } from './helpers.js';
+import { rebuildReports } from '../src/commands/report.js';
+import { envFor, nightFolder, rowsYaml, runCli, scriptedProxy } from './helpers.js';
 
 const rowsCreated = (created: readonly { metadata: unknown }[]) => created.map((c) => (c.metadata as { clipmill_row: string }).clipmill_row).sort();
 
@@ -42,7 +43,7 @@ test('--only runs the named rows and nothing else; the report still lists every 
       ['r3', 'done'],
     ],
   );
-  assert.match(first.report?.rows[0]?.error ?? '', /not selected by --only/);
+  assert.match(first.report?.rows[0]?.error ?? '', /not selected tonight/);
   assert.match(lines.join('\n'), /2 of 2 videos done/);
   assert.equal(first.plan?.counts.not_selected, 2);
   assert.equal(existsSync(path.join(out, 'm', 'r0.mp4')), false);
@@ -62,7 +63,7 @@ test('--only naming no row is refused before anything is written or sent', async
     (error: unknown) => error instanceof InputError && error.problems.some((p) => p.field === 'm/typo' && p.message.includes('names no row')),
   );
   assert.equal(simulator.created.length, 0);
-  assert.equal(existsSync(path.join(out, 'journal.jsonl')), false, 'no journal, no lock: nothing was started');
+  assert.equal(existsSync(path.join(out, '.clipmill')), false, 'no journal, no lock: nothing was started');
 });
 
 test('clipmill retry submits only the named failed rows, within the budget; done rows are left with the reason', async (t) => {
@@ -104,4 +105,41 @@ test('clipmill retry from the command line: rows named, manifests read from the 
   assert.equal(cli.code, 0, cli.stderr);
   assert.match(cli.stdout, /1 of 1 videos done/);
   assert.deepEqual(rowsCreated(simulator.created), ['r0', 'r0', 'r1']);
+});
+
+test('--only still finishes runs in flight of other rows (never paid again), and clipmill report keeps "not selected"', async (t) => {
+  const { simulator, night, out } = await nightFolder(t, rowsYaml(3));
+  simulator.hold();
+  const stop = new AbortController();
+  const stopped = await night({ only: ['m/r0'], signal: stop.signal, logLine: (line) => void (line.includes('submitted as') && stop.abort()) });
+  assert.equal(stopped.exitCode, 130);
+  simulator.release();
+  const second = await night({ only: ['m/r1'] });
+  assert.equal(second.exitCode, 0);
+  assert.deepEqual(rowsCreated(simulator.created), ['r0', 'r1'], 'r0 re-attached, not created again');
+  assert.deepEqual(
+    second.report?.rows.map((r) => r.status),
+    ['done', 'done', 'skipped'],
+  );
+  const rebuilt = await rebuildReports(out);
+  assert.match(rebuilt.report.rows[2]?.error ?? '', /not selected tonight/);
+});
+
+test('a lost create left out by --only still counts against the budget: the run that may exist is money', async (t) => {
+  const { simulator, night } = await nightFolder(t, rowsYaml(3));
+  let lose = true;
+  // r1's create is cut after sending and the run list cannot be read: its run may exist, nobody can tell tonight.
+  const proxy = await scriptedProxy(t, simulator.url, (method, key) =>
+    lose && method === 'POST' && key.endsWith('/image-to-video/runs') ? 'reset' : lose && key === 'GET /v1/runs' ? { status: 500 } : 'pass',
+  );
+  const viaProxy = { env: { RUNFLOW_API_KEY: 'test-key', RUNFLOW_BASE_URL: proxy.url } };
+  const lost = await night({ ...viaProxy, only: ['m/r1'] });
+  assert.equal(lost.report?.rows[1]?.status, 'unknown');
+  lose = false;
+  assert.equal((await night({ ...viaProxy, only: ['m/r0'] })).exitCode, 0);
+  const lines: string[] = [];
+  const refused = await night({ ...viaProxy, only: ['m/r2'], maxCostUsd: 1, print: (line) => lines.push(line) });
+  assert.equal(refused.exitCode, 3, lines.join('\n'));
+  assert.match(lines.join('\n'), /\$0\.84 is already spent or committed/);
+  assert.deepEqual(rowsCreated(simulator.created), ['r0'], 'r2 was not sent: $0.42 spent + $0.42 maybe spent + $0.42 > $1.00');
 });

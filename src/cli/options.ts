@@ -46,7 +46,7 @@ export const OUT_HELP = "output folder (default: the pipeline's output.dir, else
 
 /** `--only <manifest>/<id>`, repeatable, globs allowed: the rows a command acts on tonight. */
 export function onlyOption(): Option {
-  return new Option('--only <row>', 'only this row, <manifest>/<id> as clipmill status shows it (repeatable; globs: spring-launch/hero-*)').argParser(
+  return new Option('--only <row>', "only this row, <manifest>/<id> as clipmill status shows it (repeatable; globs, quoted: 'spring-launch/hero-*')").argParser(
     (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
   );
 }

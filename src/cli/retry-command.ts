@@ -4,10 +4,10 @@ import { abortOnSignals } from './run-commands.js';
 import { pipelineOption, settingOption, sourcesOf } from './options.js';
 
 const RETRY_HELP = `
-The rows are named as clipmill status shows them, <manifest>/<id> (globs allowed: "spring-launch/*"). The manifests are
+The rows are named as clipmill status shows them, <manifest>/<id> (globs allowed, quoted: 'spring-launch/*'). The manifests are
 the ones the folder's last run read, validated again. A named row that failed is submitted again (a new, paid run);
 one in flight or paid but not downloaded is finished from its run (never paid twice); one done, or never run, is left
-and the reason said. The budget applies as for run. Exit codes as for run.`;
+and the reason said. The budget applies as for run, what its period has spent included. Exit codes as for run.`;
 
 export function addRetryCommand(program: Command): void {
   program
@@ -16,7 +16,13 @@ export function addRetryCommand(program: Command): void {
     .argument('<rows...>', '<manifest>/<id> of each row, as clipmill status shows it (globs allowed)')
     .addOption(pipelineOption('pipeline file: provider, limits, pricing, output.dir, budget_usd'))
     .addOption(settingOption('outDir', 'dir', "output folder whose journal holds the failed rows (default: the pipeline's output.dir, else out/)"))
-    .addOption(settingOption('maxCostUsd', 'usd', 'spend at most this much on the retries (the lower of it and budget_usd applies)'))
+    .addOption(
+      settingOption(
+        'maxCostUsd',
+        'usd',
+        "budget for the budget's period (budget_period), what was spent in it included (the lower of it and budget_usd applies)",
+      ),
+    )
     .option('--dry-run', 'print what would be retried and its estimated cost, send nothing')
     .addOption(new Option('--log <format>', 'log format on stderr').choices(['pretty', 'json']).default('pretty'))
     .addHelpText('after', RETRY_HELP)

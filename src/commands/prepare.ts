@@ -8,9 +8,8 @@ import { observedRates, overBudget, reservationMicros, spentInPeriod } from '../
 import { audioModeOf, formatUsd, type AudioMode } from '../money/cost.js';
 import type { BilledRun } from '../money/ledger.js';
 import type { BudgetView } from '../plan/estimate.js';
-import { planRun, rowKey, withoutRowsOverBudget, type Plan, type WorkItem } from '../plan/plan.js';
+import { mayHaveRun, planRun, rowKey, withoutRowsOverBudget, type Plan, type WorkItem } from '../plan/plan.js';
 import { parseSelection, selectRows, unmatchedPatterns, type LeftAlone, type RowSelection } from '../plan/select.js';
-import { standingOf } from '../lifecycle/standing.js';
 import { providerProblems } from '../providers/index.js';
 import { findDamagedOutputs } from '../state/outputs.js';
 import { isBucketUrl } from '../infra/bucket.js';
@@ -82,13 +81,17 @@ function selectionOf(options: Pick<RunOptions, 'only' | 'retry'>, loaded: Loaded
   if (selection === undefined) throw new InputError(problems);
   const keys = loaded.manifests.flatMap((m) => m.rows.map(rowKey));
   const unmatched = unmatchedPatterns(selection, keys);
+  const read = loaded.manifests.map((m) => m.shown).join(', ');
+  const hint = options.retry
+    ? `the folder's last run read ${read}: to retry a row of other manifests, run clipmill run <manifests> --only '<manifest>/<id>' --retry-failed`
+    : `rows are <manifest>/<id>, e.g. ${keys[0] ?? 'spring-launch/hero-1'}`;
   if (unmatched.length > 0)
     throw new InputError(
       unmatched.map((pattern) => ({
         file: source,
         line: 0,
         field: pattern,
-        message: `names no row of the manifests given (rows are <manifest>/<id>, e.g. ${keys[0] ?? 'spring-launch/hero-1'})`,
+        message: `names no row of the manifests (${hint})`,
       })),
     );
   return selection;
@@ -113,18 +116,16 @@ function moneyOf(replay: Replay, pipeline: Pipeline, plan?: Plan): Money {
   return { billed, spentBeforeMicros: spentInPeriod(billed, pipeline.budgetPeriod, Date.now()), rates: observedRates(billed) };
 }
 
-/** A run exists at the provider and will be billed, whether tonight re-attaches to it or `--only` leaves it for later. */
-function isRunInFlight(item: WorkItem): boolean {
-  if (item.action === 'reattach') return true;
-  return item.action === 'not_selected' && item.state !== undefined && IN_FLIGHT.has(standingOf(item.state));
+/** Money a run may already be spending before any new row: runs re-attached, and lost creates `--only` leaves unlooked-up (tonight's own look-ups count as still to pay). */
+function isCommitted(item: WorkItem): boolean {
+  return item.action === 'reattach' || (item.action === 'not_selected' && mayHaveRun(item));
 }
-const IN_FLIGHT = new Set(['in_flight', 'timed_out']);
 
 /** The budget as tonight sees it: spent in its period, plus the runs that already exist and are re-attached. */
 export function budgetViewOf(prepared: Prepared, plan: Plan, money: Money): BudgetView | undefined {
   if (prepared.budgetMicros === undefined) return undefined;
   const reattached = plan.items
-    .filter(isRunInFlight)
+    .filter(isCommitted)
     .reduce((sum, i) => sum + reservationMicros(i.estimateMicros, i.row.request.durationSeconds, audioModeOf(i.row.request), money.rates), 0);
   return { limitMicros: prepared.budgetMicros, committedMicros: money.spentBeforeMicros + reattached };
 }

@@ -6,9 +6,9 @@ import { outDirOf, type RunOptions } from './prepare.js';
 import { runManifests, type RunResult } from './run.js';
 
 /** The manifests the folder's last run planned: `clipmill retry` runs against them, so the rows are named, not the files. */
-async function manifestsOfLastRun(outDir: string, rows: readonly string[]): Promise<string[]> {
+async function manifestsOfLastRun(outDir: string, provider: string, rows: readonly string[]): Promise<string[]> {
   const plan = (await Journal.replay(outDir)).lastPlan;
-  const instead = `clipmill run <manifests> --only ${rows.join(' --only ')} --retry-failed`;
+  const instead = `clipmill run <manifests> ${rows.map((row) => `--only '${row}'`).join(' ')} --retry-failed`;
   if (plan === undefined)
     throw new InputError([
       {
@@ -16,6 +16,15 @@ async function manifestsOfLastRun(outDir: string, rows: readonly string[]): Prom
         line: 0,
         field: '',
         message: `no run is recorded in this folder, so there is nothing to retry (check --out or the pipeline's output.dir)`,
+      },
+    ]);
+  if (plan.provider !== provider)
+    throw new InputError([
+      {
+        file: '--pipeline',
+        line: 0,
+        field: 'provider',
+        message: `the folder's last run used ${plan.provider}, this pipeline ${provider}: retry with the pipeline file that run used (its runs are known only to ${plan.provider})`,
       },
     ]);
   const files: string[] = [];
@@ -50,6 +59,6 @@ async function manifestsOfLastRun(outDir: string, rows: readonly string[]): Prom
  */
 export async function retryRows(rows: string[], options: Omit<RunOptions, 'manifests'>): Promise<RunResult> {
   const pipeline = await resolvePipeline(options, options.env ?? process.env);
-  const manifests = await manifestsOfLastRun(outDirOf(pipeline.outputDir), rows);
+  const manifests = await manifestsOfLastRun(outDirOf(pipeline.outputDir), pipeline.provider, rows);
   return runManifests({ ...options, manifests, only: rows, retry: true, retryFailed: true });
 }

@@ -21,7 +21,7 @@ import {
   type Step,
   type View,
 } from '../lifecycle/machine.js';
-import type { WorkItem } from '../plan/plan.js';
+import { mayHaveRun, type WorkItem } from '../plan/plan.js';
 import type { Provider, RunSnapshot } from '../providers/provider.js';
 import type { NewEvent } from '../state/journal.js';
 import type { StateStore } from '../state/store.js';
@@ -252,8 +252,8 @@ export class Runner {
  */
 export async function executePlan(items: readonly WorkItem[], ctx: ExecuteContext): Promise<StopReason | undefined> {
   const runner = new Runner(ctx);
-  // Runs that may already exist (re-attached, or a lost create) are money being spent: they count first, whatever the limit.
-  for (const item of items) if (item.action === 'reattach' || item.action === 'unknown') await runner.reservations.commit(item);
+  // Runs that may already exist (re-attached, or a lost create, looked up tonight or left by --only) are money being spent: they count first, whatever the limit.
+  for (const item of items) if (item.action === 'reattach' || mayHaveRun(item)) await runner.reservations.commit(item);
   // Downloads go to the CDN, not the provider: they do not hold a slot, but are capped alike.
   const width = ctx.pipeline.concurrency;
   const downloads = new CappedTasks(width);

@@ -52,7 +52,7 @@ export interface PlannedManifest {
 export interface PlannedItem {
   key: string;
   request: string;
-  /** Recorded only when the budget left the row out (`over_budget`): every other action follows from the row's state. */
+  /** Recorded only when the budget (`over_budget`) or `--only` (`not_selected`) left the row out: every other action follows from the row's state. */
   action?: string;
   estimateMicros: number;
   changed: boolean;

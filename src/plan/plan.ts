@@ -31,6 +31,13 @@ export interface WorkItem {
   state?: RowState;
   /** True when the journal knows this row with a different request (the manifest row was edited). */
   changed: boolean;
+  /** A `not_selected` row's action had it been selected: a lost create left alone may still be a run, and money. */
+  wanted?: 'submit' | 'unknown';
+}
+
+/** A create was sent for this row and its answer lost: a run may exist and be billed, whether or not tonight looks it up. */
+export function mayHaveRun(item: Pick<WorkItem, 'action' | 'wanted'>): boolean {
+  return item.action === 'unknown' || (item.action === 'not_selected' && item.wanted === 'unknown');
 }
 
 export interface Plan {

@@ -16,8 +16,8 @@ export interface LeftAlone {
   why: string;
 }
 
-/** Actions that send requests or fetch videos tonight: a row not selected does none of them. */
-const ACTIVE = new Set(['submit', 'reattach', 'download', 'unknown']);
+/** Actions that may pay for a new run: a row not selected does neither. Re-attaching and downloading are always done (never paid again, and a result left at the provider expires). */
+const SPENDS = new Set(['submit', 'unknown']);
 
 function globPart(part: string): RegExp {
   const body = part
@@ -57,6 +57,10 @@ export function parseSelection(patterns: readonly string[], source: string, retr
   return { selection: { patterns: [...patterns], matches, retry }, problems };
 }
 
+function leaveAlone(item: WorkItem): WorkItem {
+  return item.action === 'submit' || item.action === 'unknown' ? { ...item, action: 'not_selected', wanted: item.action } : item;
+}
+
 /** Pure: the patterns that name no row of the manifests (a typo must not silently run nothing, or everything). */
 export function unmatchedPatterns(selection: RowSelection, keys: readonly string[]): string[] {
   return selection.patterns.filter((pattern) => {
@@ -65,27 +69,29 @@ export function unmatchedPatterns(selection: RowSelection, keys: readonly string
   });
 }
 
-/** Why `clipmill retry` leaves a row it was named: only a failed row is submitted again. */
+/** Why `clipmill retry` leaves a row it was named: only a row the journal knows in this version is submitted again. */
 function retryRefusal(item: WorkItem): string | undefined {
-  if (item.action === 'submit' && item.state?.status !== 'failed')
-    return item.changed ? 'edited since its last run: run it with clipmill run --only' : 'has never run: run it with clipmill run --only';
+  if (item.action === 'submit' && item.state === undefined)
+    return item.changed
+      ? 'was edited since its last run (or the pipeline defaults differ): run it with clipmill run --only to pay for the new version'
+      : 'has never run: run it with clipmill run --only';
   if (item.action === 'done') return 'is done: nothing to retry';
   return undefined;
 }
 
 /**
- * Pure: the plan with every row outside the selection set to `not_selected` when it had work tonight (done and
- * failed rows keep their action: nothing is done with them either way). Under `retry`, a named row is submitted only
- * if it failed; runs in flight or owed are still finished (that never pays again).
+ * Pure: the plan with every row outside the selection set to `not_selected` when tonight would submit it or look up
+ * its lost create. Runs in flight and videos owed are finished for every row (that never pays again). Under `retry`,
+ * a named row is submitted again only if the journal knows it in this version (failed, or its create refused).
  */
 export function selectRows(plan: Plan, selection: RowSelection): { plan: Plan; left: LeftAlone[] } {
   const left: LeftAlone[] = [];
   const items = plan.items.map((item): WorkItem => {
-    if (!selection.matches(item.key)) return ACTIVE.has(item.action) ? { ...item, action: 'not_selected' } : item;
+    if (!selection.matches(item.key)) return leaveAlone(item);
     const why = selection.retry ? retryRefusal(item) : undefined;
     if (why === undefined) return item;
     left.push({ key: item.key, why });
-    return item.action === 'submit' ? { ...item, action: 'not_selected' } : item;
+    return leaveAlone(item);
   });
   return { plan: summarise(items), left };
 }
