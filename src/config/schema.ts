@@ -19,6 +19,27 @@ const budgetPeriod = z
     return { kind: 'window', ms: ms ?? 0 };
   });
 
+/** A public base URL (a report link): http or https, no credentials, no query or fragment. The URL itself is never repeated: it may hold a secret. */
+function checkPublicUrl(value: string, ctx: z.RefinementCtx): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'is not a URL (like https://reports.example.com/nightly/)' });
+    return;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') ctx.addIssue({ code: 'custom', message: `must be an https (or http) URL, not ${url.protocol}` });
+  else if (url.username !== '' || url.password !== '')
+    ctx.addIssue({ code: 'custom', message: 'must not hold credentials (user:password@): the link is sent to a chat and shown to everyone there' });
+  else if (url.search !== '' || url.hash !== '')
+    ctx.addIssue({ code: 'custom', message: 'must have no query or fragment (a query may hold a token): the link is this base + report.html' });
+}
+
+/** The base as a folder: `…/nightly` and `…/nightly/` both link `…/nightly/report.html`. */
+function asFolder(url: string | undefined): string | undefined {
+  return url === undefined || url.endsWith('/') ? url : `${url}/`;
+}
+
 /**
  * The pipeline file, field by field: the one place its keys, limits and defaults are written. CLI flags
  * that override a setting are checked by the same field (see `flags.ts`), the environment's by `load.ts`.
@@ -81,9 +102,15 @@ export const pipelineFields = z
     defaults: z.record(z.string(), z.unknown()).optional(),
     /** The built-in simulator's knobs, the same as `clipmill simulate`'s flags. */
     simulator: simulatorOptionsSchema.prefault({}),
-    /** Where the end-of-run notice is posted (CLIPMILL_WEBHOOK_URL in the environment wins). */
+    /** Where the end-of-run notice is posted (CLIPMILL_WEBHOOK_URL in the environment wins), in which shape, and where the report is served. */
     notify: z
-      .object({ webhook_url: z.string().min(1).optional() })
+      .object({
+        webhook_url: z.string().min(1).optional(),
+        /** The public base URL the output folder is served at: the notice links `<public_url>/report.html`. */
+        public_url: z.string().superRefine(checkPublicUrl).optional(),
+        /** `generic`: `{text, content, clipmill}` (Slack, Teams, Mattermost, Google Chat, Discord); `slack`: Slack's `text` + `blocks`. */
+        format: z.enum(['generic', 'slack']).default('generic'),
+      })
       .strict()
       .prefault({}),
   })
@@ -120,6 +147,8 @@ export const pipelineSchema = pipelineFields.transform((p) => ({
   outputDir: p.output.dir,
   simulator: p.simulator,
   notifyWebhookUrl: p.notify.webhook_url,
+  notifyPublicUrl: asFolder(p.notify.public_url),
+  notifyFormat: p.notify.format,
 }));
 
 export type PipelineSettings = z.output<typeof pipelineSchema>;

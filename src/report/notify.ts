@@ -1,8 +1,27 @@
 import { request } from 'undici';
+import { redactText } from '../infra/http.js';
 import { formatUsd, usdToMicros } from '../money/cost.js';
 import type { Logger } from '../infra/log.js';
-import type { Report } from './build.js';
+import type { Report, ReportRow } from './build.js';
+import { slackNotice, type SlackNotice } from './notice-slack.js';
 import type { Outcome } from './summary.js';
+
+/** Rows a notice names; the rest are counted ("and N more"). */
+export const NOTICE_ROWS = 10;
+/** A row's reason is cut here: ten of them stay within Discord's 2000 characters and a Slack block's 3000. */
+const REASON_CHARS = 150;
+/** Discord refuses a `content` longer than this. */
+const DISCORD_CHARS = 2000;
+
+/** A row that needs someone: failed, paid but its video not here (owed), or a create whose answer was lost. */
+export interface NoticeRow {
+  manifest: string;
+  id: string;
+  status: 'failed' | 'owed' | 'unknown';
+  file: string;
+  line: number;
+  reason: string;
+}
 
 /** A JSON body chat tools accept as it is: `text` (Slack, Teams, Mattermost, Google Chat), `content` (Discord), plus the figures. */
 export interface Notice {
@@ -13,40 +32,100 @@ export interface Notice {
     rows: number;
     done: number;
     failed: number;
+    owed: number;
     skipped: number;
     in_flight: number;
     actual_usd: number;
     this_run_usd: number;
     estimated_usd: number;
+    /** The report's link: `<notify.public_url>report.html`, else its path on this machine. */
     report: string;
+    /** The first NOTICE_ROWS rows needing attention, and how many more there are. */
+    attention: NoticeRow[];
+    attention_more: number;
   };
 }
 
-/** Pure: the end-of-run notice. */
-export function noticeFor(report: Report, outcome: Outcome, reportPath: string): Notice {
+/** What a notice is shaped by: the pipeline's `notify` settings. */
+export interface NoticeSettings {
+  readonly notifyPublicUrl?: string | undefined;
+  readonly notifyFormat?: 'generic' | 'slack';
+}
+
+function clip(text: string, chars: number): string {
+  return text.length <= chars ? text : `${text.slice(0, chars - 1)}…`;
+}
+
+/** Pure: the rows a notice names (failed, owed, unanswered), with their reasons redacted and cut short. */
+export function attentionOf(report: Report): NoticeRow[] {
+  return report.rows
+    .filter((r): r is ReportRow & { status: NoticeRow['status'] } => r.status === 'failed' || r.status === 'owed' || r.status === 'unknown')
+    .map((r) => ({
+      manifest: r.manifest,
+      id: r.id,
+      status: r.status,
+      file: r.file,
+      line: r.line,
+      reason: clip(redactText(r.error ?? r.status), REASON_CHARS),
+    }));
+}
+
+/** Pure: where a reader opens the report: the public base URL + report.html, or the local path. */
+export function reportLink(reportPath: string, publicUrl: string | undefined): string {
+  return publicUrl === undefined ? reportPath : new URL('report.html', publicUrl).href;
+}
+
+/** Pure: the notice's first line: counts, money, why the run ended. */
+export function headline(report: Report, outcome: Outcome): string {
   const t = report.totals;
   const icon = outcome.exitCode === 0 ? 'OK' : 'ATTENTION';
-  const text = `clipmill ${icon}: ${t.done}/${t.rows} videos done, ${t.failed} failed; spent ${formatUsd(usdToMicros(report.money.this_run_usd))} tonight (${formatUsd(usdToMicros(t.actual_usd))} in all). ${outcome.reason}. Report: ${reportPath}`;
+  const owed = t.owed > 0 ? `, ${t.owed} paid but owed` : '';
+  return `clipmill ${icon}: ${t.done}/${t.rows} videos done, ${t.failed} failed${owed}; spent ${formatUsd(usdToMicros(report.money.this_run_usd))} tonight (${formatUsd(usdToMicros(t.actual_usd))} in all). ${outcome.reason}.`;
+}
+
+/** Pure: one line per row named, then "and N more". */
+export function rowLines(rows: readonly NoticeRow[], more: number): string[] {
+  const lines = rows.map((r) => `- ${r.manifest}/${r.id} ${r.status} (${r.file}:${r.line}): ${r.reason}`);
+  if (more > 0) lines.push(`and ${more} more (see the report)`);
+  return lines;
+}
+
+function genericNotice(report: Report, outcome: Outcome, link: string, attention: NoticeRow[]): Notice {
+  const t = report.totals;
+  const named = attention.slice(0, NOTICE_ROWS);
+  const more = attention.length - named.length;
+  const text = [`${headline(report, outcome)} Report: ${link}`, ...rowLines(named, more)].join('\n');
   return {
     text,
-    content: text,
+    content: clip(text, DISCORD_CHARS),
     clipmill: {
       exit_code: outcome.exitCode,
       rows: t.rows,
       done: t.done,
       failed: t.failed,
+      owed: t.owed,
       skipped: t.skipped,
       in_flight: t.in_flight,
       actual_usd: t.actual_usd,
       this_run_usd: report.money.this_run_usd,
       estimated_usd: t.estimated_usd,
-      report: reportPath,
+      report: link,
+      attention: named,
+      attention_more: more,
     },
   };
 }
 
+/** Pure: the end-of-run notice, generic (`text`, `content`, `clipmill`) or Slack's (`text`, `blocks`) as `notify.format` says. */
+export function noticeFor(report: Report, outcome: Outcome, reportPath: string, settings: NoticeSettings = {}): Notice | SlackNotice {
+  const link = reportLink(reportPath, settings.notifyPublicUrl);
+  const attention = attentionOf(report);
+  if (settings.notifyFormat === 'slack') return slackNotice(headline(report, outcome), attention, NOTICE_ROWS, link, settings.notifyPublicUrl !== undefined);
+  return genericNotice(report, outcome, link, attention);
+}
+
 /** Posts the notice; a failure is a warning, never a failed run. The URL (a secret in its path) is never logged. */
-export async function sendNotice(url: string, notice: Notice, log: Logger, timeoutMs = 10_000): Promise<boolean> {
+export async function sendNotice(url: string, notice: Notice | SlackNotice, log: Logger, timeoutMs = 10_000): Promise<boolean> {
   const where = (() => {
     try {
       return new URL(url).origin;

@@ -1,0 +1,49 @@
+import type { NoticeRow } from './notify.js';
+
+/** Slack's documented limits: a section's text, and the blocks of one message. */
+export const SLACK_TEXT_CHARS = 3000;
+export const SLACK_MAX_BLOCKS = 50;
+
+interface Section {
+  type: 'section';
+  text: { type: 'mrkdwn'; text: string };
+}
+
+/** Slack's incoming-webhook body: `text` (the notification, and what clients without blocks show) and `blocks`. */
+export interface SlackNotice {
+  text: string;
+  blocks: Section[];
+}
+
+/** Slack's mrkdwn reads these three as markup: escaped as its documentation says. */
+export function slackEscape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+function section(text: string): Section {
+  return { type: 'section', text: { type: 'mrkdwn', text: text.length <= SLACK_TEXT_CHARS ? text : `${text.slice(0, SLACK_TEXT_CHARS - 1)}…` } };
+}
+
+/** The rows as one block's lines, as many as fit in its 3000 characters, then how many were left out. */
+function rowsText(rows: readonly NoticeRow[], total: number): string {
+  const lines: string[] = [];
+  let length = 0;
+  for (const r of rows) {
+    const line = `• *${slackEscape(`${r.manifest}/${r.id}`)}* ${r.status} (${slackEscape(`${r.file}:${r.line}`)}): ${slackEscape(r.reason)}`;
+    // Room is kept for the last line, "and N more".
+    if (length + line.length + 1 > SLACK_TEXT_CHARS - 40) break;
+    lines.push(line);
+    length += line.length + 1;
+  }
+  if (lines.length < total) lines.push(`and ${total - lines.length} more (see the report)`);
+  return lines.join('\n');
+}
+
+/** Pure: the notice as Slack's blocks: the headline, the rows needing attention (up to `limit`), and the report's link. */
+export function slackNotice(headline: string, attention: readonly NoticeRow[], limit: number, link: string, linkIsUrl: boolean): SlackNotice {
+  const blocks = [section(slackEscape(headline))];
+  if (attention.length > 0) blocks.push(section(rowsText(attention.slice(0, limit), attention.length)));
+  // A link's URL may not hold `|` or `>` (Slack's link syntax); a local path is shown as code, not linked.
+  blocks.push(section(linkIsUrl ? `<${link.replace(/\|/g, '%7C').replace(/>/g, '%3E')}|Open the report>` : `Report: \`${slackEscape(link)}\``));
+  return { text: `${headline} Report: ${link}`, blocks: blocks.slice(0, SLACK_MAX_BLOCKS) };
+}

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test, type TestContext } from 'node:test';
+import { loadPipeline } from '../src/config/pipeline.js';
+import { InputError } from '../src/load/problem.js';
+import type { Report, ReportRow } from '../src/report/build.js';
+import { noticeFor, type Notice } from '../src/report/notify.js';
+import { SLACK_MAX_BLOCKS, SLACK_TEXT_CHARS, type SlackNotice } from '../src/report/notice-slack.js';
+import { nightFolder, rowsYaml, tempDir, write } from './helpers.js';
+
+/** A loopback webhook that keeps every body posted to it. */
+async function webhook(t: TestContext): Promise<{ url: string; bodies: unknown[] }> {
+  const bodies: unknown[] = [];
+  const server = createServer((req, res) => {
+    let text = '';
+    req.on('data', (d: Buffer) => (text += d.toString()));
+    req.on('end', () => {
+      bodies.push(JSON.parse(text));
+      res.writeHead(200);
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/T000/B000/secret-token`, bodies };
+}
+
+const LINK = 'https://reports.example.com/nightly/report.html';
+
+test('the notice names the failed rows (ten, then "and N more") and links the report at notify.public_url; generic JSON or Slack blocks', async (t) => {
+  const hook = await webhook(t);
+  const notify = `notify:\n  webhook_url: ${hook.url}\n  public_url: https://reports.example.com/nightly\n`;
+  const { dir, night, pipelineFile } = await nightFolder(t, rowsYaml(12), { simulator: { fail_rate: 1 }, pipeline: notify });
+  const logs: string[] = [];
+  assert.equal((await night({ logLine: (line) => logs.push(line) })).exitCode, 1);
+  const generic = hook.bodies[0] as Notice;
+  assert.match(generic.text, /^clipmill ATTENTION: 0\/12 videos done, 12 failed; spent \$0\.00 tonight/);
+  assert.match(generic.text, new RegExp(`Report: ${LINK}\n`));
+  const lines = generic.text.split('\n').slice(1);
+  assert.equal(lines.length, 11);
+  assert.match(lines[0]!, /^- m\/r0 failed \(.*m\.yaml:2\): GENERATION_FAILED: run [0-9a-f-]{36} failed: The model could not generate a video for this input$/);
+  assert.equal(lines[10], 'and 2 more (see the report)');
+  assert.equal(generic.content, generic.text);
+  assert.equal(generic.clipmill.report, LINK);
+  assert.deepEqual(
+    generic.clipmill.attention.map((r) => `${r.manifest}/${r.id} ${r.status}`),
+    Array.from({ length: 10 }, (_, i) => `m/r${i} failed`),
+  );
+  assert.equal(generic.clipmill.attention_more, 2);
+  assert.deepEqual([generic.clipmill.failed, generic.clipmill.rows, generic.clipmill.exit_code], [12, 12, 1]);
+  assert.ok(!logs.join('\n').includes('secret-token'), 'the webhook URL is never logged');
+
+  // The same folder again with `format: slack`: the failed rows are left alone, and the notice says so in Slack's blocks.
+  const slackPipeline = await write(dir, 'slack.yaml', `${await readFile(pipelineFile, 'utf8')}  format: slack\n`);
+  assert.equal((await night({ pipelineFile: slackPipeline })).exitCode, 1);
+  const slack = hook.bodies[1] as SlackNotice;
+  assert.deepEqual(Object.keys(slack).sort(), ['blocks', 'text']);
+  assert.ok(slack.blocks.length <= SLACK_MAX_BLOCKS && slack.blocks.every((b) => b.type === 'section' && b.text.text.length <= SLACK_TEXT_CHARS));
+  assert.match(slack.blocks[0]!.text.text, /^clipmill ATTENTION: 0\/12 videos done, 12 failed/);
+  const bullets = slack.blocks[1]!.text.text.split('\n');
+  assert.equal(bullets.filter((b) => b.startsWith('• *m/r')).length, 10);
+  assert.match(bullets[0]!, /^• \*m\/r0\* failed \(.*m\.yaml:2\): GENERATION_FAILED: /);
+  assert.equal(bullets.at(-1), 'and 2 more (see the report)');
+  assert.equal(slack.blocks.at(-1)!.text.text, `<${LINK}|Open the report>`);
+  assert.match(slack.text, new RegExp(`Report: ${LINK}$`));
+});
+
+function reportWith(rows: Partial<ReportRow>[]): Report {
+  const full = rows.map((r, i) => ({ manifest: 'm', id: `r${i}`, file: 'manifests/m.csv', line: i + 2, status: 'failed', error: null, ...r }) as ReportRow);
+  const totals = { rows: full.length, done: 0, owed: 1, failed: full.length - 1, skipped: 0, in_flight: 0, seconds: 0, estimated_usd: 1, actual_usd: 0.7 };
+  return { totals, money: { this_run_usd: 0.7 }, rows: full } as unknown as Report;
+}
+
+test("a notice's rows: reasons redacted and cut short, owed rows named, within Slack's limits; the local path without public_url", () => {
+  const signed = 'https://cdn.example/v.mp4?X-Amz-Signature=0123abcd&X-Amz-Credential=AKIA';
+  const long = `DOWNLOAD_FAILED: <${signed}> & ${'x'.repeat(3000)}`;
+  const report = reportWith([
+    { status: 'owed', error: 'generated and paid for, not downloaded yet (owed)' },
+    ...Array.from({ length: 14 }, () => ({ error: long })),
+  ]);
+  const outcome = { exitCode: 1, reason: '15 rows not done' };
+  const generic = noticeFor(report, outcome, '/srv/out/report.html') as Notice;
+  assert.equal(generic.clipmill.report, '/srv/out/report.html', 'no public_url: the local path, as before');
+  assert.equal(generic.clipmill.attention[0]?.status, 'owed');
+  assert.ok(generic.clipmill.attention.every((r) => r.reason.length <= 150));
+  assert.ok(!generic.text.includes('0123abcd') && !generic.text.includes('AKIA'), 'a signature never reaches the chat');
+  assert.ok(generic.content.length <= 2000, "within Discord's limit");
+  assert.equal(generic.clipmill.attention_more, 5);
+
+  const slack = noticeFor(report, outcome, '/srv/out/report.html', { notifyFormat: 'slack' }) as SlackNotice;
+  assert.ok(slack.blocks.every((b) => b.text.text.length <= SLACK_TEXT_CHARS));
+  assert.match(slack.blocks[1]!.text.text, /: DOWNLOAD_FAILED: &lt;https:\/\/cdn\.example\/v\.mp4\?…\(redacted\)&gt; &amp; x+…/);
+  assert.equal(slack.blocks.at(-1)!.text.text, 'Report: `/srv/out/report.html`');
+  assert.doesNotMatch(JSON.stringify(slack), /0123abcd|AKIA/);
+});
+
+test('notify.public_url and notify.format are checked with the file, line and field; the URL is never repeated in the error', async (t) => {
+  const dir = await tempDir(t);
+  const cases: [string, RegExp][] = [
+    ['public_url: ftp://reports.example.com/', /must be an https \(or http\) URL, not ftp:/],
+    ['public_url: https://admin:hunter2@reports.example.com/', /must not hold credentials/],
+    ['public_url: https://reports.example.com/?token=s3cr3t', /must have no query or fragment/],
+    ['public_url: reports.example.com', /is not a URL/],
+    ['format: teams', /Invalid option: expected one of "generic"\|"slack"/],
+  ];
+  for (const [setting, message] of cases) {
+    const file = await write(dir, 'p.yaml', `provider: runflow\nnotify:\n  webhook_url: https://hooks.example/x\n  ${setting}\n`);
+    await assert.rejects(loadPipeline(file), (error: unknown) => {
+      assert.ok(error instanceof InputError);
+      const problem = error.problems[0]!;
+      assert.deepEqual([problem.file, problem.line, problem.field], [file, 4, `notify.${setting.split(':')[0]}`]);
+      assert.match(problem.message, message);
+      assert.doesNotMatch(problem.message, /hunter2|s3cr3t/);
+      return true;
+    });
+  }
+  const ok = await write(dir, 'ok.yaml', 'provider: runflow\nnotify:\n  public_url: https://reports.example.com/nightly\n  format: slack\n');
+  const pipeline = await loadPipeline(ok);
+  assert.deepEqual([pipeline.notifyPublicUrl, pipeline.notifyFormat], ['https://reports.example.com/nightly/', 'slack']);
+});
