@@ -141,7 +141,7 @@ export function planToRecord(prepared: Prepared, plan: Plan): Pick<RecordedPlan,
     key: item.key,
     request: item.request,
     // Only the budget's verdict is recorded: actions that follow from row states would make every night's plan differ.
-    ...(item.action === 'over_budget' && { action: item.action }),
+    ...((item.action === 'over_budget' || item.action === 'not_selected') && { action: item.action }),
     estimateMicros: item.estimateMicros,
     changed: item.changed,
     // The manifest's path is recorded once (in `manifests`), not per row: a run from another folder would otherwise change every row.
@@ -250,8 +250,8 @@ async function execute(prepared: Prepared, plan: Plan, store: LocalStore, money:
   const named = prepared.selection ? namedRowsReport(loaded.manifests, plan, prepared.selection, reportArgs) : report;
   const outcome = decideOutcome({ report: named, aborted: io.signal.aborted, stopped, overBudget: plan.counts.over_budget, skippedManifests });
   const summary = renderSummary(named, files, outcome, Date.now() - io.startedAtMs, process.cwd());
-  if (io.json) printJson('summary', summary.join('\n'), { exit_code: outcome.exitCode, totals: report.totals, files });
+  if (io.json) printJson('summary', summary.join('\n'), { exit_code: outcome.exitCode, totals: named.totals, files });
   else for (const line of summary) io.print(line);
-  if (pipeline.notifyWebhookUrl) await sendNotice(pipeline.notifyWebhookUrl, noticeFor(report, outcome, path.join(outDir, 'report.html'), pipeline), io.log);
+  if (pipeline.notifyWebhookUrl) await sendNotice(pipeline.notifyWebhookUrl, noticeFor(named, outcome, path.join(outDir, 'report.html'), pipeline), io.log);
   return { exitCode: outcome.exitCode, plan, report, ...(stopped && { stopped }) };
 }
