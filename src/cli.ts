@@ -17,6 +17,7 @@ import {
 } from './cli/folder-commands.js';
 import { addEstimateCommand, addRunCommand, addValidateCommand } from './cli/run-commands.js';
 import { addSimulateCommand } from './cli/simulate.js';
+import { addReviewCommand } from './cli/review-command.js';
 import { addRetryCommand } from './cli/retry-command.js';
 import { addDashboardCommand, addEnqueueCommand, addWorkerCommand } from './cli/fleet-commands.js';
 
@@ -48,6 +49,7 @@ for (const add of [
   addEstimateCommand,
   addStatusCommand,
   addReportCommand,
+  addReviewCommand,
   addRepairCommand,
   addAuditCommand,
   addForgetCommand,

@@ -1,0 +1,227 @@
+/**
+ * `clipmill review`: the report page served on loopback, where a person marks each video approved or "redo"
+ * with a note. It serves only the page, the marks API and the files the report names (found by id in a table,
+ * never by joining a request's path to a folder); a mark must carry the page's random token.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { isBucketUrl } from '../infra/bucket.js';
+import { redactText } from '../infra/http.js';
+import { InputError, formatProblem } from '../load/problem.js';
+import { reportFromReplay } from '../commands/report.js';
+import type { Report } from '../report/build.js';
+import { Journal, JOURNAL_FILE, STATE_DIR } from '../state/journal.js';
+import { fleetMarkOf } from '../state/fleet-marker.js';
+import { checkPostedMark, latestMarks, readMarks, withMark, writeMarks, type Mark, type Markable } from './marks.js';
+import { markableOf, renderReviewPage } from './page.js';
+
+export interface ReviewServer {
+  /** `http://127.0.0.1:PORT/`. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** The report as the page shows it, the files it may serve (by id) and the rows it may mark. */
+interface View {
+  report: Report;
+  files: Map<string, string>;
+  rows: Map<string, Markable>;
+}
+
+const MAX_BODY_BYTES = 16 * 1024;
+const TYPES: Record<string, string> = { '.mp4': 'video/mp4', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.webp': 'image/webp' };
+const fileId = (relative: string) => createHash('sha256').update(relative).digest('hex').slice(0, 24);
+
+/** A fleet's journal is in Redis and a bucket holds no marks: both refused before anything is served. */
+async function refuseUnsupported(outDir: string): Promise<void> {
+  const refuse = (message: string) => new InputError([{ file: outDir, line: 0, field: '--out', message }]);
+  if (isBucketUrl(outDir)) throw refuse('a bucket cannot be reviewed (the marks live in a local folder): review a local copy of the folder');
+  const mark = await fleetMarkOf(outDir);
+  if (mark !== undefined)
+    throw refuse(
+      `this folder is fleet "${mark.queue}"'s, whose journal is in Redis: clipmill review reads a single machine's folder (use clipmill report --redis for a fleet's report.html)`,
+    );
+}
+
+async function loadView(outDir: string): Promise<View> {
+  const replay = await Journal.replay(outDir, { planItems: true });
+  const { report } = await reportFromReplay(replay, outDir, path.join(outDir, STATE_DIR, JOURNAL_FILE));
+  const files = new Map<string, string>();
+  const rows = new Map<string, Markable>();
+  const add = (relative: string | null) => relative !== null && !/^https?:/.test(relative) && files.set(fileId(relative), path.resolve(outDir, relative));
+  for (const row of report.rows) {
+    if (row.status === 'done') add(row.output);
+    add(row.earlier_output);
+    add(row.image);
+    const markable = markableOf(row);
+    if (markable !== undefined) rows.set(`${row.manifest}/${row.id}`, markable);
+  }
+  return { report, files, rows };
+}
+
+/** Answers with JSON (a string as `{ error }`). */
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(typeof body === 'string' ? { error: body } : body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
+  res.end(`${text}\n`);
+}
+
+/** A file the report names, with a single byte range when asked (a video player seeks with them). */
+async function serveFile(req: IncomingMessage, res: ServerResponse, file: string | undefined): Promise<void> {
+  const info = file === undefined ? undefined : await stat(file).catch(() => undefined);
+  if (file === undefined || !info?.isFile()) {
+    send(res, 404, 'no such file in this report');
+    return;
+  }
+  const size = info.size;
+  const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
+  let start = 0;
+  let end = size - 1;
+  if (range && (range[1] !== '' || range[2] !== '')) {
+    start = range[1] === '' ? Math.max(0, size - Number(range[2])) : Number(range[1]);
+    end = range[1] === '' || range[2] === '' ? size - 1 : Math.min(Number(range[2]), size - 1);
+    if (start > end || start >= size) {
+      res.writeHead(416, { 'Content-Range': `bytes */${size}` });
+      return void res.end();
+    }
+  }
+  const partial = range !== null && (start > 0 || end < size - 1);
+  res.writeHead(partial ? 206 : 200, {
+    'Content-Type': TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
+    'Content-Length': String(end - start + 1),
+    'Accept-Ranges': 'bytes',
+    'Cache-Control': 'no-cache',
+    ...(partial && { 'Content-Range': `bytes ${start}-${end}/${size}` }),
+  });
+  if (req.method === 'HEAD' || size === 0) return void res.end();
+  createReadStream(file, { start, end })
+    .on('error', () => res.destroy())
+    .pipe(res);
+}
+
+async function readBody(req: IncomingMessage): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    if (bytes > MAX_BODY_BYTES) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The review server's state: its token, the current view, and the marks written one after another. */
+class Review {
+  private readonly token = randomBytes(24).toString('base64url');
+  private writes: Promise<unknown> = Promise.resolve();
+  /** The hosts the page is reached by (`127.0.0.1:PORT`, `localhost:PORT`), set once listening. */
+  hosts = new Set<string>();
+
+  constructor(
+    readonly outDir: string,
+    private view: View,
+  ) {}
+
+  async page(res: ServerResponse, head: boolean): Promise<void> {
+    this.view = await loadView(this.outDir);
+    const latest = latestMarks(await readMarks(this.outDir));
+    const nonce = randomBytes(16).toString('base64');
+    const html = [...renderReviewPage(this.view.report, latest, { token: this.token, nonce, link: (relative) => `/files/${fileId(relative)}` })].join('');
+    res.writeHead(200, {
+      'Content-Type': 'text/html; charset=utf-8',
+      'Cache-Control': 'no-store',
+      'Content-Security-Policy': `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; img-src 'self' https:; media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+    });
+    res.end(head ? undefined : html);
+  }
+
+  async marks(res: ServerResponse): Promise<void> {
+    send(res, 200, { marks: [...latestMarks(await readMarks(this.outDir)).values()] });
+  }
+
+  /** A mark from the page: only with its token (a page of another site cannot read it), checked, then saved. */
+  async post(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const result = await this.markFrom(req);
+    if ('status' in result) send(res, result.status, result.message);
+    else send(res, 200, result);
+  }
+
+  private async markFrom(req: IncomingMessage): Promise<{ mark: Mark } | { status: number; message: string }> {
+    const origin = req.headers.origin;
+    if (origin !== undefined && !this.hosts.has(origin.replace(/^http:\/\//, ''))) return { status: 403, message: 'a mark from another site is refused' };
+    const given = Buffer.from(String(req.headers['x-clipmill-token'] ?? ''));
+    const want = Buffer.from(this.token);
+    if (given.length !== want.length || !timingSafeEqual(given, want)) return { status: 403, message: 'missing or wrong token: reload the review page' };
+    if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) return { status: 415, message: 'send the mark as application/json' };
+    const text = await readBody(req);
+    if (text === undefined) return { status: 413, message: `a mark is at most ${MAX_BODY_BYTES} bytes` };
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return { status: 400, message: 'the body is not JSON' };
+    }
+    const checked = checkPostedMark(body, this.view.rows, new Date());
+    if ('status' in checked) return checked;
+    const saved = this.writes.then(async () => writeMarks(this.outDir, withMark(await readMarks(this.outDir), checked.mark)));
+    this.writes = saved.catch(() => undefined);
+    await saved;
+    return checked;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const pathname = (req.url ?? '/').split('?')[0]!;
+    const method = req.method ?? 'GET';
+    const read = method === 'GET' || method === 'HEAD';
+    const file = /^\/files\/([0-9a-f]{24})$/.exec(pathname);
+    // DNS rebinding: a page of another name resolving to 127.0.0.1 would be same-origin with us; only our own host is answered.
+    if (!this.hosts.has(req.headers.host ?? '')) send(res, 403, `unexpected Host: open http://${[...this.hosts][0]}/`);
+    else if (pathname === '/' && read) await this.page(res, method === 'HEAD');
+    else if (pathname === '/api/marks' && method === 'POST') await this.post(req, res);
+    else if (pathname === '/api/marks' && method === 'GET') await this.marks(res);
+    else if (file && read) await serveFile(req, res, this.view.files.get(file[1]!));
+    else if (pathname === '/' || pathname === '/api/marks') send(res, 405, pathname === '/' ? 'the page is read with GET' : 'GET or POST');
+    else send(res, 404, 'not found');
+  }
+
+  async settle(): Promise<void> {
+    await this.writes;
+  }
+}
+
+function failure(error: unknown): { status: number; message: string } {
+  if (error instanceof InputError) return { status: 500, message: error.problems.map(formatProblem).join('; ') };
+  return { status: 500, message: redactText(error instanceof Error ? error.message : String(error)) };
+}
+
+/** Serves the folder's review page on 127.0.0.1 (`port` 0: any free port) until closed. */
+export async function startReviewServer(outDir: string, port = 0): Promise<ReviewServer> {
+  await refuseUnsupported(outDir);
+  const review = new Review(outDir, await loadView(outDir));
+  const server = createServer((req, res) => {
+    review.handle(req, res).catch((error: unknown) => {
+      const { status, message } = failure(error);
+      if (res.headersSent) res.destroy();
+      else send(res, status, message);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  const bound = (server.address() as AddressInfo).port;
+  review.hosts = new Set([`127.0.0.1:${bound}`, `localhost:${bound}`]);
+  return {
+    url: `http://127.0.0.1:${bound}/`,
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await review.settle();
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}

@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import path from 'node:path';
+import { test } from 'node:test';
+import { chromium, type Page } from 'playwright-core';
+import { parseMarks } from '../src/review/marks.js';
+import { startReviewServer } from '../src/review/server.js';
+import { imageLink } from '../src/report/row-media.js';
+import { nightFolder, rowsYaml, startCli, tempDir } from './helpers.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// As test/browser.test.ts: CI installs Debian's chromium; a developer machine without it skips with the reason.
+const skip = !existsSync(CHROMIUM) && process.env.CI !== 'true' ? `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)` : false;
+
+/** A raw GET, its path sent as written (fetch would resolve the dots away). */
+function rawGet(base: string, rawPath: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(base);
+    const req = request({ host: url.hostname, port: url.port, path: rawPath, headers }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function launch(t: { after: (fn: () => Promise<void>) => void }) {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  t.after(() => browser.close());
+  return browser;
+}
+
+const box = (key: string) => `.review[data-key="${key}"]`;
+const verdictOf = (page: Page, key: string) => page.textContent(`${box(key)} .verdict`);
+
+test('a report never links a signed image: a remote image only by a URL with no query string or credentials', () => {
+  assert.equal(imageLink({ kind: 'url', url: 'https://cdn.example.com/a.jpg' }, '/out'), 'https://cdn.example.com/a.jpg');
+  assert.equal(imageLink({ kind: 'url', url: 'https://cdn.example.com/a.jpg?X-Amz-Signature=abc' }, '/out'), null);
+  assert.equal(imageLink({ kind: 'url', url: 'https://user:secret@cdn.example.com/a.jpg' }, '/out'), null);
+  assert.equal(imageLink({ kind: 'url', url: 'data:image/png;base64,AAAA' }, '/out'), null);
+  assert.equal(imageLink({ kind: 'file', path: '/work/images/a.jpg', written: 'images/a.jpg' }, '/work/out'), '../images/a.jpg');
+  assert.equal(imageLink({ kind: 'file', path: '/work/images/a.jpg', written: 'images/a.jpg' }, 's3://bucket/night'), null);
+});
+
+test(
+  'clipmill review in Chromium: approve one video, redo another with a note, reload: both marks show and review.json holds them',
+  { skip, timeout: 60_000 },
+  async (t) => {
+    const { night, out } = await nightFolder(t, rowsYaml(3));
+    assert.equal((await night()).exitCode, 0);
+    const server = await startReviewServer(out, 0);
+    t.after(() => server.close());
+    assert.match(server.url, /^http:\/\/127\.0\.0\.1:[1-9]\d*\/$/);
+
+    const page = await (await launch(t)).newPage();
+    await page.goto(server.url);
+    assert.equal(await verdictOf(page, 'm/r0'), 'not reviewed');
+    const loaded = await page.evaluate<number[]>(`Promise.all([...document.querySelectorAll('img.thumb')].map((img) => new Promise((resolve) => {
+    if (img.complete && img.naturalWidth > 0) return resolve(img.naturalWidth);
+    img.addEventListener('load', () => resolve(img.naturalWidth), { once: true });
+    img.addEventListener('error', () => resolve(0), { once: true });
+    img.loading = 'eager';
+  })))`);
+    assert.deepEqual(
+      loaded.map((w) => w > 0),
+      [true, true, true],
+      'the thumbnails are served',
+    );
+
+    await page.click(`${box('m/r0')} button[data-verdict="approved"]`);
+    await page.waitForSelector(`${box('m/r0')}[data-verdict="approved"]`);
+    await page.click(`${box('m/r1')} button[data-verdict="redo"]`);
+    assert.equal(await page.textContent(`${box('m/r1')} .review-error`), 'write what to change first', 'a redo needs a note');
+    await page.fill(`${box('m/r1')} textarea`, 'make the sky bluer');
+    await page.click(`${box('m/r1')} button[data-verdict="redo"]`);
+    await page.waitForSelector(`${box('m/r1')}[data-verdict="redo"]`);
+
+    await page.reload();
+    assert.equal(await verdictOf(page, 'm/r0'), 'approved');
+    assert.equal(await verdictOf(page, 'm/r1'), 'redo: make the sky bluer');
+    assert.equal(await page.inputValue(`${box('m/r1')} textarea`), 'make the sky bluer');
+    assert.equal(await verdictOf(page, 'm/r2'), 'not reviewed');
+
+    const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as { rows: { id: string; request: string }[] };
+    const requestOf = (id: string) => report.rows.find((r) => r.id === id)?.request;
+    const marks = parseMarks(await readFile(path.join(out, 'review.json'), 'utf8'), 'review.json');
+    assert.deepEqual(
+      marks.map((m) => [m.key, m.request, m.verdict, m.note]),
+      [
+        ['m/r0', requestOf('r0'), 'approved', undefined],
+        ['m/r1', requestOf('r1'), 'redo', 'make the sky bluer'],
+      ],
+    );
+
+    // The next run makes r1 again; the page then shows the new version, unmarked, with the earlier one beside it.
+    assert.equal((await night()).exitCode, 0);
+    await page.reload();
+    assert.equal(await verdictOf(page, 'm/r1'), 'not reviewed');
+    assert.match((await page.textContent(`.card[data-key="m/r1"] .prompt`)) ?? '', /row 1\s+make the sky bluer/);
+    await page.click(`.card[data-key="m/r1"] details.earlier > summary`);
+    const earlier = await page.evaluate<number>(`new Promise((resolve) => {
+    const video = document.querySelector('.card[data-key="m/r1"] details.earlier video');
+    video.addEventListener('loadedmetadata', () => resolve(video.duration), { once: true });
+    video.addEventListener('error', () => resolve(-1), { once: true });
+    video.load();
+  })`);
+    assert.ok(Math.abs(earlier - 3) < 0.1, `the earlier version plays (${earlier} s)`);
+  },
+);
+
+test('the review server: marks need the page token, bad marks get 4xx, only the files the report names are served', async (t) => {
+  const { night, out } = await nightFolder(t, rowsYaml(2));
+  await night();
+  const server = await startReviewServer(out, 0);
+  t.after(() => server.close());
+  const html = await (await fetch(server.url)).text();
+  const token = /name="clipmill-token" content="([^"]+)"/.exec(html)?.[1] ?? '';
+  const request = /data-key="m\/r0" data-request="([0-9a-f]{16})"/.exec(html)?.[1];
+  assert.ok(token.length >= 32 && request);
+  const post = (body: unknown, headers: Record<string, string> = {}) =>
+    fetch(new URL('api/marks', server.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-clipmill-token': token, ...headers },
+      body: JSON.stringify(body),
+    });
+  const good = { key: 'm/r0', request, verdict: 'approved' };
+
+  assert.equal((await post(good, { 'x-clipmill-token': '' })).status, 403, 'no token: refused');
+  assert.equal((await post(good, { 'x-clipmill-token': `${token.slice(1)}x` })).status, 403, 'a wrong token: refused');
+  assert.equal((await post(good, { origin: 'https://evil.example' })).status, 403, 'another site: refused');
+  assert.equal((await post(good, { 'content-type': 'text/plain' })).status, 415);
+  assert.equal((await post({ ...good, verdict: 'maybe' })).status, 400);
+  assert.equal((await post({ ...good, verdict: 'redo', note: ' ' })).status, 400, 'a redo needs a note');
+  assert.equal((await post({ ...good, verdict: 'redo', note: 'x'.repeat(501) })).status, 400, 'a note is capped');
+  assert.equal((await post({ ...good, key: 'm/nope' })).status, 400);
+  assert.equal((await post({ ...good, request: '0123456789abcdef' })).status, 409, 'a mark for a version the page no longer shows');
+  assert.equal(existsSync(path.join(out, 'review.json')), false, 'nothing refused was saved');
+  const saved = await post({ ...good, verdict: 'redo', note: 'warmer light' });
+  assert.equal(saved.status, 200);
+  assert.equal(((await saved.json()) as { mark: { note: string } }).mark.note, 'warmer light');
+
+  const video = /<video[^>]+src="(\/files\/[0-9a-f]+)"/.exec(html)?.[1] ?? '';
+  const played = await fetch(new URL(video, server.url), { headers: { range: 'bytes=0-99' } });
+  assert.equal(played.status, 206);
+  assert.equal((await played.arrayBuffer()).byteLength, 100);
+  for (const rawPath of [
+    '/files/../../../../etc/passwd',
+    '/files/..%2F..%2F..%2Fetc%2Fpasswd',
+    '/../.clipmill/journal.jsonl',
+    '/m/r0.mp4',
+    '/files/0123456789abcdef01234567',
+  ])
+    assert.equal((await rawGet(server.url, rawPath)).status, 404, rawPath);
+  assert.equal((await rawGet(server.url, '/', { host: 'evil.example' })).status, 403, 'another Host (DNS rebinding): refused');
+});
+
+test('clipmill review from the command line: prints its URL, stops cleanly on SIGTERM; a fleet folder is refused', async (t) => {
+  const { night, out } = await nightFolder(t, rowsYaml(1));
+  await night();
+  const { child, done } = startCli(['review', '--out', out, '--port', '0']);
+  const url = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      text += d.toString();
+      const found = /review page at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(text);
+      if (found) resolve(found[1]!);
+    });
+    child.on('exit', () => reject(new Error(`exited before listening: ${text}`)));
+  });
+  assert.equal((await fetch(url)).status, 200);
+  child.kill('SIGTERM');
+  const ended = await done;
+  assert.equal(ended.code, 0, ended.stderr);
+  assert.match(ended.stderr, /SIGTERM: stopping the review page/);
+
+  const fleet = await tempDir(t);
+  await mkdir(path.join(fleet, '.clipmill'));
+  await writeFile(path.join(fleet, '.clipmill', 'FLEET.json'), JSON.stringify({ queue: 'nightly', redis: 'redis://127.0.0.1:6379' }));
+  const refused = await startCli(['review', '--out', fleet]).done;
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /fleet "nightly".*clipmill report --redis/);
+});
