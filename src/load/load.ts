@@ -1,4 +1,4 @@
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Pipeline } from '../config/pipeline.js';
 import type { ModelProtocol } from '../model/kling-v3.js';
@@ -6,15 +6,23 @@ import type { Problem } from './problem.js';
 import { parseCsvManifest } from './csv.js';
 import { inspectImage, type ImageInfo } from './images.js';
 import type { RawDefaults, RawRow } from './raw.js';
+import { downloadManifest, formatOfDownload } from './remote.js';
 import { FAL_VOICE_IDS_MESSAGE, parseRow, type ImageUse, type Row } from './row.js';
+import { expandManifestArgs, nameProblem, type ManifestSource } from './source.js';
+import { parseXlsxManifest } from './xlsx.js';
 import { parseYamlManifest } from './yaml.js';
 
+export { display } from './source.js';
+
 export interface Manifest {
-  /** The file's base name without extension: the output subfolder and the report's `manifest`. */
+  /** The file's base name without extension (and `-<sheet>` when a sheet is picked), or a URL's given name: the output subfolder and the report's `manifest`. */
   name: string;
+  /** What loads it again: the file's absolute path (`#sheet` after it when one was picked), or a URL without its query. */
   file: string;
-  /** The file as problems name it (relative to the working folder when inside it). */
+  /** The manifest as problems name it: the file relative to the working folder when inside it, or the URL without its query. */
   shown: string;
+  /** A URL manifest's bytes as downloaded, so a run can tell the sheet changed. */
+  sha256?: string;
   rows: Row[];
 }
 
@@ -25,51 +33,41 @@ export interface LoadedManifests {
   problems: Problem[];
 }
 
-const MANIFEST_EXTENSIONS = ['.yaml', '.yml', '.csv'];
+interface RawManifest {
+  defaults: RawDefaults;
+  rows: RawRow[];
+  problems: Problem[];
+  sha256?: string;
+}
 
-/** Files named on the command line, and every manifest directly inside each folder named (sorted). */
-export async function expandManifestPaths(args: readonly string[]): Promise<{ files: string[]; problems: Problem[] }> {
-  const files: string[] = [];
-  const problems: Problem[] = [];
-  for (const arg of args) {
-    const abs = path.resolve(arg);
-    try {
-      const info = await stat(abs);
-      if (info.isDirectory()) {
-        const entries = (await readdir(abs)).filter((n) => MANIFEST_EXTENSIONS.includes(path.extname(n).toLowerCase()) && !n.startsWith('.'));
-        if (entries.length === 0) problems.push({ file: arg, line: 0, field: '', message: 'folder holds no manifests (.yaml, .yml or .csv)' });
-        files.push(...entries.sort().map((n) => path.join(abs, n)));
-      } else if (MANIFEST_EXTENSIONS.includes(path.extname(abs).toLowerCase())) {
-        files.push(abs);
-      } else {
-        problems.push({ file: arg, line: 0, field: '', message: 'not a manifest: expected a .yaml, .yml or .csv file, or a folder of them' });
-      }
-    } catch {
-      problems.push({ file: arg, line: 0, field: '', message: 'no such file or folder' });
-    }
+const failed = (shown: string, message: string): RawManifest => ({ defaults: new Map(), rows: [], problems: [{ file: shown, line: 0, field: '', message }] });
+
+/** A manifest's bytes, read by its format: YAML, CSV or a worksheet of an .xlsx. */
+async function parseBytes(bytes: Buffer, format: 'yaml' | 'csv' | 'xlsx', source: ManifestSource): Promise<RawManifest> {
+  if (source.sheet !== undefined && format !== 'xlsx')
+    return failed(source.shown, `#${source.sheet} picks a sheet of an .xlsx workbook; this manifest is ${format.toUpperCase()}`);
+  if (format === 'csv') return { defaults: new Map(), ...parseCsvManifest(bytes, source.shown) };
+  if (format === 'xlsx') return { defaults: new Map(), ...(await parseXlsxManifest(bytes, source.shown, source.sheet)) };
+  return parseYamlManifest(bytes.toString('utf8').replace(/^\uFEFF/, ''), source.shown);
+}
+
+async function readRawRows(source: ManifestSource): Promise<RawManifest> {
+  if (source.kind === 'url') {
+    // Downloaded here, once, before anything is sent: the night runs on the bytes hashed now.
+    const got = await downloadManifest(source.url);
+    if ('problem' in got) return failed(source.shown, got.problem);
+    const format = formatOfDownload(new URL(source.url), got.contentType, got.bytes);
+    if (typeof format !== 'string') return failed(source.shown, format.problem);
+    return { ...(await parseBytes(got.bytes, format, source)), sha256: got.sha256 };
   }
-  return { files: [...new Set(files)], problems };
-}
-
-export function display(file: string): string {
-  const rel = path.relative(process.cwd(), file);
-  return rel.startsWith('..') ? file : rel;
-}
-
-async function readRawRows(file: string): Promise<{ defaults: RawDefaults; rows: RawRow[]; problems: Problem[] }> {
-  const shown = display(file);
   let bytes: Buffer;
   try {
-    bytes = await readFile(file);
+    bytes = await readFile(source.path);
   } catch (error) {
-    return {
-      defaults: new Map(),
-      rows: [],
-      problems: [{ file: shown, line: 0, field: '', message: `cannot read (${(error as NodeJS.ErrnoException).code})` }],
-    };
+    return failed(source.shown, `cannot read (${(error as NodeJS.ErrnoException).code})`);
   }
-  if (path.extname(file).toLowerCase() === '.csv') return { defaults: new Map(), ...parseCsvManifest(bytes, shown) };
-  return parseYamlManifest(bytes.toString('utf8').replace(/^\uFEFF/, ''), shown);
+  const ext = path.extname(source.path).toLowerCase();
+  return parseBytes(bytes, ext === '.csv' ? 'csv' : ext === '.xlsx' ? 'xlsx' : 'yaml', source);
 }
 
 interface RowId {
@@ -129,26 +127,27 @@ function defaultVoiceProblems(defaults: RawDefaults, protocol: ModelProtocol): P
  * Defaults apply in order pipeline file < manifest `defaults:` < the row itself.
  */
 export async function loadManifests(args: readonly string[], pipeline: ManifestPipeline): Promise<LoadedManifests> {
-  const { files, problems } = await expandManifestPaths(args);
+  const { sources, problems } = await expandManifestArgs(args);
   const protocol = protocolOf(pipeline);
   problems.push(...defaultVoiceProblems(pipeline.defaults, protocol));
   const manifests: Manifest[] = [];
   const imageUses: ImageUse[] = [];
   const names = new Map<string, string>();
-  for (const file of files) {
-    const name = path.basename(file, path.extname(file));
+  for (const source of sources) {
+    const { name, shown } = source;
     const other = names.get(name.toLowerCase());
-    if (other !== undefined) {
+    const unusable = nameProblem(name);
+    if (other !== undefined || unusable !== undefined) {
       problems.push({
-        file: display(file),
+        file: shown,
         line: 0,
         field: '',
-        message: `has the same name as ${other}: both would write to the output folder "${name}/" (rename one)`,
+        message: unusable ?? `has the same name as ${other ?? ''}: both would write to the output folder "${name}/" (rename one)`,
       });
       continue;
     }
-    names.set(name.toLowerCase(), display(file));
-    const raw = await readRawRows(file);
+    names.set(name.toLowerCase(), shown);
+    const raw = await readRawRows(source);
     problems.push(...raw.problems);
     problems.push(...defaultVoiceProblems(raw.defaults, protocol));
     const defaults: RawDefaults = new Map([...pipeline.defaults, ...raw.defaults]);
@@ -162,9 +161,9 @@ export async function loadManifests(args: readonly string[], pipeline: ManifestP
       // Explicit ids count even on rows with other mistakes, so every clash shows in one pass.
       if (parsed.id !== undefined) ids.push({ id: parsed.id, idDerived: parsed.row?.idDerived ?? false, file: rawRow.file, line: rawRow.line });
     }
-    if (raw.rows.length === 0 && raw.problems.length === 0) problems.push({ file: display(file), line: 0, field: '', message: 'has no rows' });
+    if (raw.rows.length === 0 && raw.problems.length === 0) problems.push({ file: shown, line: 0, field: '', message: 'has no rows' });
     problems.push(...checkDuplicateIds(ids));
-    manifests.push({ name, file, shown: display(file), rows });
+    manifests.push({ name, file: source.file, shown, rows, ...(raw.sha256 !== undefined && { sha256: raw.sha256 }) });
   }
   const images = new Map<string, ImageInfo>();
   const inspected = new Map<string, Promise<ImageInfo | { problem: string }>>();

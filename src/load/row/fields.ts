@@ -125,6 +125,11 @@ export function readImage(raw: RawValue, field: string, out: Collector, images: 
     out.add(raw, field, `${show(s)}: only https URLs or local file paths are accepted (the provider must be able to fetch it)`);
     return undefined;
   }
+  // A sheet read from a URL has no folder, and the working folder changes with whoever runs the night.
+  if (/^https?:\/\//i.test(raw.file) && !path.isAbsolute(s)) {
+    out.add(raw, field, `${show(s)} is a relative path in a manifest read from a URL, which has no folder: use an https URL or an absolute path`);
+    return undefined;
+  }
   // Relative to the file the value was written in (a default in the pipeline file resolves beside it).
   const ref = fileRef(raw.file, s);
   images.push({ ref, field, file: raw.file, line: raw.line });

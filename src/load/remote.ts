@@ -1,0 +1,126 @@
+/** A manifest named by URL (a published Google Sheet, any https CSV or .xlsx): fetched once, capped, hashed. */
+import { createHash } from 'node:crypto';
+import { HttpClient, redactText } from '../infra/http.js';
+import { isZip } from './xlsx.js';
+
+/** A manifest of 100,000 rows is about 15 MB as CSV; anything larger is not a sheet a person edits. */
+export const MANIFEST_MAX_BYTES = 20_000_000;
+export const MANIFEST_TIMEOUT_MS = 60_000;
+/** Google's published links answer with one redirect to googleusercontent.com; a chain longer than this is a loop. */
+export const MANIFEST_MAX_REDIRECTS = 5;
+
+export interface DownloadOptions {
+  maxBytes?: number;
+  timeoutMs?: number;
+  maxRedirects?: number;
+}
+
+export interface Downloaded {
+  bytes: Buffer;
+  contentType: string | undefined;
+  sha256: string;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+const hostOf = (url: URL) => url.hostname.replace(/^\[|\]$/g, '');
+const mb = (bytes: number) => `${Math.round(bytes / 1e5) / 10} MB`;
+
+/** Pure: the format of a downloaded manifest: the path's extension, Google's `output=`, the Content-Type, else the bytes. */
+export function formatOfDownload(url: URL, contentType: string | undefined, bytes: Uint8Array): 'csv' | 'xlsx' | { problem: string } {
+  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (type === 'text/html')
+    return {
+      problem:
+        'the server answered with a web page, not a CSV or .xlsx file: for a Google Sheet use File → Share → Publish to web, pick CSV or Microsoft Excel (.xlsx), and use the link it gives',
+    };
+  const ext = /\.([a-z0-9]+)$/i.exec(url.pathname)?.[1]?.toLowerCase();
+  if (ext === 'csv' || ext === 'tsv' || ext === 'xlsx') return ext === 'xlsx' ? 'xlsx' : 'csv';
+  const output = (url.searchParams.get('output') ?? url.searchParams.get('format') ?? '').toLowerCase();
+  if (output === 'csv' || output === 'tsv' || output === 'xlsx') return output === 'xlsx' ? 'xlsx' : 'csv';
+  if (type === 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet') return 'xlsx';
+  if (type === 'text/csv' || type === 'text/tab-separated-values' || type === 'text/plain') return 'csv';
+  return isZip(bytes) ? 'xlsx' : 'csv';
+}
+
+/** Reads a body up to `maxBytes`, stopping (and closing the connection) as soon as it is over. */
+async function readCapped(body: AsyncIterable<Buffer> & { destroy(): unknown }, maxBytes: number): Promise<Buffer | { problem: string }> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += chunk.length;
+    if (total > maxBytes) {
+      body.destroy();
+      return { problem: `is larger than ${mb(maxBytes)} (the most a manifest may be): split the sheet, or download it and name the file` };
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+function statusProblem(status: number): string {
+  const hint =
+    status === 401 || status === 403
+      ? ': the file is not public (publish a Google Sheet with File → Share → Publish to web)'
+      : status === 404
+        ? ': check the link (a Google Sheet must be published: File → Share → Publish to web)'
+        : '';
+  return `cannot be downloaded: the server answered ${status}${hint}`;
+}
+
+/** Where a redirect may lead: https, or plain http on this machine (where tests and local servers are). */
+function redirectProblem(next: URL): string | undefined {
+  if (next.protocol === 'https:' || (next.protocol === 'http:' && LOOPBACK.has(hostOf(next)))) return undefined;
+  return `cannot be downloaded: it redirects to a ${next.protocol}// address (only https is followed)`;
+}
+
+/**
+ * Downloads a manifest URL, following redirects, within a size cap and one timeout for the whole transfer. Credentials
+ * written in the URL go as basic auth to its own origin only. Every problem is text without the query or the credentials.
+ */
+export async function downloadManifest(href: string, options: DownloadOptions = {}): Promise<Downloaded | { problem: string }> {
+  const { maxBytes = MANIFEST_MAX_BYTES, timeoutMs = MANIFEST_TIMEOUT_MS, maxRedirects = MANIFEST_MAX_REDIRECTS } = options;
+  const first = new URL(href);
+  const auth = first.username
+    ? `Basic ${Buffer.from(`${decodeURIComponent(first.username)}:${decodeURIComponent(first.password)}`).toString('base64')}`
+    : undefined;
+  first.username = '';
+  first.password = '';
+  // The host the user named may be on a private network; hosts it redirects to must be public (the transport's guard).
+  const client = new HttpClient({ connections: 1, allowedHosts: new Set([hostOf(first)]) });
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    let url = first;
+    for (let hop = 0; ; hop++) {
+      const headers: Record<string, string> = { accept: 'text/csv, application/vnd.openxmlformats-officedocument.spreadsheetml.sheet, */*;q=0.5' };
+      if (auth !== undefined && url.origin === first.origin) headers.authorization = auth;
+      const response = await client.open({ method: 'GET', url: url.href, headers, timeoutMs, signal });
+      const location = response.headers.location;
+      if ([301, 302, 303, 307, 308].includes(response.statusCode) && typeof location === 'string') {
+        await response.body.dump();
+        if (hop >= maxRedirects) return { problem: `cannot be downloaded: more than ${maxRedirects} redirects` };
+        url = new URL(location, url);
+        const refused = redirectProblem(url);
+        if (refused) return { problem: refused };
+        continue;
+      }
+      if (response.statusCode < 200 || response.statusCode > 299) {
+        await response.body.dump();
+        return { problem: statusProblem(response.statusCode) };
+      }
+      const length = Number(response.headers['content-length']);
+      if (length > maxBytes) {
+        response.body.destroy();
+        return { problem: `is ${mb(length)}, larger than ${mb(maxBytes)} (the most a manifest may be): split the sheet, or download it and name the file` };
+      }
+      const bytes = await readCapped(response.body, maxBytes);
+      if ('problem' in bytes) return bytes;
+      const type = response.headers['content-type'];
+      return { bytes, contentType: typeof type === 'string' ? type : undefined, sha256: createHash('sha256').update(bytes).digest('hex') };
+    }
+  } catch (error) {
+    if (signal.aborted) return { problem: `cannot be downloaded: no complete answer within ${timeoutMs / 1000} s` };
+    return { problem: `cannot be downloaded: ${redactText(error instanceof Error ? error.message : String(error))}` };
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,55 @@
+/** One worksheet cell as the value a row field gets: typed as the spreadsheet typed it, or why it cannot be read. */
+import type { CellValue } from 'exceljs';
+
+export type CellRead = { value: unknown } | { problem: string };
+
+/** Columns that name an image or a video: a linked cell there stands for its link when the link is a web address. */
+export function isLinkColumn(name: string): boolean {
+  return name === 'image' || name === 'end_image' || /^element_\d+_(frontal|references|video)$/.test(name);
+}
+
+const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+
+/**
+ * A date cell as ISO 8601 text: `2025-03-14`, or `2025-03-14T09:30:00` when it has a time. Spreadsheets store the
+ * date and time as written, with no time zone; exceljs hands them over as that wall-clock time in UTC.
+ */
+export function isoOfCellDate(date: Date): string {
+  const at = new Date(Math.round(date.getTime() / 1000) * 1000); // a stored 09:30 can come back as 09:29:59.9997
+  const day = `${pad(at.getUTCFullYear(), 4)}-${pad(at.getUTCMonth() + 1)}-${pad(at.getUTCDate())}`;
+  if (at.getUTCHours() === 0 && at.getUTCMinutes() === 0 && at.getUTCSeconds() === 0) return day;
+  return `${day}T${pad(at.getUTCHours())}:${pad(at.getUTCMinutes())}:${pad(at.getUTCSeconds())}`;
+}
+
+function plainText(text: unknown): string {
+  if (typeof text === 'string') return text;
+  if (typeof text === 'object' && text !== null && 'richText' in text && Array.isArray(text.richText))
+    return (text.richText as { text?: unknown }[]).map((run) => (typeof run.text === 'string' ? run.text : '')).join('');
+  return typeof text === 'number' || typeof text === 'boolean' ? String(text) : '';
+}
+
+function errorProblem(error: unknown): string {
+  return `the cell shows the error ${String(error)}: fix the formula or the value, or clear the cell`;
+}
+
+/** A cell's value: numbers, booleans and text as they are, dates as ISO text, formulas as their saved result, rich text as plain text. */
+export function readCell(value: CellValue, linkColumn: boolean): CellRead {
+  if (value === null || value === undefined) return { value: undefined };
+  if (typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean') return { value };
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? { problem: 'the cell holds a date that is not valid' } : { value: isoOfCellDate(value) };
+  if ('error' in value) return { problem: errorProblem(value.error) };
+  if ('formula' in value || 'sharedFormula' in value) {
+    const result = value.result;
+    // A file written by a program that does not calculate (a script, an export) has formulas without results.
+    if (result === undefined) return { problem: 'formula has no saved value; open and save the file in a spreadsheet program' };
+    return readCell(result, linkColumn);
+  }
+  if ('richText' in value) return { value: plainText(value) };
+  if ('hyperlink' in value) {
+    const text = plainText(value.text).trim();
+    const link = typeof value.hyperlink === 'string' ? value.hyperlink.trim() : '';
+    // "Hero image" linked to https://cdn…/hero.jpg in an image column means the file; elsewhere the words are meant.
+    return { value: linkColumn && /^https?:\/\//i.test(link) ? link : text || link };
+  }
+  return { problem: 'the cell holds a kind of value clipmill cannot read: type the value in plainly' };
+}
