@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { readLockStatus, readStatus } from '../src/commands/status.js';
+import { InputError } from '../src/load/problem.js';
 import { readOwnIdentity } from '../src/state/lock/proc.js';
 import type { Report } from '../src/report/build.js';
 import type { Status, StatusRow } from '../src/report/status-model.js';
@@ -70,7 +71,15 @@ test('status mid-run: the holder alive, every row of the plan, runs in flight wi
 
   // A row added to the manifest: named, status shows it pending; the next night spends only on it, and "tonight" is that night's.
   await write(dir, 'm.yaml', rowsYaml(6));
+  const journal = await readFile(path.join(out, '.clipmill', 'journal.jsonl'));
   const named = await readStatus({ manifests: [file], outDir: out, pipelineFile });
+  assert.deepEqual(await readFile(path.join(out, '.clipmill', 'journal.jsonl')), journal, 'status writes nothing');
+  const bad = await write(dir, 'bad.yaml', 'rows:\n  - {id: x, image: images/hero-landscape.jpg, duration: 5}\n');
+  await assert.rejects(readStatus({ manifests: [bad], outDir: out }), (error: unknown) => {
+    assert.ok(error instanceof InputError, 'the manifests named are validated as run does');
+    assert.deepEqual([error.problems[0]?.file, error.problems[0]?.line], [bad, 2]);
+    return true;
+  });
   assert.equal(named.source, 'manifests');
   assert.deepEqual(
     named.rows.map((r) => r.state),
