@@ -23,7 +23,7 @@ export interface Downloaded {
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 const hostOf = (url: URL) => url.hostname.replace(/^\[|\]$/g, '');
-const mb = (bytes: number) => `${Math.round(bytes / 1e5) / 10} MB`;
+const tooBig = (maxBytes: number) => `is larger than ${maxBytes / 1e6} MB (the most a manifest may be): split the sheet, or download it and name the file`;
 
 /** Pure: the format of a downloaded manifest: the path's extension, Google's `output=`, the Content-Type, else the bytes. */
 export function formatOfDownload(url: URL, contentType: string | undefined, bytes: Uint8Array): 'csv' | 'xlsx' | { problem: string } {
@@ -50,7 +50,7 @@ async function readCapped(body: AsyncIterable<Buffer> & { destroy(): unknown }, 
     total += chunk.length;
     if (total > maxBytes) {
       body.destroy();
-      return { problem: `is larger than ${mb(maxBytes)} (the most a manifest may be): split the sheet, or download it and name the file` };
+      return { problem: tooBig(maxBytes) };
     }
     chunks.push(chunk);
   }
@@ -110,7 +110,7 @@ export async function downloadManifest(href: string, options: DownloadOptions = 
       const length = Number(response.headers['content-length']);
       if (length > maxBytes) {
         response.body.destroy();
-        return { problem: `is ${mb(length)}, larger than ${mb(maxBytes)} (the most a manifest may be): split the sheet, or download it and name the file` };
+        return { problem: tooBig(maxBytes) };
       }
       const bytes = await readCapped(response.body, maxBytes);
       if ('problem' in bytes) return bytes;

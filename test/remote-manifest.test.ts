@@ -1,0 +1,227 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import ExcelJS from 'exceljs';
+import { loadManifests } from '../src/load/load.js';
+import { formatProblem, sortProblems, type Problem } from '../src/load/problem.js';
+import { downloadManifest, MANIFEST_MAX_BYTES } from '../src/load/remote.js';
+import { urlSource } from '../src/load/source.js';
+import type { Report } from '../src/report/build.js';
+import { IMAGES_DIR, envFor, fastPipeline, runCli, startSimulator, tempDir, write } from './helpers.js';
+
+const noDefaults = { defaults: new Map() };
+const TOKEN = 'tok-7f3a9c1e55';
+const hero = path.join(IMAGES_DIR, 'hero-landscape.jpg');
+const SPRING_CSV = `id,image,prompt,duration,generate_audio\nopening,${hero},Doors open,5,yes\nclose-up,${hero},The sign,3,no\n`;
+
+async function xlsxBytes(): Promise<Buffer> {
+  const book = new ExcelJS.Workbook();
+  book.addWorksheet('Main').addRows([
+    ['id', 'image', 'prompt', 'duration'],
+    ['main-a', hero, 'x', 4],
+  ]);
+  book.addWorksheet('Autumn').addRows([
+    ['id', 'image', 'prompt', 'duration', 'generate_audio'],
+    ['leaves', hero, 'Leaves fall', 6, true],
+  ]);
+  return Buffer.from(await book.xlsx.writeBuffer());
+}
+
+interface SheetServer {
+  base: string;
+  /** Bytes the server managed to write of the oversized body before the client hung up. */
+  bigSent: () => number;
+}
+
+/** A loopback server of published sheets: CSV and .xlsx, redirects, a Google-like /pub path, and every way to fail. */
+async function sheetServer(t: TestContext): Promise<SheetServer> {
+  const book = await xlsxBytes();
+  let bigSent = 0;
+  const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void> = {
+    '/sheets/spring.csv': (_q, res) => res.writeHead(200, { 'content-type': 'text/csv' }).end(SPRING_CSV),
+    '/old/spring.csv': (_q, res) => res.writeHead(302, { location: '/sheets/spring.csv' }).end(),
+    '/loop.csv': (_q, res) => res.writeHead(302, { location: '/loop.csv' }).end(),
+    '/book.xlsx': (_q, res) => res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(book),
+    '/files/download': (_q, res) => res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(book),
+    '/spreadsheets/d/e/2PACX-test/pub': (req, res) => {
+      const query = new URL(req.url ?? '', 'http://x').searchParams;
+      if (query.get('token') !== TOKEN) return void res.writeHead(403).end();
+      // Google answers its published links with a redirect to the file's host.
+      if (query.get('output') === 'csv') return void res.writeHead(307, { location: `/published/sheet?token=${TOKEN}` }).end();
+      res.writeHead(400).end();
+    },
+    '/published/sheet': (_q, res) => res.writeHead(200, { 'content-type': 'text/csv; charset=utf-8' }).end(SPRING_CSV),
+    '/missing.csv': (_q, res) => res.writeHead(404).end('no'),
+    '/login': (_q, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>sign in</html>'),
+    '/relative.csv': (_q, res) => res.writeHead(200, { 'content-type': 'text/csv' }).end('id,image,prompt,duration\na,images/hero.jpg,x,5\n'),
+    '/declared.csv': (_q, res) => res.writeHead(200, { 'content-type': 'text/csv', 'content-length': String(MANIFEST_MAX_BYTES + 1) }).write('id\n'),
+    '/big.csv': (_q, res) => {
+      // Chunked, no length: the client must stop reading at the cap, not after 40 MB.
+      const chunk = Buffer.alloc(64 * 1024, 'a');
+      const more = () => {
+        while (bigSent < 2 * MANIFEST_MAX_BYTES && !res.destroyed) {
+          bigSent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', more);
+        }
+        res.end();
+      };
+      res.writeHead(200, { 'content-type': 'text/csv' });
+      more();
+    },
+    '/slow.csv': () => {}, // never answers
+  };
+  const server = createServer((req, res) => {
+    const route = routes[new URL(req.url ?? '', 'http://x').pathname];
+    if (route) route(req, res);
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bigSent: () => bigSent };
+}
+
+const said = (problems: readonly Problem[]) => sortProblems(problems).map(formatProblem);
+
+test('a URL manifest is named from the argument only: name=, else the last path part; Google links and generic parts need name=', () => {
+  const google = 'https://docs.google.com/spreadsheets/d/e/2PACX-1vQ/pub?gid=0&single=true&output=csv';
+  const named = (arg: string) => {
+    const s = urlSource(arg);
+    return 'message' in s ? `${s.file}: ${s.message}` : `${s.name} | ${s.shown} | ${s.sheet ?? '-'}`;
+  };
+  assert.equal(named(`spring-launch=${google}`), 'spring-launch | https://docs.google.com/spreadsheets/d/e/2PACX-1vQ/pub | -');
+  assert.equal(
+    named(google),
+    "https://docs.google.com/spreadsheets/d/e/2PACX-1vQ/pub: a Google Sheets link does not say the sheet's name: write the manifest's name (its output folder and journal key) before the URL, as in spring-launch=https://…",
+  );
+  assert.match(
+    named('https://cdn.example.com/export?format=csv&sig=abc'),
+    /^https:\/\/cdn\.example\.com\/export: the URL's last part "export" is not a usable name/,
+  );
+  assert.match(named('https://cdn.example.com/'), /the URL's last part "" is not a usable name/);
+  assert.equal(
+    named('https://cdn.example.com/campaigns/retail%20EU.csv?X-Amz-Signature=abc'),
+    'retail EU | https://cdn.example.com/campaigns/retail%20EU.csv | -',
+  );
+  assert.equal(
+    named('https://cdn.example.com/book.xlsx?sig=1#Autumn%202025'),
+    'book-Autumn 2025 | https://cdn.example.com/book.xlsx#Autumn 2025 | Autumn 2025',
+  );
+  assert.equal(named('https://user:hunter2secret@cdn.example.com/a.csv'), 'a | https://cdn.example.com/a.csv | -');
+  assert.equal(
+    named('http://example.com/a.csv?t=1'),
+    'http://example.com/a.csv: only https URLs are read (plain http only from this machine: 127.0.0.1, localhost, ::1)',
+  );
+  assert.equal(named('http://127.0.0.1:8080/a.csv'), 'a | http://127.0.0.1:8080/a.csv | -');
+  assert.match(named('bad/name=https://cdn.example.com/a.csv'), /^bad\/name=https:/, 'a "/" is no name: the whole argument is a URL, refused as one');
+  assert.match(named('../x=https://cdn.example.com/a.csv'), /not a valid URL|cannot be a folder name/);
+});
+
+test('URL manifests load once: CSV, a redirect, an .xlsx sheet picked with #, a sniffed workbook, a Google-style /pub link; the sha256 of the bytes is kept', async (t) => {
+  const { base } = await sheetServer(t);
+  const { manifests, problems } = await loadManifests(
+    [
+      `${base}/sheets/spring.csv?sig=${TOKEN}`,
+      `moved=${base}/old/spring.csv`,
+      `${base}/book.xlsx#Autumn`,
+      `sniffed=${base}/files/download?id=7`,
+      `google=${base}/spreadsheets/d/e/2PACX-test/pub?output=csv&token=${TOKEN}`,
+    ],
+    noDefaults,
+  );
+  assert.deepEqual(problems, []);
+  assert.deepEqual(
+    manifests.map((m) => [m.name, m.shown, m.rows.map((r) => `${r.id}@${r.line}`).join(' ')]),
+    [
+      ['spring', `${base}/sheets/spring.csv`, 'opening@2 close-up@3'],
+      ['moved', `${base}/old/spring.csv`, 'opening@2 close-up@3'],
+      ['book-Autumn', `${base}/book.xlsx#Autumn`, 'leaves@2'],
+      ['sniffed', `${base}/files/download`, 'main-a@2'],
+      ['google', `${base}/spreadsheets/d/e/2PACX-test/pub`, 'opening@2 close-up@3'],
+    ],
+  );
+  const sha = createHash('sha256').update(SPRING_CSV).digest('hex');
+  assert.equal(manifests[0]?.sha256, sha);
+  assert.equal(manifests[4]?.sha256, sha);
+  assert.equal(manifests[4]?.file, `${base}/spreadsheets/d/e/2PACX-test/pub`, 'what the plan records: no query');
+  const leaves = manifests[2]?.rows[0]?.request;
+  assert.deepEqual([leaves?.durationSeconds, leaves?.generateAudio], [6, true]);
+  assert.ok(manifests.every((m) => !JSON.stringify(m).includes(TOKEN)));
+});
+
+test('URL manifests that cannot be read are problems, without the query: too big (streamed or declared), 404, a redirect loop, a web page, relative images', async (t) => {
+  const server = await sheetServer(t);
+  const { base } = server;
+  const { problems } = await loadManifests(
+    [
+      `${base}/big.csv?token=${TOKEN}`,
+      `${base}/declared.csv`,
+      `${base}/missing.csv?token=${TOKEN}`,
+      `${base}/loop.csv`,
+      `page=${base}/login?next=${TOKEN}`,
+      `${base}/relative.csv`,
+      `${base}/sheets/spring.csv#Autumn`,
+    ],
+    noDefaults,
+  );
+  assert.deepEqual(said(problems), [
+    `${base}/big.csv: is larger than 20 MB (the most a manifest may be): split the sheet, or download it and name the file`,
+    `${base}/declared.csv: is larger than 20 MB (the most a manifest may be): split the sheet, or download it and name the file`,
+    `${base}/login: the server answered with a web page, not a CSV or .xlsx file: for a Google Sheet use File → Share → Publish to web, pick CSV or Microsoft Excel (.xlsx), and use the link it gives`,
+    `${base}/loop.csv: cannot be downloaded: more than 5 redirects`,
+    `${base}/missing.csv: cannot be downloaded: the server answered 404: check the link (a Google Sheet must be published: File → Share → Publish to web)`,
+    `${base}/relative.csv:2: image: "images/hero.jpg" is a relative path in a manifest read from a URL, which has no folder: use an https URL or an absolute path`,
+    `${base}/sheets/spring.csv#Autumn: #Autumn picks a sheet of an .xlsx workbook; this manifest is CSV`,
+  ]);
+  assert.ok(server.bigSent() < 2 * MANIFEST_MAX_BYTES, `reading stopped at the cap (the server wrote ${server.bigSent()} bytes)`);
+  assert.ok(!JSON.stringify(problems).includes(TOKEN));
+});
+
+test('a URL that never answers is given up after the timeout', async (t) => {
+  const { base } = await sheetServer(t);
+  const started = Date.now();
+  const got = await downloadManifest(`${base}/slow.csv`, { timeoutMs: 150 });
+  assert.deepEqual(got, { problem: 'cannot be downloaded: no complete answer within 0.15 s' });
+  assert.ok(Date.now() - started < 5000);
+});
+
+/** Every file under a folder, as text (journal, reports, videos' names). */
+async function allText(dir: string): Promise<string> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  const texts = await Promise.all(entries.filter((e) => e.isFile() && !e.name.endsWith('.mp4')).map((e) => readFile(path.join(e.parentPath, e.name), 'utf8')));
+  return texts.join('\n');
+}
+
+test('clipmill run on a published sheet URL: videos in <name>/, the report names the URL without its query, and the token is nowhere', async (t) => {
+  const sheets = await sheetServer(t);
+  const simulator = await startSimulator(t, { concurrency: 4 });
+  const dir = await tempDir(t);
+  const pipeline = await write(dir, 'pipeline.yaml', fastPipeline());
+  const url = `spring=${sheets.base}/spreadsheets/d/e/2PACX-test/pub?output=csv&token=${TOKEN}`;
+  const out = path.join(dir, 'out');
+  const run = await runCli(['run', url, '--pipeline', pipeline, '--out', out], { env: envFor(simulator), cwd: dir });
+  assert.equal(run.code, 0, run.stderr);
+  assert.deepEqual((await readdir(path.join(out, 'spring'))).filter((f) => f.endsWith('.mp4')).sort(), ['close-up.mp4', 'opening.mp4']);
+  const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as Report;
+  assert.deepEqual(
+    report.rows.map((r) => [r.manifest, r.id, r.file, r.status]),
+    [
+      ['spring', 'opening', `${sheets.base}/spreadsheets/d/e/2PACX-test/pub`, 'done'],
+      ['spring', 'close-up', `${sheets.base}/spreadsheets/d/e/2PACX-test/pub`, 'done'],
+    ],
+  );
+  const everything = `${run.stdout}\n${run.stderr}\n${await allText(out)}`;
+  assert.ok(!everything.includes(TOKEN), 'the query string reached the output, a report or the journal');
+  assert.ok(!everything.includes('output=csv'));
+
+  // A second night reads the sheet again and pays for nothing new.
+  const again = await runCli(['run', url, '--pipeline', pipeline, '--out', out], { env: envFor(simulator), cwd: dir });
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(simulator.created.length, 2);
+});
