@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { HttpClient, redactText } from '../infra/http.js';
 import { isZip } from './xlsx.js';
 
-/** A manifest of 100,000 rows is about 15 MB as CSV; anything larger is not a sheet a person edits. */
+/** A manifest of 100,000 rows is about 11 MB as CSV; anything larger is not a sheet a person edits. */
 export const MANIFEST_MAX_BYTES = 20_000_000;
 export const MANIFEST_TIMEOUT_MS = 60_000;
 /** Google's published links answer with one redirect to googleusercontent.com; a chain longer than this is a loop. */

@@ -124,7 +124,12 @@ export async function expandManifestArgs(args: readonly string[]): Promise<{ sou
       else sources.push(source);
       continue;
     }
-    const { path: written, sheet } = splitSheet(arg);
+    // A file whose own name holds ".xlsx#" is that file, not a sheet of another.
+    const exists = await stat(arg).then(
+      () => true,
+      () => false,
+    );
+    const { path: written, sheet } = exists ? { path: arg, sheet: undefined } : splitSheet(arg);
     const abs = path.resolve(written);
     const ext = path.extname(abs).toLowerCase();
     try {
