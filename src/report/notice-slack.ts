@@ -1,4 +1,12 @@
-import type { NoticeRow } from './notify.js';
+/** A row a notice names: failed, paid but its video not here (owed), or a create whose answer was lost. */
+export interface NoticeRow {
+  manifest: string;
+  id: string;
+  status: 'failed' | 'owed' | 'unknown';
+  file: string;
+  line: number;
+  reason: string;
+}
 
 /** Slack's documented limits: a section's text, and the blocks of one message. */
 export const SLACK_TEXT_CHARS = 3000;

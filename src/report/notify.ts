@@ -3,7 +3,9 @@ import { redactText } from '../infra/http.js';
 import { formatUsd, usdToMicros } from '../money/cost.js';
 import type { Logger } from '../infra/log.js';
 import type { Report, ReportRow } from './build.js';
-import { slackNotice, type SlackNotice } from './notice-slack.js';
+import { slackNotice, type NoticeRow, type SlackNotice } from './notice-slack.js';
+
+export type { NoticeRow } from './notice-slack.js';
 import type { Outcome } from './summary.js';
 
 /** Rows a notice names; the rest are counted ("and N more"). */
@@ -12,16 +14,6 @@ export const NOTICE_ROWS = 10;
 const REASON_CHARS = 150;
 /** Discord refuses a `content` longer than this. */
 const DISCORD_CHARS = 2000;
-
-/** A row that needs someone: failed, paid but its video not here (owed), or a create whose answer was lost. */
-export interface NoticeRow {
-  manifest: string;
-  id: string;
-  status: 'failed' | 'owed' | 'unknown';
-  file: string;
-  line: number;
-  reason: string;
-}
 
 /** A JSON body chat tools accept as it is: `text` (Slack, Teams, Mattermost, Google Chat), `content` (Discord), plus the figures. */
 export interface Notice {
