@@ -225,3 +225,40 @@ test('clipmill run on a published sheet URL: videos in <name>/, the report names
   assert.equal(again.code, 0, again.stderr);
   assert.equal(simulator.created.length, 2);
 });
+
+test('a sheet changed between nights is seen: its sha256 is in the journal, the run says so, and only the edited row is paid', async (t) => {
+  let csv = SPRING_CSV;
+  const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/csv' }).end(csv));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const url = `spring=http://127.0.0.1:${(server.address() as AddressInfo).port}/pub?token=${TOKEN}`;
+  const simulator = await startSimulator(t);
+  const dir = await tempDir(t);
+  const night = async () => {
+    const lines: string[] = [];
+    const { runManifests } = await import('../src/commands/run.js');
+    const result = await runManifests({
+      manifests: [url],
+      pipelineFile: await write(dir, 'pipeline.yaml', fastPipeline()),
+      outDir: path.join(dir, 'out'),
+      env: envFor(simulator),
+      print: () => {},
+      logLine: (line) => lines.push(line),
+    });
+    return { result, log: lines.join('\n') };
+  };
+  const first = await night();
+  assert.equal(first.result.exitCode, 0);
+  assert.doesNotMatch(first.log, /changed since the last run/);
+  csv = SPRING_CSV.replace('The sign', 'The sign lit up');
+  const second = await night();
+  assert.match(second.log, /127.0.0.1:\d+\/pub changed since the last run \(sha256 [0-9a-f]{12} → [0-9a-f]{12}\)/);
+  assert.equal(simulator.created.length, 3, 'the unchanged row is not paid again');
+  const journal = await readFile(path.join(dir, 'out', '.clipmill', 'journal.jsonl'), 'utf8');
+  const recorded = journal
+    .split('\n')
+    .filter((line) => line.includes('"planned"'))
+    .map((line) => (JSON.parse(line) as { manifests: { sha256?: string }[] }).manifests[0]?.sha256);
+  assert.deepEqual(recorded, [createHash('sha256').update(SPRING_CSV).digest('hex'), createHash('sha256').update(csv).digest('hex')]);
+  assert.ok(!journal.includes(TOKEN), 'the query is not in the journal');
+});

@@ -86,7 +86,9 @@ export async function reportFromReplay(replay: Replay, outDir: string, source: s
     key: i.key,
     request: i.request,
     action:
-      i.action === 'over_budget' || i.action === 'not_selected' ? i.action : actionFor(states.get(i.key)?.request === i.request ? states.get(i.key) : undefined, false, true, false),
+      i.action === 'over_budget' || i.action === 'not_selected'
+        ? i.action
+        : actionFor(states.get(i.key)?.request === i.request ? states.get(i.key) : undefined, false, true, false),
     estimateMicros: i.estimateMicros,
     changed: i.changed,
     row: { ...i.row, file: i.row.file ?? planned.manifests.find((m) => m.name === i.row.manifest)?.shown ?? i.row.manifest },

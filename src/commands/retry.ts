@@ -1,6 +1,7 @@
 import { access } from 'node:fs/promises';
 import { resolvePipeline } from '../config/pipeline.js';
 import { InputError } from '../load/problem.js';
+import { splitSheet } from '../load/source.js';
 import { Journal } from '../state/journal.js';
 import { outDirOf, type RunOptions } from './prepare.js';
 import { runManifests, type RunResult } from './run.js';
@@ -32,7 +33,7 @@ async function manifestsOfLastRun(outDir: string, provider: string, rows: readon
     const remote = /^https?:/i.test(manifest.file) || /^https?:/i.test(manifest.shown);
     const readable =
       !remote &&
-      (await access(manifest.file).then(
+      (await access(splitSheet(manifest.file).path).then(
         () => true,
         () => false,
       ));

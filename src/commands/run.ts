@@ -13,7 +13,7 @@ import type { Plan } from '../plan/plan.js';
 import { configuredHosts, openProvider } from '../providers/index.js';
 import { buildReport, type Report, type ReportExtras } from '../report/build.js';
 import type { Manifest } from '../load/load.js';
-import type { RowState } from '../lifecycle/events.js';
+import type { PlannedManifest, RowState } from '../lifecycle/events.js';
 import type { RowSelection } from '../plan/select.js';
 import { noticeFor, sendNotice } from '../report/notify.js';
 import { decideOutcome, EXIT, renderSummary } from '../report/summary.js';
@@ -109,12 +109,26 @@ export async function runManifests(options: RunOptions): Promise<RunResult> {
     if (removed.length > 0) log.info('cleanup', `removed ${removed.length} partial download${removed.length === 1 ? '' : 's'} left by an interrupted run`);
     const { plan, money, left } = await planFor(prepared, store.replay, options, log);
     for (const { key, why } of left) log.warn('not_retried', `${key} ${why}`, { row: key });
+    logChangedSheets(prepared, store.replay.lastPlan?.manifests ?? [], log);
     log.info('plan', describePlan(plan));
     if (refuseOverBudget(prepared, plan, money, options, print)) return { exitCode: EXIT.stopped, plan };
     await recordPlan(store, prepared, plan);
     return await execute(prepared, plan, store, money, { env, print, json, log, signal, startedAtMs });
   } finally {
     logCompaction(await store.finish(), log);
+  }
+}
+
+/** A manifest read from a URL whose bytes differ from the last run's: said once, before its edited rows are paid as new versions. */
+function logChangedSheets(prepared: Prepared, before: readonly PlannedManifest[], log: Logger): void {
+  for (const m of prepared.loaded.manifests) {
+    const last = before.find((b) => b.name === m.name)?.sha256;
+    if (m.sha256 !== undefined && last !== undefined && last !== m.sha256)
+      log.info(
+        'manifest_changed',
+        `${m.shown} changed since the last run (sha256 ${last.slice(0, 12)} → ${m.sha256.slice(0, 12)}): edited rows are new versions`,
+        { manifest: m.name },
+      );
   }
 }
 
@@ -136,7 +150,7 @@ async function recordPlan(store: LocalStore, prepared: Prepared, plan: Plan): Pr
 
 /** Tonight's plan as the journal records it. */
 export function planToRecord(prepared: Prepared, plan: Plan): Pick<RecordedPlan, 'provider' | 'manifests' | 'items'> {
-  const manifests = prepared.loaded.manifests.map((m) => ({ name: m.name, file: m.file, shown: m.shown }));
+  const manifests = prepared.loaded.manifests.map((m) => ({ name: m.name, file: m.file, shown: m.shown, ...(m.sha256 !== undefined && { sha256: m.sha256 }) }));
   const items = plan.items.map((item) => ({
     key: item.key,
     request: item.request,
@@ -241,7 +255,12 @@ async function execute(prepared: Prepared, plan: Plan, store: LocalStore, money:
     store.rows(),
     pipeline.provider,
     store.session,
-    { billed: store.replay.billedRuns(), missingOutputs: await findDamagedOutputs(outDir, store.rows(), keys), costAlertFactor: pipeline.costAlertFactor, outDir },
+    {
+      billed: store.replay.billedRuns(),
+      missingOutputs: await findDamagedOutputs(outDir, store.rows(), keys),
+      costAlertFactor: pipeline.costAlertFactor,
+      outDir,
+    },
   ] as const;
   const report = buildReport(loaded.manifests, plan.items, ...reportArgs);
   const files = await writeAndLog(report, outDir, io.log);

@@ -27,6 +27,7 @@ export interface LogEvents {
   skipped_manifests: Free;
   output_damaged: Free;
   not_retried: Free;
+  manifest_changed: Free;
   lock_taken_over: Free;
   lock_lost: Free;
   heartbeat: Free;

@@ -46,6 +46,8 @@ export interface PlannedManifest {
   name: string;
   file: string;
   shown: string;
+  /** A manifest read from a URL: the sha256 of the bytes it answered, so a sheet changed between nights is seen. */
+  sha256?: string;
 }
 
 /** A plan item as recorded: the row as validated, and what the run decided for it. */
