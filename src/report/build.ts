@@ -135,7 +135,8 @@ function statusOf(state: RowState | undefined, missing: boolean): RowStatus {
 
 function errorOf(state: RowState | undefined, item: WorkItem, missing: boolean): string | null {
   if (item.action === 'over_budget' && (state === undefined || state.status === 'pending')) return 'not submitted: it did not fit the budget (--partial)';
-  if (item.action === 'not_selected' && (state === undefined || state.status === 'pending')) return 'not submitted: not selected tonight (--only, or clipmill retry left it)';
+  if (item.action === 'not_selected' && (state === undefined || state.status === 'pending'))
+    return 'not submitted: not selected tonight (--only, or clipmill retry left it)';
   if (state?.status === 'downloaded' && missing)
     return `paid for, but ${state.output?.path ?? 'its video'} is missing or changed on disk and could not be fetched again: run again to download it from the same run`;
   switch (state?.status) {
