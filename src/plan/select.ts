@@ -16,9 +16,6 @@ export interface LeftAlone {
   why: string;
 }
 
-/** Actions that may pay for a new run: a row not selected does neither. Re-attaching and downloading are always done (never paid again, and a result left at the provider expires). */
-const SPENDS = new Set(['submit', 'unknown']);
-
 function globPart(part: string): RegExp {
   const body = part
     .replace(/[.+^${}()|[\]\\]/g, '\\$&')
@@ -57,6 +54,7 @@ export function parseSelection(patterns: readonly string[], source: string, retr
   return { selection: { patterns: [...patterns], matches, retry }, problems };
 }
 
+/** A row left out does nothing that may pay for a new run (submit, or look up a lost create); re-attaching and downloading are always done: never paid again, and a result left at the provider expires. */
 function leaveAlone(item: WorkItem): WorkItem {
   return item.action === 'submit' || item.action === 'unknown' ? { ...item, action: 'not_selected', wanted: item.action } : item;
 }
