@@ -198,3 +198,14 @@ test('an unexpected error exits 4 from the real CLI, in one line without the sta
     assert.doesNotMatch(traced.stderr, new RegExp(secret));
   }
 });
+
+test('a pipeline file with a YAML mistake is reported at the line of the mistake, not where the parser gave up', async (t) => {
+  const dir = await tempDir(t);
+  const file = await write(dir, 'pipeline.yaml', 'provider: runflow\noutput:\n  dir: "nightly\nconcurrency: 4\nrequests_per_minute: 60\n');
+  await assert.rejects(resolvePipeline({ pipelineFile: file }, {}), (e: unknown) => {
+    assert.ok(e instanceof InputError);
+    assert.equal(e.problems[0]?.line, 3, JSON.stringify(e.problems));
+    assert.match(e.problems[0]?.message ?? '', /YAML syntax/);
+    return true;
+  });
+});

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { LineCounter, parseDocument, isMap, type Node } from 'yaml';
 import type { z } from 'zod';
 import type { RawDefaults, RawValue } from '../load/raw.js';
-import { defaultsProblems, readYamlMap, yamlMessage } from '../load/yaml.js';
+import { defaultsProblems, readYamlMap } from '../load/yaml.js';
+import { syntaxErrors } from '../load/yaml-errors.js';
 import { InputError, type Problem } from '../load/problem.js';
 import { checkBaseUrl, envProblems, envSettings } from './env.js';
 import { overrideProblems, SETTING_FLAGS, type SettingOverrides } from './flags.js';
@@ -67,7 +68,8 @@ async function readPipelineFile(file: string): Promise<PipelineFile> {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new InputError(doc.errors.map((e) => ({ file, line: e.linePos?.[0].line ?? 0, field: '', message: `YAML syntax: ${yamlMessage(e.message)}` })));
+    // The line of the mistake (an unclosed quote where it opens), as for manifests.
+    throw new InputError(syntaxErrors(doc, text, lines).map((e) => ({ file, line: e.line, field: '', message: `YAML syntax: ${e.message}` })));
   }
   const lineAt = (at: PropertyKey[]): number => {
     for (let n = at.length; n >= 0; n--) {
