@@ -4,7 +4,9 @@ import path from 'node:path';
 import { test } from 'node:test';
 import ExcelJS from 'exceljs';
 import { runManifests } from '../src/commands/run.js';
+import { defaultPipeline } from '../src/config/pipeline.js';
 import { loadManifests } from '../src/load/load.js';
+import { loadValidated } from '../src/load/validate.js';
 import { formatProblem, sortProblems, type Problem } from '../src/load/problem.js';
 import { parseXlsxManifest } from '../src/load/xlsx.js';
 import type { Report } from '../src/report/build.js';
@@ -189,6 +191,16 @@ test('a folder takes .xlsx beside YAML and CSV, skips Excel owner files (~$) and
       ['calc.ods', '.ods workbooks are not read: open it and save it as .xlsx (Excel Workbook) or CSV'],
       ['legacy.xls', '.xls workbooks are not read: open it and save it as .xlsx (Excel Workbook) or CSV'],
     ],
+  );
+  // --skip-invalid sets an unreadable workbook aside as it does a manifest with mistakes: the rest of the night runs.
+  const skipping = await loadValidated([dir], defaultPipeline(), true);
+  assert.deepEqual(
+    skipping.manifests.map((m) => m.name),
+    ['promo', 'retail'],
+  );
+  assert.deepEqual(
+    skipping.skipped.map((p) => path.basename(p.file)),
+    ['calc.ods', 'legacy.xls'],
   );
 });
 

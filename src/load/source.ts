@@ -109,6 +109,11 @@ async function folderSources(arg: string, abs: string, problems: Problem[]): Pro
   return found.map((n) => fileSource(path.join(abs, n)));
 }
 
+/** A workbook in a format we do not read (.xls, .ods…): a manifest that cannot be read, which `--skip-invalid` may set aside. */
+export function isOtherSpreadsheet(file: string): boolean {
+  return OTHER_SPREADSHEETS.includes(path.extname(file).toLowerCase());
+}
+
 function otherSpreadsheetMessage(file: string): string {
   return `${path.extname(file)} workbooks are not read: open it and save it as .xlsx (Excel Workbook) or CSV`;
 }

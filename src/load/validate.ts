@@ -1,6 +1,7 @@
 import type { Pipeline } from '../config/pipeline.js';
 import { loadManifests, type LoadedManifests } from './load.js';
 import { InputError, sortProblems, type Problem } from './problem.js';
+import { isOtherSpreadsheet } from './source.js';
 
 /**
  * Loads and validates manifests against the pipeline; every problem found, or InputError. With
@@ -11,7 +12,7 @@ export async function loadValidated(manifestArgs: string[], pipeline: Pipeline, 
   const loaded = await loadManifests(manifestArgs, pipeline);
   if (loaded.problems.length === 0) return { ...loaded, skipped: [] };
   const manifestFiles = new Set(loaded.manifests.map((m) => m.shown));
-  const ownedByOneManifest = (p: Problem) => manifestFiles.has(p.file) || manifestArgs.includes(p.file);
+  const ownedByOneManifest = (p: Problem) => manifestFiles.has(p.file) || manifestArgs.includes(p.file) || isOtherSpreadsheet(p.file);
   if (!skipInvalid || !loaded.problems.every(ownedByOneManifest)) throw new InputError(loaded.problems);
   const invalid = new Set(loaded.problems.map((p) => p.file));
   const manifests = loaded.manifests.filter((m) => !invalid.has(m.shown));
