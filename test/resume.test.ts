@@ -94,7 +94,7 @@ test('a row edited in the manifest is generated again and its earlier video is k
   );
   const second = await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), ...quiet });
   assert.equal(second.exitCode, 0);
-  assert.deepEqual(second.plan?.counts, { done: 1, reattach: 0, download: 0, submit: 1, failed: 0, unknown: 0, over_budget: 0 });
+  assert.deepEqual(second.plan?.counts, { done: 1, reattach: 0, download: 0, submit: 1, failed: 0, unknown: 0, over_budget: 0, not_selected: 0 });
   const files = (await readdir(path.join(out, 'm'))).filter((f) => f.endsWith('.mp4')).sort();
   assert.equal(files.length, 3, files.join(', '));
   const archived = files.find((f) => /^hero\.[0-9a-f]{8}\.mp4$/.test(f));
