@@ -66,8 +66,14 @@ function jsonLogWanted(argv: readonly string[]): boolean {
   return argv.some((arg, i) => arg === '--log=json' || (arg === '--log' && argv[i + 1] === 'json'));
 }
 
+function ignoreClosedPipe(error: NodeJS.ErrnoException): void {
+  if (error.code !== 'EPIPE') throw error;
+}
+
 /** The only place that ends the process's work: every error becomes its exit code and its lines on stderr (redacted). */
 async function main(argv: string[]): Promise<void> {
+  // A reader that went away (`clipmill run --help | head`) is not an error of ours: a run goes on, journaled, without its output.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', ignoreClosedPipe);
   // Whatever command runs, the keys in the environment never reach its output (a report rebuilt from an old journal included).
   for (const name of ['RUNFLOW_API_KEY', 'FAL_KEY']) {
     const key = process.env[name]?.trim();

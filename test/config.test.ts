@@ -13,7 +13,7 @@ import { EXIT } from '../src/report/summary.js';
 import { JournalWriteError } from '../src/state/disk-write.js';
 import { LockContestedError, LockedError } from '../src/state/lock.js';
 import { simulatorOptionsSchema } from '../src/simulator/options.js';
-import { runCli, tempDir, write } from './helpers.js';
+import { runCli, startCli, tempDir, write } from './helpers.js';
 
 test('a flag that overrides a pipeline setting is checked by that setting: the error names the flag and what it allows', async (t) => {
   const dir = await tempDir(t);
@@ -208,4 +208,13 @@ test('a pipeline file with a YAML mistake is reported at the line of the mistake
     assert.match(e.problems[0]?.message ?? '', /YAML syntax/);
     return true;
   });
+});
+
+test('a reader that goes away early (clipmill run --help | head) is not a crash: exit 0, no EPIPE stack', async () => {
+  const { child, done } = startCli(['run', '--help']);
+  // Closed before the child writes: its help text meets a pipe with no reader.
+  child.stdout?.destroy();
+  const result = await done;
+  assert.equal(result.code, 0, result.stderr);
+  assert.doesNotMatch(result.stderr, /EPIPE|Unhandled/);
 });
