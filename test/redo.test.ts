@@ -8,7 +8,8 @@ import { InputError } from '../src/load/problem.js';
 import type { Row } from '../src/load/row.js';
 import type { Report } from '../src/report/build.js';
 import { latestMarks, parseMarks, renderMarks, withMark, writeMarks, type Mark } from '../src/review/marks.js';
-import { redoChain, withNote } from '../src/review/redo.js';
+import { effectiveRow, withNote } from '../src/review/redo.js';
+import type { RowState } from '../src/lifecycle/events.js';
 import { nightFolder, rowsYaml } from './helpers.js';
 
 const AT = '2026-01-02T03:04:05.000Z';
@@ -43,28 +44,32 @@ test('review.json: one mark per line, read back; the later mark for a version wi
   );
 });
 
+const ROW = {
+  manifest: 'm',
+  id: 'a',
+  file: 'm.yaml',
+  line: 2,
+  idDerived: false,
+  request: { prompt: 'sunrise', durationSeconds: 5, generateAudio: false },
+} as Row;
+const hashOf = (r: Row) => `h:${r.request.prompt}`;
+const stateAt = (request: string, status: RowState['status'] = 'downloaded'): RowState => ({ key: 'm/a', request, status, attempts: 1, runId: 'run' });
+
 test('the redo rule: notes chain version by version; an approval or a mark of another version changes nothing', () => {
-  const row = {
-    manifest: 'm',
-    id: 'a',
-    file: 'm.yaml',
-    line: 2,
-    idDerived: false,
-    request: { prompt: 'sunrise', durationSeconds: 5, generateAudio: false },
-  } as Row;
-  const hashOf = (r: Row) => `h:${r.request.prompt}`;
-  const chain = redoChain(
-    row,
+  const chain = effectiveRow(
+    ROW,
     latestMarks([mark('m/a', 'h:sunrise', 'redo', 'warmer'), mark('m/a', 'h:sunrise\n\nwarmer', 'redo', 'slower'), mark('m/b', 'h:sunrise', 'redo', 'no')]),
+    {},
     hashOf,
   );
   assert.equal(chain.row.request.prompt, 'sunrise\n\nwarmer\n\nslower');
   assert.deepEqual(chain.notes, ['warmer', 'slower']);
-  assert.equal(redoChain(row, latestMarks([mark('m/a', 'h:sunrise', 'approved')]), hashOf).row, row);
-  assert.equal(redoChain(row, latestMarks([mark('m/a', 'h:other', 'redo', 'x')]), hashOf).row, row);
+  assert.deepEqual(chain.row.review, { base: 'h:sunrise', notes: ['warmer', 'slower'] }, "the row carries what tonight's plan records");
+  assert.equal(effectiveRow(ROW, latestMarks([mark('m/a', 'h:sunrise', 'approved')]), {}, hashOf).row, ROW);
+  assert.equal(effectiveRow(ROW, latestMarks([mark('m/a', 'h:other', 'redo', 'x')]), {}, hashOf).row, ROW);
   const shots = withNote(
     {
-      ...row.request,
+      ...ROW.request,
       prompt: undefined,
       multiPrompt: [
         { prompt: 'one', durationSeconds: 2 },
@@ -78,6 +83,24 @@ test('the redo rule: notes chain version by version; an approval or a mark of an
     ['one\n\nn', 'two\n\nn'],
     'a multi-shot row: the note goes to every shot',
   );
+});
+
+test('the redo rule: notes the journal acted on are permanent; a later mark on a version it moved past changes nothing', () => {
+  const recorded = { base: 'h:sunrise', notes: ['warmer', 'slower'] };
+  const none = latestMarks([]);
+  const at = (request: string, marks = none) => effectiveRow(ROW, marks, { state: stateAt(request), recorded }, hashOf);
+  assert.equal(at('h:sunrise\n\nwarmer').row.request.prompt, 'sunrise\n\nwarmer', 'review.json lost: the version the journal is at is kept');
+  assert.equal(at('h:sunrise\n\nwarmer\n\nslower').row.request.prompt, 'sunrise\n\nwarmer\n\nslower');
+  const approvedBase = latestMarks([mark('m/a', 'h:sunrise', 'approved')]);
+  assert.equal(at('h:sunrise\n\nwarmer', approvedBase).row.request.prompt, 'sunrise\n\nwarmer', 'a stale approval of the old version does not take it back');
+  const otherNote = latestMarks([mark('m/a', 'h:sunrise', 'redo', 'colder')]);
+  assert.equal(at('h:sunrise\n\nwarmer', otherNote).row.request.prompt, 'sunrise\n\nwarmer', 'nor a note rewritten since');
+  const further = latestMarks([mark('m/a', 'h:sunrise\n\nwarmer', 'redo', 'wider')]);
+  assert.equal(at('h:sunrise\n\nwarmer', further).row.request.prompt, 'sunrise\n\nwarmer\n\nwider', 'a mark on the current version chains on');
+  assert.equal(at('h:sunrise', approvedBase).row, ROW, 'the journal never moved past the base (the redo never ran): the approval counts');
+  assert.equal(at('h:elsewhere').row, ROW, 'a state at no version of the notes: nothing is permanent');
+  const edited = { ...ROW, request: { ...ROW.request, prompt: 'dusk' } };
+  assert.equal(effectiveRow(edited, none, { state: stateAt('h:sunrise\n\nwarmer'), recorded }, hashOf).row, edited, 'an edited row drops the notes');
 });
 
 test('a redo mark: the next run makes exactly that row again with the note, keeps the earlier video; later runs do nothing', async (t) => {
@@ -115,6 +138,20 @@ test('a redo mark: the next run makes exactly that row again with the note, keep
   await night();
   assert.deepEqual(rowsCreated(simulator.created.slice(4)), ['r1']);
   assert.equal(simulator.created[4]?.input?.prompt, 'row 1, at dusk', 'the manifest edit wins: the old notes are dropped');
+});
+
+test('a redo acted on is permanent: approving the old version afterwards (a stale page, a hand edit) pays nothing again', async (t) => {
+  const { simulator, night, out } = await nightFolder(t, rowsYaml(2));
+  await night();
+  const before = rowOf(await reportOf(out), 'r1');
+  await writeMarks(out, [mark('m/r1', before.request, 'redo', 'make the sky bluer')]);
+  assert.equal((await night()).exitCode, 0);
+  assert.equal(simulator.created.length, 3);
+  // One mark per version: the approval replaces the redo, as a page loaded before the night would have sent it.
+  await writeMarks(out, [mark('m/r1', before.request, 'approved')]);
+  assert.equal((await night()).exitCode, 0);
+  assert.equal(simulator.created.length, 3, 'nothing is submitted: the journal has moved past the approved version');
+  assert.equal(rowOf(await reportOf(out), 'r1').prompt, 'row 1\n\nmake the sky bluer', 'the row stays at its redone version');
 });
 
 test('a redo the budget cannot pay for is refused and nothing is sent', async (t) => {

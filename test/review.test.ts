@@ -37,6 +37,20 @@ async function launch(t: { after: (fn: () => Promise<void>) => void }) {
   return browser;
 }
 
+/** The page as a browser gets it, and a mark posted from it (with the page's token). */
+async function openReview(server: { url: string }) {
+  const html = await (await fetch(server.url)).text();
+  const token = /name="clipmill-token" content="([^"]+)"/.exec(html)?.[1] ?? '';
+  const requestOf = (key: string) => new RegExp(`data-key="${key}" data-request="([0-9a-f]{16})"`).exec(html)?.[1];
+  const post = (body: unknown, headers: Record<string, string> = {}) =>
+    fetch(new URL('api/marks', server.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-clipmill-token': token, ...headers },
+      body: JSON.stringify(body),
+    });
+  return { html, token, requestOf, post };
+}
+
 const box = (key: string) => `.review[data-key="${key}"]`;
 const verdictOf = (page: Page, key: string) => page.textContent(`${box(key)} .verdict`);
 
@@ -99,10 +113,13 @@ test(
       ],
     );
 
-    // The next run makes r1 again; the page then shows the new version, unmarked, with the earlier one beside it.
+    // The next run makes r1 again; a click on the stale page is refused and the page reloads itself: the new version, unmarked.
     assert.equal((await night()).exitCode, 0);
-    await page.reload();
+    const reloaded = page.waitForEvent('load');
+    await page.click(`${box('m/r1')} button[data-verdict="approved"]`);
+    await reloaded;
     assert.equal(await verdictOf(page, 'm/r1'), 'not reviewed');
+    assert.equal(parseMarks(await readFile(path.join(out, 'review.json'), 'utf8'), 'review.json')[1]?.verdict, 'redo', 'the stale approval was not saved');
     assert.match((await page.textContent(`.card[data-key="m/r1"] .prompt`)) ?? '', /row 1\s+make the sky bluer/);
     await page.click(`.card[data-key="m/r1"] details.earlier > summary`);
     const earlier = await page.evaluate<number>(`new Promise((resolve) => {
@@ -159,6 +176,31 @@ test('the review server: marks need the page token, bad marks get 4xx, only the 
   ])
     assert.equal((await rawGet(server.url, rawPath)).status, 404, rawPath);
   assert.equal((await rawGet(server.url, '/', { host: 'evil.example' })).status, 403, 'another Host (DNS rebinding): refused');
+});
+
+test('a stale page cannot undo a redo: a mark for a version a night has replaced is refused (409) and the next night pays nothing', async (t) => {
+  const { simulator, night, out } = await nightFolder(t, rowsYaml(2));
+  await night();
+  const server = await startReviewServer(out, 0);
+  t.after(() => server.close());
+  const page = await openReview(server);
+  const first = page.requestOf('m/r1');
+  assert.equal((await page.post({ key: 'm/r1', request: first, verdict: 'redo', note: 'make the sky bluer' })).status, 200);
+  assert.equal((await night()).exitCode, 0);
+  assert.equal(simulator.created.length, 3, 'the night made the new version');
+
+  // The same tab, next morning: approving what it shows would replace the redo mark of the version the night moved past.
+  const stale = await page.post({ key: 'm/r1', request: first, verdict: 'approved' });
+  assert.equal(stale.status, 409);
+  assert.match(((await stale.json()) as { error: string }).error, /replaced since the page was loaded: reload/);
+  const marks = parseMarks(await readFile(path.join(out, 'review.json'), 'utf8'), 'review.json');
+  assert.deepEqual(
+    marks.map((m) => [m.key, m.verdict]),
+    [['m/r1', 'redo']],
+    'review.json is unchanged',
+  );
+  assert.equal((await night()).exitCode, 0);
+  assert.equal(simulator.created.length, 3, 'nothing is paid again');
 });
 
 test('clipmill review from the command line: prints its URL, stops cleanly on SIGTERM; a fleet folder is refused', async (t) => {

@@ -14,7 +14,7 @@ import { providerProblems } from '../providers/index.js';
 import { findDamagedOutputs } from '../state/outputs.js';
 import { isBucketUrl } from '../infra/bucket.js';
 import type { Replay } from '../state/replay.js';
-import { withReviewNotes } from '../review/redo.js';
+import { readReview, reviewedManifests, type ReviewMarks } from '../review/notes.js';
 
 export interface RunOptions {
   manifests: string[];
@@ -57,6 +57,8 @@ export interface Prepared {
   budgetMicros: number | undefined;
   /** The rows `--only` or `clipmill retry` named; undefined means every row. */
   selection?: RowSelection;
+  /** review.json's marks, applied by `planFor` with the journal's own notes (`loaded` holds the rows as the manifests have them). */
+  review: ReviewMarks;
 }
 
 /** Pipeline, credentials and every manifest checked, before anything is read from or written to the output folder. */
@@ -67,10 +69,11 @@ export async function prepare(options: RunOptions, env: NodeJS.ProcessEnv, needs
     if (configProblems.length > 0) throw new InputError(configProblems);
   }
   const outDir = outDirOf(pipeline.outputDir);
-  // A reviewer's "redo" marks (review.json) make their rows new versions before anything is planned: run, dry run, estimate alike.
-  const loaded = await withReviewNotes(await loadValidated(options.manifests, pipeline, options.skipInvalid ?? false), outDir);
+  const loaded = await loadValidated(options.manifests, pipeline, options.skipInvalid ?? false);
+  // A reviewer's marks are checked now (a bad review.json is an input error before anything); planFor applies them.
+  const review = await readReview(outDir);
   const selection = selectionOf(options, loaded);
-  return { pipeline, loaded, outDir, budgetMicros: pipeline.budgetMicros, ...(selection && { selection }) };
+  return { pipeline, loaded, outDir, budgetMicros: pipeline.budgetMicros, review, ...(selection && { selection }) };
 }
 
 /** `--only` (or `clipmill retry`) checked against the manifests' rows: a pattern that names no row is an input error, before anything is spent. */
@@ -144,7 +147,9 @@ export async function planFor(
   for (const key of damagedOutputs)
     if (prepared.selection?.matches(key) !== false)
       log?.warn('output_damaged', `${key}: the downloaded video is missing or changed on disk; downloading it again from the same run`);
-  const whole = planRun(loaded.manifests, replay.states, loaded.images, {
+  // A reviewer's "redo" notes make their rows new versions before anything is planned: run, dry run, estimate, status alike.
+  const reviewed = reviewedManifests(loaded, prepared.review, replay);
+  const whole = planRun(reviewed.manifests, replay.states, loaded.images, {
     pricing: pipeline.pricing,
     retryFailed: options.retryFailed ?? false,
     resubmitUnknown: options.resubmitUnknown ?? false,

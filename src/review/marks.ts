@@ -35,7 +35,7 @@ const noteField = z
   .max(MAX_NOTE_CHARS, `at most ${MAX_NOTE_CHARS} characters`)
   .refine((s) => !CONTROL.test(s), 'holds a control character');
 
-const markSchema = z
+export const markSchema = z
   .object({
     key: z.string().regex(/^[^/]+\/.+$/, 'must be <manifest>/<id>'),
     request: z.string().regex(/^[0-9a-f]{16}$/, 'must be a request hash (16 hex digits, as report.json shows)'),
@@ -110,24 +110,4 @@ export async function readMarks(outDir: string): Promise<Mark[]> {
 /** review.json replaced whole: a reader sees the old marks or the new ones, never half a file. */
 export async function writeMarks(outDir: string, marks: readonly Mark[]): Promise<void> {
   await writeFileAtomic(marksFile(outDir), renderMarks(marks));
-}
-
-/** What a review page may mark: each row's current version, and whether it has a video to approve. */
-export interface Markable {
-  request: string;
-  approvable: boolean;
-}
-
-/** Pure: a mark posted by the review page, checked against the rows the page shows; or the status and why not. */
-export function checkPostedMark(body: unknown, rows: ReadonlyMap<string, Markable>, now: Date): { mark: Mark } | { status: 400 | 409; message: string } {
-  const input = body as Partial<Record<keyof Mark, unknown>> | null;
-  if (typeof input !== 'object' || input === null) return { status: 400, message: 'expected a JSON object { key, request, verdict, note }' };
-  const row = typeof input.key === 'string' ? rows.get(input.key) : undefined;
-  if (row === undefined) return { status: 400, message: `key: ${JSON.stringify(input.key)} is no row of this report` };
-  if (input.request !== row.request) return { status: 409, message: `${String(input.key)} changed since the page was loaded: reload it` };
-  const note = typeof input.note === 'string' ? input.note.trim() : undefined;
-  const parsed = markSchema.safeParse({ key: input.key, request: input.request, verdict: input.verdict, ...(note && { note }), at: now.toISOString() });
-  if (!parsed.success) return { status: 400, message: parsed.error.issues.map((i) => `${i.path.join('.') || 'mark'}: ${i.message}`).join('; ') };
-  if (parsed.data.verdict === 'approved' && !row.approvable) return { status: 400, message: `${String(input.key)} has no video to approve` };
-  return { mark: parsed.data as Mark };
 }

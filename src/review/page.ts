@@ -2,19 +2,12 @@
 import type { Report, ReportRow } from '../report/build.js';
 import { renderHtml } from '../report/html.js';
 import { escapeHtml } from '../report/html-parts.js';
-import { MAX_NOTE_CHARS, versionKey, type Mark, type Markable } from './marks.js';
-
-/** A video can be approved or redone; a failed row redone with a note (its prompt changes, so it is new work). */
-export function markableOf(row: ReportRow): Markable | undefined {
-  if (row.status === 'done' && row.output !== null) return { request: row.request, approvable: true };
-  if (row.status === 'failed') return { request: row.request, approvable: false };
-  return undefined;
-}
+import { MAX_NOTE_CHARS, versionKey, type Mark } from './marks.js';
+import type { Markable } from './posted.js';
 
 const describe = (mark: Mark | undefined) => (mark === undefined ? 'not reviewed' : mark.verdict === 'approved' ? 'approved' : `redo: ${mark.note ?? ''}`);
 
-function reviewBox(row: ReportRow, latest: ReadonlyMap<string, Mark>): string {
-  const markable = markableOf(row);
+function reviewBox(row: ReportRow, markable: Markable | undefined, latest: ReadonlyMap<string, Mark>): string {
   if (markable === undefined) return '';
   const mark = latest.get(versionKey(`${row.manifest}/${row.id}`, row.request));
   const note = mark?.verdict === 'redo' ? (mark.note ?? '') : '';
@@ -48,6 +41,8 @@ for (const box of document.querySelectorAll('.review')) {
           body: JSON.stringify({ key: box.dataset.key, request: box.dataset.request, verdict: button.dataset.verdict, note }),
         });
         const body = await res.json();
+        // 409: the video was replaced (a night ran since the page was loaded): show the current one.
+        if (res.status === 409) return void location.reload();
         if (!res.ok) return void (error.textContent = body.error);
         box.dataset.verdict = body.mark.verdict;
         box.querySelector('.verdict').textContent = describe(body.mark);
@@ -74,6 +69,7 @@ function tally(report: Report, latest: ReadonlyMap<string, Mark>): { approved: n
 /** The page `clipmill review` serves: files linked through `link`, the token every mark must carry, scripts by nonce. */
 export function renderReviewPage(
   report: Report,
+  rows: ReadonlyMap<string, Markable>,
   latest: ReadonlyMap<string, Mark>,
   o: { token: string; nonce: string; link: (relative: string) => string | undefined },
 ): Generator<string> {
@@ -83,7 +79,7 @@ export function renderReviewPage(
     nonce: o.nonce,
     head: `<meta name="clipmill-token" content="${escapeHtml(o.token)}">\n<style nonce="${escapeHtml(o.nonce)}">${STYLE}</style>\n`,
     intro: `<p class="review-intro">Mark each video <b>approve</b>, or <b>redo</b> with a note saying what to change (saved in review.json; ${approved} approved, ${redo} to redo so far). The next <code>clipmill run</code> makes the redo rows again with the note added to the prompt, within the budget; the earlier video is kept.</p>\n`,
-    cardExtra: (row) => reviewBox(row, latest),
+    cardExtra: (row) => reviewBox(row, rows.get(`${row.manifest}/${row.id}`), latest),
     script: SCRIPT,
   });
 }

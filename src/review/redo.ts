@@ -2,19 +2,21 @@
  * The redo rule: a row whose current version a reviewer marked "redo" runs again with the note appended to its
  * prompt. Pure and stable: the row with the note is a new version (a new request hash) with no mark, so once
  * it is done later runs leave it alone; editing the manifest row gives a version no mark names (the notes go).
+ * The notes a night acted on are recorded with its plan (`Row.review`): once the journal has moved past a
+ * version, no later mark (nor a lost review.json) takes the row back to it.
  */
-import { isBucketUrl } from '../infra/bucket.js';
+import type { RowState } from '../lifecycle/events.js';
 import type { ImageInfo } from '../load/images.js';
-import type { LoadedManifests, Manifest } from '../load/load.js';
-import { display } from '../load/load.js';
-import { InputError, type Problem } from '../load/problem.js';
+import type { Manifest } from '../load/load.js';
 import type { Row } from '../load/row.js';
 import { MAX_PROMPT_CHARS, type KlingRequest } from '../model/kling-v3.js';
 import { requestHash, rowKey } from '../plan/plan.js';
-import { latestMarks, marksFile, readMarks, versionKey, type Mark } from './marks.js';
+import { latestMarks, versionKey, type Mark } from './marks.js';
 
 /** A blank line between: the prompt stays as written, and the note reads as an added instruction (the report shows both). */
 export const NOTE_JOINER = '\n\n';
+
+export type RowReview = NonNullable<Row['review']>;
 
 /** Pure: the request with a note appended to its prompt (to every shot's prompt of a multi-shot row: a note is about the whole video). */
 export function withNote(request: KlingRequest, note: string): KlingRequest {
@@ -23,69 +25,104 @@ export function withNote(request: KlingRequest, note: string): KlingRequest {
   return { ...request, prompt: `${request.prompt ?? ''}${NOTE_JOINER}${note}` };
 }
 
-/**
- * Pure: the row as tonight runs it: while the marks say "redo" for (key, r), the note is appended and r becomes the
- * hash of the row with it. `notes` are the notes applied, oldest first.
- */
-export function redoChain(row: Row, latest: ReadonlyMap<string, Mark>, hashOf: (row: Row) => string): { row: Row; notes: string[] } {
-  const key = rowKey(row);
-  const notes: string[] = [];
-  const seen = new Set<string>();
-  let current = row;
-  for (let request = hashOf(row); !seen.has(request); request = hashOf(current)) {
-    seen.add(request);
-    const mark = latest.get(versionKey(key, request));
-    if (mark?.verdict !== 'redo' || mark.note === undefined) break;
-    notes.push(mark.note);
-    current = { ...current, request: withNote(current.request, mark.note) };
-  }
-  return { row: current, notes };
-}
-
-function longestPrompt(request: KlingRequest): number {
+/** Pure: the longest prompt of a request (each shot's of a multi-shot row): what the model's 2,500 characters cap. */
+export function longestPrompt(request: KlingRequest): number {
   return Math.max(request.prompt?.length ?? 0, ...(request.multiPrompt ?? []).map((shot) => shot.prompt.length));
 }
 
-/** Pure: the manifests with every redo applied; a prompt the notes make too long is a problem naming review.json and the row. */
-export function applyRedoMarks(
+/** What the journal knows of a row: the version its state is at, and the notes the last plan that applied any recorded. */
+export interface RowHistory {
+  state?: RowState | undefined;
+  recorded?: RowReview | undefined;
+}
+
+/** A row as tonight runs it: `notes` applied (oldest first); `request` its hash; `tooLong` when a note was not applied as the prompt would pass the cap. */
+export interface Effective {
+  row: Row;
+  request: string;
+  notes: string[];
+  tooLong?: { chars: number };
+}
+
+/**
+ * Pure: the notes the journal has acted on. When the row is the one the notes were recorded against (same base) and
+ * its state is at the version after the first j of them, those j notes stay applied whatever the marks say now.
+ */
+export function actedOn(row: Row, base: string, history: RowHistory, hashOf: (row: Row) => string): Effective {
+  const { recorded, state } = history;
+  const start: Effective = { row, request: base, notes: [] };
+  if (recorded?.base !== base || state === undefined || state.request === base) return start;
+  let current = row;
+  for (let i = 0; i < recorded.notes.length; i++) {
+    current = { ...current, request: withNote(current.request, recorded.notes[i]!) };
+    const request = hashOf(current);
+    if (request === state.request) return { row: current, request, notes: recorded.notes.slice(0, i + 1) };
+  }
+  return start;
+}
+
+/**
+ * Pure: the row as tonight runs it. First the notes the journal acted on (permanent), then, while the marks say
+ * "redo" for (key, r), the note is appended and r becomes the hash of the row with it. A row with notes carries
+ * `review` (its base and notes), which tonight's plan records.
+ */
+export function effectiveRow(row: Row, latest: ReadonlyMap<string, Mark>, history: RowHistory, hashOf: (row: Row) => string): Effective {
+  const key = rowKey(row);
+  const base = hashOf(row);
+  const acted = actedOn(row, base, history, hashOf);
+  let current = acted.row;
+  let request = acted.request;
+  const notes = [...acted.notes];
+  const seen = new Set<string>();
+  while (!seen.has(request)) {
+    seen.add(request);
+    const mark = latest.get(versionKey(key, request));
+    if (mark?.verdict !== 'redo' || mark.note === undefined) break;
+    const next = withNote(current.request, mark.note);
+    if (longestPrompt(next) > MAX_PROMPT_CHARS) return { ...finish(row, base, current, request, notes), tooLong: { chars: longestPrompt(next) } };
+    notes.push(mark.note);
+    current = { ...current, request: next };
+    request = hashOf(current);
+  }
+  return finish(row, base, current, request, notes);
+}
+
+function finish(row: Row, base: string, current: Row, request: string, notes: string[]): Effective {
+  if (notes.length === 0) return { row, request: base, notes };
+  return { row: { ...current, review: { base, notes } }, request, notes };
+}
+
+/** A row whose next redo note was not applied: the prompt would pass the model's cap. */
+export interface TooLong {
+  row: Row;
+  chars: number;
+}
+
+/** Pure: the manifests as tonight runs them: the marks and the journal's recorded notes applied to the rows they name. */
+export function applyReview(
   manifests: readonly Manifest[],
   marks: readonly Mark[],
   images: ReadonlyMap<string, ImageInfo>,
-  file: string,
-): { manifests: Manifest[]; redone: string[]; problems: Problem[] } {
+  historyOf: (key: string) => RowHistory,
+  recordedKeys: Iterable<string>,
+): { manifests: Manifest[]; redone: string[]; tooLong: TooLong[] } {
   const latest = latestMarks(marks);
-  // Only rows with a redo mark are hashed here: the plan hashes every row anyway.
-  const redoKeys = new Set(marks.filter((m) => m.verdict === 'redo').map((m) => m.key));
+  // Only rows a redo mark or a recorded note names are hashed here: the plan hashes every row anyway.
+  const named = new Set([...marks.filter((m) => m.verdict === 'redo').map((m) => m.key), ...recordedKeys]);
   const redone: string[] = [];
-  const problems: Problem[] = [];
+  const tooLong: TooLong[] = [];
+  if (named.size === 0) return { manifests: [...manifests], redone, tooLong };
   const out = manifests.map((manifest) => {
-    if (!manifest.rows.some((row) => redoKeys.has(rowKey(row)))) return manifest;
+    if (!manifest.rows.some((row) => named.has(rowKey(row)))) return manifest;
     const rows = manifest.rows.map((row) => {
-      if (!redoKeys.has(rowKey(row))) return row;
-      const chain = redoChain(row, latest, (r) => requestHash(r, images));
-      if (chain.notes.length === 0) return row;
-      redone.push(rowKey(row));
-      const chars = longestPrompt(chain.row.request);
-      if (chars > MAX_PROMPT_CHARS)
-        problems.push({
-          file,
-          line: 0,
-          field: rowKey(row),
-          message: `the redo note${chain.notes.length === 1 ? '' : 's'} make the prompt of ${row.file}:${row.line} ${chars} characters, over the model's ${MAX_PROMPT_CHARS}: shorten the note (or edit the row's prompt in its manifest, which drops the notes)`,
-        });
-      return chain.row;
+      const key = rowKey(row);
+      if (!named.has(key)) return row;
+      const effective = effectiveRow(row, latest, historyOf(key), (r) => requestHash(r, images));
+      if (effective.notes.length > 0) redone.push(key);
+      if (effective.tooLong) tooLong.push({ row, chars: effective.tooLong.chars });
+      return effective.row;
     });
     return { ...manifest, rows };
   });
-  return { manifests: out, redone, problems };
-}
-
-/** The marks of `<outDir>/review.json` applied to the loaded rows (a local folder's only: a bucket holds no marks). */
-export async function withReviewNotes<T extends LoadedManifests>(loaded: T, outDir: string): Promise<T> {
-  if (isBucketUrl(outDir)) return loaded;
-  const marks = await readMarks(outDir);
-  if (marks.length === 0) return loaded;
-  const applied = applyRedoMarks(loaded.manifests, marks, loaded.images, display(marksFile(outDir)));
-  if (applied.problems.length > 0) throw new InputError(applied.problems);
-  return { ...loaded, manifests: applied.manifests };
+  return { manifests: out, redone, tooLong };
 }

@@ -3,7 +3,7 @@
  * with a note. It serves only the page, the marks API and the files the report names (found by id in a table,
  * never by joining a request's path to a folder); a mark must carry the page's random token.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -12,12 +12,11 @@ import path from 'node:path';
 import { isBucketUrl } from '../infra/bucket.js';
 import { redactText } from '../infra/http.js';
 import { InputError, formatProblem } from '../load/problem.js';
-import { reportFromReplay } from '../commands/report.js';
-import type { Report } from '../report/build.js';
-import { Journal, JOURNAL_FILE, STATE_DIR } from '../state/journal.js';
 import { fleetMarkOf } from '../state/fleet-marker.js';
-import { checkPostedMark, latestMarks, readMarks, withMark, writeMarks, type Mark, type Markable } from './marks.js';
-import { markableOf, renderReviewPage } from './page.js';
+import { latestMarks, readMarks, withMark, writeMarks, type Mark } from './marks.js';
+import { renderReviewPage } from './page.js';
+import { checkPostedMark } from './posted.js';
+import { fileId, JournalStates, loadView, type View } from './view.js';
 
 export interface ReviewServer {
   /** `http://127.0.0.1:PORT/`. */
@@ -25,16 +24,8 @@ export interface ReviewServer {
   close(): Promise<void>;
 }
 
-/** The report as the page shows it, the files it may serve (by id) and the rows it may mark. */
-interface View {
-  report: Report;
-  files: Map<string, string>;
-  rows: Map<string, Markable>;
-}
-
 const MAX_BODY_BYTES = 16 * 1024;
 const TYPES: Record<string, string> = { '.mp4': 'video/mp4', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.webp': 'image/webp' };
-const fileId = (relative: string) => createHash('sha256').update(relative).digest('hex').slice(0, 24);
 
 /** A fleet's journal is in Redis and a bucket holds no marks: both refused before anything is served. */
 async function refuseUnsupported(outDir: string): Promise<void> {
@@ -45,22 +36,6 @@ async function refuseUnsupported(outDir: string): Promise<void> {
     throw refuse(
       `this folder is fleet "${mark.queue}"'s, whose journal is in Redis: clipmill review reads a single machine's folder (use clipmill report --redis for a fleet's report.html)`,
     );
-}
-
-async function loadView(outDir: string): Promise<View> {
-  const replay = await Journal.replay(outDir, { planItems: true });
-  const { report } = await reportFromReplay(replay, outDir, path.join(outDir, STATE_DIR, JOURNAL_FILE));
-  const files = new Map<string, string>();
-  const rows = new Map<string, Markable>();
-  const add = (relative: string | null) => relative !== null && !/^https?:/.test(relative) && files.set(fileId(relative), path.resolve(outDir, relative));
-  for (const row of report.rows) {
-    if (row.status === 'done') add(row.output);
-    add(row.earlier_output);
-    add(row.image);
-    const markable = markableOf(row);
-    if (markable !== undefined) rows.set(`${row.manifest}/${row.id}`, markable);
-  }
-  return { report, files, rows };
 }
 
 /** Answers with JSON (a string as `{ error }`). */
@@ -124,13 +99,16 @@ class Review {
   constructor(
     readonly outDir: string,
     private view: View,
+    private readonly states: JournalStates,
   ) {}
 
   async page(res: ServerResponse, head: boolean): Promise<void> {
-    this.view = await loadView(this.outDir);
+    this.view = await loadView(this.outDir, this.states);
     const latest = latestMarks(await readMarks(this.outDir));
     const nonce = randomBytes(16).toString('base64');
-    const html = [...renderReviewPage(this.view.report, latest, { token: this.token, nonce, link: (relative) => `/files/${fileId(relative)}` })].join('');
+    const html = [
+      ...renderReviewPage(this.view.report, this.view.rows, latest, { token: this.token, nonce, link: (relative) => `/files/${fileId(relative)}` }),
+    ].join('');
     res.writeHead(200, {
       'Content-Type': 'text/html; charset=utf-8',
       'Cache-Control': 'no-store',
@@ -165,7 +143,8 @@ class Review {
     } catch {
       return { status: 400, message: 'the body is not JSON' };
     }
-    const checked = checkPostedMark(body, this.view.rows, new Date());
+    // Checked against the journal as it is now, not as the page saw it: a night may have replaced the video since.
+    const checked = checkPostedMark(body, this.view.rows, await this.states.current(), new Date());
     if ('status' in checked) return checked;
     const saved = this.writes.then(async () => writeMarks(this.outDir, withMark(await readMarks(this.outDir), checked.mark)));
     this.writes = saved.catch(() => undefined);
@@ -201,7 +180,8 @@ function failure(error: unknown): { status: number; message: string } {
 /** Serves the folder's review page on 127.0.0.1 (`port` 0: any free port) until closed. */
 export async function startReviewServer(outDir: string, port = 0): Promise<ReviewServer> {
   await refuseUnsupported(outDir);
-  const review = new Review(outDir, await loadView(outDir));
+  const states = new JournalStates(outDir);
+  const review = new Review(outDir, await loadView(outDir, states), states);
   const server = createServer((req, res) => {
     review.handle(req, res).catch((error: unknown) => {
       const { status, message } = failure(error);

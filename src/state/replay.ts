@@ -1,4 +1,13 @@
-import { applyEvent, isRowEvent, type RowEvent, uploadKey, type JournalEvent, type RowState, type UploadRecord } from '../lifecycle/events.js';
+import {
+  applyEvent,
+  isRowEvent,
+  type PlannedItem,
+  type RowEvent,
+  uploadKey,
+  type JournalEvent,
+  type RowState,
+  type UploadRecord,
+} from '../lifecycle/events.js';
 import { LedgerFold, type BilledRun } from '../money/ledger.js';
 import { applyPlanned, type RecordedPlan } from './plans.js';
 
@@ -24,6 +33,12 @@ export class Replay {
   /** Events folded so far. */
   applied = 0;
 
+  /**
+   * The review notes plans recorded (`row.review`), by row key: only rows that had any, the last recorded for each.
+   * A lost review.json then takes no row back to a version the journal has moved past.
+   */
+  readonly reviews = new Map<string, NonNullable<PlannedItem['row']['review']>>();
+
   /** With `submits`: every client_ref each row's creates carried (compaction keeps them for `clipmill audit`). */
   readonly submits = new Map<string, string[]>();
 
@@ -41,6 +56,7 @@ export class Replay {
     }
     if (event.type === 'planned') {
       this.plan = applyPlanned(this.plan, event, this.options.planItems ?? false);
+      for (const item of event.items) if (item.row.review !== undefined) this.reviews.set(item.key, item.row.review);
       return undefined;
     }
     if (!isRowEvent(event)) return undefined;

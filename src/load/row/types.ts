@@ -8,6 +8,8 @@ export interface Row {
   id: string;
   idDerived: boolean;
   request: KlingRequest;
+  /** Set when review notes were applied: `base` is the request hash of the row as the manifest has it, `notes` the notes appended, oldest first. */
+  review?: { base: string; notes: string[] };
 }
 
 /** A local image a row refers to, still to be checked on disk. */
