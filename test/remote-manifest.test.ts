@@ -155,6 +155,25 @@ test('URL manifests load once: CSV, a redirect, an .xlsx sheet picked with #, a 
   assert.ok(manifests.every((m) => !JSON.stringify(m).includes(TOKEN)));
 });
 
+test('two sheets of one URL are two manifests; under one name they are the same-name problem; one argument given twice is read once', async (t) => {
+  const { base } = await sheetServer(t);
+  const both = await loadManifests([`autumn=${base}/book.xlsx#Autumn`, `main=${base}/book.xlsx#Main`], noDefaults);
+  assert.deepEqual(both.problems, []);
+  assert.deepEqual(
+    both.manifests.map((m) => [m.name, m.rows.map((r) => r.id).join(' ')]),
+    [
+      ['autumn', 'leaves'],
+      ['main', 'main-a'],
+    ],
+  );
+  const clash = await loadManifests([`spring=${base}/book.xlsx#Autumn`, `spring=${base}/book.xlsx#Main`], noDefaults);
+  assert.deepEqual(said(clash.problems), [
+    `${base}/book.xlsx#Main: has the same name as ${base}/book.xlsx#Autumn: both would write to the output folder "spring/" (rename one)`,
+  ]);
+  const twice = await loadManifests([`spring=${base}/book.xlsx#Autumn`, `spring=${base}/book.xlsx#Autumn`], noDefaults);
+  assert.deepEqual([twice.problems, twice.manifests.map((m) => m.name)], [[], ['spring']]);
+});
+
 test('URL manifests that cannot be read are problems, without the query: too big (streamed or declared), 404, a redirect loop, a web page, relative images', async (t) => {
   const server = await sheetServer(t);
   const { base } = server;

@@ -148,7 +148,8 @@ export async function expandManifestArgs(args: readonly string[]): Promise<{ sou
     }
   }
   const seen = new Set<string>();
-  const key = (s: ManifestSource) => (s.kind === 'url' ? `${s.name}\0${s.url}` : s.file);
+  // The same argument twice is read once; two sheets of one URL are two manifests (under one name, the same-name problem).
+  const key = (s: ManifestSource) => (s.kind === 'url' ? `${s.name}\0${s.url}#${s.sheet ?? ''}` : s.file);
   const unique = sources.filter((s) => {
     if (seen.has(key(s))) return false;
     seen.add(key(s));
