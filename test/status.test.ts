@@ -3,14 +3,16 @@ import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { runManifests } from '../src/commands/run.js';
 import { readLockStatus, readStatus } from '../src/commands/status.js';
+import { Journal } from '../src/state/journal.js';
 import { InputError } from '../src/load/problem.js';
 import { readOwnIdentity } from '../src/state/lock/proc.js';
 import type { Report } from '../src/report/build.js';
 import type { Status, StatusRow } from '../src/report/status-model.js';
 import { renderStatus, ROWS_SHOWN } from '../src/report/status.js';
 import { NO_LOCK } from '../src/report/status-lock.js';
-import { nightFolder, rowsYaml, runCli, tempDir, write } from './helpers.js';
+import { envFor, nightFolder, rowsYaml, runCli, tempDir, write } from './helpers.js';
 
 const cents = (usd: number) => Math.round(usd * 100);
 
@@ -47,7 +49,7 @@ test('status mid-run: the holder alive, every row of the plan, runs in flight wi
   assert.equal(cents(mid.money.budget?.left_usd ?? 0), 2000 - 84);
   assert.match(midText, new RegExp(`lock: held by pid ${process.pid} on .*; last heartbeat \\d+s ago .*; alive \\(its process runs on this host\\)`));
   assert.match(midText, /m: 5 rows, 2 in flight, 3 pending/);
-  assert.match(midText, /reserved\s+\$0\.84\s+2 runs in flight/);
+  assert.match(midText, /reserved\s+\$0\.84\s+2 runs in flight or timed out/);
   assert.match(midText, /in flight\s+m\/r0\s+run [0-9a-f-]{36}; the run holding the folder is waiting for it \(\d+s ago\)/);
 
   assert.equal((await running).exitCode, 0);
@@ -156,7 +158,17 @@ function statusWith(rows: StatusRow[], lock = NO_LOCK): Status {
     session: '2026-11-24T22:00:00.000Z',
     generated_at: '2026-11-25T06:00:00.000Z',
     lock,
-    money: { spent_tonight_usd: 1, spent_total_usd: 2, billed_runs: 3, reserved_usd: 0, reserved_runs: 0, budget: null },
+    money: {
+      spent_tonight_usd: 1,
+      spent_total_usd: 2,
+      billed_runs: 3,
+      reserved_usd: 0,
+      reserved_runs: 0,
+      unanswered_usd: 0,
+      unanswered_creates: 0,
+      unpriced_rows: 0,
+      budget: null,
+    },
     manifests: rows.length ? [{ name: 'big', rows: rows.length, counts }] : [],
     rows,
   };
@@ -177,4 +189,59 @@ test('a long night stays readable: counts, then rows needing attention (capped),
   const few = renderStatus(statusWith(many.slice(0, 10)));
   assert.match(few, /every row:/);
   assert.match(few, /money:\n {2}spent tonight {2}\$1\.00 .*\n {2}spent in all {3}\$2\.00 +3 billed runs/);
+});
+
+test('budget left is what run --dry-run says is left: a run in flight and one timed out are both held; a run in flight of a row the last plan dropped is held at its estimate', async (t) => {
+  const { simulator, dir, file, pipelineFile, out, night } = await nightFolder(t, rowsYaml(3), { pipeline: 'budget_usd: 5\n' });
+  simulator.hold();
+  const interrupt = async (only: string[], submits: number) => {
+    const stop = new AbortController();
+    let seen = 0;
+    await night({ only, signal: stop.signal, logLine: (line) => void (line.includes('submitted as') && ++seen === submits && stop.abort()) });
+  };
+  await interrupt(['m/r0', 'm/r1'], 2);
+  // r0's run passes job_timeout, as a run records it: failed with its run id, which may still finish and be billed.
+  const journal = await Journal.open(out);
+  const r0 = journal.row('m/r0')!;
+  await journal.append({
+    type: 'failed',
+    key: r0.key,
+    request: r0.request,
+    runId: r0.runId!,
+    code: 'JOB_TIMEOUT',
+    message: 'over job_timeout',
+    attempt: 1,
+    billed: false,
+  });
+  await journal.close();
+
+  const status = await readStatus({ manifests: [], outDir: out, pipelineFile });
+  assert.deepEqual(
+    status.rows.map((r) => [r.key, r.state, r.reserved_usd]),
+    [
+      ['m/r0', 'timed_out', 0.42],
+      ['m/r1', 'in_flight', 0.42],
+      ['m/r2', 'new', null],
+    ],
+  );
+  const printed: string[] = [];
+  await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), dryRun: true, print: (line) => printed.push(line) });
+  const dryLeft = /, \$(\d+\.\d\d) left:/.exec(printed.join('\n'))?.[1];
+  assert.equal(dryLeft, '4.16', printed.join('\n'));
+  assert.deepEqual([cents(status.money.reserved_usd), status.money.reserved_runs, cents(status.money.budget?.left_usd ?? 0)], [84, 2, 416]);
+  assert.match(renderStatus(status), /budget left +\$4\.16 +of \$5\.00: \$0\.00 spent in its period \(12h\), \$0\.84 reserved/);
+
+  // The manifest loses r1 while its run is in flight: the next plan does not name it, but the provider will bill it.
+  await write(dir, 'm.yaml', rowsYaml(3).replace(/\n.*id: r1,.*/, ''));
+  await interrupt([], 1);
+  const dropped = await readStatus({ manifests: [], outDir: out, pipelineFile });
+  assert.deepEqual(
+    dropped.rows.map((r) => [r.key, r.state, r.reserved_usd]),
+    [
+      ['m/r0', 'timed_out', 0.42],
+      ['m/r2', 'in_flight', 0.42],
+      ['m/r1', 'in_flight', 0.42],
+    ],
+  );
+  assert.deepEqual([cents(dropped.money.reserved_usd), dropped.money.reserved_runs, cents(dropped.money.budget?.left_usd ?? 0)], [126, 3, 500 - 126]);
 });

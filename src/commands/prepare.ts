@@ -112,25 +112,40 @@ export interface Money {
   rates: Partial<Record<AudioMode, number>>;
 }
 
-function moneyOf(replay: Replay, pipeline: Pipeline, plan?: Plan): Money {
+/** The journal's money as `run` reads it (`clipmill status` too): billed runs, with the plan's estimate for runs whose own plan was lost. */
+export function moneyOf(
+  replay: Replay,
+  pipeline: Pick<Pipeline, 'budgetPeriod'>,
+  plan?: { items: readonly Pick<WorkItem, 'key' | 'request' | 'estimateMicros'>[] },
+  nowMs = Date.now(),
+): Money {
   // Tonight's plan knows the estimate of runs whose own plan was lost (a repaired journal): they count at it, not at zero.
   const estimates = new Map(plan?.items.map((item) => [`${item.key}\u0000${item.request}`, item.estimateMicros]) ?? []);
   const billed = replay.billedRuns(estimates);
-  return { billed, spentBeforeMicros: spentInPeriod(billed, pipeline.budgetPeriod, Date.now()), rates: observedRates(billed) };
+  return { billed, spentBeforeMicros: spentInPeriod(billed, pipeline.budgetPeriod, nowMs), rates: observedRates(billed) };
 }
 
 /** Money a run may already be spending before any new row: runs re-attached, and lost creates `--only` leaves unlooked-up (tonight's own look-ups count as still to pay). */
-function isCommitted(item: WorkItem): boolean {
+export function isCommitted(item: Pick<WorkItem, 'action' | 'wanted'>): boolean {
   return item.action === 'reattach' || (item.action === 'not_selected' && mayHaveRun(item));
 }
 
-/** The budget as tonight sees it: spent in its period, plus the runs that already exist and are re-attached. */
-export function budgetViewOf(prepared: Prepared, plan: Plan, money: Money): BudgetView | undefined {
-  if (prepared.budgetMicros === undefined) return undefined;
-  const reattached = plan.items
+/** A row as the budget's commitments need it. */
+export type CommitItem = Pick<WorkItem, 'action' | 'wanted' | 'estimateMicros'> & {
+  row: { request: Parameters<typeof audioModeOf>[0] & { durationSeconds: number } };
+};
+
+/** What the rows commit before any new row (`isCommitted`), each at what the budget reserves for it: `run` and `clipmill status` alike. */
+export function committedMicros(items: readonly CommitItem[], rates: Money['rates']): number {
+  return items
     .filter(isCommitted)
-    .reduce((sum, i) => sum + reservationMicros(i.estimateMicros, i.row.request.durationSeconds, audioModeOf(i.row.request), money.rates), 0);
-  return { limitMicros: prepared.budgetMicros, committedMicros: money.spentBeforeMicros + reattached };
+    .reduce((sum, i) => sum + reservationMicros(i.estimateMicros, i.row.request.durationSeconds, audioModeOf(i.row.request), rates), 0);
+}
+
+/** The budget as tonight sees it: spent in its period, plus the runs that already exist and are re-attached. */
+export function budgetViewOf(prepared: Pick<Prepared, 'budgetMicros'>, plan: Pick<Plan, 'items'>, money: Money): BudgetView | undefined {
+  if (prepared.budgetMicros === undefined) return undefined;
+  return { limitMicros: prepared.budgetMicros, committedMicros: money.spentBeforeMicros + committedMicros(plan.items, money.rates) };
 }
 
 /** Rows + journal → plan, with outputs checked on disk and, under `--partial`, the rows past what is left of the budget set aside. */

@@ -6,8 +6,10 @@ import { connectRedis, fleetKeys } from '../fleet/redis.js';
 import { fleetEvents } from '../fleet/store.js';
 import { isBucketUrl } from '../infra/bucket.js';
 import { isRowEvent, type JournalEvent } from '../lifecycle/events.js';
-import type { BilledRun } from '../money/ledger.js';
-import { buildStatus, type Status, type StatusItem, type StatusSource } from '../report/status-model.js';
+import { reservationMicros } from '../money/budget.js';
+import { audioModeOf, type AudioMode } from '../money/cost.js';
+import { actionFor, mayHaveRun } from '../plan/plan.js';
+import { buildStatus, type Status, type StatusHold, type StatusItem, type StatusSource } from '../report/status-model.js';
 import { lockView, NO_LOCK, type StatusLock } from '../report/status-lock.js';
 import { foldJournalFile } from '../state/journal-file.js';
 import { Journal, JOURNAL_FILE, STATE_DIR } from '../state/journal.js';
@@ -19,7 +21,7 @@ import { readOwnIdentity } from '../state/lock/proc.js';
 import { LOCK_FILE } from '../state/lock/record.js';
 import { findDamagedOutputs } from '../state/outputs.js';
 import { Replay } from '../state/replay.js';
-import { outDirOf, planFor, prepare } from './prepare.js';
+import { committedMicros, isCommitted, moneyOf, outDirOf, planFor, prepare, type CommitItem, type Money } from './prepare.js';
 
 export interface StatusOptions extends PipelineSources {
   /** Manifests whose rows to show (loaded and validated as `run` does); none: the rows of the last plan recorded. */
@@ -29,21 +31,34 @@ export interface StatusOptions extends PipelineSources {
   env?: NodeJS.ProcessEnv;
 }
 
-/** A journal folded as a Replay, with each row's last event time beside it (its age). */
+/** What a plan last said of a row's request: a row the last plan does not name is held at it. */
+interface PlannedFacts {
+  request: string;
+  estimateMicros: number;
+  seconds: number;
+  audioMode: AudioMode;
+}
+
+/** A journal folded as a Replay, with each row's last event time beside it (its age) and its last planned estimate. */
 interface Folded {
   replay: Replay;
   lastEventAt: Map<string, string>;
+  planned: Map<string, PlannedFacts>;
   apply: (event: JournalEvent) => void;
 }
 
 function newFold(): Folded {
   const replay = new Replay({ planItems: true });
   const lastEventAt = new Map<string, string>();
+  const planned = new Map<string, PlannedFacts>();
   const apply = (event: JournalEvent): void => {
     replay.apply(event);
     if (isRowEvent(event)) lastEventAt.set(event.key, event.at);
+    if (event.type === 'planned')
+      for (const { key, request, estimateMicros, row } of event.items)
+        planned.set(key, { request, estimateMicros, seconds: row.request.durationSeconds, audioMode: audioModeOf(row.request) });
   };
-  return { replay, lastEventAt, apply };
+  return { replay, lastEventAt, planned, apply };
 }
 
 /** The folder's journal, read-only: streamed when clean, else read whole (a torn tail left out, a damaged line refused with its advice). */
@@ -76,29 +91,72 @@ export async function readLockStatus(outDir: string, nowMs = Date.now()): Promis
   return lockView(seen, local, staleMs, nowMs);
 }
 
+/** A row as the next `run` would plan it: what the budget's commitments need of it. */
+type Work = CommitItem & { key: string };
+
 interface Rows {
   source: StatusSource;
   items: readonly StatusItem[];
-  billed: readonly BilledRun[];
+  /** The planned rows as `run` plans them (its action for each). */
+  work: readonly Work[];
+  money: Money;
   damaged: ReadonlySet<string>;
+  pipeline: Pipeline;
 }
 
 /** The manifests' rows planned against the journal as `run` plans them (read-only: no lock, nothing written), or the last plan's. */
-async function rowsOf(options: StatusOptions, env: NodeJS.ProcessEnv, outDir: string, folded: Folded): Promise<Rows & { pipeline?: Pipeline }> {
+async function rowsOf(options: StatusOptions, env: NodeJS.ProcessEnv, outDir: string, folded: Folded, resolved: Pipeline, nowMs: number): Promise<Rows> {
   const { replay } = folded;
   if (options.manifests.length > 0) {
     const { fleet: _fleet, env: _env, ...runOptions } = options;
     const prepared = await prepare(runOptions, env, false);
     const { plan, money } = await planFor(prepared, replay, {}, undefined, false);
     const damaged = new Set(plan.items.filter((i) => i.action === 'download' && i.state?.status === 'downloaded').map((i) => i.key));
-    return { source: options.fleet ? 'fleet' : 'manifests', items: plan.items, billed: money.billed, damaged, pipeline: prepared.pipeline };
+    return { source: options.fleet ? 'fleet' : 'manifests', items: plan.items, work: plan.items, money, damaged, pipeline: prepared.pipeline };
   }
   const plan = replay.lastPlan;
   const source = options.fleet ? 'fleet' : plan ? 'last_plan' : 'journal';
   const local = options.fleet === undefined && !isBucketUrl(outDir);
   // Checked by size and modification time only (as a run does), never read: status stays quick on a large folder.
   const damaged = local ? await findDamagedOutputs(outDir, replay.states, replay.states.keys()) : new Set<string>();
-  return { source, items: plan?.items ?? [], billed: replay.billedRuns(), damaged };
+  const items = plan?.items ?? [];
+  const work = items.map((item) => {
+    const known = replay.states.get(item.key);
+    const state = known?.request === item.request ? known : undefined;
+    return { key: item.key, action: actionFor(state, false, !damaged.has(item.key), false), estimateMicros: item.estimateMicros, row: item.row };
+  });
+  return { source, items, work, money: moneyOf(replay, resolved, plan, nowMs), damaged, pipeline: resolved };
+}
+
+/**
+ * Each row's hold on the budget, as `run` counts it before any new row: runs that exist at their reservation
+ * (`committedMicros`), lost creates at their estimates (`overBudget`). A run in flight of a row no plan names any
+ * more is held too, at its last planned estimate: `run` does not re-attach it, but the provider bills it.
+ */
+function holdsOf(rows: Rows, folded: Folded, withOtherRows: boolean): Map<string, StatusHold> {
+  const holds = new Map<string, StatusHold>();
+  const rates = rows.money.rates;
+  for (const item of rows.work) {
+    if (isCommitted(item)) holds.set(item.key, { kind: 'committed', micros: committedMicros([item], rates) });
+    else if (mayHaveRun(item)) holds.set(item.key, { kind: 'lookup', micros: item.estimateMicros });
+  }
+  if (!withOtherRows) return holds;
+  const planned = new Set(rows.items.map((item) => item.key));
+  const others = [...folded.replay.states.values()].filter((state) => !planned.has(state.key) && state.status !== 'downloaded');
+  // A run's own plan facts (any plan that named its request, or a compacted journal's run fact), read only when needed.
+  const byRun = others.some((state) => state.runId !== undefined)
+    ? new Map([...folded.replay.runFacts()].flatMap((run) => (run.planned ? [[run.runId, run.planned] as const] : [])))
+    : new Map<string, Omit<PlannedFacts, 'request'>>();
+  for (const state of others) {
+    const action = actionFor(state, false, true, false);
+    const last = folded.planned.get(state.key);
+    const facts = (state.runId === undefined ? undefined : byRun.get(state.runId)) ?? (last?.request === state.request ? last : undefined);
+    const micros = facts ? reservationMicros(facts.estimateMicros, facts.seconds, facts.audioMode, rates) : 0;
+    const unpriced = facts === undefined ? { unpriced: true } : {};
+    if (action === 'reattach') holds.set(state.key, { kind: 'committed', micros, ...unpriced });
+    else if (action === 'unknown') holds.set(state.key, { kind: 'lookup', micros: facts?.estimateMicros ?? 0, ...unpriced });
+  }
+  return holds;
 }
 
 /** `clipmill status`: every row with its state, run id, age and cost; the money; who holds the folder. Reads only. */
@@ -108,20 +166,22 @@ export async function readStatus(options: StatusOptions): Promise<Status> {
   const resolved = await resolvePipeline(sources, env);
   const outDir = outDirOf(resolved.outputDir);
   const folded = fleet ? await foldFleet(fleet) : await foldFolder(outDir);
-  const rows = await rowsOf(options, env, outDir, folded);
-  const pipeline = rows.pipeline ?? resolved;
   const nowMs = Date.now();
+  const rows = await rowsOf(options, env, outDir, folded, resolved, nowMs);
+  const pipeline = rows.pipeline;
+  const withOtherRows = options.manifests.length === 0;
   const lock = fleet ? null : isBucketUrl(outDir) ? NO_LOCK : await readLockStatus(outDir, nowMs);
   return buildStatus({
     outDir,
     source: rows.source,
     items: rows.items,
-    withOtherRows: options.manifests.length === 0,
+    withOtherRows,
     states: folded.replay.states,
     lastEventAt: folded.lastEventAt,
-    billed: rows.billed,
+    billed: rows.money.billed,
     session: folded.replay.lastPlan?.session,
     damaged: rows.damaged,
+    holds: holdsOf(rows, folded, withOtherRows),
     budget: pipeline.budgetMicros === undefined ? undefined : { limitMicros: pipeline.budgetMicros, period: pipeline.budgetPeriod },
     lock,
     nowMs,

@@ -2,8 +2,8 @@ import { formatDurationMs } from '../config/duration.js';
 import { redactText } from '../infra/http.js';
 import type { RowState } from '../lifecycle/events.js';
 import { standingOf, type Standing } from '../lifecycle/standing.js';
-import { observedRates, reservationMicros, spentInPeriod, type BudgetPeriod } from '../money/budget.js';
-import { audioModeOf, MICROS_PER_USD } from '../money/cost.js';
+import { spentInPeriod, type BudgetPeriod } from '../money/budget.js';
+import { MICROS_PER_USD } from '../money/cost.js';
 import type { BilledRun } from '../money/ledger.js';
 import type { KlingRequest } from '../model/kling-v3.js';
 import { actualCost, type CostSource } from './build.js';
@@ -22,6 +22,17 @@ export interface StatusItem {
   row: { manifest: string; id: string; line: number; request: Pick<KlingRequest, 'durationSeconds' | 'generateAudio' | 'voiceIds' | 'elements'> };
 }
 
+/**
+ * What the budget holds for a row, as `run` counts it before any new row: a run that exists (`committed`: in flight
+ * or timed out, re-attached at its reservation) or a create with no answer (`lookup`: looked up first, at its estimate).
+ */
+export interface StatusHold {
+  kind: 'committed' | 'lookup';
+  micros: number;
+  /** A row no recorded plan prices (a repaired journal lost its plans): held at 0, and said. */
+  unpriced?: boolean;
+}
+
 export interface StatusInput {
   outDir: string;
   source: StatusSource;
@@ -36,6 +47,8 @@ export interface StatusInput {
   session: string | undefined;
   /** Rows whose downloaded video is missing or changed on disk. */
   damaged: ReadonlySet<string>;
+  /** Each row's hold on the budget (rows holding nothing are absent). */
+  holds: ReadonlyMap<string, StatusHold>;
   budget: { limitMicros: number; period: BudgetPeriod } | undefined;
   lock: StatusLock | null;
   nowMs: number;
@@ -55,7 +68,7 @@ export interface StatusRow {
   estimated_usd: number | null;
   cost_usd: number | null;
   cost_source: CostSource;
-  /** What the budget holds for a run in flight (its estimate, or the provider's last price when higher). */
+  /** What the budget holds for the row: a run that exists at its reservation (its estimate, or the provider's last price when higher), an unanswered create at its estimate. */
   reserved_usd: number | null;
   attempts: number;
   /** Why it needs attention, or what happens to it next; null for rows done or pending. */
@@ -68,10 +81,16 @@ export interface StatusMoney {
   /** Every billed run the journal knows: what the invoice should say (ledger.csv). */
   spent_total_usd: number;
   billed_runs: number;
-  /** Runs in flight (or whose create is unanswered), at what the budget reserves for them. */
+  /** Runs that exist and the next run re-attaches (in flight, timed out), at what the budget reserves for them: `run`'s commitments. */
   reserved_usd: number;
   reserved_runs: number;
-  budget: { limit_usd: number; period: string; spent_in_period_usd: number; left_usd: number } | null;
+  /** Creates whose answer was lost, at their estimates: `run` looks them up first and counts them before any new row. */
+  unanswered_usd: number;
+  unanswered_creates: number;
+  /** Rows held at 0 because no recorded plan prices them (a repaired journal): their runs are money all the same. */
+  unpriced_rows: number;
+  /** `left_usd`: the limit less what its period spent and what is reserved (what `run --dry-run` says is left); `left_for_new_usd`: that less the unanswered creates. */
+  budget: { limit_usd: number; period: string; spent_in_period_usd: number; left_usd: number; left_for_new_usd: number } | null;
 }
 
 /** `clipmill status --json`: one document; field names are stable (README). */
@@ -99,7 +118,6 @@ export const LABELS: Record<Standing, string> = {
 };
 
 const STANDINGS: Standing[] = ['done', 'damaged', 'paid', 'in_flight', 'unanswered', 'new', 'timed_out', 'failed'];
-const RESERVED: ReadonlySet<Standing> = new Set(['in_flight', 'unanswered']);
 
 function usd(micros: number): number {
   return micros / MICROS_PER_USD;
@@ -129,11 +147,6 @@ function detailOf(s: RowState, standing: Standing, active: boolean): string | nu
   }
 }
 
-interface Built {
-  row: StatusRow;
-  reservedMicros: number;
-}
-
 function rowOf(
   key: string,
   place: { manifest: string; id: string; line: number | null },
@@ -143,6 +156,7 @@ function rowOf(
 ): StatusRow {
   const standing = standingOf(state, !input.damaged.has(key));
   const at = state ? input.lastEventAt.get(key) : undefined;
+  const hold = input.holds.get(key);
   return {
     ...place,
     key,
@@ -154,27 +168,24 @@ function rowOf(
     estimated_usd: null,
     cost_usd: cost.micros === undefined ? null : usd(cost.micros),
     cost_source: cost.source,
-    reserved_usd: null,
+    reserved_usd: hold === undefined ? null : usd(hold.micros),
     attempts: state?.attempts ?? 0,
     detail: state ? detailOf(state, standing, isActive(input.lock)) : null,
   };
 }
 
 /** A planned row: its journal state only when it is for this version of the row (an edited row is new work). */
-function plannedRow(item: StatusItem, input: StatusInput, rates: ReturnType<typeof observedRates>): Built {
+function plannedRow(item: StatusItem, input: StatusInput): StatusRow {
   const known = input.states.get(item.key);
   const state = known?.request === item.request ? known : undefined;
   const place = { manifest: item.row.manifest, id: item.row.id, line: item.row.line };
   const row = rowOf(item.key, place, state, actualCost(state, item.estimateMicros), input);
   row.estimated_usd = usd(item.estimateMicros);
-  const request = item.row.request;
-  const reservedMicros = RESERVED.has(row.state) ? reservationMicros(item.estimateMicros, request.durationSeconds, audioModeOf(request), rates) : 0;
-  if (RESERVED.has(row.state)) row.reserved_usd = usd(reservedMicros);
-  return { row, reservedMicros };
+  return row;
 }
 
 /** A journaled row no plan names: its cost as the ledger has it. */
-function journalRow(state: RowState, input: StatusInput, byRun: ReadonlyMap<string, BilledRun>): Built {
+function journalRow(state: RowState, input: StatusInput, byRun: ReadonlyMap<string, BilledRun>): StatusRow {
   const slash = state.key.indexOf('/');
   const place = { manifest: state.key.slice(0, slash), id: state.key.slice(slash + 1), line: null };
   const billed = state.runId === undefined ? undefined : byRun.get(state.runId);
@@ -186,7 +197,7 @@ function journalRow(state: RowState, input: StatusInput, byRun: ReadonlyMap<stri
       : fromState;
   const row = rowOf(state.key, place, state, cost, input);
   if (billed?.estimateMicros !== undefined) row.estimated_usd = usd(billed.estimateMicros);
-  return { row, reservedMicros: 0 };
+  return row;
 }
 
 function countsOf(rows: readonly StatusRow[]): Record<Standing, number> {
@@ -199,8 +210,15 @@ function periodText(period: BudgetPeriod): string {
   return period.kind === 'window' ? formatDurationMs(period.ms) : period.kind;
 }
 
-/** Money: tonight's and every billed run, what the budget holds for runs in flight, and what is left of it. */
-function moneyOf(input: StatusInput, reservedMicros: number, reservedRuns: number): StatusMoney {
+/** Money: tonight's and every billed run, what the budget holds for runs that exist and unanswered creates, and what is left of it. */
+function moneyOf(input: StatusInput): StatusMoney {
+  const held = { committed: { micros: 0, rows: 0 }, lookup: { micros: 0, rows: 0 } };
+  let unpriced = 0;
+  for (const hold of input.holds.values()) {
+    held[hold.kind].micros += hold.micros;
+    held[hold.kind].rows++;
+    if (hold.unpriced === true) unpriced++;
+  }
   const sum = (runs: readonly BilledRun[]) => runs.reduce((total, run) => total + run.costMicros, 0);
   const since = input.session === undefined ? Number.NaN : Date.parse(input.session);
   // Runs created since the run started, whoever recorded them (a fleet's workers write their own sessions).
@@ -215,14 +233,18 @@ function moneyOf(input: StatusInput, reservedMicros: number, reservedRuns: numbe
     spent_tonight_usd: usd(tonight),
     spent_total_usd: usd(sum(input.billed)),
     billed_runs: input.billed.length,
-    reserved_usd: usd(reservedMicros),
-    reserved_runs: reservedRuns,
+    reserved_usd: usd(held.committed.micros),
+    reserved_runs: held.committed.rows,
+    unanswered_usd: usd(held.lookup.micros),
+    unanswered_creates: held.lookup.rows,
+    unpriced_rows: unpriced,
     budget: budget
       ? {
           limit_usd: usd(budget.limitMicros),
           period: periodText(budget.period),
           spent_in_period_usd: usd(spentInBudget),
-          left_usd: usd(budget.limitMicros - spentInBudget - reservedMicros),
+          left_usd: usd(budget.limitMicros - spentInBudget - held.committed.micros),
+          left_for_new_usd: usd(budget.limitMicros - spentInBudget - held.committed.micros - held.lookup.micros),
         }
       : null,
   };
@@ -230,16 +252,13 @@ function moneyOf(input: StatusInput, reservedMicros: number, reservedRuns: numbe
 
 /** Pure: every row with its state, run id, age and cost; the money; the lock. */
 export function buildStatus(input: StatusInput): Status {
-  const rates = observedRates(input.billed);
-  const built = input.items.map((item) => plannedRow(item, input, rates));
+  const rows = input.items.map((item) => plannedRow(item, input));
   if (input.withOtherRows) {
     const planned = new Set(input.items.map((item) => item.key));
     const byRun = new Map(input.billed.map((run) => [run.runId, run]));
     const others = [...input.states.values()].filter((s) => !planned.has(s.key)).sort((a, b) => a.key.localeCompare(b.key));
-    for (const state of others) built.push(journalRow(state, input, byRun));
+    for (const state of others) rows.push(journalRow(state, input, byRun));
   }
-  const rows = built.map((b) => b.row);
-  const reserved = built.filter((b) => b.row.reserved_usd !== null);
   const byManifest = new Map<string, StatusRow[]>();
   for (const row of rows) {
     const mine = byManifest.get(row.manifest);
@@ -252,11 +271,7 @@ export function buildStatus(input: StatusInput): Status {
     session: input.session ?? null,
     generated_at: new Date(input.nowMs).toISOString(),
     lock: input.lock,
-    money: moneyOf(
-      input,
-      reserved.reduce((total, b) => total + b.reservedMicros, 0),
-      reserved.length,
-    ),
+    money: moneyOf(input),
     manifests: [...byManifest].map(([name, mine]) => ({ name, rows: mine.length, counts: countsOf(mine) })),
     rows,
   };

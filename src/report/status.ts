@@ -11,6 +11,10 @@ function money(usd: number): string {
   return formatUsd(usdToMicros(usd));
 }
 
+function plural(n: number): string {
+  return n === 1 ? '' : 's';
+}
+
 /** Pure: "45s", "3m02s", "2h05m", "3d04h". */
 export function ageText(seconds: number): string {
   const two = (n: number) => String(n).padStart(2, '0');
@@ -49,17 +53,26 @@ function sourceText(status: Status): string {
 function moneyLines(status: Status): string[] {
   const m = status.money;
   const since = status.session === null ? 'no run recorded yet' : `billed runs created since ${status.session}`;
+  const unpriced =
+    m.unpriced_rows > 0
+      ? `; ${m.unpriced_rows} row${plural(m.unpriced_rows)} held at $0: no recorded plan prices ${m.unpriced_rows === 1 ? 'it' : 'them'}`
+      : '';
   const lines = [
     'money:',
     `  spent tonight  ${money(m.spent_tonight_usd).padEnd(10)} ${since}`,
-    `  spent in all   ${money(m.spent_total_usd).padEnd(10)} ${m.billed_runs} billed run${m.billed_runs === 1 ? '' : 's'}, as ledger.csv lists them`,
-    `  reserved       ${money(m.reserved_usd).padEnd(10)} ${m.reserved_runs} run${m.reserved_runs === 1 ? '' : 's'} in flight, at their estimates`,
+    `  spent in all   ${money(m.spent_total_usd).padEnd(10)} ${m.billed_runs} billed run${plural(m.billed_runs)}, as ledger.csv lists them`,
+    `  reserved       ${money(m.reserved_usd).padEnd(10)} ${m.reserved_runs} run${plural(m.reserved_runs)} in flight or timed out, at what the budget reserves for each (run counts them before any new row)${unpriced}`,
   ];
+  if (m.unanswered_creates > 0)
+    lines.push(
+      `  unanswered     ${money(m.unanswered_usd).padEnd(10)} ${m.unanswered_creates} create${plural(m.unanswered_creates)} with no answer, at their estimates: looked up before any new row`,
+    );
   const b = m.budget;
   if (b) {
-    const left = b.left_usd >= 0 ? money(b.left_usd) : `-${money(-b.left_usd)}`;
+    const signed = (usd: number) => (usd >= 0 ? money(usd) : `-${money(-usd)}`);
     const spent = `${money(b.spent_in_period_usd)} spent in its period (${b.period}), ${money(m.reserved_usd)} reserved`;
-    lines.push(`  budget left    ${left.padEnd(10)} of ${money(b.limit_usd)}: ${spent}`);
+    const forNew = m.unanswered_creates > 0 ? `; ${signed(b.left_for_new_usd)} for new rows once the unanswered creates are counted` : '';
+    lines.push(`  budget left    ${signed(b.left_usd).padEnd(10)} of ${money(b.limit_usd)}: ${spent}${forNew}`);
   } else lines.push('  budget         none set (budget_usd in the pipeline file: give it with --pipeline)');
   return lines;
 }
