@@ -9,6 +9,7 @@ import { loadManifests } from '../src/load/load.js';
 import { loadValidated } from '../src/load/validate.js';
 import { formatProblem, sortProblems, type Problem } from '../src/load/problem.js';
 import { parseXlsxManifest } from '../src/load/xlsx.js';
+import { workbookSizeProblem } from '../src/load/xlsx-zip.js';
 import type { Report } from '../src/report/build.js';
 import { ROOT, envFor, fastPipeline, runCli, startSimulator, tempDir, workspace, write } from './helpers.js';
 
@@ -219,6 +220,41 @@ test('clipmill validate: a corrupt, a non-zip and a password-protected .xlsx, an
   assert.match(said, /text\.xlsx: is not an \.xlsx workbook \(an \.xlsx file is a zip archive; this one is not\)/);
   assert.match(said, /locked\.xlsx: is password-protected, or an Excel 97-2003 workbook named \.xlsx/);
   assert.match(said, /deck\.numbers: \.numbers workbooks are not read: open it and save it as \.xlsx \(Excel Workbook\) or CSV/);
+});
+
+/**
+ * A real workbook whose one sheet unpacks to 70 MB of identical rows (244 KB as a file): exceljs would model every
+ * one of its million rows in memory. Made by loading a library-written workbook with jszip, replacing
+ * xl/worksheets/sheet1.xml with 1,060,607 `<row><c t="inlineStr"><is><t>row</t></is></c><c><v>5</v></c></row>`
+ * and writing it back with DEFLATE level 9.
+ */
+const UNPACKS_LARGE = path.join(ROOT, 'test', 'fixtures', 'xlsx', 'unpacks-large.xlsx');
+
+test('a workbook too big to read is refused from its zip directory before it is opened, and a local .xlsx over 20 MB before it is read', async (t) => {
+  const started = Date.now();
+  const large = await loadManifests([UNPACKS_LARGE], noDefaults);
+  assert.deepEqual(said(large.problems), [
+    'unpacks-large.xlsx: its worksheets unpack to 70 MB (every sheet of a workbook is read; the most is 64 MB, about 200,000 rows of six columns): move the manifest to a workbook of its own, split the sheet, or save it as CSV',
+  ]);
+  assert.ok(Date.now() - started < 2000, 'refused without unpacking it');
+
+  const dir = await tempDir(t);
+  const huge = Buffer.alloc(25_000_000);
+  huge.set([0x50, 0x4b, 0x03, 0x04]);
+  const big = await write(dir, 'big.xlsx', huge);
+  assert.deepEqual(said((await loadManifests([big], noDefaults)).problems), [
+    'big.xlsx: is 25 MB, larger than 20 MB (the most an .xlsx manifest may be): remove pictures and other sheets, split the sheet, or save it as CSV',
+  ]);
+
+  // The shared strings and the whole zip have their own caps.
+  const entries = (strings: number, other: number) => [
+    { path: 'xl/worksheets/sheet1.xml', uncompressedSize: 30e6 },
+    { path: 'xl/sharedStrings.xml', uncompressedSize: strings },
+    { path: 'xl/pivotCache/pivotCacheRecords1.xml', uncompressedSize: other },
+  ];
+  assert.equal(workbookSizeProblem(4e6, entries(30e6, 1e6)), undefined, 'a 100,000-row manifest (30 MB of sheet, 30 MB of text) is read');
+  assert.match(workbookSizeProblem(4e6, entries(80e6, 0)) ?? '', /^its text unpacks to 80 MB \(the most is 64 MB\)/);
+  assert.match(workbookSizeProblem(4e6, entries(30e6, 150e6)) ?? '', /^unpacks to 210 MB \(the most is 192 MB\)/);
 });
 
 test('clipmill run on an .xlsx manifest and one of its other sheets: one playable video per row, in <file>/ and <file>-<sheet>/', async (t) => {

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Pipeline } from '../config/pipeline.js';
 import type { ModelProtocol } from '../model/kling-v3.js';
@@ -10,6 +10,7 @@ import { downloadManifest, formatOfDownload } from './remote.js';
 import { FAL_VOICE_IDS_MESSAGE, parseRow, type ImageUse, type Row } from './row.js';
 import { expandManifestArgs, nameProblem, type ManifestSource } from './source.js';
 import { parseXlsxManifest } from './xlsx.js';
+import { WORKBOOK_LIMITS, workbookSizeProblem } from './xlsx-zip.js';
 import { parseYamlManifest } from './yaml.js';
 
 export { display } from './source.js';
@@ -60,13 +61,16 @@ async function readRawRows(source: ManifestSource): Promise<RawManifest> {
     if (typeof format !== 'string') return failed(source.shown, format.problem);
     return { ...(await parseBytes(got.bytes, format, source)), sha256: got.sha256 };
   }
+  const ext = path.extname(source.path).toLowerCase();
   let bytes: Buffer;
   try {
+    // A workbook is read whole: one larger than the cap is refused before it is in memory.
+    const size = ext === '.xlsx' ? (await stat(source.path)).size : 0;
+    if (size > WORKBOOK_LIMITS.fileBytes) return failed(source.shown, workbookSizeProblem(size, []) ?? '');
     bytes = await readFile(source.path);
   } catch (error) {
     return failed(source.shown, `cannot read (${(error as NodeJS.ErrnoException).code})`);
   }
-  const ext = path.extname(source.path).toLowerCase();
   return parseBytes(bytes, ext === '.csv' ? 'csv' : ext === '.xlsx' ? 'xlsx' : 'yaml', source);
 }
 

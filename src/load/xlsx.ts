@@ -4,6 +4,7 @@ import type { Problem } from './problem.js';
 import type { RawRow } from './raw.js';
 import { readHeader, readRecord, type ColumnLabel, type TableRecord } from './table.js';
 import { isLinkColumn, readCell } from './xlsx-cells.js';
+import { workbookSizeProblem, zipEntries } from './xlsx-zip.js';
 
 export interface LoadedXlsxManifest {
   rows: RawRow[];
@@ -44,6 +45,10 @@ function formatProblem(bytes: Uint8Array): string | undefined {
 async function openWorkbook(bytes: Uint8Array): Promise<ExcelJS.Workbook | { problem: string }> {
   const problem = formatProblem(bytes);
   if (problem) return { problem };
+  const entries = await zipEntries(bytes);
+  if ('problem' in entries) return entries;
+  const tooBig = workbookSizeProblem(bytes.byteLength, entries);
+  if (tooBig) return { problem: tooBig };
   const workbook = new ExcelJS.Workbook();
   try {
     // exceljs types its argument as an ArrayBuffer; its zip reader takes a Node Buffer as it is (no copy).
