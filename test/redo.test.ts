@@ -10,7 +10,7 @@ import type { Report } from '../src/report/build.js';
 import { latestMarks, parseMarks, renderMarks, withMark, writeMarks, type Mark } from '../src/review/marks.js';
 import { effectiveRow, withNote } from '../src/review/redo.js';
 import type { RowState } from '../src/lifecycle/events.js';
-import { nightFolder, rowsYaml } from './helpers.js';
+import { fastPipeline, nightFolder, rowsYaml, write } from './helpers.js';
 
 const AT = '2026-01-02T03:04:05.000Z';
 const mark = (key: string, request: string, verdict: Mark['verdict'], note?: string): Mark => ({ key, request, verdict, ...(note && { note }), at: AT });
@@ -138,6 +138,48 @@ test('a redo mark: the next run makes exactly that row again with the note, keep
   await night();
   assert.deepEqual(rowsCreated(simulator.created.slice(4)), ['r1']);
   assert.equal(simulator.created[4]?.input?.prompt, 'row 1, at dusk', 'the manifest edit wins: the old notes are dropped');
+});
+
+test('the redo rule: a version whose run may still be billed is kept (held), never abandoned; done, failed or never run is redone', () => {
+  const marks = latestMarks([mark('m/a', 'h:sunrise', 'redo', 'warmer')]);
+  const failure = (code: string) => ({ failure: { code, message: '', billed: false } });
+  const cases: [string, Partial<RowState>, boolean, string | undefined][] = [
+    ['in flight', { status: 'submitted' }, true, 'in_flight'],
+    ['a lost create', { status: 'submitting' }, true, 'unanswered'],
+    ['paid, not downloaded', { status: 'succeeded' }, true, 'paid'],
+    ['downloaded, the file damaged', { status: 'downloaded' }, false, 'damaged'],
+    ['timed out', { status: 'failed', ...failure('JOB_TIMEOUT') }, true, 'timed_out'],
+    ['done', { status: 'downloaded' }, true, undefined],
+    ['failed for good', { status: 'failed', ...failure('VALIDATION_ERROR') }, true, undefined],
+    ['never run', { status: 'pending' }, true, undefined],
+  ];
+  for (const [name, state, outputIntact, held] of cases) {
+    const effective = effectiveRow(ROW, marks, { state: { ...stateAt('h:sunrise'), ...state } as RowState, outputIntact }, hashOf);
+    assert.equal(effective.held, held, name);
+    assert.equal(effective.row.request.prompt, held === undefined ? 'sunrise\n\nwarmer' : 'sunrise', name);
+  }
+  assert.equal(effectiveRow(ROW, marks, {}, hashOf).row.request.prompt, 'sunrise\n\nwarmer', 'no journal state: nothing can be billed');
+});
+
+test('a redo marked on a timed-out row waits: the next run checks the old run and submits no new version, and says why; the run after applies it', async (t) => {
+  const { simulator, night, out, dir } = await nightFolder(t, rowsYaml(1), { simulator: { latency_ms: 300 } });
+  await write(dir, 'pipeline.yaml', fastPipeline().replace('job_timeout: 30s', 'job_timeout: 100ms'));
+  await night();
+  const first = rowOf(await reportOf(out), 'r0');
+  assert.match(first.error ?? '', /JOB_TIMEOUT/);
+  await writeMarks(out, [mark('m/r0', first.request, 'redo', 'make the sky bluer')]);
+  // The provider finishes the timed-out run (the test waits for it: no timer race).
+  while (simulator.run(simulator.created[0]!.id)?.status !== 'succeeded') await new Promise((resolve) => setTimeout(resolve, 20));
+  const lines: string[] = [];
+  const second = await night({ logLine: (line) => lines.push(line) });
+  assert.equal(second.plan?.counts.reattach, 1, 'the old run is checked');
+  assert.equal(second.plan?.counts.submit, 0);
+  assert.equal(simulator.created.length, 1, 'no new version is submitted while the old run may be billed');
+  assert.match(lines.join('\n'), /m\/r0: its redo mark in .*review\.json is not applied tonight: its run timed out and may still finish/);
+  assert.equal(rowOf(await reportOf(out), 'r0').status, 'done', 'its video is fetched from the run that was paid');
+  await night();
+  assert.equal(simulator.created.length, 2, 'once done, the redo runs');
+  assert.equal(simulator.created[1]?.input?.prompt, 'row 0\n\nmake the sky bluer');
 });
 
 test('a redo acted on is permanent: approving the old version afterwards (a stale page, a hand edit) pays nothing again', async (t) => {

@@ -8,7 +8,7 @@ import { chromium, type Page } from 'playwright-core';
 import { parseMarks } from '../src/review/marks.js';
 import { startReviewServer } from '../src/review/server.js';
 import { imageLink } from '../src/report/row-media.js';
-import { nightFolder, rowsYaml, startCli, tempDir } from './helpers.js';
+import { fastPipeline, nightFolder, rowsYaml, startCli, tempDir, write } from './helpers.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // As test/browser.test.ts: CI installs Debian's chromium; a developer machine without it skips with the reason.
@@ -201,6 +201,29 @@ test('a stale page cannot undo a redo: a mark for a version a night has replaced
   );
   assert.equal((await night()).exitCode, 0);
   assert.equal(simulator.created.length, 3, 'nothing is paid again');
+});
+
+test('a row whose run may still be billed cannot be redone from the page: a timed-out run shows why, a redo is refused (400) until it is settled', async (t) => {
+  const { simulator, night, out, dir } = await nightFolder(t, rowsYaml(1), { simulator: { latency_ms: 300 } });
+  await write(dir, 'pipeline.yaml', fastPipeline().replace('job_timeout: 30s', 'job_timeout: 100ms'));
+  await night();
+  const request = (JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as { rows: { request: string }[] }).rows[0]!.request;
+  const server = await startReviewServer(out, 0);
+  t.after(() => server.close());
+  const page = await openReview(server);
+  assert.match(page.html, /class="review review-held" data-key="m\/r0"><p class="verdict">not yet: its run timed out and may still finish/);
+  assert.equal(page.requestOf('m/r0'), undefined, 'no buttons');
+  const refused = await page.post({ key: 'm/r0', request, verdict: 'redo', note: 'bluer' });
+  assert.equal(refused.status, 400);
+  assert.match(((await refused.json()) as { error: string }).error, /cannot be redone yet: its run timed out/);
+
+  // Once a night has fetched the finished run, the page (reloaded) offers both verdicts, and the redo is saved.
+  while (simulator.run(simulator.created[0]!.id)?.status !== 'succeeded') await new Promise((resolve) => setTimeout(resolve, 20));
+  await night();
+  assert.equal((await page.post({ key: 'm/r0', request, verdict: 'redo', note: 'bluer' })).status, 409, 'the stale page is told to reload');
+  const reloaded = await openReview(server);
+  assert.equal(reloaded.requestOf('m/r0'), request);
+  assert.equal((await reloaded.post({ key: 'm/r0', request, verdict: 'redo', note: 'bluer' })).status, 200);
 });
 
 test('clipmill review from the command line: prints its URL, stops cleanly on SIGTERM; a fleet folder is refused', async (t) => {

@@ -163,7 +163,8 @@ export async function planFor(
     if (prepared.selection?.matches(key) !== false)
       log?.warn('output_damaged', `${key}: the downloaded video is missing or changed on disk; downloading it again from the same run`);
   // A reviewer's "redo" notes make their rows new versions before anything is planned: run, dry run, estimate, status alike.
-  const reviewed = reviewedManifests(loaded, prepared.review, replay);
+  const reviewed = reviewedManifests(loaded, prepared.review, replay, damagedOutputs);
+  for (const { key, message } of reviewed.warnings) log?.warn('review_held', message, { row: key });
   const whole = planRun(reviewed.manifests, replay.states, loaded.images, {
     pricing: pipeline.pricing,
     retryFailed: options.retryFailed ?? false,

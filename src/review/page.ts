@@ -3,18 +3,23 @@ import type { Report, ReportRow } from '../report/build.js';
 import { renderHtml } from '../report/html.js';
 import { escapeHtml } from '../report/html-parts.js';
 import { MAX_NOTE_CHARS, versionKey, type Mark } from './marks.js';
-import type { Markable } from './posted.js';
+import { notRedoable, verdictsFor, type Markable } from './posted.js';
 
 const describe = (mark: Mark | undefined) => (mark === undefined ? 'not reviewed' : mark.verdict === 'approved' ? 'approved' : `redo: ${mark.note ?? ''}`);
 
 function reviewBox(row: ReportRow, markable: Markable | undefined, latest: ReadonlyMap<string, Mark>): string {
   if (markable === undefined) return '';
-  const mark = latest.get(versionKey(`${row.manifest}/${row.id}`, row.request));
+  const key = `${row.manifest}/${row.id}`;
+  const can = verdictsFor(markable.standing);
+  // A run that may still be billed is not redone (a new version would abandon it): the box says why, with no buttons.
+  if (!can.redo)
+    return `<div class="review review-held" data-key="${escapeHtml(key)}"><p class="verdict">${escapeHtml(`not yet: ${notRedoable(markable.standing)}`)}</p></div>`;
+  const mark = latest.get(versionKey(key, row.request));
   const note = mark?.verdict === 'redo' ? (mark.note ?? '') : '';
-  return `<div class="review" data-key="${escapeHtml(`${row.manifest}/${row.id}`)}" data-request="${escapeHtml(row.request)}" data-verdict="${mark?.verdict ?? ''}">
+  return `<div class="review" data-key="${escapeHtml(key)}" data-request="${escapeHtml(row.request)}" data-verdict="${mark?.verdict ?? ''}">
   <p class="verdict">${escapeHtml(describe(mark))}</p>
   <textarea maxlength="${MAX_NOTE_CHARS}" rows="2" aria-label="note" placeholder="what to change (required for redo)">${escapeHtml(note)}</textarea>
-  <div>${markable.approvable ? '<button type="button" data-verdict="approved">approve</button> ' : ''}<button type="button" data-verdict="redo">redo</button></div>
+  <div>${can.approve ? '<button type="button" data-verdict="approved">approve</button> ' : ''}<button type="button" data-verdict="redo">redo</button></div>
   <p class="review-error" role="alert"></p>
 </div>`;
 }

@@ -1,12 +1,25 @@
 /** Pure: a mark posted by the review page, checked against the page's rows and the journal as it is now. */
 import type { RowState } from '../lifecycle/events.js';
+import { standingOf, type Standing } from '../lifecycle/standing.js';
 import { markSchema, type Mark } from './marks.js';
 
-/** A row the page may mark: the version it shows, whether it has a video to approve, and its longest prompt. */
+/** A row the page shows a review box for: the version it shows, where that version stands, and its longest prompt. */
 export interface Markable {
   request: string;
-  approvable: boolean;
+  standing: Standing;
   promptChars: number;
+}
+
+/** Pure: what a version standing so may be marked: approved with a video here; redone once nothing of it can still be billed. */
+export function verdictsFor(standing: Standing): { approve: boolean; redo: boolean } {
+  return { approve: standing === 'done', redo: standing === 'done' || standing === 'failed' };
+}
+
+/** Why a version cannot be redone yet, as the page and the API say it. */
+export function notRedoable(standing: Standing): string {
+  if (standing === 'timed_out')
+    return 'its run timed out and may still finish (and be billed): the next clipmill run checks it first; mark it once it is done or failed';
+  return `its run is not finished (${standing.replace('_', ' ')}): mark it once it is done or failed`;
 }
 
 /** The answer when the journal has moved the row to another version since the page was loaded: the page reloads itself on it. */
@@ -28,6 +41,11 @@ export function checkPostedMark(body: unknown, rows: ReadonlyMap<string, Markabl
   const note = typeof input.note === 'string' ? input.note.trim() : undefined;
   const parsed = markSchema.safeParse({ key: input.key, request: input.request, verdict: input.verdict, ...(note && { note }), at: now.toISOString() });
   if (!parsed.success) return { status: 400, message: parsed.error.issues.map((i) => `${i.path.join('.') || 'mark'}: ${i.message}`).join('; ') };
-  if (parsed.data.verdict === 'approved' && !row.approvable) return { status: 400, message: `${String(input.key)} has no video to approve` };
+  const key = String(input.key);
+  // The same version may stand elsewhere now (re-checked or resubmitted by a night since): the page shows it again first.
+  if (standingOf(states.get(key)) !== row.standing) return { status: 409, message: `${key}: its run changed since the page was loaded: reload` };
+  const can = verdictsFor(row.standing);
+  if (parsed.data.verdict === 'approved' && !can.approve) return { status: 400, message: `${key} has no video to approve` };
+  if (parsed.data.verdict === 'redo' && !can.redo) return { status: 400, message: `${key} cannot be redone yet: ${notRedoable(row.standing)}` };
   return { mark: parsed.data as Mark };
 }

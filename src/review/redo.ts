@@ -6,6 +6,7 @@
  * version, no later mark (nor a lost review.json) takes the row back to it.
  */
 import type { RowState } from '../lifecycle/events.js';
+import { standingOf, type Standing } from '../lifecycle/standing.js';
 import type { ImageInfo } from '../load/images.js';
 import type { Manifest } from '../load/load.js';
 import type { Row } from '../load/row.js';
@@ -34,13 +35,27 @@ export function longestPrompt(request: KlingRequest): number {
 export interface RowHistory {
   state?: RowState | undefined;
   recorded?: RowReview | undefined;
+  /** False when the row's downloaded video is missing or changed on disk. */
+  outputIntact?: boolean;
 }
 
-/** A row as tonight runs it: `notes` applied (oldest first); `request` its hash; `tooLong` when a note was not applied as the prompt would pass the cap. */
+/** A version may be redone once nothing of it can still be billed: never run, done, or failed for good. */
+export const REDO_FROM: ReadonlySet<Standing> = new Set(['new', 'done', 'failed']);
+
+/** Pure: where the marked version stands in the journal: its state's standing, or `new` when the journal is at another version. */
+export function standingOfVersion(history: RowHistory, request: string): Standing {
+  return history.state?.request === request ? standingOf(history.state, history.outputIntact ?? true) : 'new';
+}
+
+/**
+ * A row as tonight runs it: `notes` applied (oldest first); `request` its hash. A redo mark not applied: `held`, as
+ * the marked version's run may still be billed (abandoning it would pay twice); `tooLong`, as the prompt would pass the cap.
+ */
 export interface Effective {
   row: Row;
   request: string;
   notes: string[];
+  held?: Standing;
   tooLong?: { chars: number };
 }
 
@@ -78,6 +93,8 @@ export function effectiveRow(row: Row, latest: ReadonlyMap<string, Mark>, histor
     seen.add(request);
     const mark = latest.get(versionKey(key, request));
     if (mark?.verdict !== 'redo' || mark.note === undefined) break;
+    const standing = standingOfVersion(history, request);
+    if (!REDO_FROM.has(standing)) return { ...finish(row, base, current, request, notes), held: standing };
     const next = withNote(current.request, mark.note);
     if (longestPrompt(next) > MAX_PROMPT_CHARS) return { ...finish(row, base, current, request, notes), tooLong: { chars: longestPrompt(next) } };
     notes.push(mark.note);
@@ -92,10 +109,11 @@ function finish(row: Row, base: string, current: Row, request: string, notes: st
   return { row: { ...current, review: { base, notes } }, request, notes };
 }
 
-/** A row whose next redo note was not applied: the prompt would pass the model's cap. */
-export interface TooLong {
+/** A row whose next redo note was not applied: its version's run may still be billed (`held`), or the prompt would pass the model's cap. */
+export interface NotApplied {
   row: Row;
-  chars: number;
+  held?: Standing;
+  tooLong?: { chars: number };
 }
 
 /** Pure: the manifests as tonight runs them: the marks and the journal's recorded notes applied to the rows they name. */
@@ -105,13 +123,13 @@ export function applyReview(
   images: ReadonlyMap<string, ImageInfo>,
   historyOf: (key: string) => RowHistory,
   recordedKeys: Iterable<string>,
-): { manifests: Manifest[]; redone: string[]; tooLong: TooLong[] } {
+): { manifests: Manifest[]; redone: string[]; notApplied: NotApplied[] } {
   const latest = latestMarks(marks);
   // Only rows a redo mark or a recorded note names are hashed here: the plan hashes every row anyway.
   const named = new Set([...marks.filter((m) => m.verdict === 'redo').map((m) => m.key), ...recordedKeys]);
   const redone: string[] = [];
-  const tooLong: TooLong[] = [];
-  if (named.size === 0) return { manifests: [...manifests], redone, tooLong };
+  const notApplied: NotApplied[] = [];
+  if (named.size === 0) return { manifests: [...manifests], redone, notApplied };
   const out = manifests.map((manifest) => {
     if (!manifest.rows.some((row) => named.has(rowKey(row)))) return manifest;
     const rows = manifest.rows.map((row) => {
@@ -119,10 +137,11 @@ export function applyReview(
       if (!named.has(key)) return row;
       const effective = effectiveRow(row, latest, historyOf(key), (r) => requestHash(r, images));
       if (effective.notes.length > 0) redone.push(key);
-      if (effective.tooLong) tooLong.push({ row, chars: effective.tooLong.chars });
+      if (effective.held || effective.tooLong)
+        notApplied.push({ row, ...(effective.held && { held: effective.held }), ...(effective.tooLong && { tooLong: effective.tooLong }) });
       return effective.row;
     });
     return { ...manifest, rows };
   });
-  return { manifests: out, redone, tooLong };
+  return { manifests: out, redone, notApplied };
 }

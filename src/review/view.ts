@@ -4,6 +4,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { reportFromReplay } from '../commands/report.js';
 import type { RowState } from '../lifecycle/events.js';
+import { standingOf } from '../lifecycle/standing.js';
 import type { Report } from '../report/build.js';
 import { Journal, JOURNAL_FILE, STATE_DIR } from '../state/journal.js';
 import type { Markable } from './posted.js';
@@ -41,8 +42,10 @@ export async function loadView(outDir: string, states: JournalStates): Promise<V
     add(row.earlier_output);
     add(row.image);
     const key = `${row.manifest}/${row.id}`;
-    if (row.status === 'done' || row.status === 'failed')
-      rows.set(key, { request: row.request, approvable: row.status === 'done', promptChars: prompts.get(key) ?? 0 });
+    const state = replay.states.get(key);
+    // A failed row's run may have timed out and still be billed: the standing says, the report's "failed" does not.
+    const standing = row.status === 'done' ? 'done' : standingOf(state?.request === row.request ? state : undefined);
+    if (row.status === 'done' || row.status === 'failed') rows.set(key, { request: row.request, standing, promptChars: prompts.get(key) ?? 0 });
   }
   return { report, files, rows };
 }
