@@ -28,6 +28,10 @@ async function xlsxBytes(): Promise<Buffer> {
     ['id', 'image', 'prompt', 'duration', 'generate_audio'],
     ['leaves', hero, 'Leaves fall', 6, true],
   ]);
+  book.addWorksheet('Q3 50%').addRows([
+    ['id', 'image', 'prompt', 'duration'],
+    ['q3-a', hero, 'Half off', 5],
+  ]);
   return Buffer.from(await book.xlsx.writeBuffer());
 }
 
@@ -172,6 +176,19 @@ test('two sheets of one URL are two manifests; under one name they are the same-
   ]);
   const twice = await loadManifests([`spring=${base}/book.xlsx#Autumn`, `spring=${base}/book.xlsx#Autumn`], noDefaults);
   assert.deepEqual([twice.problems, twice.manifests.map((m) => m.name)], [[], ['spring']]);
+});
+
+test("a % in a URL's #sheet is the sheet's name as written: read, or named in a problem (exit 2), never a crash", async (t) => {
+  const { base } = await sheetServer(t);
+  const { manifests, problems } = await loadManifests([`q3=${base}/book.xlsx#Q3 50%`], noDefaults);
+  assert.deepEqual(problems, []);
+  assert.deepEqual(
+    manifests.map((m) => [m.name, m.rows.map((r) => r.id).join(' ')]),
+    [['q3', 'q3-a']],
+  );
+  const unnamed = await runCli(['validate', `${base}/book.xlsx#Q3 50%`]);
+  assert.equal(unnamed.code, 2, unnamed.stderr);
+  assert.match(unnamed.stdout + unnamed.stderr, /"book-Q3 50%" is not a usable folder name: write the manifest's name/);
 });
 
 test('URL manifests that cannot be read are problems, without the query: too big (streamed or declared), 404, a redirect loop, a web page, relative images', async (t) => {

@@ -32,6 +32,17 @@ export function splitSheet(arg: string): { path: string; sheet?: string } {
 
 const problemAt = (file: string, message: string): Problem => ({ file, line: 0, field: '', message });
 
+/** Pure: percent-escapes decoded where they are valid; a stray `%` (a sheet named "Q3 50%") stays as written. */
+export function decodeLeniently(text: string): string {
+  return text.replace(/(?:%[0-9a-f]{2})+/gi, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return run; // bytes that are not UTF-8
+    }
+  });
+}
+
 /** A manifest named by its file: the base name, and the sheet's name after it when one is picked. */
 export function fileSource(abs: string, sheet?: string): ManifestSource {
   const base = path.basename(abs, path.extname(abs));
@@ -56,7 +67,7 @@ export function urlSource(arg: string): ManifestSource | Problem {
   } catch {
     return problemAt(redactText(arg.replace(/[?#].*$/s, '')), 'is not a valid URL');
   }
-  const sheet = url.hash.length > 1 ? decodeURIComponent(url.hash.slice(1)) : undefined;
+  const sheet = url.hash.length > 1 ? decodeLeniently(url.hash.slice(1)) : undefined;
   const shown = redactUrl(url.href) + (sheet === undefined ? '' : `#${sheet}`);
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.has(url.hostname)))
     return problemAt(shown, 'only https URLs are read (plain http only from this machine: 127.0.0.1, localhost, ::1)');
@@ -80,12 +91,7 @@ export function manifestNameOfUrl(url: URL, given: string | undefined, sheet?: s
   }
   if (/(^|\.)docs\.google\.com$/i.test(url.hostname)) return ask("a Google Sheets link does not say the sheet's name");
   const segments = url.pathname.split('/');
-  let last: string;
-  try {
-    last = decodeURIComponent(segments[segments.length - 1] ?? '');
-  } catch {
-    last = '';
-  }
+  const last = decodeLeniently(segments[segments.length - 1] ?? '');
   const base = last.replace(/\.[^.]*$/, '');
   if (GENERIC_SEGMENTS.has(base.toLowerCase()) || !NAME_PATTERN.test(base)) return ask(`the URL's last part ${JSON.stringify(last)} is not a usable name`);
   const name = sheet === undefined ? base : `${base}-${sheet}`;
