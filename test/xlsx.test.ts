@@ -92,6 +92,12 @@ test('file.xlsx#Sheet picks a worksheet, named <file>-<sheet>; an unknown sheet 
     unknown.problems.map((p) => p.message),
     ['has no sheet named "Winter" (its sheets: "Spring", "Autumn 2025")'],
   );
+  // The name as written names the manifest: a sheet matched ignoring case would re-key every row once the case is fixed.
+  const cased = await loadManifests([`${LIBREOFFICE_XLSX}#autumn 2025`], noDefaults);
+  assert.deepEqual(
+    cased.problems.map((p) => p.message),
+    ['no sheet "autumn 2025": did you mean "Autumn 2025"? (write the sheet\'s name exactly as the workbook has it)'],
+  );
 
   const dir = await workspace(t);
   const book = await write(dir, 'promo.xlsx', await workbook({ Main: [['id']], EU: [['id']] }));

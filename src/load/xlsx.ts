@@ -60,13 +60,19 @@ async function openWorkbook(bytes: Uint8Array): Promise<ExcelJS.Workbook | { pro
   return workbook;
 }
 
-/** The sheet asked for by name (exact, else ignoring case as Excel does), or the first visible one. */
+/**
+ * The sheet asked for by its exact name, or the first visible one. Not ignoring case as Excel does: the name written
+ * names the manifest, so `#autumn` and `#Autumn` would be two manifests whose rows are paid twice.
+ */
 function pickSheet(workbook: ExcelJS.Workbook, name: string | undefined): ExcelJS.Worksheet | { problem: string } {
   const sheets = workbook.worksheets;
   if (sheets.length === 0) return { problem: 'the workbook holds no worksheets' };
   if (name === undefined) return sheets.find((s) => s.state === 'visible') ?? sheets[0]!;
-  const found = sheets.find((s) => s.name === name) ?? sheets.find((s) => s.name.toLowerCase() === name.toLowerCase());
+  const found = sheets.find((s) => s.name === name);
   if (found) return found;
+  const cased = sheets.find((s) => s.name.toLowerCase() === name.toLowerCase());
+  if (cased)
+    return { problem: `no sheet ${JSON.stringify(name)}: did you mean ${JSON.stringify(cased.name)}? (write the sheet's name exactly as the workbook has it)` };
   return { problem: `has no sheet named ${JSON.stringify(name)} (its sheets: ${sheets.map((s) => JSON.stringify(s.name)).join(', ')})` };
 }
 
