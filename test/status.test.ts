@@ -12,9 +12,29 @@ import type { Report } from '../src/report/build.js';
 import type { Status, StatusRow } from '../src/report/status-model.js';
 import { renderStatus, ROWS_SHOWN } from '../src/report/status.js';
 import { NO_LOCK } from '../src/report/status-lock.js';
-import { envFor, nightFolder, rowsYaml, runCli, tempDir, write } from './helpers.js';
+import { connectRedis, fleetKeys } from '../src/fleet/redis.js';
+import { envFor, fastPipeline, nightFolder, rowsYaml, runCli, startCli, startSimulator, tempDir, workspace, write } from './helpers.js';
+import { startRedis } from './redis-server.js';
 
 const cents = (usd: number) => Math.round(usd * 100);
+
+async function until(what: string, check: () => boolean | Promise<boolean>, limitMs = 30_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** What `run --dry-run` prints as left of the budget (\"$4.16 left\"), or the whole limit when nothing is committed. */
+async function dryRunLeft(o: { file: string; pipelineFile: string; out: string; env: NodeJS.ProcessEnv }): Promise<string> {
+  const printed: string[] = [];
+  await runManifests({ manifests: [o.file], pipelineFile: o.pipelineFile, outDir: o.out, env: o.env, dryRun: true, print: (line) => printed.push(line) });
+  const text = printed.join('\n');
+  const found = /, (\$\d+\.\d\d) left:/.exec(text)?.[1] ?? /^budget (\$\d+\.\d\d):/m.exec(text)?.[1];
+  assert.ok(found, text);
+  return found;
+}
 
 test('status mid-run: the holder alive, every row of the plan, runs in flight with their ids, money reserved; after the run, money as the report says', async (t) => {
   const { simulator, dir, file, pipelineFile, out, night } = await nightFolder(t, rowsYaml(5), {
@@ -224,10 +244,7 @@ test('budget left is what run --dry-run says is left: a run in flight and one ti
       ['m/r2', 'new', null],
     ],
   );
-  const printed: string[] = [];
-  await runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), dryRun: true, print: (line) => printed.push(line) });
-  const dryLeft = /, \$(\d+\.\d\d) left:/.exec(printed.join('\n'))?.[1];
-  assert.equal(dryLeft, '4.16', printed.join('\n'));
+  assert.equal(await dryRunLeft({ file, pipelineFile, out, env: envFor(simulator) }), '$4.16');
   assert.deepEqual([cents(status.money.reserved_usd), status.money.reserved_runs, cents(status.money.budget?.left_usd ?? 0)], [84, 2, 416]);
   assert.match(renderStatus(status), /budget left +\$4\.16 +of \$5\.00: \$0\.00 spent in its period \(12h\), \$0\.84 reserved/);
 
@@ -244,4 +261,69 @@ test('budget left is what run --dry-run says is left: a run in flight and one ti
     ],
   );
   assert.deepEqual([cents(dropped.money.reserved_usd), dropped.money.reserved_runs, cents(dropped.money.budget?.left_usd ?? 0)], [126, 3, 500 - 126]);
+});
+
+test("budget_period run: status counts the period as run does (each run only its own), mid-run too: left equals run --dry-run's", async (t) => {
+  const { simulator, dir, file, pipelineFile, out, night } = await nightFolder(t, rowsYaml(2), { pipeline: 'budget_usd: 5\nbudget_period: run\n' });
+  await write(dir, 'pipeline.yaml', (await readFile(pipelineFile, 'utf8')).replace('concurrency: 4', 'concurrency: 1'));
+  let submitted = 0;
+  let inFlight!: () => void;
+  const secondInFlight = new Promise<void>((resolve) => (inFlight = resolve));
+  const running = night({
+    logLine: (line) => {
+      // r0 is paid for; r1's run is held queued once made.
+      if (line.includes('succeeded')) simulator.hold();
+      if (line.includes('submitted as') && ++submitted === 2) inFlight();
+    },
+  });
+  await secondInFlight;
+  const mid = await readStatus({ manifests: [], outDir: out, pipelineFile });
+  const left = await dryRunLeft({ file, pipelineFile, out, env: envFor(simulator) });
+  simulator.release();
+  assert.equal((await running).exitCode, 0);
+  assert.equal(cents(mid.money.spent_tonight_usd), 42, 'r0 is billed tonight');
+  assert.deepEqual([mid.money.budget?.period, mid.money.budget?.spent_in_period_usd, cents(mid.money.reserved_usd)], ['run', 0, 42]);
+  assert.equal(`$${(mid.money.budget?.left_usd ?? 0).toFixed(2)}`, left);
+  assert.match(renderStatus(mid), /budget left +\$4\.58 +of \$5\.00: budget_period run: a run counts only what it spends itself/);
+});
+
+test("a fleet's budget is read from Redis: the enqueuer's limit, the workers' reservations and the committed sum", async (t) => {
+  const server = await startRedis(t);
+  const simulator = await startSimulator(t, { latency_ms: 20, concurrency: 10 });
+  const dir = await workspace(t);
+  const file = await write(dir, 'm.yaml', rowsYaml(3));
+  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline('budget_usd: 5\n').replace('concurrency: 4', 'concurrency: 2'));
+  const out = path.join(dir, 'out');
+  const fleetArgs = ['--redis', server.url, '--queue', 'st', '--pipeline', pipelineFile, '--out', out];
+  const env = envFor(simulator);
+  const enqueued = await runCli(['enqueue', file, ...fleetArgs], { env, cwd: dir });
+  assert.equal(enqueued.code, 0, enqueued.stderr);
+  simulator.hold();
+  const worker = startCli(['worker', ...fleetArgs, '--until-idle', '--log', 'json'], { env, cwd: dir });
+  t.after(() => worker.child.kill());
+  await until('two runs queued', () => simulator.created.length === 2);
+  const redis = connectRedis(server.url);
+  t.after(() => redis.disconnect());
+  const keys = fleetKeys('st');
+  await until('two reservations', async () => (await redis.hlen(keys.reserved)) === 2);
+
+  // No --pipeline: the budget is the one the enqueuer set for the fleet's workers.
+  const fleet = { redisUrl: server.url, queue: 'st' };
+  const mid = await readStatus({ manifests: [], outDir: out, fleet });
+  const committed = Number(await redis.hget(keys.budget, 'committed'));
+  const reserved = Object.values(await redis.hgetall(keys.reserved)).reduce((sum, micros) => sum + Number(micros), 0);
+  simulator.release();
+  assert.equal((await worker.done).code, 0);
+  assert.deepEqual([mid.money.budget?.limit_usd, mid.money.budget?.counted_by, mid.money.reserved_runs], [5, 'fleet', 2]);
+  assert.equal(mid.money.reserved_usd, reserved / 1e6);
+  assert.equal(mid.money.budget?.left_usd, 5 - committed / 1e6);
+  assert.deepEqual(
+    mid.rows.filter((r) => r.reserved_usd !== null).map((r) => r.state),
+    ['in_flight', 'in_flight'],
+  );
+  assert.match(renderStatus(mid), /reserved +\$0\.84 +2 rows with a reservation open in the fleet's budget \(Redis\)/);
+
+  const after = await readStatus({ manifests: [], outDir: out, fleet });
+  assert.deepEqual([after.money.reserved_usd, cents(after.money.spent_total_usd)], [0, 126]);
+  assert.deepEqual([cents(after.money.budget?.spent_in_period_usd ?? 0), cents(after.money.budget?.left_usd ?? 0)], [126, 500 - 126]);
 });

@@ -1,15 +1,15 @@
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { resolvePipeline, type Pipeline, type PipelineSources } from '../config/pipeline.js';
+import { readFleetBudget, type FleetBudgetState } from '../fleet/budget.js';
 import type { FleetRef } from '../fleet/journal.js';
 import { connectRedis, fleetKeys } from '../fleet/redis.js';
 import { fleetEvents } from '../fleet/store.js';
 import { isBucketUrl } from '../infra/bucket.js';
 import { isRowEvent, type JournalEvent } from '../lifecycle/events.js';
-import { reservationMicros } from '../money/budget.js';
-import { audioModeOf, type AudioMode } from '../money/cost.js';
-import { actionFor, mayHaveRun } from '../plan/plan.js';
-import { buildStatus, type Status, type StatusHold, type StatusItem, type StatusSource } from '../report/status-model.js';
+import { audioModeOf } from '../money/cost.js';
+import { actionFor } from '../plan/plan.js';
+import { buildStatus, type Status, type StatusItem, type StatusSource } from '../report/status-model.js';
 import { lockView, NO_LOCK, type StatusLock } from '../report/status-lock.js';
 import { foldJournalFile } from '../state/journal-file.js';
 import { Journal, JOURNAL_FILE, STATE_DIR } from '../state/journal.js';
@@ -21,7 +21,8 @@ import { readOwnIdentity } from '../state/lock/proc.js';
 import { LOCK_FILE } from '../state/lock/record.js';
 import { findDamagedOutputs } from '../state/outputs.js';
 import { Replay } from '../state/replay.js';
-import { committedMicros, isCommitted, moneyOf, outDirOf, planFor, prepare, type CommitItem, type Money } from './prepare.js';
+import { moneyOf, outDirOf, planFor, prepare, type Money } from './prepare.js';
+import { budgetOf, fleetHolds, holdsOf, type PlannedFacts, type Work } from './status-money.js';
 
 export interface StatusOptions extends PipelineSources {
   /** Manifests whose rows to show (loaded and validated as `run` does); none: the rows of the last plan recorded. */
@@ -31,20 +32,13 @@ export interface StatusOptions extends PipelineSources {
   env?: NodeJS.ProcessEnv;
 }
 
-/** What a plan last said of a row's request: a row the last plan does not name is held at it. */
-interface PlannedFacts {
-  request: string;
-  estimateMicros: number;
-  seconds: number;
-  audioMode: AudioMode;
-}
-
-/** A journal folded as a Replay, with each row's last event time beside it (its age) and its last planned estimate. */
+/** A journal folded as a Replay, with each row's last event time beside it (its age) and its last planned estimate; a fleet's budget in Redis. */
 interface Folded {
   replay: Replay;
   lastEventAt: Map<string, string>;
   planned: Map<string, PlannedFacts>;
   apply: (event: JournalEvent) => void;
+  fleetBudget?: FleetBudgetState;
 }
 
 function newFold(): Folded {
@@ -74,7 +68,10 @@ async function foldFleet(fleet: FleetRef): Promise<Folded> {
   const folded = newFold();
   const redis = connectRedis(fleet.redisUrl);
   try {
-    for await (const event of fleetEvents(redis, fleetKeys(fleet.queue))) folded.apply(event);
+    const keys = fleetKeys(fleet.queue);
+    for await (const event of fleetEvents(redis, keys)) folded.apply(event);
+    // Read after the journal: a reservation made meanwhile is counted, a bill settled meanwhile is in both.
+    folded.fleetBudget = await readFleetBudget(redis, keys);
     return folded;
   } finally {
     redis.disconnect();
@@ -90,9 +87,6 @@ export async function readLockStatus(outDir: string, nowMs = Date.now()): Promis
   const local = isLocal(seen.record, me) ? await localState(seen.record, me) : undefined;
   return lockView(seen, local, staleMs, nowMs);
 }
-
-/** A row as the next `run` would plan it: what the budget's commitments need of it. */
-type Work = CommitItem & { key: string };
 
 interface Rows {
   source: StatusSource;
@@ -128,37 +122,6 @@ async function rowsOf(options: StatusOptions, env: NodeJS.ProcessEnv, outDir: st
   return { source, items, work, money: moneyOf(replay, resolved, plan, nowMs), damaged, pipeline: resolved };
 }
 
-/**
- * Each row's hold on the budget, as `run` counts it before any new row: runs that exist at their reservation
- * (`committedMicros`), lost creates at their estimates (`overBudget`). A run in flight of a row no plan names any
- * more is held too, at its last planned estimate: `run` does not re-attach it, but the provider bills it.
- */
-function holdsOf(rows: Rows, folded: Folded, withOtherRows: boolean): Map<string, StatusHold> {
-  const holds = new Map<string, StatusHold>();
-  const rates = rows.money.rates;
-  for (const item of rows.work) {
-    if (isCommitted(item)) holds.set(item.key, { kind: 'committed', micros: committedMicros([item], rates) });
-    else if (mayHaveRun(item)) holds.set(item.key, { kind: 'lookup', micros: item.estimateMicros });
-  }
-  if (!withOtherRows) return holds;
-  const planned = new Set(rows.items.map((item) => item.key));
-  const others = [...folded.replay.states.values()].filter((state) => !planned.has(state.key) && state.status !== 'downloaded');
-  // A run's own plan facts (any plan that named its request, or a compacted journal's run fact), read only when needed.
-  const byRun = others.some((state) => state.runId !== undefined)
-    ? new Map([...folded.replay.runFacts()].flatMap((run) => (run.planned ? [[run.runId, run.planned] as const] : [])))
-    : new Map<string, Omit<PlannedFacts, 'request'>>();
-  for (const state of others) {
-    const action = actionFor(state, false, true, false);
-    const last = folded.planned.get(state.key);
-    const facts = (state.runId === undefined ? undefined : byRun.get(state.runId)) ?? (last?.request === state.request ? last : undefined);
-    const micros = facts ? reservationMicros(facts.estimateMicros, facts.seconds, facts.audioMode, rates) : 0;
-    const unpriced = facts === undefined ? { unpriced: true } : {};
-    if (action === 'reattach') holds.set(state.key, { kind: 'committed', micros, ...unpriced });
-    else if (action === 'unknown') holds.set(state.key, { kind: 'lookup', micros: facts?.estimateMicros ?? 0, ...unpriced });
-  }
-  return holds;
-}
-
 /** `clipmill status`: every row with its state, run id, age and cost; the money; who holds the folder. Reads only. */
 export async function readStatus(options: StatusOptions): Promise<Status> {
   const env = options.env ?? process.env;
@@ -181,8 +144,10 @@ export async function readStatus(options: StatusOptions): Promise<Status> {
     billed: rows.money.billed,
     session: folded.replay.lastPlan?.session,
     damaged: rows.damaged,
-    holds: holdsOf(rows, folded, withOtherRows),
-    budget: pipeline.budgetMicros === undefined ? undefined : { limitMicros: pipeline.budgetMicros, period: pipeline.budgetPeriod },
+    holds: folded.fleetBudget
+      ? fleetHolds(folded.fleetBudget)
+      : holdsOf({ work: rows.work, rates: rows.money.rates, replay: folded.replay, planned: folded.planned, withOtherRows }),
+    budget: budgetOf(pipeline, rows.money, folded.fleetBudget),
     lock,
     nowMs,
   });

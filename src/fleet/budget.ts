@@ -59,3 +59,17 @@ export class FleetBudget implements BudgetBook {
     return limit !== undefined && limit >= 0 && this.committed > limit;
   }
 }
+
+/** A fleet's budget as Redis holds it now: the limit the enqueuer set, the committed sum (spent in the period and reserved), each row's open reservation. */
+export interface FleetBudgetState {
+  limitMicros: number | undefined;
+  committedMicros: number;
+  reserved: Map<string, number>;
+}
+
+/** Reads the fleet's budget without touching it (`clipmill status`). */
+export async function readFleetBudget(redis: Redis, keys: FleetKeys): Promise<FleetBudgetState> {
+  const [limit, committed] = await redis.hmget(keys.budget, 'limit', 'committed');
+  const reserved = new Map(Object.entries(await redis.hgetall(keys.reserved)).map(([key, micros]) => [key, Number(micros)]));
+  return { limitMicros: limit === null ? undefined : Number(limit), committedMicros: Number(committed ?? 0), reserved };
+}

@@ -2,7 +2,7 @@ import { formatDurationMs } from '../config/duration.js';
 import { redactText } from '../infra/http.js';
 import type { RowState } from '../lifecycle/events.js';
 import { standingOf, type Standing } from '../lifecycle/standing.js';
-import { spentInPeriod, type BudgetPeriod } from '../money/budget.js';
+import type { BudgetPeriod } from '../money/budget.js';
 import { MICROS_PER_USD } from '../money/cost.js';
 import type { BilledRun } from '../money/ledger.js';
 import type { KlingRequest } from '../model/kling-v3.js';
@@ -33,6 +33,15 @@ export interface StatusHold {
   unpriced?: boolean;
 }
 
+/** The budget as it is counted: by the journal as the next `run` counts it, or by a fleet's shared book in Redis. */
+export interface StatusBudget {
+  limitMicros: number;
+  period: BudgetPeriod;
+  /** Spent within the period, as `run` counts it (`budget_period: run`: nothing, each run counts only its own), or the fleet's committed sum less its reservations. */
+  spentMicros: number;
+  countedBy: 'journal' | 'fleet';
+}
+
 export interface StatusInput {
   outDir: string;
   source: StatusSource;
@@ -49,7 +58,7 @@ export interface StatusInput {
   damaged: ReadonlySet<string>;
   /** Each row's hold on the budget (rows holding nothing are absent). */
   holds: ReadonlyMap<string, StatusHold>;
-  budget: { limitMicros: number; period: BudgetPeriod } | undefined;
+  budget: StatusBudget | undefined;
   lock: StatusLock | null;
   nowMs: number;
 }
@@ -90,7 +99,14 @@ export interface StatusMoney {
   /** Rows held at 0 because no recorded plan prices them (a repaired journal): their runs are money all the same. */
   unpriced_rows: number;
   /** `left_usd`: the limit less what its period spent and what is reserved (what `run --dry-run` says is left); `left_for_new_usd`: that less the unanswered creates. */
-  budget: { limit_usd: number; period: string; spent_in_period_usd: number; left_usd: number; left_for_new_usd: number } | null;
+  budget: {
+    limit_usd: number;
+    period: string;
+    counted_by: 'journal' | 'fleet';
+    spent_in_period_usd: number;
+    left_usd: number;
+    left_for_new_usd: number;
+  } | null;
 }
 
 /** `clipmill status --json`: one document; field names are stable (README). */
@@ -224,11 +240,7 @@ function moneyOf(input: StatusInput): StatusMoney {
   // Runs created since the run started, whoever recorded them (a fleet's workers write their own sessions).
   const tonight = sum(input.billed.filter((run) => Date.parse(run.createdAt) >= since));
   const budget = input.budget;
-  let spentInBudget = 0;
-  if (budget) {
-    // A per-run budget counts the run at work now; once it is over, the next run starts from nothing.
-    spentInBudget = budget.period.kind === 'run' ? (isActive(input.lock) ? tonight : 0) : spentInPeriod(input.billed, budget.period, input.nowMs);
-  }
+  const spentInBudget = budget?.spentMicros ?? 0;
   return {
     spent_tonight_usd: usd(tonight),
     spent_total_usd: usd(sum(input.billed)),
@@ -242,6 +254,7 @@ function moneyOf(input: StatusInput): StatusMoney {
       ? {
           limit_usd: usd(budget.limitMicros),
           period: periodText(budget.period),
+          counted_by: budget.countedBy,
           spent_in_period_usd: usd(spentInBudget),
           left_usd: usd(budget.limitMicros - spentInBudget - held.committed.micros),
           left_for_new_usd: usd(budget.limitMicros - spentInBudget - held.committed.micros - held.lookup.micros),

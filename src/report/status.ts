@@ -57,24 +57,42 @@ function moneyLines(status: Status): string[] {
     m.unpriced_rows > 0
       ? `; ${m.unpriced_rows} row${plural(m.unpriced_rows)} held at $0: no recorded plan prices ${m.unpriced_rows === 1 ? 'it' : 'them'}`
       : '';
+  const held =
+    status.source === 'fleet'
+      ? `${m.reserved_runs} row${plural(m.reserved_runs)} with a reservation open in the fleet's budget (Redis)`
+      : `${m.reserved_runs} run${plural(m.reserved_runs)} in flight or timed out, at what the budget reserves for each (run counts them before any new row)${unpriced}`;
   const lines = [
     'money:',
     `  spent tonight  ${money(m.spent_tonight_usd).padEnd(10)} ${since}`,
     `  spent in all   ${money(m.spent_total_usd).padEnd(10)} ${m.billed_runs} billed run${plural(m.billed_runs)}, as ledger.csv lists them`,
-    `  reserved       ${money(m.reserved_usd).padEnd(10)} ${m.reserved_runs} run${plural(m.reserved_runs)} in flight or timed out, at what the budget reserves for each (run counts them before any new row)${unpriced}`,
+    `  reserved       ${money(m.reserved_usd).padEnd(10)} ${held}`,
   ];
   if (m.unanswered_creates > 0)
     lines.push(
       `  unanswered     ${money(m.unanswered_usd).padEnd(10)} ${m.unanswered_creates} create${plural(m.unanswered_creates)} with no answer, at their estimates: looked up before any new row`,
     );
   const b = m.budget;
-  if (b) {
-    const signed = (usd: number) => (usd >= 0 ? money(usd) : `-${money(-usd)}`);
-    const spent = `${money(b.spent_in_period_usd)} spent in its period (${b.period}), ${money(m.reserved_usd)} reserved`;
-    const forNew = m.unanswered_creates > 0 ? `; ${signed(b.left_for_new_usd)} for new rows once the unanswered creates are counted` : '';
-    lines.push(`  budget left    ${signed(b.left_usd).padEnd(10)} of ${money(b.limit_usd)}: ${spent}${forNew}`);
-  } else lines.push('  budget         none set (budget_usd in the pipeline file: give it with --pipeline)');
+  if (b) lines.push(budgetLine(b, m));
+  else if (status.source === 'fleet') lines.push("  budget         none set for this fleet (the enqueuer's budget_usd)");
+  else lines.push('  budget         none set (budget_usd in the pipeline file: give it with --pipeline)');
   return lines;
+}
+
+function signed(usd: number): string {
+  return usd >= 0 ? money(usd) : `-${money(-usd)}`;
+}
+
+/** What is left of the budget and how it is counted: as the next run counts it, or as the fleet's workers do. */
+function budgetLine(b: NonNullable<Status['money']['budget']>, m: Status['money']): string {
+  const reserved = `${money(m.reserved_usd)} reserved`;
+  const spent =
+    b.counted_by === 'fleet'
+      ? `${money(b.spent_in_period_usd)} spent, ${reserved}, as the fleet's budget in Redis counts them (the period as its last enqueue counted it)`
+      : b.period === 'run'
+        ? `budget_period run: a run counts only what it spends itself, so the next run starts from the whole limit less ${reserved}`
+        : `${money(b.spent_in_period_usd)} spent in its period (${b.period}), ${reserved}`;
+  const forNew = m.unanswered_creates > 0 ? `; ${signed(b.left_for_new_usd)} for new rows once the unanswered creates are counted` : '';
+  return `  budget left    ${signed(b.left_usd).padEnd(10)} of ${money(b.limit_usd)}: ${spent}${forNew}`;
 }
 
 function countLines(status: Status): string[] {
