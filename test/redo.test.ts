@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { estimateManifests } from '../src/commands/estimate.js';
@@ -10,7 +10,8 @@ import type { Report } from '../src/report/build.js';
 import { latestMarks, parseMarks, renderMarks, withMark, writeMarks, type Mark } from '../src/review/marks.js';
 import { effectiveRow, withNote } from '../src/review/redo.js';
 import type { RowState } from '../src/lifecycle/events.js';
-import { fastPipeline, nightFolder, rowsYaml, write } from './helpers.js';
+import { repairWithProvider } from '../src/state/repair.js';
+import { envFor, fastPipeline, nightFolder, rowsYaml, write } from './helpers.js';
 
 const AT = '2026-01-02T03:04:05.000Z';
 const mark = (key: string, request: string, verdict: Mark['verdict'], note?: string): Mark => ({ key, request, verdict, ...(note && { note }), at: AT });
@@ -196,6 +197,44 @@ test('a redo acted on is permanent: approving the old version afterwards (a stal
   assert.equal(rowOf(await reportOf(out), 'r1').prompt, 'row 1\n\nmake the sky bluer', 'the row stays at its redone version');
 });
 
+test('review.json lost after a redo night: the journal keeps the notes, and the next run submits nothing', async (t) => {
+  const { simulator, night, out } = await nightFolder(t, rowsYaml(2));
+  await night();
+  await writeMarks(out, [mark('m/r1', rowOf(await reportOf(out), 'r1').request, 'redo', 'make the sky bluer')]);
+  await night();
+  assert.equal(simulator.created.length, 3);
+  await rm(path.join(out, 'review.json'));
+  const dry = await night({ dryRun: true });
+  assert.equal(dry.plan?.counts.submit, 0, 'a dry run sees the redone version too');
+  assert.equal((await night()).exitCode, 0);
+  assert.equal(simulator.created.length, 3, 'the original prompt is not submitted again');
+  assert.equal(rowOf(await reportOf(out), 'r1').prompt, 'row 1\n\nmake the sky bluer');
+  const estimate = await estimateManifests({
+    manifests: [path.join(path.dirname(out), 'm.yaml')],
+    pipelineFile: path.join(path.dirname(out), 'pipeline.yaml'),
+    outDir: out,
+    env: {},
+  });
+  assert.equal(estimate.plan.counts.submit, 0, 'nor does estimate count it');
+});
+
+test('the journal lost after a redo night: clipmill repair <manifests> looks the redone version up, not the original, and the next run pays nothing', async (t) => {
+  const { simulator, night, out, file, pipelineFile } = await nightFolder(t, rowsYaml(2));
+  await night();
+  await writeMarks(out, [mark('m/r1', rowOf(await reportOf(out), 'r1').request, 'redo', 'make the sky bluer')]);
+  await night();
+  const redone = rowOf(await reportOf(out), 'r1');
+  await rm(path.join(out, '.clipmill', 'journal.jsonl'));
+  const repaired = await repairWithProvider({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), sinceMs: Date.now() - 3_600_000 });
+  assert.doesNotMatch(repaired.lines.join('\n'), /m\/r1: run .* found at the provider/, "the original version's run is not journaled over the redone one");
+  const next = await night();
+  assert.equal(next.exitCode, 0);
+  assert.equal(simulator.created.length, 3, 'nothing paid again');
+  const row = rowOf(await reportOf(out), 'r1');
+  assert.equal(row.request, redone.request, 'the row stays at its redone version');
+  assert.equal(row.run_id, redone.run_id);
+});
+
 test('a redo the budget cannot pay for is refused and nothing is sent', async (t) => {
   const { simulator, night, out } = await nightFolder(t, rowsYaml(2));
   await night();
@@ -223,6 +262,13 @@ test('a corrupt review.json, or notes that make a prompt too long: an input erro
       e.problems[0].message.includes('2602 characters'),
   );
   await writeFile(path.join(out, 'review.json'), '[{"key": "m/r0",');
-  await assert.rejects(night(), (e: unknown) => e instanceof InputError && e.problems[0]?.file.endsWith('review.json') === true);
+  await assert.rejects(
+    night(),
+    (e: unknown) =>
+      e instanceof InputError &&
+      e.problems[0]?.file.endsWith('review.json') === true &&
+      /not JSON .*restore review\.json from a backup, or fix it by hand \(the journal keeps the notes/.test(e.problems[0].message) &&
+      !e.problems[0].message.includes('delete'),
+  );
   assert.equal(simulator.created.length, 1);
 });

@@ -55,7 +55,14 @@ export function parseMarks(text: string, file: string): Mark[] {
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new InputError([{ file, line: 0, field: '', message: `not JSON (${(error as Error).message}): fix or delete it (its marks are lost then)` }]);
+    throw new InputError([
+      {
+        file,
+        line: 0,
+        field: '',
+        message: `not JSON (${(error as Error).message}): restore review.json from a backup, or fix it by hand (the journal keeps the notes of redos already run, so none of them is paid again)`,
+      },
+    ]);
   }
   if (!Array.isArray(raw))
     throw new InputError([{ file, line: 0, field: '', message: 'must be a list of marks ([{ "key", "request", "verdict", "note", "at" }])' }]);

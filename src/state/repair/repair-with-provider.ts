@@ -1,8 +1,11 @@
+import path from 'node:path';
 import { RateGate } from '../../execute/rate-gate.js';
 import { ApiError } from '../../infra/errors.js';
 import { HttpClient } from '../../infra/http.js';
 import { loadValidated } from '../../load/validate.js';
 import { requestHash, rowKey } from '../../plan/plan.js';
+import { readReview, reviewedManifests } from '../../review/notes.js';
+import { Journal } from '../journal.js';
 import { configuredHosts, openProvider, pipelineForProvider } from '../../providers/index.js';
 import type { ListedRun } from '../../providers/provider.js';
 import type { ManifestRow } from './provider-runs.js';
@@ -37,9 +40,12 @@ export async function repairWithProvider(o: RepairWithProviderOptions): Promise<
   const env = o.env ?? process.env;
   const pipeline = await pipelineForProvider(o, env);
   const loaded = await loadValidated(o.manifests, pipeline);
-  const rows: ManifestRow[] = loaded.manifests.flatMap((m) => m.rows.map((row) => ({ key: rowKey(row), request: requestHash(row, loaded.images) })));
+  const review = await readReview(path.resolve(pipeline.outputDir));
   const local = await repairFolder(pipeline.outputDir);
   if (local.exitCode === REPAIR_EXIT.nothingHere) local.lines.pop(); // the provider may still know runs for an empty folder
+  // The rows as a run would plan them (review notes applied), or a redone row's original run would be journaled over its new one.
+  const reviewed = reviewedManifests(loaded, review, await Journal.replay(path.resolve(pipeline.outputDir)));
+  const rows: ManifestRow[] = reviewed.manifests.flatMap((m) => m.rows.map((row) => ({ key: rowKey(row), request: requestHash(row, loaded.images) })));
   const http = new HttpClient({ connections: 4, allowedHosts: configuredHosts(pipeline, env) });
   const handle = await openProvider(pipeline, env, http, new RateGate(pipeline.requestsPerMinute));
   try {
