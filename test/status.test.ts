@@ -5,7 +5,9 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { runManifests } from '../src/commands/run.js';
 import { readLockStatus, readStatus } from '../src/commands/status.js';
+import { compactJournal } from '../src/state/compact.js';
 import { Journal } from '../src/state/journal.js';
+import { acquireLock } from '../src/state/lock.js';
 import { InputError } from '../src/load/problem.js';
 import { readOwnIdentity } from '../src/state/lock/proc.js';
 import type { Report } from '../src/report/build.js';
@@ -326,4 +328,28 @@ test("a fleet's budget is read from Redis: the enqueuer's limit, the workers' re
   const after = await readStatus({ manifests: [], outDir: out, fleet });
   assert.deepEqual([after.money.reserved_usd, cents(after.money.spent_total_usd)], [0, 126]);
   assert.deepEqual([cents(after.money.budget?.spent_in_period_usd ?? 0), cents(after.money.budget?.left_usd ?? 0)], [126, 500 - 126]);
+});
+
+test("a row's age survives compaction: each compacted row state keeps the time of the row's last event, not the compaction's", async (t) => {
+  const { simulator, out, night } = await nightFolder(t, rowsYaml(3));
+  assert.equal((await night()).exitCode, 0);
+  // Night 2 on one more row, stopped while its run is in flight.
+  await write(path.dirname(out), 'm.yaml', rowsYaml(4));
+  simulator.hold();
+  const stop = new AbortController();
+  await night({ signal: stop.signal, logLine: (line) => void (line.includes('submitted as') && stop.abort()) });
+  const before = await readStatus({ manifests: [], outDir: out });
+
+  const lock = await acquireLock(out);
+  const hourLater = new Date(Date.now() + 3_600_000);
+  const compacted = await compactJournal(out, hourLater).finally(() => lock.release());
+  assert.ok(compacted, 'the journal was compacted');
+  const lines = (await readFile(path.join(out, '.clipmill', 'journal.jsonl'), 'utf8')).trim().split('\n');
+  assert.equal(lines.filter((line) => line.includes('"type":"row_state"')).length, 4);
+  const after = await readStatus({ manifests: [], outDir: out });
+  assert.deepEqual(
+    after.rows.map((r) => [r.key, r.state, r.last_event_at]),
+    before.rows.map((r) => [r.key, r.state, r.last_event_at]),
+  );
+  assert.ok(after.rows.every((r) => r.last_event_at !== hourLater.toISOString() && (r.age_seconds ?? 99) < 60));
 });

@@ -4,7 +4,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import type { JournalEvent } from '../lifecycle/events.js';
+import { isRowEvent, type JournalEvent } from '../lifecycle/events.js';
 import { foldJournalFile } from './journal-file.js';
 import { commitFile, syncDirectory } from '../execute/download.js';
 import { writeFileAtomic } from './disk-write.js';
@@ -33,9 +33,10 @@ export function worthCompacting(replay: Replay, bytes: number): boolean {
 
 /**
  * Pure: what a journal adds up to, as events that replay to it exactly: the uploads, the last plan whole,
- * every run the ledger knows (billed or not, with its night and estimate), and every row's state.
+ * every run the ledger knows (billed or not, with its night and estimate), and every row's state, dated by
+ * the row's last event (`lastEventAt`) so its age survives compaction (`clipmill status`).
  */
-export function* compactedEvents(replay: Replay, at: string): Generator<JournalEvent> {
+export function* compactedEvents(replay: Replay, at: string, lastEventAt?: ReadonlyMap<string, string>): Generator<JournalEvent> {
   for (const [key, upload] of replay.uploads) {
     const sha256 = key.slice(`upload:${upload.provider}:`.length);
     yield { type: 'uploaded', at, key, request: sha256, assetId: upload.assetId, provider: upload.provider };
@@ -48,7 +49,7 @@ export function* compactedEvents(replay: Replay, at: string): Generator<JournalE
   yield* replay.runFacts();
   for (const state of replay.states.values()) {
     const submits = replay.submits.get(state.key);
-    yield { type: 'row_state', at, key: state.key, request: state.request, state, ...(submits && { submits }) };
+    yield { type: 'row_state', at: lastEventAt?.get(state.key) ?? at, key: state.key, request: state.request, state, ...(submits && { submits }) };
   }
 }
 
@@ -72,10 +73,14 @@ function readingOf(replay: Replay): string {
   return hash.digest('hex');
 }
 
-/** The journal as its compacted form reads, or undefined when it cannot be read cleanly. */
-async function replayOf(file: string): Promise<Replay | undefined> {
+/** The journal as its compacted form reads, or undefined when it cannot be read cleanly; each row's last event time noted in `lastEventAt`. */
+async function replayOf(file: string, lastEventAt?: Map<string, string>): Promise<Replay | undefined> {
   const replay = new Replay({ planItems: true, submits: true });
-  return (await foldJournalFile(file, (event) => replay.apply(event))) ? replay : undefined;
+  const apply = (event: JournalEvent) => {
+    replay.apply(event);
+    if (lastEventAt && isRowEvent(event)) lastEventAt.set(event.key, event.at);
+  };
+  return (await foldJournalFile(file, apply)) ? replay : undefined;
 }
 
 /** The events as journal lines. */
@@ -102,9 +107,10 @@ export async function compactJournal(outDir: string, now = new Date(), lost?: Ab
   try {
     // One reading in memory at a time: the old one is digested and let go before the new one is read.
     const reading = await (async () => {
-      const before = await replayOf(file);
+      const lastEventAt = new Map<string, string>();
+      const before = await replayOf(file, lastEventAt);
       if (before === undefined || before.applied === 0 || before.lastPlan?.incomplete) return undefined;
-      await writeFileAtomic(temporary, linesOf(compactedEvents(before, now.toISOString())));
+      await writeFileAtomic(temporary, linesOf(compactedEvents(before, now.toISOString(), lastEventAt)));
       return readingOf(before);
     })();
     if (reading === undefined) return undefined;
