@@ -176,7 +176,7 @@ test('a redo marked on a timed-out row waits: the next run checks the old run an
   assert.equal(second.plan?.counts.reattach, 1, 'the old run is checked');
   assert.equal(second.plan?.counts.submit, 0);
   assert.equal(simulator.created.length, 1, 'no new version is submitted while the old run may be billed');
-  assert.match(lines.join('\n'), /m\/r0: its redo mark in .*review\.json is not applied tonight: its run timed out and may still finish/);
+  assert.match(lines.join('\n'), /m\/r0: its redo note in .*review\.json is not applied tonight: its run timed out and may still finish/);
   assert.equal(rowOf(await reportOf(out), 'r0').status, 'done', 'its video is fetched from the run that was paid');
   await night();
   assert.equal(simulator.created.length, 2, 'once done, the redo runs');
@@ -247,20 +247,26 @@ test('a redo the budget cannot pay for is refused and nothing is sent', async (t
   assert.equal(simulator.created.length, 3);
 });
 
-test('a corrupt review.json, or notes that make a prompt too long: an input error naming review.json and the row, nothing sent', async (t) => {
-  const long = `rows:\n  - {id: r0, image: images/hero-landscape.jpg, prompt: "${'x'.repeat(2400)}", duration: 3}\n`;
-  const { simulator, night, out } = await nightFolder(t, long);
+test('a note that does not fit the prompt: that row keeps its version, with a warning naming it and review.json; the rest of the night runs', async (t) => {
+  const yaml = `rows:\n  - {id: r0, image: images/hero-landscape.jpg, prompt: "${'x'.repeat(2400)}", duration: 3}\n  - {id: r1, image: images/hero-landscape.jpg, prompt: "row 1", duration: 3}\n`;
+  const { simulator, night, out } = await nightFolder(t, yaml);
   await night();
-  const request = rowOf(await reportOf(out), 'r0').request;
-  await writeMarks(out, [mark('m/r0', request, 'redo', 'y'.repeat(200))]);
-  await assert.rejects(
-    night(),
-    (e: unknown) =>
-      e instanceof InputError &&
-      e.problems[0]?.file.endsWith('review.json') === true &&
-      e.problems[0].field === 'm/r0' &&
-      e.problems[0].message.includes('2602 characters'),
+  const first = await reportOf(out);
+  await writeMarks(out, [mark('m/r0', rowOf(first, 'r0').request, 'redo', 'y'.repeat(200)), mark('m/r1', rowOf(first, 'r1').request, 'redo', 'bluer')]);
+  const lines: string[] = [];
+  const second = await night({ logLine: (line) => lines.push(line) });
+  assert.equal(second.exitCode, 0);
+  assert.deepEqual(rowsCreated(simulator.created.slice(2)), ['r1'], 'only the row whose note fits is made again');
+  assert.match(
+    lines.join('\n'),
+    /m\/r0: its redo note in .*review\.json is not applied tonight: it would make the prompt of .*m\.yaml:2 2602 characters, over the model's 2500; the row keeps its current version: shorten the note/,
   );
+  assert.equal(rowOf(await reportOf(out), 'r0').request, rowOf(first, 'r0').request);
+});
+
+test('a corrupt review.json: an input error naming review.json, nothing sent', async (t) => {
+  const { simulator, night, out } = await nightFolder(t, rowsYaml(1));
+  await night();
   await writeFile(path.join(out, 'review.json'), '[{"key": "m/r0",');
   await assert.rejects(
     night(),

@@ -226,6 +226,20 @@ test('a row whose run may still be billed cannot be redone from the page: a time
   assert.equal((await reloaded.post({ key: 'm/r0', request, verdict: 'redo', note: 'bluer' })).status, 200);
 });
 
+test('a note that would make the prompt too long is refused when it is posted (400, with what fits), not at night', async (t) => {
+  const { night, out } = await nightFolder(t, `rows:\n  - {id: r0, image: images/hero-landscape.jpg, prompt: "${'x'.repeat(2400)}", duration: 3}\n`);
+  await night();
+  const server = await startReviewServer(out, 0);
+  t.after(() => server.close());
+  const page = await openReview(server);
+  const request = page.requestOf('m/r0');
+  assert.match(page.html, /<textarea maxlength="98"/, 'the box takes no more than fits');
+  const refused = await page.post({ key: 'm/r0', request, verdict: 'redo', note: 'y'.repeat(99) });
+  assert.equal(refused.status, 400);
+  assert.match(((await refused.json()) as { error: string }).error, /2501 characters, over the model's 2500: at most 98 characters fit/);
+  assert.equal((await page.post({ key: 'm/r0', request, verdict: 'redo', note: 'y'.repeat(98) })).status, 200);
+});
+
 test('clipmill review from the command line: prints its URL, stops cleanly on SIGTERM; a fleet folder is refused', async (t) => {
   const { night, out } = await nightFolder(t, rowsYaml(1));
   await night();

@@ -2,7 +2,6 @@
 import { isBucketUrl } from '../infra/bucket.js';
 import type { LoadedManifests, Manifest } from '../load/load.js';
 import { display } from '../load/load.js';
-import { InputError } from '../load/problem.js';
 import { MAX_PROMPT_CHARS } from '../model/kling-v3.js';
 import type { Replay } from '../state/replay.js';
 import { marksFile, readMarks, type Mark } from './marks.js';
@@ -50,21 +49,16 @@ export function reviewedManifests(
     (key) => ({ state: replay.states.get(key), recorded: replay.reviews.get(key), outputIntact: !damaged.has(key) }),
     replay.reviews.keys(),
   );
-  const tooLong = applied.notApplied.flatMap(({ row, tooLong }) => (tooLong ? [{ row, chars: tooLong.chars }] : []));
-  if (tooLong.length > 0)
-    throw new InputError(
-      tooLong.map(({ row, chars }) => ({
-        file: review.file,
-        line: 0,
-        field: `${row.manifest}/${row.id}`,
-        message: `the redo notes make the prompt of ${row.file}:${row.line} ${chars} characters, over the model's ${MAX_PROMPT_CHARS}: shorten the note (or edit the row's prompt in its manifest, which drops the notes)`,
-      })),
-    );
-  const warnings = applied.notApplied.flatMap(({ row, held }) => {
+  const warnings = applied.notApplied.map(({ row, held, tooLong }) => {
     const key = `${row.manifest}/${row.id}`;
-    const because = held === undefined ? undefined : HELD_BECAUSE[held];
-    const message = `${key}: its redo mark in ${review.file} is not applied tonight: ${because ?? held}; the row keeps its current version (nothing is abandoned) and the note applies on a later run`;
-    return because === undefined && held === undefined ? [] : [{ key, message }];
+    const [because, then] =
+      tooLong === undefined
+        ? [HELD_BECAUSE[held ?? 'in_flight'] ?? String(held), 'the note applies on a later run']
+        : [
+            `it would make the prompt of ${row.file}:${row.line} ${tooLong.chars} characters, over the model's ${MAX_PROMPT_CHARS}`,
+            `shorten the note in ${review.file} (or mark the row again on the review page)`,
+          ];
+    return { key, message: `${key}: its redo note in ${review.file} is not applied tonight: ${because}; the row keeps its current version: ${then}` };
   });
   return { manifests: applied.manifests, redone: applied.redone, warnings };
 }

@@ -2,8 +2,8 @@
 import type { Report, ReportRow } from '../report/build.js';
 import { renderHtml } from '../report/html.js';
 import { escapeHtml } from '../report/html-parts.js';
-import { MAX_NOTE_CHARS, versionKey, type Mark } from './marks.js';
-import { notRedoable, verdictsFor, type Markable } from './posted.js';
+import { versionKey, type Mark } from './marks.js';
+import { noteRoom, notRedoable, verdictsFor, type Markable } from './posted.js';
 
 const describe = (mark: Mark | undefined) => (mark === undefined ? 'not reviewed' : mark.verdict === 'approved' ? 'approved' : `redo: ${mark.note ?? ''}`);
 
@@ -18,7 +18,7 @@ function reviewBox(row: ReportRow, markable: Markable | undefined, latest: Reado
   const note = mark?.verdict === 'redo' ? (mark.note ?? '') : '';
   return `<div class="review" data-key="${escapeHtml(key)}" data-request="${escapeHtml(row.request)}" data-verdict="${mark?.verdict ?? ''}">
   <p class="verdict">${escapeHtml(describe(mark))}</p>
-  <textarea maxlength="${MAX_NOTE_CHARS}" rows="2" aria-label="note" placeholder="what to change (required for redo)">${escapeHtml(note)}</textarea>
+  <textarea maxlength="${noteRoom(markable)}" rows="2" aria-label="note" placeholder="what to change (required for redo)">${escapeHtml(note)}</textarea>
   <div>${can.approve ? '<button type="button" data-verdict="approved">approve</button> ' : ''}<button type="button" data-verdict="redo">redo</button></div>
   <p class="review-error" role="alert"></p>
 </div>`;

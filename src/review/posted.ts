@@ -1,7 +1,9 @@
 /** Pure: a mark posted by the review page, checked against the page's rows and the journal as it is now. */
 import type { RowState } from '../lifecycle/events.js';
 import { standingOf, type Standing } from '../lifecycle/standing.js';
-import { markSchema, type Mark } from './marks.js';
+import { MAX_PROMPT_CHARS } from '../model/kling-v3.js';
+import { MAX_NOTE_CHARS, markSchema, type Mark } from './marks.js';
+import { NOTE_JOINER } from './redo.js';
 
 /** A row the page shows a review box for: the version it shows, where that version stands, and its longest prompt. */
 export interface Markable {
@@ -13,6 +15,11 @@ export interface Markable {
 /** Pure: what a version standing so may be marked: approved with a video here; redone once nothing of it can still be billed. */
 export function verdictsFor(standing: Standing): { approve: boolean; redo: boolean } {
   return { approve: standing === 'done', redo: standing === 'done' || standing === 'failed' };
+}
+
+/** Pure: the longest note that still fits the version's prompt under the model's cap (a note goes to every shot). */
+export function noteRoom(row: Pick<Markable, 'promptChars'>): number {
+  return Math.max(0, Math.min(MAX_NOTE_CHARS, MAX_PROMPT_CHARS - row.promptChars - NOTE_JOINER.length));
 }
 
 /** Why a version cannot be redone yet, as the page and the API say it. */
@@ -47,5 +54,11 @@ export function checkPostedMark(body: unknown, rows: ReadonlyMap<string, Markabl
   const can = verdictsFor(row.standing);
   if (parsed.data.verdict === 'approved' && !can.approve) return { status: 400, message: `${key} has no video to approve` };
   if (parsed.data.verdict === 'redo' && !can.redo) return { status: 400, message: `${key} cannot be redone yet: ${notRedoable(row.standing)}` };
+  const chars = row.promptChars + NOTE_JOINER.length + (parsed.data.note?.length ?? 0);
+  if (parsed.data.verdict === 'redo' && chars > MAX_PROMPT_CHARS)
+    return {
+      status: 400,
+      message: `note: it would make the prompt ${chars} characters, over the model's ${MAX_PROMPT_CHARS}: at most ${noteRoom(row)} characters fit`,
+    };
   return { mark: parsed.data as Mark };
 }
