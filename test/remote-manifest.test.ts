@@ -77,6 +77,9 @@ async function sheetServer(t: TestContext): Promise<SheetServer> {
       more();
     },
     '/slow.csv': () => {}, // never answers
+    // A redirect to a signed path whose server cuts the connection: the error names the host, never the path.
+    '/cut.csv': (_q, res) => res.writeHead(302, { location: `/signed/SIGNEDPATH456/2PACX-cut?token=${TOKEN}` }).end(),
+    '/signed/SIGNEDPATH456/2PACX-cut': (req) => req.socket.destroy(),
   };
   const server = createServer((req, res) => {
     const route = routes[new URL(req.url ?? '', 'http://x').pathname];
@@ -99,30 +102,36 @@ test('a URL manifest is named from the argument only: name=, else the last path 
     const s = urlSource(arg);
     return 'message' in s ? `${s.file}: ${s.message}` : `${s.name} | ${s.shown} | ${s.sheet ?? '-'}`;
   };
-  assert.equal(named(`spring-launch=${google}`), 'spring-launch | https://docs.google.com/spreadsheets/d/e/2PACX-1vQ/pub | -');
+  assert.equal(named(`spring-launch=${google}`), 'spring-launch | spring-launch=https://docs.google.com/… | -');
   assert.equal(
     named(google),
-    "https://docs.google.com/spreadsheets/d/e/2PACX-1vQ/pub: a Google Sheets link does not say the sheet's name: write the manifest's name (its output folder and journal key) before the URL, as in spring-launch=https://…",
+    "https://docs.google.com/…: a Google Sheets link does not say the sheet's name: write the manifest's name (its output folder and journal key) before the URL, as in spring-launch=https://…",
   );
   assert.match(
     named('https://cdn.example.com/export?format=csv&sig=abc'),
-    /^https:\/\/cdn\.example\.com\/export: the URL's last part "export" is not a usable name/,
+    /^https:\/\/cdn\.example\.com\/…: the URL's last part "export" is not a usable name/,
   );
   assert.match(named('https://cdn.example.com/'), /the URL's last part "" is not a usable name/);
-  assert.equal(
-    named('https://cdn.example.com/campaigns/retail%20EU.csv?X-Amz-Signature=abc'),
-    'retail EU | https://cdn.example.com/campaigns/retail%20EU.csv | -',
-  );
+  assert.equal(named('https://cdn.example.com/campaigns/retail%20EU.csv?X-Amz-Signature=abc'), 'retail EU | retail EU=https://cdn.example.com/… | -');
   assert.equal(
     named('https://cdn.example.com/book.xlsx?sig=1#Autumn%202025'),
-    'book-Autumn 2025 | https://cdn.example.com/book.xlsx#Autumn 2025 | Autumn 2025',
+    'book-Autumn 2025 | book-Autumn 2025=https://cdn.example.com/…#Autumn 2025 | Autumn 2025',
   );
-  assert.equal(named('https://user:hunter2secret@cdn.example.com/a.csv'), 'a | https://cdn.example.com/a.csv | -');
+  assert.equal(
+    named('autumn=https://cdn.example.com/book.xlsx#Autumn'),
+    'autumn | autumn=https://cdn.example.com/…#Autumn | Autumn',
+    'a given name says the sheet',
+  );
+  assert.equal(named('https://user:hunter2secret@cdn.example.com/a.csv'), 'a | a=https://cdn.example.com/… | -');
   assert.equal(
     named('http://example.com/a.csv?t=1'),
-    'http://example.com/a.csv: only https URLs are read (plain http only from this machine: 127.0.0.1, localhost, ::1)',
+    'http://example.com/…: only https URLs are read (plain http only from this machine: 127.0.0.1, localhost, ::1)',
   );
-  assert.equal(named('http://127.0.0.1:8080/a.csv'), 'a | http://127.0.0.1:8080/a.csv | -');
+  assert.equal(named('http://127.0.0.1:8080/a.csv'), 'a | a=http://127.0.0.1:8080/… | -');
+  // An invalid URL is never echoed: it may hold a password.
+  const invalid = 'is not a valid URL (it is not repeated here: it may hold a password or a token)';
+  assert.equal(named('https://user:s3cr3t@exa mple.com/x.csv'), `https://…: ${invalid}`);
+  assert.equal(named('spring=https://bob:s3cr3t@exa mple.com/x.csv'), `spring=https://…: ${invalid}`);
   assert.match(named('bad/name=https://cdn.example.com/a.csv'), /^bad\/name=https:/, 'a "/" is no name: the whole argument is a URL, refused as one');
   assert.match(named('../x=https://cdn.example.com/a.csv'), /not a valid URL|cannot be a folder name/);
 });
@@ -143,20 +152,20 @@ test('URL manifests load once: CSV, a redirect, an .xlsx sheet picked with #, a 
   assert.deepEqual(
     manifests.map((m) => [m.name, m.shown, m.rows.map((r) => `${r.id}@${r.line}`).join(' ')]),
     [
-      ['spring', `${base}/sheets/spring.csv`, 'opening@2 close-up@3'],
-      ['moved', `${base}/old/spring.csv`, 'opening@2 close-up@3'],
-      ['book-Autumn', `${base}/book.xlsx#Autumn`, 'leaves@2'],
-      ['sniffed', `${base}/files/download`, 'main-a@2'],
-      ['google', `${base}/spreadsheets/d/e/2PACX-test/pub`, 'opening@2 close-up@3'],
+      ['spring', `spring=${base}/…`, 'opening@2 close-up@3'],
+      ['moved', `moved=${base}/…`, 'opening@2 close-up@3'],
+      ['book-Autumn', `book-Autumn=${base}/…#Autumn`, 'leaves@2'],
+      ['sniffed', `sniffed=${base}/…`, 'main-a@2'],
+      ['google', `google=${base}/…`, 'opening@2 close-up@3'],
     ],
   );
   const sha = createHash('sha256').update(SPRING_CSV).digest('hex');
   assert.equal(manifests[0]?.sha256, sha);
   assert.equal(manifests[4]?.sha256, sha);
-  assert.equal(manifests[4]?.file, `${base}/spreadsheets/d/e/2PACX-test/pub`, 'what the plan records: no query');
+  assert.equal(manifests[4]?.file, `google=${base}/…`, 'what the plan records: no path, no query');
   const leaves = manifests[2]?.rows[0]?.request;
   assert.deepEqual([leaves?.durationSeconds, leaves?.generateAudio], [6, true]);
-  assert.ok(manifests.every((m) => !JSON.stringify(m).includes(TOKEN)));
+  assert.ok(manifests.every((m) => !JSON.stringify(m).includes(TOKEN) && !JSON.stringify(m).includes('2PACX')));
 });
 
 test('two sheets of one URL are two manifests; under one name they are the same-name problem; one argument given twice is read once', async (t) => {
@@ -172,7 +181,7 @@ test('two sheets of one URL are two manifests; under one name they are the same-
   );
   const clash = await loadManifests([`spring=${base}/book.xlsx#Autumn`, `spring=${base}/book.xlsx#Main`], noDefaults);
   assert.deepEqual(said(clash.problems), [
-    `${base}/book.xlsx#Main: has the same name as ${base}/book.xlsx#Autumn: both would write to the output folder "spring/" (rename one)`,
+    `spring=${base}/…#Main: has the same name as spring=${base}/…#Autumn: both would write to the output folder "spring/" (rename one)`,
   ]);
   const twice = await loadManifests([`spring=${base}/book.xlsx#Autumn`, `spring=${base}/book.xlsx#Autumn`], noDefaults);
   assert.deepEqual([twice.problems, twice.manifests.map((m) => m.name)], [[], ['spring']]);
@@ -199,6 +208,7 @@ test('URL manifests that cannot be read are problems, without the query: too big
       `${base}/big.csv?token=${TOKEN}`,
       `${base}/declared.csv`,
       `${base}/missing.csv?token=${TOKEN}`,
+      `${base}/cut.csv`,
       `${base}/loop.csv`,
       `page=${base}/login?next=${TOKEN}`,
       `${base}/relative.csv`,
@@ -207,16 +217,18 @@ test('URL manifests that cannot be read are problems, without the query: too big
     noDefaults,
   );
   assert.deepEqual(said(problems), [
-    `${base}/big.csv: is larger than 20 MB (the most a manifest may be): split the sheet, or download it and name the file`,
-    `${base}/declared.csv: is larger than 20 MB (the most a manifest may be): split the sheet, or download it and name the file`,
-    `${base}/login: the server answered with a web page, not a CSV or .xlsx file: for a Google Sheet use File → Share → Publish to web, pick CSV or Microsoft Excel (.xlsx), and use the link it gives`,
-    `${base}/loop.csv: cannot be downloaded: more than 5 redirects`,
-    `${base}/missing.csv: cannot be downloaded: the server answered 404: check the link (a Google Sheet must be published: File → Share → Publish to web)`,
-    `${base}/relative.csv:2: image: "images/hero.jpg" is a relative path in a manifest read from a URL, which has no folder: use an https URL or an absolute path`,
-    `${base}/sheets/spring.csv#Autumn: #Autumn picks a sheet of an .xlsx workbook; this manifest is CSV`,
+    `big=${base}/…: is larger than 20 MB (the most a manifest may be): split the sheet, or download it and name the file`,
+    `cut=${base}/…: cannot be downloaded from 127.0.0.1: the connection was cut`,
+    `declared=${base}/…: is larger than 20 MB (the most a manifest may be): split the sheet, or download it and name the file`,
+    `loop=${base}/…: cannot be downloaded: more than 5 redirects`,
+    `missing=${base}/…: cannot be downloaded: the server answered 404: check the link (a Google Sheet must be published: File → Share → Publish to web)`,
+    `page=${base}/…: the server answered with a web page, not a CSV or .xlsx file: for a Google Sheet use File → Share → Publish to web, pick CSV or Microsoft Excel (.xlsx), and use the link it gives`,
+    `relative=${base}/…:2: image: "images/hero.jpg" is a relative path in a manifest read from a URL, which has no folder: use an https URL or an absolute path`,
+    `spring-Autumn=${base}/…#Autumn: #Autumn picks a sheet of an .xlsx workbook; this manifest is CSV`,
   ]);
   assert.ok(server.bigSent() < 2 * MANIFEST_MAX_BYTES, `reading stopped at the cap (the server wrote ${server.bigSent()} bytes)`);
   assert.ok(!JSON.stringify(problems).includes(TOKEN));
+  assert.ok(!JSON.stringify(problems).includes('SIGNEDPATH'), "a redirect's path is never named");
 });
 
 test('a URL that never answers is given up after the timeout', async (t) => {
@@ -248,18 +260,27 @@ test('clipmill run on a published sheet URL: videos in <name>/, the report names
   assert.deepEqual(
     report.rows.map((r) => [r.manifest, r.id, r.file, r.status]),
     [
-      ['spring', 'opening', `${sheets.base}/spreadsheets/d/e/2PACX-test/pub`, 'done'],
-      ['spring', 'close-up', `${sheets.base}/spreadsheets/d/e/2PACX-test/pub`, 'done'],
+      ['spring', 'opening', `spring=${sheets.base}/…`, 'done'],
+      ['spring', 'close-up', `spring=${sheets.base}/…`, 'done'],
     ],
   );
   const everything = `${run.stdout}\n${run.stderr}\n${await allText(out)}`;
   assert.ok(!everything.includes(TOKEN), 'the query string reached the output, a report or the journal');
   assert.ok(!everything.includes('output=csv'));
+  assert.ok(!everything.includes('2PACX'), "a published sheet's path is its secret: it reached the output, a report or the journal");
 
   // A second night reads the sheet again and pays for nothing new.
   const again = await runCli(['run', url, '--pipeline', pipeline, '--out', out], { env: envFor(simulator), cwd: dir });
   assert.equal(again.code, 0, again.stderr);
   assert.equal(simulator.created.length, 2);
+
+  // The journal keeps no path nor query to read the sheet again: retry says how to name it.
+  const retry = await runCli(['retry', 'spring/opening', '--pipeline', pipeline, '--out', out], { env: envFor(simulator), cwd: dir });
+  assert.equal(retry.code, 2);
+  assert.match(
+    retry.stderr,
+    /spring=http:\/\/127\.0\.0\.1:\d+\/…: the last run read this manifest from a URL, which the journal keeps without its path and query/,
+  );
 });
 
 test('a sheet changed between nights is seen: its sha256 is in the journal, the run says so, and only the edited row is paid', async (t) => {
@@ -288,7 +309,7 @@ test('a sheet changed between nights is seen: its sha256 is in the journal, the 
   assert.doesNotMatch(first.log, /changed since the last run/);
   csv = SPRING_CSV.replace('The sign', 'The sign lit up');
   const second = await night();
-  assert.match(second.log, /127.0.0.1:\d+\/pub changed since the last run \(sha256 [0-9a-f]{12} → [0-9a-f]{12}\)/);
+  assert.match(second.log, /spring=http:\/\/127\.0\.0\.1:\d+\/… changed since the last run \(sha256 [0-9a-f]{12} → [0-9a-f]{12}\)/);
   assert.equal(simulator.created.length, 3, 'the unchanged row is not paid again');
   const journal = await readFile(path.join(dir, 'out', '.clipmill', 'journal.jsonl'), 'utf8');
   const recorded = journal

@@ -1,10 +1,17 @@
 import { access } from 'node:fs/promises';
+import path from 'node:path';
 import { resolvePipeline } from '../config/pipeline.js';
 import { InputError } from '../load/problem.js';
 import { splitSheet } from '../load/source.js';
 import { Journal } from '../state/journal.js';
 import { outDirOf, type RunOptions } from './prepare.js';
 import { runManifests, type RunResult } from './run.js';
+
+const exists = (file: string) =>
+  access(file).then(
+    () => true,
+    () => false,
+  );
 
 /** The manifests the folder's last run planned: `clipmill retry` runs against them, so the rows are named, not the files. */
 async function manifestsOfLastRun(outDir: string, provider: string, rows: readonly string[]): Promise<string[]> {
@@ -30,13 +37,10 @@ async function manifestsOfLastRun(outDir: string, provider: string, rows: readon
     ]);
   const files: string[] = [];
   for (const manifest of plan.manifests) {
-    const remote = /^https?:/i.test(manifest.file) || /^https?:/i.test(manifest.shown);
-    const readable =
-      !remote &&
-      (await access(splitSheet(manifest.file).path).then(
-        () => true,
-        () => false,
-      ));
+    // A URL manifest is recorded by its name and host (older journals: the URL without its query), never an absolute path.
+    const remote = !path.isAbsolute(manifest.file);
+    // The file as recorded first: a file may itself be named `a.xlsx#2.xlsx`; else the workbook behind its #sheet.
+    const readable = !remote && ((await exists(manifest.file)) || (await exists(splitSheet(manifest.file).path)));
     if (!readable)
       throw new InputError([
         {
@@ -44,7 +48,7 @@ async function manifestsOfLastRun(outDir: string, provider: string, rows: readon
           line: 0,
           field: '',
           message: remote
-            ? `the last run read this manifest from a URL, which the journal keeps without its query: name the manifests yourself with ${instead}`
+            ? `the last run read this manifest from a URL, which the journal keeps without its path and query: name the manifests yourself with ${instead}`
             : `the last run's manifest is not there any more: name the manifests yourself with ${instead}`,
         },
       ]);

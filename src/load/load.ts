@@ -18,9 +18,9 @@ export { display } from './source.js';
 export interface Manifest {
   /** The file's base name without extension (and `-<sheet>` when a sheet is picked), or a URL's given name: the output subfolder and the report's `manifest`. */
   name: string;
-  /** What loads it again: the file's absolute path (`#sheet` after it when one was picked), or a URL without its query. */
+  /** What loads it again: the file's absolute path (`#sheet` after it when one was picked); a URL manifest's `shown` (never loaded again). */
   file: string;
-  /** The manifest as problems name it: the file relative to the working folder when inside it, or the URL without its query. */
+  /** The manifest as problems name it: the file relative to the working folder when inside it, or `name=https://host/…` (source.ts `shownUrl`). */
   shown: string;
   /** A URL manifest's bytes as downloaded, so a run can tell the sheet changed. */
   sha256?: string;

@@ -1,6 +1,6 @@
 /** A manifest named by URL (a published Google Sheet, any https CSV or .xlsx): fetched once, capped, hashed. */
 import { createHash } from 'node:crypto';
-import { HttpClient, redactText } from '../infra/http.js';
+import { HttpClient } from '../infra/http.js';
 import { isZip } from './xlsx.js';
 
 /** A manifest of 100,000 rows is about 11 MB as CSV; anything larger is not a sheet a person edits. */
@@ -67,6 +67,29 @@ function statusProblem(status: number): string {
   return `cannot be downloaded: the server answered ${status}${hint}`;
 }
 
+/** Network failures in words, from their codes: an error's own message can name the URL it failed on (a redirect's path and query). */
+const NETWORK_REASONS: Record<string, string> = {
+  ECONNREFUSED: 'the connection was refused',
+  ECONNRESET: 'the connection was cut',
+  UND_ERR_SOCKET: 'the connection was cut',
+  UND_ERR_CLOSED: 'the connection was cut',
+  EPIPE: 'the connection was cut',
+  ENOTFOUND: 'no such host',
+  EAI_AGAIN: 'the host name could not be looked up',
+  ETIMEDOUT: 'the connection timed out',
+  TIMEOUT: 'no answer in time',
+  UND_ERR_HEADERS_TIMEOUT: 'no answer in time',
+  UND_ERR_BODY_TIMEOUT: 'no answer in time',
+  URL_NOT_ALLOWED: 'the address is not a public https one (only the host named may be private or plain http)',
+};
+
+/** Pure: why a download failed, by the error's code only (never its message, which may hold the URL). */
+export function networkReason(error: unknown): string {
+  const code = (error as { code?: unknown }).code ?? (error as { cause?: { code?: unknown } }).cause?.code;
+  const known = typeof code === 'string' ? NETWORK_REASONS[code] : undefined;
+  return known ?? (typeof code === 'string' && /^[A-Z0-9_]+$/.test(code) ? `a network error (${code})` : 'a network error');
+}
+
 /** Where a redirect may lead: https, or plain http on this machine (where tests and local servers are). */
 function redirectProblem(next: URL): string | undefined {
   if (next.protocol === 'https:' || (next.protocol === 'http:' && LOOPBACK.has(hostOf(next)))) return undefined;
@@ -88,8 +111,8 @@ export async function downloadManifest(href: string, options: DownloadOptions = 
   // The host the user named may be on a private network; hosts it redirects to must be public (the transport's guard).
   const client = new HttpClient({ connections: 1, allowedHosts: new Set([hostOf(first)]) });
   const signal = AbortSignal.timeout(timeoutMs);
+  let url = first;
   try {
-    let url = first;
     for (let hop = 0; ; hop++) {
       const headers: Record<string, string> = { accept: 'text/csv, application/vnd.openxmlformats-officedocument.spreadsheetml.sheet, */*;q=0.5' };
       if (auth !== undefined && url.origin === first.origin) headers.authorization = auth;
@@ -119,7 +142,7 @@ export async function downloadManifest(href: string, options: DownloadOptions = 
     }
   } catch (error) {
     if (signal.aborted) return { problem: `cannot be downloaded: no complete answer within ${timeoutMs / 1000} s` };
-    return { problem: `cannot be downloaded: ${redactText(error instanceof Error ? error.message : String(error))}` };
+    return { problem: `cannot be downloaded from ${hostOf(url)}: ${networkReason(error)}` };
   } finally {
     await client.close();
   }

@@ -1,7 +1,6 @@
 /** What a manifest argument names: a file (a worksheet of one), a folder of them, or a URL; and the manifest's name. */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { redactText, redactUrl } from '../infra/http.js';
 import type { Problem } from './problem.js';
 
 export type ManifestSource =
@@ -57,7 +56,23 @@ export function fileSource(abs: string, sheet?: string): ManifestSource {
   };
 }
 
-/** Pure: a URL argument (`https://…`, or `name=https://…`) as a source, or why it cannot be one. Never echoes the query. */
+/**
+ * Pure: a URL manifest as problems, logs, the reports and the journal show it: `name=` and the scheme and host, as the
+ * argument was written but never the path or the query (a published Google Sheet's `/d/e/2PACX-…/pub` path is its
+ * secret): `spring=https://docs.google.com/…`, `book-Autumn=https://cdn.example.com/…#Autumn`. Before a name is known,
+ * the scheme and host only. The name keeps two sheets of one host apart, night after night.
+ */
+export function shownUrl(url: URL, name?: string, sheet?: string): string {
+  const where = `${url.protocol}//${url.host}/…`;
+  return name === undefined ? where : `${name}=${where}${sheet === undefined ? '' : `#${sheet}`}`;
+}
+
+/** Pure: whether a manifest's shown file is a URL manifest's (`name=https://host/…`): a file's path never holds "://". */
+export function isUrlShown(file: string): boolean {
+  return /^([^=/\\:]+=)?https?:\/\//i.test(file);
+}
+
+/** Pure: a URL argument (`https://…`, or `name=https://…`) as a source, or why it cannot be one. Never echoes its path or query. */
 export function urlSource(arg: string): ManifestSource | Problem {
   const prefixed = /^([^=/\\:]+)=(https?:\/\/.*)$/is.exec(arg);
   const given = prefixed?.[1]?.trim();
@@ -65,14 +80,16 @@ export function urlSource(arg: string): ManifestSource | Problem {
   try {
     url = new URL(prefixed?.[2] ?? arg);
   } catch {
-    return problemAt(redactText(arg.replace(/[?#].*$/s, '')), 'is not a valid URL');
+    // Only what comes before "://": the rest may hold a password (user:pass@) or a token.
+    const scheme = /^(.*?https?):\/\//is.exec(arg)?.[1];
+    return problemAt(scheme === undefined ? '(a URL)' : `${scheme}://…`, 'is not a valid URL (it is not repeated here: it may hold a password or a token)');
   }
   const sheet = url.hash.length > 1 ? decodeLeniently(url.hash.slice(1)) : undefined;
-  const shown = redactUrl(url.href) + (sheet === undefined ? '' : `#${sheet}`);
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.has(url.hostname)))
-    return problemAt(shown, 'only https URLs are read (plain http only from this machine: 127.0.0.1, localhost, ::1)');
+    return problemAt(shownUrl(url), 'only https URLs are read (plain http only from this machine: 127.0.0.1, localhost, ::1)');
   const named = manifestNameOfUrl(url, given, sheet);
-  if ('problem' in named) return problemAt(shown, named.problem);
+  if ('problem' in named) return problemAt(shownUrl(url), named.problem);
+  const shown = shownUrl(url, named.name, sheet);
   url.hash = '';
   return { kind: 'url', url: url.href, ...(sheet !== undefined && { sheet }), name: named.name, file: shown, shown };
 }

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { MAX_DURATION_S, MIN_DURATION_S, type ImageRef } from '../../model/kling-v3.js';
 import type { RawValue } from '../raw.js';
+import { isUrlShown } from '../source.js';
 import type { Collector } from './collector.js';
 import type { ImageUse } from './types.js';
 
@@ -126,7 +127,7 @@ export function readImage(raw: RawValue, field: string, out: Collector, images: 
     return undefined;
   }
   // A sheet read from a URL has no folder, and the working folder changes with whoever runs the night.
-  if (/^https?:\/\//i.test(raw.file) && !path.isAbsolute(s)) {
+  if (isUrlShown(raw.file) && !path.isAbsolute(s)) {
     out.add(raw, field, `${show(s)} is a relative path in a manifest read from a URL, which has no folder: use an https URL or an absolute path`);
     return undefined;
   }
