@@ -37,18 +37,29 @@ async function launch(t: { after: (fn: () => Promise<void>) => void }) {
   return browser;
 }
 
-/** The page as a browser gets it, and a mark posted from it (with the page's token). */
-async function openReview(server: { url: string }) {
-  const html = await (await fetch(server.url)).text();
+/** The printed link opened once: its key exchanged for the cookie every later request carries. */
+async function enter(server: { url: string }): Promise<string> {
+  const entered = await fetch(server.url, { redirect: 'manual' });
+  assert.equal(entered.status, 303);
+  assert.equal(entered.headers.get('location'), '/');
+  const cookie = entered.headers.get('set-cookie') ?? '';
+  assert.match(cookie, /^clipmill_review_\d+=[\w-]{40,}; HttpOnly; SameSite=Strict; Path=\/$/);
+  return cookie.split(';')[0]!;
+}
+
+/** The page as a browser gets it, and a mark posted from it (with the page's token and the browser's cookie). */
+async function openReview(server: { url: string }, cookie?: string) {
+  const session = cookie ?? (await enter(server));
+  const html = await (await fetch(new URL('/', server.url), { headers: { cookie: session } })).text();
   const token = /name="clipmill-token" content="([^"]+)"/.exec(html)?.[1] ?? '';
   const requestOf = (key: string) => new RegExp(`data-key="${key}" data-request="([0-9a-f]{16})"`).exec(html)?.[1];
   const post = (body: unknown, headers: Record<string, string> = {}) =>
-    fetch(new URL('api/marks', server.url), {
+    fetch(new URL('/api/marks', server.url), {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-clipmill-token': token, ...headers },
+      headers: { 'content-type': 'application/json', 'x-clipmill-token': token, cookie: session, ...headers },
       body: JSON.stringify(body),
     });
-  return { html, token, requestOf, post };
+  return { html, token, requestOf, post, cookie: session };
 }
 
 const box = (key: string) => `.review[data-key="${key}"]`;
@@ -71,10 +82,11 @@ test(
     assert.equal((await night()).exitCode, 0);
     const server = await startReviewServer(out, 0);
     t.after(() => server.close());
-    assert.match(server.url, /^http:\/\/127\.0\.0\.1:[1-9]\d*\/$/);
 
     const page = await (await launch(t)).newPage();
     await page.goto(server.url);
+    assert.equal(page.url(), new URL('/', server.url).href, 'the one-time key leaves the address bar');
+    assert.equal(await page.evaluate('document.cookie'), '', 'the cookie is HttpOnly: no script of the page reads it');
     assert.equal(await verdictOf(page, 'm/r0'), 'not reviewed');
     const loaded = await page.evaluate<number[]>(`Promise.all([...document.querySelectorAll('img.thumb')].map((img) => new Promise((resolve) => {
     if (img.complete && img.naturalWidth > 0) return resolve(img.naturalWidth);
@@ -132,21 +144,25 @@ test(
   },
 );
 
-test('the review server: marks need the page token, bad marks get 4xx, only the files the report names are served', async (t) => {
+test('the review server: only the browser that opened the printed link (once) gets in; marks need the page token, bad marks get 4xx, only the files the report names are served', async (t) => {
   const { night, out } = await nightFolder(t, rowsYaml(2));
   await night();
   const server = await startReviewServer(out, 0);
   t.after(() => server.close());
-  const html = await (await fetch(server.url)).text();
-  const token = /name="clipmill-token" content="([^"]+)"/.exec(html)?.[1] ?? '';
+  assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/\?key=[\w-]{32}$/);
+  const root = new URL('/', server.url).href;
+  const denied = await fetch(root);
+  assert.equal(denied.status, 401, 'no cookie: the page and its token are not handed out');
+  assert.match(((await denied.json()) as { error: string }).error, /open the link clipmill review printed \(http:\/\/127\.0\.0\.1:\d+\/\?key=…\)/);
+  assert.equal((await fetch(`${root}?key=wrong`, { redirect: 'manual' })).status, 401, 'a wrong key');
+  const cookie = await enter(server);
+  assert.equal((await fetch(server.url, { redirect: 'manual' })).status, 401, 'the link works once: another browser gets nothing');
+  assert.equal((await fetch(server.url, { redirect: 'manual', headers: { cookie } })).status, 303, 'the browser that opened it may open it again');
+  assert.equal((await fetch(root, { headers: { cookie: `${cookie}x` } })).status, 401, 'a wrong cookie');
+  const { html, token, post } = await openReview(server, cookie);
   const request = /data-key="m\/r0" data-request="([0-9a-f]{16})"/.exec(html)?.[1];
   assert.ok(token.length >= 32 && request);
-  const post = (body: unknown, headers: Record<string, string> = {}) =>
-    fetch(new URL('api/marks', server.url), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-clipmill-token': token, ...headers },
-      body: JSON.stringify(body),
-    });
+  assert.equal((await fetch(new URL('/api/marks', server.url))).status, 401, 'the marks API needs the cookie');
   const good = { key: 'm/r0', request, verdict: 'approved' };
 
   assert.equal((await post(good, { 'x-clipmill-token': '' })).status, 403, 'no token: refused');
@@ -163,8 +179,10 @@ test('the review server: marks need the page token, bad marks get 4xx, only the 
   assert.equal(saved.status, 200);
   assert.equal(((await saved.json()) as { mark: { note: string } }).mark.note, 'warmer light');
 
+  assert.equal((await post(good, { cookie: '' })).status, 401, 'a mark without the cookie');
   const video = /<video[^>]+src="(\/files\/[0-9a-f]+)"/.exec(html)?.[1] ?? '';
-  const played = await fetch(new URL(video, server.url), { headers: { range: 'bytes=0-99' } });
+  assert.equal((await fetch(new URL(video, server.url))).status, 401, 'the videos need the cookie');
+  const played = await fetch(new URL(video, server.url), { headers: { range: 'bytes=0-99', cookie } });
   assert.equal(played.status, 206);
   assert.equal((await played.arrayBuffer()).byteLength, 100);
   for (const rawPath of [
@@ -174,7 +192,7 @@ test('the review server: marks need the page token, bad marks get 4xx, only the 
     '/m/r0.mp4',
     '/files/0123456789abcdef01234567',
   ])
-    assert.equal((await rawGet(server.url, rawPath)).status, 404, rawPath);
+    assert.equal((await rawGet(server.url, rawPath, { cookie })).status, 404, rawPath);
   assert.equal((await rawGet(server.url, '/', { host: 'evil.example' })).status, 403, 'another Host (DNS rebinding): refused');
 });
 
@@ -221,7 +239,7 @@ test('a row whose run may still be billed cannot be redone from the page: a time
   while (simulator.run(simulator.created[0]!.id)?.status !== 'succeeded') await new Promise((resolve) => setTimeout(resolve, 20));
   await night();
   assert.equal((await page.post({ key: 'm/r0', request, verdict: 'redo', note: 'bluer' })).status, 409, 'the stale page is told to reload');
-  const reloaded = await openReview(server);
+  const reloaded = await openReview(server, page.cookie);
   assert.equal(reloaded.requestOf('m/r0'), request);
   assert.equal((await reloaded.post({ key: 'm/r0', request, verdict: 'redo', note: 'bluer' })).status, 200);
 });
@@ -248,12 +266,12 @@ test('clipmill review from the command line: prints its URL, stops cleanly on SI
     let text = '';
     child.stdout?.on('data', (d: Buffer) => {
       text += d.toString();
-      const found = /review page at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(text);
+      const found = /review page at (http:\/\/127\.0\.0\.1:\d+\/\?key=[\w-]+) \(open it in your browser; the link works once/.exec(text);
       if (found) resolve(found[1]!);
     });
     child.on('exit', () => reject(new Error(`exited before listening: ${text}`)));
   });
-  assert.equal((await fetch(url)).status, 200);
+  assert.equal((await fetch(url, { redirect: 'manual' })).status, 303);
   child.kill('SIGTERM');
   const ended = await done;
   assert.equal(ended.code, 0, ended.stderr);

@@ -12,7 +12,8 @@ const REVIEW_HELP = `
 The page is the report's, with "approve" and "redo" (and a note) on each video. Marks are saved in <out>/review.json.
 The next clipmill run (and its --dry-run, and estimate) makes each "redo" row again with its note appended to the
 prompt: a new version of the row, within the budget; the earlier video is kept beside it. Editing the row in its
-manifest instead drops its notes. It answers on 127.0.0.1 only; Ctrl-C stops it.`;
+manifest instead drops its notes. It answers on 127.0.0.1 only, and only to the browser that opened the printed
+link first (the link's key works once; start clipmill review again for a new one); Ctrl-C stops it.`;
 
 export function addReviewCommand(program: Command): void {
   program
@@ -31,7 +32,8 @@ export function addReviewCommand(program: Command): void {
       const outDir = outDirOf((await resolvePipeline(sourcesOf(opts))).outputDir);
       const server = await startReviewServer(outDir, port);
       const marks = path.relative(process.cwd(), marksFile(outDir)) || marksFile(outDir);
-      process.stdout.write(`review page at ${server.url} (marks saved in ${marks}); Ctrl-C to stop\n`);
+      // The link's key works once: the browser that opens it gets a cookie, and nothing else on this machine can read the page.
+      process.stdout.write(`review page at ${server.url} (open it in your browser; the link works once; marks saved in ${marks}); Ctrl-C to stop\n`);
       const signal = await new Promise<NodeJS.Signals>((resolve) => {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);

@@ -1,31 +1,30 @@
 /**
  * `clipmill review`: the report page served on loopback, where a person marks each video approved or "redo"
  * with a note. It serves only the page, the marks API and the files the report names (found by id in a table,
- * never by joining a request's path to a folder); a mark must carry the page's random token.
+ * never by joining a request's path to a folder), only to the browser that opened the printed link (its
+ * cookie); a mark must also carry the page's random token.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { isBucketUrl } from '../infra/bucket.js';
 import { redactText } from '../infra/http.js';
 import { InputError, formatProblem } from '../load/problem.js';
 import { fleetMarkOf } from '../state/fleet-marker.js';
+import { Access } from './access.js';
 import { latestMarks, readMarks, withMark, writeMarks, type Mark } from './marks.js';
 import { renderReviewPage } from './page.js';
 import { checkPostedMark } from './posted.js';
+import { send, serveFile } from './serve-file.js';
 import { fileId, JournalStates, loadView, type View } from './view.js';
 
 export interface ReviewServer {
-  /** `http://127.0.0.1:PORT/`. */
+  /** `http://127.0.0.1:PORT/?key=…`: the link to open, once (its key becomes the browser's cookie). */
   url: string;
   close(): Promise<void>;
 }
 
 const MAX_BODY_BYTES = 16 * 1024;
-const TYPES: Record<string, string> = { '.mp4': 'video/mp4', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.webp': 'image/webp' };
 
 /** A fleet's journal is in Redis and a bucket holds no marks: both refused before anything is served. */
 async function refuseUnsupported(outDir: string): Promise<void> {
@@ -36,46 +35,6 @@ async function refuseUnsupported(outDir: string): Promise<void> {
     throw refuse(
       `this folder is fleet "${mark.queue}"'s, whose journal is in Redis: clipmill review reads a single machine's folder (use clipmill report --redis for a fleet's report.html)`,
     );
-}
-
-/** Answers with JSON (a string as `{ error }`). */
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(typeof body === 'string' ? { error: body } : body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
-  res.end(`${text}\n`);
-}
-
-/** A file the report names, with a single byte range when asked (a video player seeks with them). */
-async function serveFile(req: IncomingMessage, res: ServerResponse, file: string | undefined): Promise<void> {
-  const info = file === undefined ? undefined : await stat(file).catch(() => undefined);
-  if (file === undefined || !info?.isFile()) {
-    send(res, 404, 'no such file in this report');
-    return;
-  }
-  const size = info.size;
-  const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
-  let start = 0;
-  let end = size - 1;
-  if (range && (range[1] !== '' || range[2] !== '')) {
-    start = range[1] === '' ? Math.max(0, size - Number(range[2])) : Number(range[1]);
-    end = range[1] === '' || range[2] === '' ? size - 1 : Math.min(Number(range[2]), size - 1);
-    if (start > end || start >= size) {
-      res.writeHead(416, { 'Content-Range': `bytes */${size}` });
-      return void res.end();
-    }
-  }
-  const partial = range !== null && (start > 0 || end < size - 1);
-  res.writeHead(partial ? 206 : 200, {
-    'Content-Type': TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
-    'Content-Length': String(end - start + 1),
-    'Accept-Ranges': 'bytes',
-    'Cache-Control': 'no-cache',
-    ...(partial && { 'Content-Range': `bytes ${start}-${end}/${size}` }),
-  });
-  if (req.method === 'HEAD' || size === 0) return void res.end();
-  createReadStream(file, { start, end })
-    .on('error', () => res.destroy())
-    .pipe(res);
 }
 
 async function readBody(req: IncomingMessage): Promise<string | undefined> {
@@ -95,6 +54,7 @@ class Review {
   private writes: Promise<unknown> = Promise.resolve();
   /** The hosts the page is reached by (`127.0.0.1:PORT`, `localhost:PORT`), set once listening. */
   hosts = new Set<string>();
+  readonly access = new Access();
 
   constructor(
     readonly outDir: string,
@@ -153,18 +113,36 @@ class Review {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const pathname = (req.url ?? '/').split('?')[0]!;
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const { pathname } = url;
     const method = req.method ?? 'GET';
     const read = method === 'GET' || method === 'HEAD';
     const file = /^\/files\/([0-9a-f]{24})$/.exec(pathname);
+    const key = url.searchParams.get('key');
     // DNS rebinding: a page of another name resolving to 127.0.0.1 would be same-origin with us; only our own host is answered.
     if (!this.hosts.has(req.headers.host ?? '')) send(res, 403, `unexpected Host: open http://${[...this.hosts][0]}/`);
+    else if (pathname === '/' && read && key !== null) this.enter(req, res, key);
+    else if (!this.access.admits(req))
+      send(res, 401, `open the link clipmill review printed (${this.access.shownLink}) in your browser: the page answers only the browser that opened it`);
     else if (pathname === '/' && read) await this.page(res, method === 'HEAD');
     else if (pathname === '/api/marks' && method === 'POST') await this.post(req, res);
     else if (pathname === '/api/marks' && method === 'GET') await this.marks(res);
     else if (file && read) await serveFile(req, res, this.view.files.get(file[1]!));
     else if (pathname === '/' || pathname === '/api/marks') send(res, 405, pathname === '/' ? 'the page is read with GET' : 'GET or POST');
     else send(res, 404, 'not found');
+  }
+
+  /** The printed link: its key becomes this browser's cookie (once), and the key leaves the address bar. */
+  private enter(req: IncomingMessage, res: ServerResponse, key: string): void {
+    const cookie = this.access.exchange(key);
+    if (cookie === undefined && !this.access.admits(req))
+      return send(
+        res,
+        401,
+        'this link was already opened (or its key is wrong): use the browser that opened it, or stop clipmill review and start it again for a new link',
+      );
+    res.writeHead(303, { Location: '/', 'Cache-Control': 'no-store', ...(cookie !== undefined && { 'Set-Cookie': cookie }) });
+    res.end();
   }
 
   async settle(): Promise<void> {
@@ -195,8 +173,9 @@ export async function startReviewServer(outDir: string, port = 0): Promise<Revie
   });
   const bound = (server.address() as AddressInfo).port;
   review.hosts = new Set([`127.0.0.1:${bound}`, `localhost:${bound}`]);
+  review.access.port = bound;
   return {
-    url: `http://127.0.0.1:${bound}/`,
+    url: review.access.link,
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await review.settle();
