@@ -182,6 +182,9 @@ function statusWith(rows: StatusRow[], lock = NO_LOCK): Status {
     lock,
     money: {
       spent_tonight_usd: 1,
+      tonight: { started_at: '2026-11-24T22:00:00.000Z', by: 'run', rows: rows.length, rows_worked: rows.length, rows_left_alone: 0 },
+      spent_in_period_usd: 1,
+      period: '12h',
       spent_total_usd: 2,
       billed_runs: 3,
       reserved_usd: 0,
@@ -352,4 +355,29 @@ test("a row's age survives compaction: each compacted row state keeps the time o
     before.rows.map((r) => [r.key, r.state, r.last_event_at]),
   );
   assert.ok(after.rows.every((r) => r.last_event_at !== hourLater.toISOString() && (r.age_seconds ?? 99) < 60));
+});
+
+test('"spent tonight" says which run it is: a morning run --only counts its own, beside the budget period; a run holding the folder with no plan yet counts nothing of the night before', async (t) => {
+  const { out, night, dir } = await nightFolder(t, rowsYaml(3));
+  assert.equal((await night()).exitCode, 0);
+  await write(dir, 'm.yaml', rowsYaml(4));
+  assert.equal((await night({ only: ['m/r3'] })).exitCode, 0);
+  const morning = await readStatus({ manifests: [], outDir: out });
+  assert.deepEqual([cents(morning.money.spent_tonight_usd), cents(morning.money.spent_in_period_usd), morning.money.period], [42, 168, '12h']);
+  assert.deepEqual(morning.money.tonight, { started_at: morning.session, by: 'run', rows: 4, rows_worked: 1, rows_left_alone: 0 });
+  assert.match(
+    renderStatus(morning),
+    /spent tonight +\$0\.42 +billed runs created since the last run started, at \S+ \(clipmill run, or run --only\/retry: it worked on 1 of its 4 rows\); \$1\.68 in the last 12h \(budget_period\)/,
+  );
+
+  // A run takes the folder: its lock is there (a live process of this host), its plan not yet.
+  const started = new Date().toISOString();
+  const record = { pid: process.pid, host: hostname(), started_at: started, token: 'feedfacefeedface', ...(await readOwnIdentity()) };
+  await writeFile(path.join(out, '.clipmill', 'lock'), JSON.stringify(record));
+  const starting = await readStatus({ manifests: [], outDir: out });
+  assert.deepEqual([starting.money.spent_tonight_usd, starting.money.tonight.by, starting.money.tonight.started_at], [0, 'unplanned', started]);
+  assert.match(
+    renderStatus(starting),
+    /spent tonight +\$0\.00 +the run holding the folder \(started \S+\) has not recorded its plan yet: it has sent nothing; \$1\.68 in the last 12h/,
+  );
 });

@@ -71,19 +71,13 @@ export function fleetHolds(fleet: FleetBudgetState): Map<string, StatusHold> {
 }
 
 /**
- * The budget as the next `run` counts it (the journal's billed runs within `budget_period`, by `moneyOf`), or as a
+ * The budget (and its period, set or not) as the next `run` counts it (the journal's billed runs within `budget_period`, by `moneyOf`), or as a
  * fleet's workers do: the limit the enqueuer set in Redis, and its committed sum less the open reservations.
  */
-export function budgetOf(
-  pipeline: Pick<Pipeline, 'budgetMicros' | 'budgetPeriod'>,
-  money: Money,
-  fleet: FleetBudgetState | undefined,
-): StatusBudget | undefined {
+export function budgetOf(pipeline: Pick<Pipeline, 'budgetMicros' | 'budgetPeriod'>, money: Money, fleet: FleetBudgetState | undefined): StatusBudget {
   if (fleet) {
-    if (fleet.limitMicros === undefined) return undefined;
     const reserved = [...fleet.reserved.values()].reduce((sum, micros) => sum + micros, 0);
     return { limitMicros: fleet.limitMicros, period: pipeline.budgetPeriod, spentMicros: fleet.committedMicros - reserved, countedBy: 'fleet' };
   }
-  if (pipeline.budgetMicros === undefined) return undefined;
   return { limitMicros: pipeline.budgetMicros, period: pipeline.budgetPeriod, spentMicros: money.spentBeforeMicros, countedBy: 'journal' };
 }

@@ -9,7 +9,7 @@ import { isBucketUrl } from '../infra/bucket.js';
 import { isRowEvent, type JournalEvent } from '../lifecycle/events.js';
 import { audioModeOf } from '../money/cost.js';
 import { actionFor } from '../plan/plan.js';
-import { buildStatus, type Status, type StatusItem, type StatusSource } from '../report/status-model.js';
+import { buildStatus, type Status, type StatusItem, type StatusPlan, type StatusSource } from '../report/status-model.js';
 import { lockView, NO_LOCK, type StatusLock } from '../report/status-lock.js';
 import { foldJournalFile } from '../state/journal-file.js';
 import { Journal, JOURNAL_FILE, STATE_DIR } from '../state/journal.js';
@@ -20,6 +20,7 @@ import { resolveSettings } from '../state/lock/options.js';
 import { readOwnIdentity } from '../state/lock/proc.js';
 import { LOCK_FILE } from '../state/lock/record.js';
 import { findDamagedOutputs } from '../state/outputs.js';
+import type { RecordedPlan } from '../state/plans.js';
 import { Replay } from '../state/replay.js';
 import { moneyOf, outDirOf, planFor, prepare, type Money } from './prepare.js';
 import { budgetOf, fleetHolds, holdsOf, type PlannedFacts, type Work } from './status-money.js';
@@ -122,6 +123,15 @@ async function rowsOf(options: StatusOptions, env: NodeJS.ProcessEnv, outDir: st
   return { source, items, work, money: moneyOf(replay, resolved, plan, nowMs), damaged, pipeline: resolved };
 }
 
+/** The last plan: when its run started, its rows, those with an event since (ISO times of one clock compare as text), those left alone. */
+function planOf(plan: RecordedPlan | undefined, lastEventAt: ReadonlyMap<string, string>): StatusPlan | undefined {
+  if (plan === undefined) return undefined;
+  const since = plan.session;
+  const worked = plan.items.filter((item) => (lastEventAt.get(item.key) ?? '') >= since).length;
+  const leftAlone = plan.items.filter((item) => item.action === 'not_selected').length;
+  return { session: since, rows: plan.items.length, worked, leftAlone };
+}
+
 /** `clipmill status`: every row with its state, run id, age and cost; the money; who holds the folder. Reads only. */
 export async function readStatus(options: StatusOptions): Promise<Status> {
   const env = options.env ?? process.env;
@@ -142,7 +152,8 @@ export async function readStatus(options: StatusOptions): Promise<Status> {
     states: folded.replay.states,
     lastEventAt: folded.lastEventAt,
     billed: rows.money.billed,
-    session: folded.replay.lastPlan?.session,
+    plan: planOf(folded.replay.lastPlan, folded.lastEventAt),
+    fleet: fleet !== undefined,
     damaged: rows.damaged,
     holds: folded.fleetBudget
       ? fleetHolds(folded.fleetBudget)

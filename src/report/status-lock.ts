@@ -54,3 +54,8 @@ export function lockView(
     judged_by: byProcess ? 'process' : 'heartbeat',
   };
 }
+
+/** Whether a run is at work on the folder now: held, and not known to be gone. */
+export function isActive(lock: StatusLock | null): boolean {
+  return lock?.held === true && lock.alive !== false;
+}

@@ -1,15 +1,15 @@
-import { formatDurationMs } from '../config/duration.js';
 import { redactText } from '../infra/http.js';
 import type { RowState } from '../lifecycle/events.js';
 import { standingOf, type Standing } from '../lifecycle/standing.js';
-import type { BudgetPeriod } from '../money/budget.js';
 import { MICROS_PER_USD } from '../money/cost.js';
 import type { BilledRun } from '../money/ledger.js';
 import type { KlingRequest } from '../model/kling-v3.js';
 import { actualCost, type CostSource } from './build.js';
-import type { StatusLock } from './status-lock.js';
+import { isActive, type StatusLock } from './status-lock.js';
+import { statusMoney, type MoneyInput, type StatusMoney } from './status-money.js';
 
 export type { StatusLock } from './status-lock.js';
+export type { StatusBudget, StatusHold, StatusMoney, StatusPlan, StatusTonight } from './status-money.js';
 
 /** Where the rows come from: the manifests named, the last plan the journal recorded, the journal alone (no plan), or a fleet's journal. */
 export type StatusSource = 'manifests' | 'last_plan' | 'journal' | 'fleet';
@@ -22,27 +22,7 @@ export interface StatusItem {
   row: { manifest: string; id: string; line: number; request: Pick<KlingRequest, 'durationSeconds' | 'generateAudio' | 'voiceIds' | 'elements'> };
 }
 
-/**
- * What the budget holds for a row, as `run` counts it before any new row: a run that exists (`committed`: in flight
- * or timed out, re-attached at its reservation) or a create with no answer (`lookup`: looked up first, at its estimate).
- */
-export interface StatusHold {
-  kind: 'committed' | 'lookup';
-  micros: number;
-  /** A row no recorded plan prices (a repaired journal lost its plans): held at 0, and said. */
-  unpriced?: boolean;
-}
-
-/** The budget as it is counted: by the journal as the next `run` counts it, or by a fleet's shared book in Redis. */
-export interface StatusBudget {
-  limitMicros: number;
-  period: BudgetPeriod;
-  /** Spent within the period, as `run` counts it (`budget_period: run`: nothing, each run counts only its own), or the fleet's committed sum less its reservations. */
-  spentMicros: number;
-  countedBy: 'journal' | 'fleet';
-}
-
-export interface StatusInput {
+export interface StatusInput extends MoneyInput {
   outDir: string;
   source: StatusSource;
   items: readonly StatusItem[];
@@ -51,15 +31,8 @@ export interface StatusInput {
   states: ReadonlyMap<string, RowState>;
   /** Each row's last event time (ISO). */
   lastEventAt: ReadonlyMap<string, string>;
-  billed: readonly BilledRun[];
-  /** The current or last run (its start time, as its plan records it). */
-  session: string | undefined;
   /** Rows whose downloaded video is missing or changed on disk. */
   damaged: ReadonlySet<string>;
-  /** Each row's hold on the budget (rows holding nothing are absent). */
-  holds: ReadonlyMap<string, StatusHold>;
-  budget: StatusBudget | undefined;
-  lock: StatusLock | null;
   nowMs: number;
 }
 
@@ -82,31 +55,6 @@ export interface StatusRow {
   attempts: number;
   /** Why it needs attention, or what happens to it next; null for rows done or pending. */
   detail: string | null;
-}
-
-export interface StatusMoney {
-  /** Billed runs created since the current (or last) run started. */
-  spent_tonight_usd: number;
-  /** Every billed run the journal knows: what the invoice should say (ledger.csv). */
-  spent_total_usd: number;
-  billed_runs: number;
-  /** Runs that exist and the next run re-attaches (in flight, timed out), at what the budget reserves for them: `run`'s commitments. */
-  reserved_usd: number;
-  reserved_runs: number;
-  /** Creates whose answer was lost, at their estimates: `run` looks them up first and counts them before any new row. */
-  unanswered_usd: number;
-  unanswered_creates: number;
-  /** Rows held at 0 because no recorded plan prices them (a repaired journal): their runs are money all the same. */
-  unpriced_rows: number;
-  /** `left_usd`: the limit less what its period spent and what is reserved (what `run --dry-run` says is left); `left_for_new_usd`: that less the unanswered creates. */
-  budget: {
-    limit_usd: number;
-    period: string;
-    counted_by: 'journal' | 'fleet';
-    spent_in_period_usd: number;
-    left_usd: number;
-    left_for_new_usd: number;
-  } | null;
 }
 
 /** `clipmill status --json`: one document; field names are stable (README). */
@@ -137,11 +85,6 @@ const STANDINGS: Standing[] = ['done', 'damaged', 'paid', 'in_flight', 'unanswer
 
 function usd(micros: number): number {
   return micros / MICROS_PER_USD;
-}
-
-/** Whether a run is at work on the folder now: held, and not known to be gone. */
-export function isActive(lock: StatusLock | null): boolean {
-  return lock?.held === true && lock.alive !== false;
 }
 
 /** What status says of a row needing attention, and what happens to it next. */
@@ -222,47 +165,6 @@ function countsOf(rows: readonly StatusRow[]): Record<Standing, number> {
   return counts;
 }
 
-function periodText(period: BudgetPeriod): string {
-  return period.kind === 'window' ? formatDurationMs(period.ms) : period.kind;
-}
-
-/** Money: tonight's and every billed run, what the budget holds for runs that exist and unanswered creates, and what is left of it. */
-function moneyOf(input: StatusInput): StatusMoney {
-  const held = { committed: { micros: 0, rows: 0 }, lookup: { micros: 0, rows: 0 } };
-  let unpriced = 0;
-  for (const hold of input.holds.values()) {
-    held[hold.kind].micros += hold.micros;
-    held[hold.kind].rows++;
-    if (hold.unpriced === true) unpriced++;
-  }
-  const sum = (runs: readonly BilledRun[]) => runs.reduce((total, run) => total + run.costMicros, 0);
-  const since = input.session === undefined ? Number.NaN : Date.parse(input.session);
-  // Runs created since the run started, whoever recorded them (a fleet's workers write their own sessions).
-  const tonight = sum(input.billed.filter((run) => Date.parse(run.createdAt) >= since));
-  const budget = input.budget;
-  const spentInBudget = budget?.spentMicros ?? 0;
-  return {
-    spent_tonight_usd: usd(tonight),
-    spent_total_usd: usd(sum(input.billed)),
-    billed_runs: input.billed.length,
-    reserved_usd: usd(held.committed.micros),
-    reserved_runs: held.committed.rows,
-    unanswered_usd: usd(held.lookup.micros),
-    unanswered_creates: held.lookup.rows,
-    unpriced_rows: unpriced,
-    budget: budget
-      ? {
-          limit_usd: usd(budget.limitMicros),
-          period: periodText(budget.period),
-          counted_by: budget.countedBy,
-          spent_in_period_usd: usd(spentInBudget),
-          left_usd: usd(budget.limitMicros - spentInBudget - held.committed.micros),
-          left_for_new_usd: usd(budget.limitMicros - spentInBudget - held.committed.micros - held.lookup.micros),
-        }
-      : null,
-  };
-}
-
 /** Pure: every row with its state, run id, age and cost; the money; the lock. */
 export function buildStatus(input: StatusInput): Status {
   const rows = input.items.map((item) => plannedRow(item, input));
@@ -281,10 +183,10 @@ export function buildStatus(input: StatusInput): Status {
   return {
     out: input.outDir,
     source: input.source,
-    session: input.session ?? null,
+    session: input.plan?.session ?? null,
     generated_at: new Date(input.nowMs).toISOString(),
     lock: input.lock,
-    money: moneyOf(input),
+    money: statusMoney(input),
     manifests: [...byManifest].map(([name, mine]) => ({ name, rows: mine.length, counts: countsOf(mine) })),
     rows,
   };

@@ -50,9 +50,27 @@ function sourceText(status: Status): string {
   }
 }
 
+/** Which run "tonight" is (a morning `retry` is one too), and the budget period's figure beside it. */
+function tonightText(m: Status['money']): string {
+  const t = m.tonight;
+  const period =
+    m.period === 'run' ? '' : `; ${money(m.spent_in_period_usd)} ${m.period === 'folder' ? 'in this folder' : `in the last ${m.period}`} (budget_period)`;
+  switch (t.by) {
+    case null:
+      return 'no run recorded yet';
+    case 'unplanned':
+      return `the run holding the folder (started ${t.started_at}) has not recorded its plan yet: it has sent nothing${period}`;
+    case 'enqueue':
+      return `billed runs created since the fleet's last enqueue, at ${t.started_at}${period}`;
+    case 'run': {
+      const alone = (t.rows_left_alone ?? 0) > 0 ? `, ${t.rows_left_alone} left alone by --only or retry` : '';
+      return `billed runs created since the last run started, at ${t.started_at} (clipmill run, or run --only/retry: it worked on ${t.rows_worked} of its ${t.rows} rows${alone})${period}`;
+    }
+  }
+}
+
 function moneyLines(status: Status): string[] {
   const m = status.money;
-  const since = status.session === null ? 'no run recorded yet' : `billed runs created since ${status.session}`;
   const unpriced =
     m.unpriced_rows > 0
       ? `; ${m.unpriced_rows} row${plural(m.unpriced_rows)} held at $0: no recorded plan prices ${m.unpriced_rows === 1 ? 'it' : 'them'}`
@@ -63,7 +81,7 @@ function moneyLines(status: Status): string[] {
       : `${m.reserved_runs} run${plural(m.reserved_runs)} in flight or timed out, at what the budget reserves for each (run counts them before any new row)${unpriced}`;
   const lines = [
     'money:',
-    `  spent tonight  ${money(m.spent_tonight_usd).padEnd(10)} ${since}`,
+    `  spent tonight  ${money(m.spent_tonight_usd).padEnd(10)} ${tonightText(m)}`,
     `  spent in all   ${money(m.spent_total_usd).padEnd(10)} ${m.billed_runs} billed run${plural(m.billed_runs)}, as ledger.csv lists them`,
     `  reserved       ${money(m.reserved_usd).padEnd(10)} ${held}`,
   ];
