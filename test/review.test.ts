@@ -258,6 +258,28 @@ test('a note that would make the prompt too long is refused when it is posted (4
   assert.equal((await page.post({ key: 'm/r0', request, verdict: 'redo', note: 'y'.repeat(98) })).status, 200);
 });
 
+test("two review servers on one folder: every mark of both is kept (review.json is updated under a lock, never over the other's write)", async (t) => {
+  const { night, out } = await nightFolder(t, rowsYaml(12));
+  await night();
+  const [a, b] = await Promise.all([startReviewServer(out, 0), startReviewServer(out, 0)]);
+  t.after(() => Promise.all([a.close(), b.close()]).then(() => undefined));
+  const pages = await Promise.all([openReview(a), openReview(b)]);
+  const keys = Array.from({ length: 12 }, (_, i) => `m/r${i}`);
+  const answers = await Promise.all(
+    keys.map((key, i) => {
+      const page = pages[i % 2]!;
+      return page.post({ key, request: page.requestOf(key), verdict: 'approved' });
+    }),
+  );
+  assert.deepEqual(
+    answers.map((r) => r.status),
+    keys.map(() => 200),
+  );
+  const marks = parseMarks(await readFile(path.join(out, 'review.json'), 'utf8'), 'review.json');
+  assert.deepEqual(marks.map((m) => m.key).sort(), [...keys].sort(), 'no mark lost');
+  assert.equal(existsSync(path.join(out, 'review.json.lock')), false, 'the lock is gone');
+});
+
 test('clipmill review from the command line: prints its URL, stops cleanly on SIGTERM; a fleet folder is refused', async (t) => {
   const { night, out } = await nightFolder(t, rowsYaml(1));
   await night();

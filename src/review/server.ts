@@ -12,7 +12,8 @@ import { redactText } from '../infra/http.js';
 import { InputError, formatProblem } from '../load/problem.js';
 import { fleetMarkOf } from '../state/fleet-marker.js';
 import { Access } from './access.js';
-import { latestMarks, readMarks, withMark, writeMarks, type Mark } from './marks.js';
+import { latestMarks, readMarks, withMark, type Mark } from './marks.js';
+import { updateMarks } from './marks-update.js';
 import { renderReviewPage } from './page.js';
 import { checkPostedMark } from './posted.js';
 import { send, serveFile } from './serve-file.js';
@@ -106,7 +107,7 @@ class Review {
     // Checked against the journal as it is now, not as the page saw it: a night may have replaced the video since.
     const checked = checkPostedMark(body, this.view.rows, await this.states.current(), new Date());
     if ('status' in checked) return checked;
-    const saved = this.writes.then(async () => writeMarks(this.outDir, withMark(await readMarks(this.outDir), checked.mark)));
+    const saved = this.writes.then(() => updateMarks(this.outDir, (marks) => withMark(marks, checked.mark)));
     this.writes = saved.catch(() => undefined);
     await saved;
     return checked;
