@@ -74,7 +74,10 @@ export async function updateMarks(outDir: string, change: (marks: Mark[]) => Mar
         await handle.close();
       }
       // Edited by hand meanwhile (no lock): read again rather than write over it.
-      if ((await signatureOf(file)) === before) return await rename(temporary, file);
+      if ((await signatureOf(file)) === before) {
+        await rename(temporary, file);
+        return;
+      }
       await rm(temporary, { force: true });
     }
     throw new Error(`${file} kept changing while a mark was saved (is it being edited?): mark again`);
