@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runManifests } from '../src/commands/run.js';
-import { readLockStatus, readStatus } from '../src/commands/status.js';
+import { LOCK_WATCH_MS, readLockStatus, readStatus } from '../src/commands/status.js';
 import { compactJournal } from '../src/state/compact.js';
 import { Journal } from '../src/state/journal.js';
 import { acquireLock } from '../src/state/lock.js';
@@ -117,7 +117,7 @@ test('status mid-run: the holder alive, every row of the plan, runs in flight wi
   assert.deepEqual([cents(last.money.spent_tonight_usd), cents(last.money.spent_total_usd), last.money.billed_runs], [42, 252, 6]);
 });
 
-test("the lock as status reads it: a live holder, a dead one on this host, another host's by its heartbeat; never the token", async (t) => {
+test("the lock as status reads it: a live holder, a dead one on this host, another host's by watching its heartbeat (never by our clock: unknown, never gone); never the token", async (t) => {
   const out = await tempDir(t);
   const lock = path.join(out, '.clipmill', 'lock');
   await mkdir(path.dirname(lock));
@@ -131,21 +131,41 @@ test("the lock as status reads it: a live holder, a dead one on this host, anoth
   assert.deepEqual([live.alive, live.judged_by, live.pid], [true, 'process', process.pid]);
 
   await writeFile(lock, record(process.pid, hostname()));
-  assert.deepEqual(Object.values(await readLockStatus(out)).slice(-2), [true, 'heartbeat'], 'an older lock without a start time: by its heartbeat');
+  const older = await readLockStatus(out);
+  assert.deepEqual([older.alive, older.judged_by], [true, 'heartbeat'], "an older lock without a start time: by its heartbeat, on this host's one clock");
   await writeFile(lock, record(2 ** 22 + 12345, hostname())); // above any pid_max: no such process
   const dead = await readLockStatus(out);
   assert.deepEqual([dead.alive, dead.judged_by], [false, 'process']);
   assert.match(renderStatus(statusWith([], dead)), /gone \(its process no longer runs: the next run takes the lock over\)/);
 
+  // Another host whose clock runs 5 minutes behind ours: its live heartbeat looks 5 minutes old, and moves while status watches it.
   await writeFile(lock, record(4242, 'another-host'));
-  assert.deepEqual([(await readLockStatus(out)).alive, (await readLockStatus(out)).judged_by], [true, 'heartbeat']);
-  const old = new Date(Date.now() - 5 * 60_000);
-  await utimes(lock, old, old);
-  const stale = await readLockStatus(out);
-  assert.deepEqual([stale.alive, stale.judged_by, stale.heartbeat_age_seconds! >= 299], [false, 'heartbeat', true]);
-  const line = renderStatus(statusWith([], stale));
-  assert.match(line, /lock: held by pid 4242 on another-host, since 2026-11-24T22:00:00\.000Z; last heartbeat 5m0\ds ago .*probably gone/);
-  assert.ok(!JSON.stringify(stale).includes('feedface') && !line.includes('feedface'));
+  const behind = (ms: number) => new Date(Date.now() - 5 * 60_000 + ms);
+  await utimes(lock, behind(0), behind(0));
+  const waits: number[] = [];
+  const beat = async (ms: number) => {
+    waits.push(ms);
+    await utimes(lock, behind(5_000), behind(5_000));
+  };
+  const beating = await readLockStatus(out, { pause: beat });
+  assert.deepEqual(waits, [LOCK_WATCH_MS], 'status watches one heartbeat (5 s) and a margin');
+  assert.equal(LOCK_WATCH_MS, 7_000);
+  assert.deepEqual([beating.alive, beating.judged_by, beating.heartbeat_age_seconds], [true, 'watch', null]);
+  assert.match(
+    renderStatus(statusWith([], beating)),
+    /last heartbeat at \S+ by its clock; alive \(on another host: its heartbeat moved while status watched it for \d+ s\)/,
+  );
+
+  // Standing still while watched: unknown, never "gone" (a paused VM keeps its lock; a run waits 30 s before taking it over).
+  const still = await readLockStatus(out, { watchMs: 20 });
+  assert.deepEqual([still.alive, still.judged_by, still.watched_seconds], [null, 'watch', 0]);
+  const line = renderStatus(statusWith([], still));
+  assert.match(
+    line,
+    /lock: held by pid 4242 on another-host, since 2026-11-24T22:00:00\.000Z; .*unknown \(on another host, clocks may differ: its heartbeat did not move/,
+  );
+  assert.doesNotMatch(line, /gone/);
+  assert.ok(!JSON.stringify(still).includes('feedface') && !line.includes('feedface'));
 
   await writeFile(lock, '{"pid": 12');
   assert.match(renderStatus(statusWith([], await readLockStatus(out))), /a lock file is there but cannot be read/);

@@ -33,7 +33,8 @@ export function addStatusCommand(program: Command): void {
     .option('--rows', `list every row even past ${ROWS_SHOWN}`)
     .option('--json', 'everything as one JSON document (every row, money in USD, the lock)');
   addFleetReadOptions(command).action(async (manifests: string[], opts: Opts & { rows?: boolean; json?: boolean }) => {
-    const status = await readStatus({ manifests, ...sourcesOf(opts), fleet: fleetIfNamed(opts, process.env) });
+    const onWatch = (line: string) => process.stderr.write(`${line}\n`);
+    const status = await readStatus({ manifests, ...sourcesOf(opts), fleet: fleetIfNamed(opts, process.env), lockRead: { onWatch } });
     process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : `${renderStatus(status, { allRows: opts.rows === true })}\n`);
   });
 }

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { resolvePipeline, type Pipeline, type PipelineSources } from '../config/pipeline.js';
 import { readFleetBudget, type FleetBudgetState } from '../fleet/budget.js';
@@ -31,6 +32,8 @@ export interface StatusOptions extends PipelineSources {
   /** A fleet's journal in Redis instead of the folder's. */
   fleet?: FleetRef | undefined;
   env?: NodeJS.ProcessEnv;
+  /** How another host's lock is watched. */
+  lockRead?: Omit<LockReadOptions, 'nowMs'>;
 }
 
 /** A journal folded as a Replay, with each row's last event time beside it (its age) and its last planned estimate; a fleet's budget in Redis. */
@@ -79,14 +82,41 @@ async function foldFleet(fleet: FleetRef): Promise<Folded> {
   }
 }
 
-/** Who holds the folder's lock (read, never taken), and whether it still runs: by its process on this host, by its heartbeat from another. */
-export async function readLockStatus(outDir: string, nowMs = Date.now()): Promise<StatusLock> {
-  const seen = await readSeen(path.join(outDir, STATE_DIR, LOCK_FILE));
-  const staleMs = resolveSettings({}).staleMs;
-  if (!seen?.record) return lockView(seen, undefined, staleMs, nowMs);
+const LOCK = resolveSettings({});
+/** Another host's lock is watched this long: one heartbeat and a margin, so a live holder refreshes it at least once meanwhile. */
+export const LOCK_WATCH_MS = LOCK.heartbeatMs + 2_000;
+
+export interface LockReadOptions {
+  nowMs?: number;
+  /** How long another host's lock is watched (default LOCK_WATCH_MS). */
+  watchMs?: number;
+  /** Waits that long (a test passes one that refreshes the lock meanwhile). */
+  pause?: (ms: number) => Promise<void>;
+  /** Told before status watches another host's lock (the CLI says it on stderr). */
+  onWatch?: (line: string) => void;
+}
+
+/**
+ * Who holds the folder's lock (read, never taken), and whether it still runs: on this host by its process; another
+ * host's is read again after a heartbeat and a margin, and judged by whether it moved, never by comparing its mtime
+ * with our clock (as lock/liveness.ts judges it).
+ */
+export async function readLockStatus(outDir: string, o: LockReadOptions = {}): Promise<StatusLock> {
+  const file = path.join(outDir, STATE_DIR, LOCK_FILE);
+  const seen = await readSeen(file);
+  if (!seen?.record) return lockView(seen, undefined, LOCK.staleMs, o.nowMs ?? Date.now());
   const me = { pid: process.pid, host: hostname(), started_at: '', token: '', ...(await readOwnIdentity()) };
-  const local = isLocal(seen.record, me) ? await localState(seen.record, me) : undefined;
-  return lockView(seen, local, staleMs, nowMs);
+  if (isLocal(seen.record, me)) return lockView(seen, { local: await localState(seen.record, me) }, LOCK.staleMs, o.nowMs ?? Date.now());
+  const watchMs = o.watchMs ?? LOCK_WATCH_MS;
+  o.onWatch?.(`the lock is held on another host (${seen.record.host}): watching its heartbeat for ${watchMs / 1000} s`);
+  const from = performance.now();
+  await (o.pause ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))))(watchMs);
+  const again = await readSeen(file);
+  const watch = { ms: performance.now() - from, moved: again !== undefined && (again.identity !== seen.identity || again.mtimeMs !== seen.mtimeMs) };
+  // A lock written anew meanwhile on this host is judged by its process.
+  if (again?.record && again.identity !== seen.identity && isLocal(again.record, me))
+    return lockView(again, { local: await localState(again.record, me) }, LOCK.staleMs, Date.now());
+  return lockView(again, { watch }, LOCK.staleMs, Date.now());
 }
 
 interface Rows {
@@ -143,7 +173,7 @@ export async function readStatus(options: StatusOptions): Promise<Status> {
   const rows = await rowsOf(options, env, outDir, folded, resolved, nowMs);
   const pipeline = rows.pipeline;
   const withOtherRows = options.manifests.length === 0;
-  const lock = fleet ? null : isBucketUrl(outDir) ? NO_LOCK : await readLockStatus(outDir, nowMs);
+  const lock = fleet ? null : isBucketUrl(outDir) ? NO_LOCK : await readLockStatus(outDir, { nowMs, ...options.lockRead });
   return buildStatus({
     outDir,
     source: rows.source,

@@ -1,6 +1,10 @@
 import { formatUsd, usdToMicros } from '../money/cost.js';
+import { resolveSettings } from '../state/lock/options.js';
 import type { Standing } from '../lifecycle/standing.js';
 import { LABELS, type Status, type StatusLock, type StatusRow } from './status-model.js';
+
+/** How long a run watches another host's lock stand still before taking it over (lock/options.ts). */
+const STALE_SECONDS = resolveSettings({}).staleMs / 1000;
 
 /** Up to this many rows, status lists every row without being asked (`--rows`); past it, counts and rows needing attention. */
 export const ROWS_SHOWN = 50;
@@ -27,14 +31,21 @@ export function ageText(seconds: number): string {
 /** Pure: the lock line: who holds the folder, since when, its last heartbeat, and whether it still runs. */
 export function lockLine(lock: StatusLock): string {
   if (!lock.held) return 'lock: no run holds this folder';
-  const beat = `last heartbeat ${ageText(lock.heartbeat_age_seconds ?? 0)} ago (${lock.heartbeat_at})`;
+  const beat =
+    lock.heartbeat_age_seconds === null
+      ? `last heartbeat at ${lock.heartbeat_at} by its clock`
+      : `last heartbeat ${ageText(lock.heartbeat_age_seconds)} ago (${lock.heartbeat_at})`;
   if (lock.pid === null) return `lock: a lock file is there but cannot be read (being written, or damaged); ${beat}`;
   const holder = `lock: held by pid ${lock.pid} on ${lock.host}, since ${lock.started_at}; ${beat}`;
   if (lock.judged_by === 'process')
     return lock.alive ? `${holder}; alive (its process runs on this host)` : `${holder}; gone (its process no longer runs: the next run takes the lock over)`;
+  if (lock.judged_by === 'watch')
+    return lock.alive
+      ? `${holder}; alive (on another host: its heartbeat moved while status watched it for ${lock.watched_seconds} s)`
+      : `${holder}; unknown (on another host, clocks may differ: its heartbeat did not move in the ${lock.watched_seconds} s status watched it; it may have stopped or be paused. A run takes the lock over only after watching it stand still ${STALE_SECONDS} s: do not delete it by hand)`;
   return lock.alive
-    ? `${holder}; alive by its heartbeat`
-    : `${holder}; probably gone (its heartbeat stopped: the next run takes the lock over once it has watched it stand still)`;
+    ? `${holder}; alive by its heartbeat (an older lock: no process start time recorded)`
+    : `${holder}; probably gone (its heartbeat stopped on this host's clock: the next run takes the lock over)`;
 }
 
 function sourceText(status: Status): string {
