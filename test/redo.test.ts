@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { estimateManifests } from '../src/commands/estimate.js';
@@ -10,7 +10,9 @@ import type { Report } from '../src/report/build.js';
 import { latestMarks, parseMarks, renderMarks, withMark, writeMarks, type Mark } from '../src/review/marks.js';
 import { effectiveRow, withNote } from '../src/review/redo.js';
 import type { RowState } from '../src/lifecycle/events.js';
+import { enqueueManifests } from '../src/fleet/enqueue.js';
 import { repairWithProvider } from '../src/state/repair.js';
+import { startRedis } from './redis-server.js';
 import { envFor, fastPipeline, nightFolder, rowsYaml, write } from './helpers.js';
 
 const AT = '2026-01-02T03:04:05.000Z';
@@ -233,6 +235,31 @@ test('the journal lost after a redo night: clipmill repair <manifests> looks the
   const row = rowOf(await reportOf(out), 'r1');
   assert.equal(row.request, redone.request, 'the row stays at its redone version');
   assert.equal(row.run_id, redone.run_id);
+});
+
+test("clipmill enqueue ignores review.json, and says so: a fleet's rows are not reviewed", async (t) => {
+  const redis = await startRedis(t);
+  const { simulator, out, file, pipelineFile } = await nightFolder(t, rowsYaml(2));
+  const request = (await estimateManifests({ manifests: [file], pipelineFile, outDir: out, env: {} })).plan.items[0]!.request;
+  await mkdir(out, { recursive: true });
+  await writeMarks(out, [mark('m/r0', request, 'redo', 'make the sky bluer')]);
+  const lines: string[] = [];
+  const enqueued = await enqueueManifests({
+    manifests: [file],
+    pipelineFile,
+    outDir: out,
+    env: envFor(simulator),
+    redisUrl: redis.url,
+    queue: 'q',
+    print: (l) => lines.push(l),
+  });
+  assert.equal(enqueued.exitCode, 0);
+  assert.deepEqual(
+    enqueued.plan?.items.map((i) => i.row.request.prompt),
+    ['row 0', 'row 1'],
+    'no note is applied',
+  );
+  assert.match(lines.join('\n'), /review\.json: ignored: clipmill enqueue does not apply review marks/);
 });
 
 test('a redo the budget cannot pay for is refused and nothing is sent', async (t) => {

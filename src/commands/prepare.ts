@@ -47,6 +47,8 @@ export interface RunOptions {
   logLine?: (line: string) => void;
   /** How often a non-terminal log says the run is alive (default one minute). */
   heartbeatMs?: number;
+  /** `clipmill enqueue`: review.json is not read (a fleet's rows are not reviewed); told here when the folder has one. */
+  ignoreReview?: (warning: string) => void;
 }
 
 /** A command's inputs, all checked before anything is read from or written to the output folder. */
@@ -71,7 +73,7 @@ export async function prepare(options: RunOptions, env: NodeJS.ProcessEnv, needs
   const outDir = outDirOf(pipeline.outputDir);
   const loaded = await loadValidated(options.manifests, pipeline, options.skipInvalid ?? false);
   // A reviewer's marks are checked now (a bad review.json is an input error before anything); planFor applies them.
-  const review = await readReview(outDir);
+  const review = await readReview(outDir, options.ignoreReview);
   const selection = selectionOf(options, loaded);
   return { pipeline, loaded, outDir, budgetMicros: pipeline.budgetMicros, review, ...(selection && { selection }) };
 }

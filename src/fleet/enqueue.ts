@@ -53,7 +53,7 @@ async function addJobs(queue: Queue, jobs: readonly RowJob[]): Promise<number> {
 export async function enqueueManifests(options: EnqueueOptions): Promise<EnqueueResult> {
   const env = options.env ?? process.env;
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const prepared = await prepare(options, env, true);
+  const prepared = await prepare({ ...options, ignoreReview: print }, env, true);
   const connection = redisOptionsOf(options.redisUrl);
   const redis = connectRedis(options.redisUrl);
   const keys = fleetKeys(options.queue);

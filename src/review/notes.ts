@@ -1,4 +1,5 @@
 /** The review notes as a night applies them: review.json read before anything, applied where the journal is at hand. */
+import { stat } from 'node:fs/promises';
 import { isBucketUrl } from '../infra/bucket.js';
 import type { LoadedManifests, Manifest } from '../load/load.js';
 import { display } from '../load/load.js';
@@ -14,10 +15,24 @@ export interface ReviewMarks {
   file: string;
 }
 
-/** The folder's review.json, read (and checked) before anything is planned: a bad file is an input error, nothing sent. */
-export async function readReview(outDir: string): Promise<ReviewMarks> {
+/**
+ * The folder's review.json, read (and checked) before anything is planned: a bad file is an input error, nothing
+ * sent. `ignore` (clipmill enqueue: a fleet's rows are not reviewed) leaves it unread, and is told when there is one.
+ */
+export async function readReview(outDir: string, ignore?: (warning: string) => void): Promise<ReviewMarks> {
   if (isBucketUrl(outDir)) return { marks: [], file: '' };
-  return { marks: await readMarks(outDir), file: display(marksFile(outDir)) };
+  const file = display(marksFile(outDir));
+  if (ignore === undefined) return { marks: await readMarks(outDir), file };
+  if (
+    await stat(marksFile(outDir)).then(
+      () => true,
+      () => false,
+    )
+  )
+    ignore(
+      `${file}: ignored: clipmill enqueue does not apply review marks (a fleet's rows are not reviewed; clipmill review and its redo notes are for clipmill run)`,
+    );
+  return { marks: [], file };
 }
 
 /** Why a redo is not applied while the marked version stands so: its run may still be billed, and a new version would abandon it. */
