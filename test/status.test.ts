@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runManifests } from '../src/commands/run.js';
 import { LOCK_WATCH_MS, readLockStatus, readStatus } from '../src/commands/status.js';
 import { compactJournal } from '../src/state/compact.js';
+import { foldJournalFile } from '../src/state/journal-file.js';
 import { Journal } from '../src/state/journal.js';
 import { acquireLock } from '../src/state/lock.js';
 import { InputError } from '../src/load/problem.js';
@@ -400,4 +401,33 @@ test('"spent tonight" says which run it is: a morning run --only counts its own,
     renderStatus(starting),
     /spent tonight +\$0\.00 +the run holding the folder \(started \S+\) has not recorded its plan yet: it has sent nothing; \$1\.68 in the last 12h/,
   );
+});
+
+test('a journal read while a run appends: its unfinished last line is left out, never the whole folder; a journal that cannot be read is an error, not "no rows"', async (t) => {
+  const { out, night } = await nightFolder(t, rowsYaml(2));
+  assert.equal((await night()).exitCode, 0);
+  const file = path.join(out, '.clipmill', 'journal.jsonl');
+  const lines = (await readFile(file, 'utf8')).trim().split('\n').length;
+  // A run's next line, half written.
+  await appendFile(file, '{"type":"submitting","at":"2026-11-25T07:00:00.000Z","key":"m/r9","requ');
+  const torn = await readFile(file);
+  const types: string[] = [];
+  assert.equal(await foldJournalFile(file, (event) => types.push(event.type), { appending: true }), true, 'streamed up to the last whole line');
+  assert.equal(types.length, lines);
+  assert.equal(await foldJournalFile(file, () => {}), false, 'the writer itself (under the lock) still sees a torn tail, to cut it');
+  const status = await readStatus({ manifests: [], outDir: out });
+  assert.deepEqual(
+    status.rows.map((r) => [r.key, r.state]),
+    [
+      ['m/r0', 'done'],
+      ['m/r1', 'done'],
+    ],
+  );
+  assert.deepEqual(await readFile(file), torn, 'status cuts nothing: the run is still writing that line');
+
+  // A journal that is there but cannot be read is an error, never an empty folder.
+  const broken = await tempDir(t);
+  await mkdir(path.join(broken, '.clipmill', 'journal.jsonl'), { recursive: true });
+  await assert.rejects(Journal.events(broken), { code: 'EISDIR' });
+  await assert.rejects(readStatus({ manifests: [], outDir: broken }), { code: 'EISDIR' });
 });

@@ -59,10 +59,10 @@ function newFold(): Folded {
   return { replay, lastEventAt, planned, apply };
 }
 
-/** The folder's journal, read-only: streamed when clean, else read whole (a torn tail left out, a damaged line refused with its advice). */
+/** The folder's journal, read-only while a run may append to it: streamed (an unfinished last line left out), else read whole to refuse a damaged line with its advice. */
 async function foldFolder(outDir: string): Promise<Folded> {
   const clean = newFold();
-  if (await foldJournalFile(path.join(outDir, STATE_DIR, JOURNAL_FILE), clean.apply)) return clean;
+  if (await foldJournalFile(path.join(outDir, STATE_DIR, JOURNAL_FILE), clean.apply, { appending: true })) return clean;
   const whole = newFold();
   for (const event of await Journal.events(outDir)) whole.apply(event);
   return whole;

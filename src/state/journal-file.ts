@@ -23,31 +23,42 @@ export function parseEvent(line: string): JournalEvent | undefined {
 
 /**
  * Streams a journal file line by line into `apply`, never holding it whole (100,000 rows make a journal of
- * hundreds of MB). Returns false as soon as a line does not parse or the file does not end with a newline:
- * the caller then reads it whole, to name the damaged line or cut a torn tail. A missing file is empty.
+ * hundreds of MB), up to the bytes it holds when opened. Returns false as soon as a line does not parse or
+ * the file does not end with a newline: the caller then reads it whole, to name the damaged line or cut a
+ * torn tail. With `appending` (a reader while a run may append: status, a dry run), an unfinished last line
+ * is a write under way: it is left out, and the rest read. A missing file is empty.
  */
-export async function foldJournalFile(file: string, apply: (event: JournalEvent) => void): Promise<boolean> {
+export async function foldJournalFile(file: string, apply: (event: JournalEvent) => void, options: { appending?: boolean } = {}): Promise<boolean> {
   const handle = await open(file, 'r').catch((error: unknown) => {
     if ((error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return undefined;
     throw error;
   });
   if (!handle) return true;
-  const stream = handle.createReadStream({ autoClose: false });
+  let stream: ReturnType<typeof handle.createReadStream> | undefined;
   try {
     const { size } = await handle.stat();
     if (size === 0) return true;
     const last = Buffer.alloc(1);
     await handle.read(last, 0, 1, size - 1);
-    if (last[0] !== 0x0a) return false;
+    const torn = last[0] !== 0x0a;
+    if (torn && options.appending !== true) return false;
+    stream = handle.createReadStream({ autoClose: false, start: 0, end: size - 1 });
+    // Each line is applied once the next one is seen: the last one only when it ended with its newline.
+    let previous: string | undefined;
     for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
-      const event = parseEvent(line);
-      if (!event) return false;
-      apply(event);
+      if (previous !== undefined && !applyLine(previous, apply)) return false;
+      previous = line;
     }
-    return true;
+    return previous === undefined || torn || applyLine(previous, apply);
   } finally {
     // The stream stops reading before its file is closed: a read still under way would otherwise hit a closed handle.
-    stream.destroy();
+    stream?.destroy();
     await handle.close();
   }
+}
+
+function applyLine(line: string, apply: (event: JournalEvent) => void): boolean {
+  const event = parseEvent(line);
+  if (event) apply(event);
+  return event !== undefined;
 }

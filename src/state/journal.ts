@@ -156,13 +156,18 @@ export class Journal implements StateStore {
   static async replay(outDir: string, options: ReplayOptions = {}): Promise<Replay> {
     const file = path.join(outDir, STATE_DIR, JOURNAL_FILE);
     const replay = new Replay(options);
-    if (await foldJournalFile(file, (event) => replay.apply(event))) return replay;
-    return Replay.of(await Journal.events(outDir), options); // a torn tail is left out; a damaged line is refused with its advice
+    // A run may be appending: its unfinished last line is left out, never a reason to read the whole file.
+    if (await foldJournalFile(file, (event) => replay.apply(event), { appending: true })) return replay;
+    return Replay.of(await Journal.events(outDir), options); // a damaged line is refused with its advice
   }
 
   static async events(outDir: string): Promise<JournalEvent[]> {
     const file = path.join(outDir, STATE_DIR, JOURNAL_FILE);
-    const text = await readFile(file, 'utf8').catch(() => '');
+    // Only a missing journal is empty: any other failure to read it (too large, unreadable) is an error, never "no rows".
+    const text = await readFile(file, 'utf8').catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return '';
+      throw error;
+    });
     return parseJournal(text, file);
   }
 
