@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { estimateManifests } from '../src/commands/estimate.js';
@@ -45,6 +45,13 @@ test('review.json: one mark per line, read back; the later mark for a version wi
     () => parseMarks('[{"key":"m/a","request":"nothex","verdict":"ok","at":"x"}]', 'review.json'),
     (e: unknown) => e instanceof InputError && e.problems.length === 3,
   );
+  for (const hidden of ['\u200b', '\u202e', '\u2066', '\u00ad', '\u0000', '\u0085'])
+    assert.throws(
+      () => parseMarks(renderMarks([mark('m/a', '0123456789abcdef', 'redo', `slower${hidden} please`)]), 'review.json'),
+      (e: unknown) => e instanceof InputError && e.problems[0]?.field === '[0].[note]' && e.problems[0].message.includes('invisible character'),
+      `${JSON.stringify(hidden)} is refused`,
+    );
+  assert.equal(parseMarks(renderMarks([mark('m/a', '0123456789abcdef', 'redo', 'slower\n\tplease')]), 'review.json')[0]?.note, 'slower\n\tplease');
 });
 
 const ROW = {
@@ -111,6 +118,8 @@ test('a redo mark: the next run makes exactly that row again with the note, keep
   assert.equal((await night()).exitCode, 0);
   const first = await reportOf(out);
   const before = rowOf(first, 'r1');
+  // The simulator's videos of one duration are byte-identical: the earlier one is told apart by its file (inode) and its run.
+  const firstVideo = await stat(path.join(out, 'm', 'r1.mp4'));
   await writeMarks(out, [mark('m/r0', rowOf(first, 'r0').request, 'approved'), mark('m/r1', before.request, 'redo', 'make the sky bluer')]);
 
   const estimate = await estimateManifests({ manifests: [file], pipelineFile, outDir: out, env: {} });
@@ -128,7 +137,13 @@ test('a redo mark: the next run makes exactly that row again with the note, keep
   assert.equal(after.prompt, 'row 1\n\nmake the sky bluer');
   assert.equal(after.changed, true);
   assert.equal(after.earlier_output, `m/r1.${before.request.slice(0, 8)}.mp4`);
-  assert.equal((await readFile(path.join(out, after.earlier_output))).length, before.bytes, 'the earlier video is kept');
+  const kept = await stat(path.join(out, after.earlier_output));
+  assert.equal(kept.ino, firstVideo.ino, 'the earlier video is kept: the very file the first run downloaded, moved aside');
+  assert.equal(kept.mtimeMs, firstVideo.mtimeMs);
+  assert.notEqual((await stat(path.join(out, 'm', 'r1.mp4'))).ino, firstVideo.ino, 'the new video is another file');
+  const sidecar = JSON.parse(await readFile(path.join(out, 'm', 'r1.mp4.json'), 'utf8')) as { run_id: string };
+  assert.equal(sidecar.run_id, after.run_id);
+  assert.notEqual(after.run_id, before.run_id, "the new video is the redo's run");
   assert.ok(existsSync(path.join(out, 'm', 'r1.mp4')));
 
   assert.equal((await night()).exitCode, 0);

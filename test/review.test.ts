@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
 import { chromium, type Page } from 'playwright-core';
 import { parseMarks } from '../src/review/marks.js';
 import { startReviewServer } from '../src/review/server.js';
+import { fileId } from '../src/review/view.js';
 import { imageLink } from '../src/report/row-media.js';
 import { fastPipeline, nightFolder, rowsYaml, startCli, tempDir, write } from './helpers.js';
 
@@ -89,10 +90,11 @@ test(
     assert.equal(await page.evaluate('document.cookie'), '', 'the cookie is HttpOnly: no script of the page reads it');
     assert.equal(await verdictOf(page, 'm/r0'), 'not reviewed');
     const loaded = await page.evaluate<number[]>(`Promise.all([...document.querySelectorAll('img.thumb')].map((img) => new Promise((resolve) => {
-    if (img.complete && img.naturalWidth > 0) return resolve(img.naturalWidth);
     img.addEventListener('load', () => resolve(img.naturalWidth), { once: true });
     img.addEventListener('error', () => resolve(0), { once: true });
     img.loading = 'eager';
+    // Already loaded, or already failed (naturalWidth 0): no event will come, so answer now.
+    if (img.complete) resolve(img.naturalWidth);
   })))`);
     assert.deepEqual(
       loaded.map((w) => w > 0),
@@ -126,6 +128,7 @@ test(
     );
 
     // The next run makes r1 again; a click on the stale page is refused and the page reloads itself: the new version, unmarked.
+    const firstVideo = await stat(path.join(out, 'm', 'r1.mp4'));
     assert.equal((await night()).exitCode, 0);
     const reloaded = page.waitForEvent('load');
     await page.click(`${box('m/r1')} button[data-verdict="approved"]`);
@@ -141,6 +144,16 @@ test(
     video.load();
   })`);
     assert.ok(Math.abs(earlier - 3) < 0.1, `the earlier version plays (${earlier} s)`);
+    // Videos of one duration are byte-identical in the simulator: the earlier one is told apart by its file.
+    const earlierOutput = (JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as { rows: { id: string; earlier_output: string }[] }).rows.find(
+      (r) => r.id === 'r1',
+    )?.earlier_output;
+    assert.equal(
+      await page.getAttribute('.card[data-key="m/r1"] details.earlier video', 'src'),
+      `/files/${fileId(earlierOutput ?? '')}`,
+      'the player plays the archived file',
+    );
+    assert.equal((await stat(path.join(out, earlierOutput ?? ''))).ino, firstVideo.ino, 'which is the very file the first run downloaded');
   },
 );
 
@@ -180,11 +193,24 @@ test('the review server: only the browser that opened the printed link (once) ge
   assert.equal(((await saved.json()) as { mark: { note: string } }).mark.note, 'warmer light');
 
   assert.equal((await post(good, { cookie: '' })).status, 401, 'a mark without the cookie');
+  for (const hidden of ['\u200b', '\u202e', '\u0007'])
+    assert.equal((await post({ ...good, verdict: 'redo', note: `warmer${hidden} light` })).status, 400, `an invisible ${JSON.stringify(hidden)} is refused`);
   const video = /<video[^>]+src="(\/files\/[0-9a-f]+)"/.exec(html)?.[1] ?? '';
   assert.equal((await fetch(new URL(video, server.url))).status, 401, 'the videos need the cookie');
   const played = await fetch(new URL(video, server.url), { headers: { range: 'bytes=0-99', cookie } });
   assert.equal(played.status, 206);
+  assert.equal(played.headers.get('x-content-type-options'), 'nosniff');
   assert.equal((await played.arrayBuffer()).byteLength, 100);
+  // An input image replaced by a symlink out of its folder is not followed out.
+  const image = /<img class="thumb"[^>]+src="(\/files\/[0-9a-f]+)"/.exec(html)?.[1] ?? '';
+  assert.equal((await fetch(new URL(image, server.url), { headers: { cookie } })).status, 200);
+  const secret = await write(await tempDir(t), 'secret.txt', 'not for the page');
+  const imageFile = path.join(path.dirname(out), 'images', 'hero-landscape.jpg');
+  await rm(imageFile);
+  await symlink(secret, imageFile);
+  const escaped = await fetch(new URL(image, server.url), { headers: { cookie } });
+  assert.equal(escaped.status, 404, 'a symlink out of the folder');
+  assert.doesNotMatch(await escaped.text(), /not for the page/);
   for (const rawPath of [
     '/files/../../../../etc/passwd',
     '/files/..%2F..%2F..%2Fetc%2Fpasswd',

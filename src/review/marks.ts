@@ -26,14 +26,13 @@ export interface Mark {
   at: string;
 }
 
-/** Newlines and tabs are a note's own; other control characters would reach the prompt unseen. */
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/;
+/** Newlines and tabs are a note's own; other control and format characters (zero-width, bidi overrides) would reach the prompt unseen. */
+const INVISIBLE = /(?![\n\t])[\p{Cc}\p{Cf}]/u;
 
 const noteField = z
   .string()
   .max(MAX_NOTE_CHARS, `at most ${MAX_NOTE_CHARS} characters`)
-  .refine((s) => !CONTROL.test(s), 'holds a control character');
+  .refine((s) => !INVISIBLE.test(s), 'holds an invisible character (a control, zero-width or direction mark): type the note again');
 
 export const markSchema = z
   .object({

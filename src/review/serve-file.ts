@@ -1,6 +1,6 @@
 /** The files the review page shows (videos, input images), served by the table of ids the report names. */
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 
@@ -14,7 +14,22 @@ export function send(res: ServerResponse, status: number, body: unknown): void {
 }
 
 /** A file the report names, with a single byte range when asked (a video player seeks with them). */
-export async function serveFile(req: IncomingMessage, res: ServerResponse, file: string | undefined): Promise<void> {
+/** A file the page may show, and the folder it must stay within once links are followed. */
+export interface Served {
+  path: string;
+  within: string;
+}
+
+/** The file's real path, when it stays within its folder (a symlink pointing elsewhere is not followed out). */
+async function contained(served: Served): Promise<string | undefined> {
+  const [real, root] = await Promise.all([realpath(served.path).catch(() => undefined), realpath(served.within).catch(() => undefined)]);
+  if (real === undefined || root === undefined) return undefined;
+  const inside = path.relative(root, real);
+  return inside !== '' && !inside.startsWith('..') && !path.isAbsolute(inside) ? real : undefined;
+}
+
+export async function serveFile(req: IncomingMessage, res: ServerResponse, served: Served | undefined): Promise<void> {
+  const file = served === undefined ? undefined : await contained(served);
   const info = file === undefined ? undefined : await stat(file).catch(() => undefined);
   if (file === undefined || !info?.isFile()) {
     send(res, 404, 'no such file in this report');
@@ -38,6 +53,7 @@ export async function serveFile(req: IncomingMessage, res: ServerResponse, file:
     'Content-Length': String(end - start + 1),
     'Accept-Ranges': 'bytes',
     'Cache-Control': 'no-cache',
+    'X-Content-Type-Options': 'nosniff',
     ...(partial && { 'Content-Range': `bytes ${start}-${end}/${size}` }),
   });
   if (req.method === 'HEAD' || size === 0) return void res.end();

@@ -9,11 +9,12 @@ import type { Report } from '../report/build.js';
 import { Journal, JOURNAL_FILE, STATE_DIR } from '../state/journal.js';
 import type { Markable } from './posted.js';
 import { longestPrompt } from './redo.js';
+import type { Served } from './serve-file.js';
 
 /** The report as the page shows it, the files it may serve (by id) and the rows it may mark. */
 export interface View {
   report: Report;
-  files: Map<string, string>;
+  files: Map<string, Served>;
   rows: Map<string, Markable>;
 }
 
@@ -34,12 +35,17 @@ export async function loadView(outDir: string, states: JournalStates): Promise<V
   states.remember(signature, replay.states);
   const { report } = await reportFromReplay(replay, outDir, journalOf(outDir));
   const prompts = new Map((replay.lastPlan?.items ?? []).map((item) => [item.key, longestPrompt(item.row.request)]));
-  const files = new Map<string, string>();
+  const files = new Map<string, Served>();
   const rows = new Map<string, Markable>();
-  const add = (relative: string | null) => relative !== null && !/^https?:/.test(relative) && files.set(fileId(relative), path.resolve(outDir, relative));
+  // A video stays within the output folder, an input image within its own folder, once symlinks are followed.
+  const add = (relative: string | null, within?: string) => {
+    if (relative === null || /^https?:/.test(relative)) return;
+    const file = path.resolve(outDir, relative);
+    files.set(fileId(relative), { path: file, within: within ?? path.dirname(file) });
+  };
   for (const row of report.rows) {
-    if (row.status === 'done') add(row.output);
-    add(row.earlier_output);
+    if (row.status === 'done') add(row.output, outDir);
+    add(row.earlier_output, outDir);
     add(row.image);
     const key = `${row.manifest}/${row.id}`;
     const state = replay.states.get(key);
