@@ -8,6 +8,7 @@ import { InputError } from '../src/load/problem.js';
 import type { Report, ReportRow } from '../src/report/build.js';
 import { noticeFor, type Notice } from '../src/report/notify.js';
 import { SLACK_MAX_BLOCKS, SLACK_TEXT_CHARS, type SlackNotice } from '../src/report/notice-slack.js';
+import { clipSafe } from '../src/report/notice-text.js';
 import { nightFolder, rowsYaml, tempDir, write } from './helpers.js';
 
 /** A loopback webhook that keeps every body posted to it. */
@@ -60,8 +61,8 @@ test('the notice names the failed rows (ten, then "and N more") and links the re
   assert.ok(slack.blocks.length <= SLACK_MAX_BLOCKS && slack.blocks.every((b) => b.type === 'section' && b.text.text.length <= SLACK_TEXT_CHARS));
   assert.match(slack.blocks[0]!.text.text, /^clipmill ATTENTION: 0\/12 videos done, 12 failed/);
   const bullets = slack.blocks[1]!.text.text.split('\n');
-  assert.equal(bullets.filter((b) => b.startsWith('• *m/r')).length, 10);
-  assert.match(bullets[0]!, /^• \*m\/r0\* failed \(.*m\.yaml:2\): GENERATION_FAILED: /);
+  assert.equal(bullets.filter((b) => b.startsWith('• `m/r')).length, 10);
+  assert.match(bullets[0]!, /^• `m\/r0` failed \(`.*m\.yaml:2`\): GENERATION_FAILED: /);
   assert.equal(bullets.at(-1), 'and 2 more (see the report)');
   assert.equal(slack.blocks.at(-1)!.text.text, `<${LINK}|Open the report>`);
   assert.match(slack.text, new RegExp(`Report: ${LINK}$`));
@@ -119,4 +120,41 @@ test('notify.public_url and notify.format are checked with the file, line and fi
   const ok = await write(dir, 'ok.yaml', 'provider: runflow\nnotify:\n  public_url: https://reports.example.com/nightly\n  format: slack\n');
   const pipeline = await loadPipeline(ok);
   assert.deepEqual([pipeline.notifyPublicUrl, pipeline.notifyFormat], ['https://reports.example.com/nightly/', 'slack']);
+});
+
+/** A lone half of a surrogate pair: what a cut through an emoji leaves. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+test('a reason cannot ping a channel or disguise a link: escaped and defused in text and content, Discord pings nobody, Slack shows keys and paths as code; a cut never splits an entity or an emoji', () => {
+  const evil = 'bad input <!channel> see <https://evil.example|the docs> & @everyone @here, [docs](https://evil.example)';
+  const report = reportWith([{ error: evil }, { id: 'r*1*', file: 'manifests/spring_`launch`.csv', error: `${'x'.repeat(148)}😀 and more` }]);
+  const generic = noticeFor(report, { exitCode: 1, reason: '2 rows not done' }, '/srv/out/report.html') as Notice;
+  const line = generic.text.split('\n')[1]!;
+  assert.equal(
+    line,
+    '- m/r0 failed (manifests/m.csv:2): bad input &lt;!channel&gt; see &lt;https://evil.example|the docs&gt; &amp; @\u200beveryone @\u200bhere, [docs](https://evil.example)',
+  );
+  for (const body of [generic.text, generic.content]) {
+    assert.doesNotMatch(body, /<!channel>|<https:|@everyone|@here/, 'no markup or mention reaches the chat as such');
+    assert.doesNotMatch(body, LONE_SURROGATE);
+  }
+  assert.match(generic.content, /\\\[docs\\\]\(https:\/\/evil\.example\)/, "Discord's masked link syntax is escaped");
+  assert.deepEqual(generic.allowed_mentions, { parse: [] });
+  assert.equal(generic.clipmill.attention[0]?.reason, evil, 'the figures keep the reason as it is, for a program');
+  assert.match(generic.clipmill.attention[1]!.reason, /^x{148}…$/, 'the emoji is not cut in half: it is left out whole');
+
+  const slack = noticeFor(report, { exitCode: 1, reason: '2 rows not done' }, '/srv/out/report.html', { notifyFormat: 'slack' }) as SlackNotice;
+  const bullets = slack.blocks[1]!.text.text.split('\n');
+  assert.equal(
+    bullets[0],
+    '• `m/r0` failed (`manifests/m.csv:2`): bad input &lt;!channel&gt; see &lt;https://evil.example|the docs&gt; &amp; @\u200beveryone @\u200bhere, [docs](https://evil.example)',
+  );
+  assert.match(bullets[1]!, /^• `m\/r\*1\*` failed \(`manifests\/spring_'launch'\.csv:3`\): x{148}…$/);
+  assert.doesNotMatch(JSON.stringify(slack), /<!channel>|<https:\/\/evil|@everyone/);
+
+  // Cuts: never inside an entity, never through a surrogate pair.
+  assert.equal(clipSafe(`${'x'.repeat(146)}&amp; more`, 150), `${'x'.repeat(146)}…`);
+  assert.equal(clipSafe(`${'x'.repeat(148)}😀 more`, 150), `${'x'.repeat(148)}…`);
+  assert.equal(clipSafe(`${'x'.repeat(147)}😀 more`, 150), `${'x'.repeat(147)}😀…`);
+  assert.equal(clipSafe('short', 150), 'short');
 });

@@ -1,3 +1,5 @@
+import { chatSafe, clipSafe, codeSpan, escapeMarkup } from './notice-text.js';
+
 /** A row a notice names: failed, paid but its video not here (owed), or a create whose answer was lost. */
 export interface NoticeRow {
   manifest: string;
@@ -23,13 +25,11 @@ export interface SlackNotice {
   blocks: Section[];
 }
 
-/** Slack's mrkdwn reads these three as markup: escaped as its documentation says. */
-export function slackEscape(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
+/** Slack's mrkdwn reads `&`, `<`, `>` as markup: escaped as its documentation says. */
+export const slackEscape = escapeMarkup;
 
 function section(text: string): Section {
-  return { type: 'section', text: { type: 'mrkdwn', text: text.length <= SLACK_TEXT_CHARS ? text : `${text.slice(0, SLACK_TEXT_CHARS - 1)}…` } };
+  return { type: 'section', text: { type: 'mrkdwn', text: clipSafe(text, SLACK_TEXT_CHARS) } };
 }
 
 /** The rows as one block's lines, as many as fit in its 3000 characters, then how many were left out. */
@@ -37,7 +37,8 @@ function rowsText(rows: readonly NoticeRow[], total: number): string {
   const lines: string[] = [];
   let length = 0;
   for (const r of rows) {
-    const line = `• *${slackEscape(`${r.manifest}/${r.id}`)}* ${r.status} (${slackEscape(`${r.file}:${r.line}`)}): ${slackEscape(r.reason)}`;
+    // Keys and paths in code spans: shown as written, never read as markup (an id with *bold* or a path with _).
+    const line = `• ${codeSpan(slackEscape(`${r.manifest}/${r.id}`))} ${r.status} (${codeSpan(slackEscape(`${r.file}:${r.line}`))}): ${chatSafe(r.reason)}`;
     // Room is kept for the last line, "and N more".
     if (length + line.length + 1 > SLACK_TEXT_CHARS - 40) break;
     lines.push(line);
@@ -49,9 +50,9 @@ function rowsText(rows: readonly NoticeRow[], total: number): string {
 
 /** Pure: the notice as Slack's blocks: the headline, the rows needing attention (up to `limit`), and the report's link. */
 export function slackNotice(headline: string, attention: readonly NoticeRow[], limit: number, link: string, linkIsUrl: boolean): SlackNotice {
-  const blocks = [section(slackEscape(headline))];
+  const blocks = [section(chatSafe(headline))];
   if (attention.length > 0) blocks.push(section(rowsText(attention.slice(0, limit), attention.length)));
   // A link's URL may not hold `|` or `>` (Slack's link syntax); a local path is shown as code, not linked.
   blocks.push(section(linkIsUrl ? `<${link.replace(/\|/g, '%7C').replace(/>/g, '%3E')}|Open the report>` : `Report: \`${slackEscape(link)}\``));
-  return { text: `${headline} Report: ${link}`, blocks: blocks.slice(0, SLACK_MAX_BLOCKS) };
+  return { text: `${chatSafe(headline)} Report: ${chatSafe(link)}`, blocks: blocks.slice(0, SLACK_MAX_BLOCKS) };
 }

@@ -4,6 +4,7 @@ import { formatUsd, usdToMicros } from '../money/cost.js';
 import type { Logger } from '../infra/log.js';
 import type { Report, ReportRow } from './build.js';
 import { slackNotice, type NoticeRow, type SlackNotice } from './notice-slack.js';
+import { chatSafe, clipSafe, discordSafe } from './notice-text.js';
 
 export type { NoticeRow } from './notice-slack.js';
 import type { Outcome } from './summary.js';
@@ -15,10 +16,15 @@ const REASON_CHARS = 150;
 /** Discord refuses a `content` longer than this. */
 const DISCORD_CHARS = 2000;
 
-/** A JSON body chat tools accept as it is: `text` (Slack, Teams, Mattermost, Google Chat), `content` (Discord), plus the figures. */
+/**
+ * A JSON body chat tools accept as it is: `text` (Slack, Teams, Mattermost, Google Chat), `content` (Discord), plus
+ * the figures. Row ids, paths and reasons come from manifests and providers: escaped and defused in `text` and
+ * `content`, and Discord told to ping nobody (`allowed_mentions`); `clipmill.attention` keeps them as they are.
+ */
 export interface Notice {
   text: string;
   content: string;
+  allowed_mentions: { parse: string[] };
   clipmill: {
     exit_code: number;
     rows: number;
@@ -44,10 +50,6 @@ export interface NoticeSettings {
   readonly notifyFormat?: 'generic' | 'slack';
 }
 
-function clip(text: string, chars: number): string {
-  return text.length <= chars ? text : `${text.slice(0, chars - 1)}…`;
-}
-
 /** Pure: the rows a notice names (failed, owed, unanswered), with their reasons redacted and cut short. */
 export function attentionOf(report: Report): NoticeRow[] {
   return report.rows
@@ -58,7 +60,7 @@ export function attentionOf(report: Report): NoticeRow[] {
       status: r.status,
       file: r.file,
       line: r.line,
-      reason: clip(redactText(r.error ?? r.status), REASON_CHARS),
+      reason: clipSafe(redactText(r.error ?? r.status), REASON_CHARS),
     }));
 }
 
@@ -75,9 +77,9 @@ export function headline(report: Report, outcome: Outcome): string {
   return `clipmill ${icon}: ${t.done}/${t.rows} videos done, ${t.failed} failed${owed}; spent ${formatUsd(usdToMicros(report.money.this_run_usd))} tonight (${formatUsd(usdToMicros(t.actual_usd))} in all). ${outcome.reason}.`;
 }
 
-/** Pure: one line per row named, then "and N more". */
-export function rowLines(rows: readonly NoticeRow[], more: number): string[] {
-  const lines = rows.map((r) => `- ${r.manifest}/${r.id} ${r.status} (${r.file}:${r.line}): ${r.reason}`);
+/** Pure: one line per row named (its id, path and reason made inert by `safe`), then "and N more". */
+export function rowLines(rows: readonly NoticeRow[], more: number, safe: (text: string) => string = chatSafe): string[] {
+  const lines = rows.map((r) => `- ${safe(`${r.manifest}/${r.id}`)} ${r.status} (${safe(`${r.file}:${r.line}`)}): ${safe(r.reason)}`);
   if (more > 0) lines.push(`and ${more} more (see the report)`);
   return lines;
 }
@@ -86,10 +88,13 @@ function genericNotice(report: Report, outcome: Outcome, link: string, attention
   const t = report.totals;
   const named = attention.slice(0, NOTICE_ROWS);
   const more = attention.length - named.length;
-  const text = [`${headline(report, outcome)} Report: ${link}`, ...rowLines(named, more)].join('\n');
+  const first = `${chatSafe(headline(report, outcome))} Report: ${chatSafe(link)}`;
+  const text = [first, ...rowLines(named, more)].join('\n');
   return {
     text,
-    content: clip(text, DISCORD_CHARS),
+    content: clipSafe([first, ...rowLines(named, more, discordSafe)].join('\n'), DISCORD_CHARS),
+    // Discord: no @everyone, role or user mention in the text pings anyone.
+    allowed_mentions: { parse: [] },
     clipmill: {
       exit_code: outcome.exitCode,
       rows: t.rows,
