@@ -158,3 +158,32 @@ test('a reason cannot ping a channel or disguise a link: escaped and defused in 
   assert.equal(clipSafe(`${'x'.repeat(147)}😀 more`, 150), `${'x'.repeat(147)}😀…`);
   assert.equal(clipSafe('short', 150), 'short');
 });
+
+test("Discord's content is built line by line within 2000 characters: whole rows only, and the count of the rest always kept", () => {
+  // Realistic rows: absolute paths on a shared drive, the provider's long reasons (cut at 150 characters).
+  const because = 'The model could not generate a video for this input because '.repeat(3);
+  const report = reportWith(
+    Array.from({ length: 14 }, (_, i) => ({
+      manifest: 'spring-launch-2026',
+      id: `hero-shot-${i}`,
+      file: '/home/marketing-ops/shared/manifests/spring-launch-2026.csv',
+      error: `GENERATION_FAILED: run 01a21158-0c8e-74d1-8490-f5d741ae3913 failed: ${because}`,
+    })),
+  );
+  const outcome = { exitCode: 1, reason: '14 rows not done: see the report; a rerun resumes unfinished rows (--retry-failed resubmits failed ones)' };
+  const generic = noticeFor(report, outcome, '/srv/clipmill/out/report.html') as Notice;
+  assert.ok(generic.text.length > 2000, 'the whole text would not fit');
+  assert.ok(generic.content.length <= 2000, `content is ${generic.content.length} characters`);
+  const lines = generic.content.split('\n');
+  const rows = lines.slice(1, -1);
+  assert.ok(rows.length >= 5, `${rows.length} rows shown`);
+  const textLines = generic.text.split('\n');
+  rows.forEach((row, i) => assert.equal(row, textLines[i + 1], 'every row shown whole, as the text has it'));
+  assert.equal(lines.at(-1), `and ${14 - rows.length} more (see the report)`);
+  assert.equal(lines[0], textLines[0]);
+
+  // Few rows: all of them, and no count line.
+  const few = noticeFor(reportWith([{ error: 'a' }, { error: 'b' }]), outcome, '/srv/out/report.html') as Notice;
+  assert.equal(few.content, few.text);
+  assert.doesNotMatch(few.content, /more \(see the report\)/);
+});

@@ -77,11 +77,35 @@ export function headline(report: Report, outcome: Outcome): string {
   return `clipmill ${icon}: ${t.done}/${t.rows} videos done, ${t.failed} failed${owed}; spent ${formatUsd(usdToMicros(report.money.this_run_usd))} tonight (${formatUsd(usdToMicros(t.actual_usd))} in all). ${outcome.reason}.`;
 }
 
+function moreLine(more: number): string {
+  return `and ${more} more (see the report)`;
+}
+
 /** Pure: one line per row named (its id, path and reason made inert by `safe`), then "and N more". */
 export function rowLines(rows: readonly NoticeRow[], more: number, safe: (text: string) => string = chatSafe): string[] {
   const lines = rows.map((r) => `- ${safe(`${r.manifest}/${r.id}`)} ${r.status} (${safe(`${r.file}:${r.line}`)}): ${safe(r.reason)}`);
-  if (more > 0) lines.push(`and ${more} more (see the report)`);
+  if (more > 0) lines.push(moreLine(more));
   return lines;
+}
+
+/**
+ * Pure: the first line, then as many row lines as fit whole within `chars`, then how many rows are left out of
+ * `total` ("and N more"): room for that line is kept at every step, so it is never lost and no row is cut in half.
+ */
+export function linesWithin(first: string, rows: readonly string[], total: number, chars: number): string {
+  const reserve = 1 + moreLine(total).length;
+  const lines = [clipSafe(first, Math.max(chars - reserve, 2))];
+  let used = lines[0]!.length;
+  for (const row of rows) {
+    // The last of all the rows needs no "and N more" after it.
+    const after = lines.length === total ? 0 : reserve;
+    if (used + 1 + row.length + after > chars) break;
+    lines.push(row);
+    used += 1 + row.length;
+  }
+  const shown = lines.length - 1;
+  if (shown < total) lines.push(moreLine(total - shown));
+  return lines.join('\n');
 }
 
 function genericNotice(report: Report, outcome: Outcome, link: string, attention: NoticeRow[]): Notice {
@@ -92,7 +116,7 @@ function genericNotice(report: Report, outcome: Outcome, link: string, attention
   const text = [first, ...rowLines(named, more)].join('\n');
   return {
     text,
-    content: clipSafe([first, ...rowLines(named, more, discordSafe)].join('\n'), DISCORD_CHARS),
+    content: linesWithin(first, rowLines(named, 0, discordSafe), attention.length, DISCORD_CHARS),
     // Discord: no @everyone, role or user mention in the text pings anyone.
     allowed_mentions: { parse: [] },
     clipmill: {
