@@ -220,6 +220,14 @@ function statusWith(rows: StatusRow[], lock = NO_LOCK): Status {
   };
 }
 
+test('status --rows lists 150,000 rows (a pure render, no stack overflow)', () => {
+  const many = Array.from({ length: 150_000 }, (_, i) => row(i, i % 2 === 0 ? 'failed' : 'done'));
+  const all = renderStatus(statusWith(many), { allRows: true });
+  assert.equal(all.split('\n').filter((l) => /^ {2}big\/r\d+ /.test(l)).length, 150_000);
+  assert.match(all, /big\/r149999 +done/);
+  assert.match(renderStatus(statusWith(many)), /150000 rows: --rows lists every row/);
+});
+
 test('a long night stays readable: counts, then rows needing attention (capped), every row only with --rows or when few', () => {
   const many = Array.from({ length: 200 }, (_, i) => row(i, i % 3 === 0 ? 'failed' : 'done'));
   const text = renderStatus(statusWith(many));

@@ -138,6 +138,11 @@ function costText(row: StatusRow): string {
   return row.estimated_usd === null ? '-' : `est. ${money(row.estimated_usd)}`;
 }
 
+/** The longest key: a reduce, since spreading 125,000 rows into Math.max overflows the call stack. */
+function widest(rows: readonly StatusRow[]): number {
+  return rows.reduce((width, row) => Math.max(width, row.key.length), 0);
+}
+
 function needsAttention(row: StatusRow): boolean {
   return row.state !== 'done' && row.state !== 'new';
 }
@@ -147,7 +152,7 @@ function attentionLines(rows: readonly StatusRow[], all: boolean): string[] {
   if (attention.length === 0) return [];
   const shown = all ? attention : attention.slice(0, ROWS_SHOWN);
   const lines = ['', 'rows not done:'];
-  const keyWidth = Math.max(...shown.map((r) => r.key.length));
+  const keyWidth = widest(shown);
   for (const row of shown) {
     const age = row.age_seconds === null ? '' : ` (${ageText(row.age_seconds)} ago)`;
     lines.push(`  ${row.label.padEnd(17)} ${row.key.padEnd(keyWidth)}  ${row.detail}${age}`);
@@ -157,7 +162,7 @@ function attentionLines(rows: readonly StatusRow[], all: boolean): string[] {
 }
 
 function everyRowLines(rows: readonly StatusRow[]): string[] {
-  const keyWidth = Math.max(...rows.map((r) => r.key.length));
+  const keyWidth = widest(rows);
   const lines = ['', 'every row:'];
   for (const row of rows) {
     const age = row.age_seconds === null ? '-' : `${ageText(row.age_seconds)} ago`;
@@ -171,9 +176,12 @@ export function renderStatus(status: Status, options: { allRows?: boolean } = {}
   const lock = status.lock === null ? [] : [lockLine(status.lock)];
   if (status.rows.length === 0) return [`no runs recorded in ${status.out} yet`, ...lock].join('\n');
   const all = options.allRows === true;
-  const lines = [`status of ${status.out}: ${sourceText(status)}`, ...lock, ...moneyLines(status), '', ...countLines(status)];
-  lines.push(...attentionLines(status.rows, all));
-  if (all || status.rows.length <= ROWS_SHOWN) lines.push(...everyRowLines(status.rows));
-  else lines.push('', `${status.rows.length} rows: --rows lists every row, --json has them all`);
-  return lines.join('\n');
+  const head = [`status of ${status.out}: ${sourceText(status)}`, ...lock, ...moneyLines(status), '', ...countLines(status)];
+  // Joined, never spread into push(): 125,000 rows as arguments overflow the call stack.
+  const every =
+    all || status.rows.length <= ROWS_SHOWN ? everyRowLines(status.rows) : ['', `${status.rows.length} rows: --rows lists every row, --json has them all`];
+  return [head, attentionLines(status.rows, all), every]
+    .map((part) => part.join('\n'))
+    .filter((part) => part !== '')
+    .join('\n');
 }
