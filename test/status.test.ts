@@ -198,6 +198,7 @@ function statusWith(rows: StatusRow[], lock = NO_LOCK): Status {
   return {
     out: '/srv/out',
     source: 'last_plan',
+    fleet: null,
     session: '2026-11-24T22:00:00.000Z',
     generated_at: '2026-11-25T06:00:00.000Z',
     lock,
@@ -355,7 +356,18 @@ test("a fleet's budget is read from Redis: the enqueuer's limit, the workers' re
     mid.rows.filter((r) => r.reserved_usd !== null).map((r) => r.state),
     ['in_flight', 'in_flight'],
   );
-  assert.match(renderStatus(mid), /reserved +\$0\.84 +2 rows with a reservation open in the fleet's budget \(Redis\)/);
+  const midText = renderStatus(mid);
+  assert.match(midText, /reserved +\$0\.84 +2 rows with a reservation open in the fleet's budget \(Redis\)/);
+  // The words are a fleet's: its workers wait for the runs (no "next run"), and the plan is the last enqueue's.
+  assert.match(
+    midText,
+    /^status of fleet "st" \(its journal in Redis; videos in .*\): rows of the fleet's last plan \(enqueued \S+\), and any other row its journal knows/,
+  );
+  assert.match(midText, /in flight +m\/r\d +run \S+; the fleet's workers wait for it \(a job a worker drops is re-attached by the worker that takes it\)/);
+  assert.doesNotMatch(midText, /next run/);
+  const named = await readStatus({ manifests: [file], pipelineFile, outDir: out, fleet });
+  assert.equal(named.source, 'manifests');
+  assert.match(renderStatus(named), /^status of fleet "st" .*: rows of the manifests named, as the fleet's journal knows them/);
 
   const after = await readStatus({ manifests: [], outDir: out, fleet });
   assert.deepEqual([after.money.reserved_usd, cents(after.money.spent_total_usd)], [0, 126]);

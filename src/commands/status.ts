@@ -137,7 +137,7 @@ async function rowsOf(options: StatusOptions, env: NodeJS.ProcessEnv, outDir: st
     const prepared = await prepare(runOptions, env, false);
     const { plan, money } = await planFor(prepared, replay, {}, undefined, false);
     const damaged = new Set(plan.items.filter((i) => i.action === 'download' && i.state?.status === 'downloaded').map((i) => i.key));
-    return { source: options.fleet ? 'fleet' : 'manifests', items: plan.items, work: plan.items, money, damaged, pipeline: prepared.pipeline };
+    return { source: 'manifests', items: plan.items, work: plan.items, money, damaged, pipeline: prepared.pipeline };
   }
   const plan = replay.lastPlan;
   const source = options.fleet ? 'fleet' : plan ? 'last_plan' : 'journal';
@@ -183,7 +183,7 @@ export async function readStatus(options: StatusOptions): Promise<Status> {
     lastEventAt: folded.lastEventAt,
     billed: rows.money.billed,
     plan: planOf(folded.replay.lastPlan, folded.lastEventAt),
-    fleet: fleet !== undefined,
+    fleet: fleet?.queue ?? null,
     damaged: rows.damaged,
     holds: folded.fleetBudget
       ? fleetHolds(folded.fleetBudget)

@@ -11,7 +11,7 @@ import { statusMoney, type MoneyInput, type StatusMoney } from './status-money.j
 export type { StatusLock } from './status-lock.js';
 export type { StatusBudget, StatusHold, StatusMoney, StatusPlan, StatusTonight } from './status-money.js';
 
-/** Where the rows come from: the manifests named, the last plan the journal recorded, the journal alone (no plan), or a fleet's journal. */
+/** Where the rows come from: the manifests named (planned against the folder's or the fleet's journal), the last plan the journal recorded, the journal alone (no plan), or a fleet's last plan. */
 export type StatusSource = 'manifests' | 'last_plan' | 'journal' | 'fleet';
 
 /** A row as a plan knows it (a run's plan item, or one the journal recorded): all status needs of it. */
@@ -61,6 +61,8 @@ export interface StatusRow {
 export interface Status {
   out: string;
   source: StatusSource;
+  /** The fleet's name (its queue) when its journal in Redis was read; null for a folder. */
+  fleet: string | null;
   session: string | null;
   generated_at: string;
   /** Who holds the folder's lock; null for a fleet (its workers hold rows by leases in Redis). */
@@ -87,20 +89,39 @@ function usd(micros: number): number {
   return micros / MICROS_PER_USD;
 }
 
+/** Who takes a row's next step: the run holding the folder, the next run, or a fleet's workers. */
+type Actor = 'run' | 'next' | 'fleet';
+
+const NEXT_RUN = { recheck: 'the next run looks at', redownload: 'the next run downloads it again from' };
+
+const NEXT_STEP: Record<Actor, { lookUp: string; download: string; wait: string; recheck: string; redownload: string }> = {
+  run: { lookUp: 'the run looks it up', download: 'the run downloads it', wait: 'the run holding the folder is waiting for it', ...NEXT_RUN },
+  next: { lookUp: 'the next run looks it up', download: 'the next run downloads it', wait: 'the next run re-attaches to it', ...NEXT_RUN },
+  fleet: {
+    lookUp: 'the fleet worker that takes its job looks it up',
+    download: "the fleet's workers download it",
+    wait: "the fleet's workers wait for it (a job a worker drops is re-attached by the worker that takes it)",
+    recheck: "the next enqueue's workers look at",
+    redownload: "the next enqueue's workers download it again from",
+  },
+};
+
 /** What status says of a row needing attention, and what happens to it next. */
-function detailOf(s: RowState, standing: Standing, active: boolean): string | null {
+function detailOf(s: RowState, standing: Standing, actor: Actor): string | null {
+  const next = NEXT_STEP[actor];
   switch (standing) {
     case 'failed':
-    case 'timed_out':
       return redactText(`${s.failure?.code}: ${s.failure?.message}`);
+    case 'timed_out':
+      return redactText(`${s.failure?.code}: ${s.failure?.message}; ${next.recheck} run ${s.runId} again first (it may still finish, and be billed)`);
     case 'unanswered':
-      return `the create got no answer; ${active ? 'the run' : 'the next run'} looks it up by client_ref ${s.clientRef ?? '(none: sent by an older clipmill)'} before any resubmit`;
+      return `the create got no answer; ${next.lookUp} by client_ref ${s.clientRef ?? '(none: sent by an older clipmill)'} before any resubmit`;
     case 'paid':
-      return `run ${s.runId} succeeded; ${active ? 'the run downloads it' : 'the next run downloads it'}`;
+      return `run ${s.runId} succeeded; ${next.download}`;
     case 'in_flight':
-      return active ? `run ${s.runId}; the run holding the folder is waiting for it` : `run ${s.runId}; the next run re-attaches to it`;
+      return `run ${s.runId}; ${next.wait}`;
     case 'damaged':
-      return `${s.output?.path ?? 'its video'} is missing or changed on disk; the next run downloads it again from run ${s.runId}`;
+      return `${s.output?.path ?? 'its video'} is missing or changed on disk; ${next.redownload} run ${s.runId}`;
     default:
       return null;
   }
@@ -129,7 +150,7 @@ function rowOf(
     cost_source: cost.source,
     reserved_usd: hold === undefined ? null : usd(hold.micros),
     attempts: state?.attempts ?? 0,
-    detail: state ? detailOf(state, standing, isActive(input.lock)) : null,
+    detail: state ? detailOf(state, standing, input.fleet !== null ? 'fleet' : isActive(input.lock) ? 'run' : 'next') : null,
   };
 }
 
@@ -183,6 +204,7 @@ export function buildStatus(input: StatusInput): Status {
   return {
     out: input.outDir,
     source: input.source,
+    fleet: input.fleet,
     session: input.plan?.session ?? null,
     generated_at: new Date(input.nowMs).toISOString(),
     lock: input.lock,

@@ -81,7 +81,8 @@ export interface MoneyInput {
   holds: ReadonlyMap<string, StatusHold>;
   budget: StatusBudget;
   plan: StatusPlan | undefined;
-  fleet: boolean;
+  /** The fleet's name (its queue) when the journal is a fleet's in Redis; null for a folder. */
+  fleet: string | null;
   lock: StatusLock | null;
 }
 

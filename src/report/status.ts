@@ -51,14 +51,20 @@ export function lockLine(lock: StatusLock): string {
 function sourceText(status: Status): string {
   switch (status.source) {
     case 'manifests':
-      return 'rows of the manifests named';
+      return status.fleet === null ? 'rows of the manifests named' : "rows of the manifests named, as the fleet's journal knows them";
     case 'last_plan':
       return `rows of the last run's plan (started ${status.session}), and any other row the journal knows`;
     case 'fleet':
-      return "rows of the fleet's last plan";
+      return status.session === null
+        ? "rows the fleet's journal knows (no plan recorded)"
+        : `rows of the fleet's last plan (enqueued ${status.session}), and any other row its journal knows`;
     default:
       return 'rows the journal knows (no plan recorded)';
   }
+}
+
+function titleOf(status: Status): string {
+  return status.fleet === null ? `status of ${status.out}` : `status of fleet "${status.fleet}" (its journal in Redis; videos in ${status.out})`;
 }
 
 /** Which run "tonight" is (a morning `retry` is one too), and the budget period's figure beside it. */
@@ -174,9 +180,9 @@ function everyRowLines(rows: readonly StatusRow[]): string[] {
 /** Pure: `clipmill status` as text: lock, money, counts per manifest, rows not done, then (when few, or `--rows`) every row. */
 export function renderStatus(status: Status, options: { allRows?: boolean } = {}): string {
   const lock = status.lock === null ? [] : [lockLine(status.lock)];
-  if (status.rows.length === 0) return [`no runs recorded in ${status.out} yet`, ...lock].join('\n');
+  if (status.rows.length === 0) return [`no runs recorded in ${status.fleet === null ? status.out : `fleet "${status.fleet}"`} yet`, ...lock].join('\n');
   const all = options.allRows === true;
-  const head = [`status of ${status.out}: ${sourceText(status)}`, ...lock, ...moneyLines(status), '', ...countLines(status)];
+  const head = [`${titleOf(status)}: ${sourceText(status)}`, ...lock, ...moneyLines(status), '', ...countLines(status)];
   // Joined, never spread into push(): 125,000 rows as arguments overflow the call stack.
   const every =
     all || status.rows.length <= ROWS_SHOWN ? everyRowLines(status.rows) : ['', `${status.rows.length} rows: --rows lists every row, --json has them all`];
