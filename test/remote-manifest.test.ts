@@ -96,6 +96,9 @@ async function sheetServer(t: TestContext): Promise<SheetServer> {
 
 const said = (problems: readonly Problem[]) => sortProblems(problems).map(formatProblem);
 
+/** Quick retries for tests: the same three attempts, milliseconds apart. */
+const QUICK = { maxAttempts: 3, baseDelayMs: 20, maxDelayMs: 50 };
+
 test('a URL manifest is named from the argument only: name=, else the last path part; Google links and generic parts need name=', () => {
   const google = 'https://docs.google.com/spreadsheets/d/e/2PACX-1vQ/pub?gid=0&single=true&output=csv';
   const named = (arg: string) => {
@@ -215,10 +218,11 @@ test('URL manifests that cannot be read are problems, without the query: too big
       `${base}/sheets/spring.csv#Autumn`,
     ],
     noDefaults,
+    { retry: QUICK },
   );
   assert.deepEqual(said(problems), [
     `big=${base}/…: is larger than 20 MB (the most a manifest may be): split the sheet, or download it and name the file`,
-    `cut=${base}/…: cannot be downloaded from 127.0.0.1: the connection was cut`,
+    `cut=${base}/…: could not download from 127.0.0.1 after 3 attempts: the connection was cut`,
     `declared=${base}/…: is larger than 20 MB (the most a manifest may be): split the sheet, or download it and name the file`,
     `loop=${base}/…: cannot be downloaded: more than 5 redirects`,
     `missing=${base}/…: cannot be downloaded: the server answered 404: check the link (a Google Sheet must be published: File → Share → Publish to web)`,
@@ -231,12 +235,48 @@ test('URL manifests that cannot be read are problems, without the query: too big
   assert.ok(!JSON.stringify(problems).includes('SIGNEDPATH'), "a redirect's path is never named");
 });
 
-test('a URL that never answers is given up after the timeout', async (t) => {
+test('a URL that never answers is given up after the timeout of each attempt', async (t) => {
   const { base } = await sheetServer(t);
   const started = Date.now();
-  const got = await downloadManifest(`${base}/slow.csv`, { timeoutMs: 150 });
-  assert.deepEqual(got, { problem: 'cannot be downloaded: no complete answer within 0.15 s' });
+  const got = await downloadManifest(`${base}/slow.csv`, { timeoutMs: 150, retry: QUICK });
+  assert.deepEqual(got, { problem: 'could not download from 127.0.0.1 after 3 attempts: no complete answer within 0.15 s' });
   assert.ok(Date.now() - started < 5000);
+});
+
+test('a download is tried again after a cut connection, a 5xx or a refused connection; the last failure names the host, and a 404 is not tried again', async (t) => {
+  const calls = new Map<string, number>();
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '', 'http://x').pathname;
+    const n = (calls.get(path) ?? 0) + 1;
+    calls.set(path, n);
+    if (path === '/flaky.csv' && n === 1) return void req.socket.destroy();
+    if (path === '/flaky.csv' && n === 2) return void res.writeHead(503).end();
+    if (path === '/flaky.csv') return void res.writeHead(200, { 'content-type': 'text/csv' }).end(SPRING_CSV);
+    if (path === '/down.csv') return void res.writeHead(502).end();
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const got = await downloadManifest(`${base}/flaky.csv`, { retry: QUICK });
+  assert.equal('problem' in got ? got.problem : got.bytes.toString(), SPRING_CSV);
+  assert.equal(calls.get('/flaky.csv'), 3);
+
+  const { problems } = await loadManifests([`down=${base}/down.csv?token=${TOKEN}`, `gone=${base}/gone.csv`], noDefaults, { retry: QUICK });
+  assert.deepEqual(said(problems), [
+    `down=${base}/…: could not download from 127.0.0.1 after 3 attempts: the server answered 502`,
+    `gone=${base}/…: cannot be downloaded: the server answered 404: check the link (a Google Sheet must be published: File → Share → Publish to web)`,
+  ]);
+  assert.deepEqual([calls.get('/down.csv'), calls.get('/gone.csv')], [3, 1]);
+
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const port = (closed.address() as AddressInfo).port;
+  await new Promise((resolve) => closed.close(resolve));
+  assert.deepEqual(await downloadManifest(`http://127.0.0.1:${port}/a.csv`, { retry: QUICK }), {
+    problem: 'could not download from 127.0.0.1 after 3 attempts: the connection was refused',
+  });
 });
 
 /** Every file under a folder, as text (journal, reports, videos' names). */
@@ -246,7 +286,7 @@ async function allText(dir: string): Promise<string> {
   return texts.join('\n');
 }
 
-test('clipmill run on a published sheet URL: videos in <name>/, the report names the URL without its query, and the token is nowhere', async (t) => {
+test('clipmill run on a published sheet URL: videos in <name>/, the report names it name=http://host/…, its path and token are nowhere, and retry says to name it', async (t) => {
   const sheets = await sheetServer(t);
   const simulator = await startSimulator(t, { concurrency: 4 });
   const dir = await tempDir(t);

@@ -6,7 +6,7 @@ import type { Problem } from './problem.js';
 import { parseCsvManifest } from './csv.js';
 import { inspectImage, type ImageInfo } from './images.js';
 import type { RawDefaults, RawRow } from './raw.js';
-import { downloadManifest, formatOfDownload } from './remote.js';
+import { downloadManifest, formatOfDownload, type DownloadOptions } from './remote.js';
 import { FAL_VOICE_IDS_MESSAGE, parseRow, type ImageUse, type Row } from './row.js';
 import { expandManifestArgs, nameProblem, type ManifestSource } from './source.js';
 import { parseXlsxManifest } from './xlsx.js';
@@ -52,10 +52,10 @@ async function parseBytes(bytes: Buffer, format: 'yaml' | 'csv' | 'xlsx', source
   return parseYamlManifest(bytes.toString('utf8').replace(/^\uFEFF/, ''), source.shown);
 }
 
-async function readRawRows(source: ManifestSource): Promise<RawManifest> {
+async function readRawRows(source: ManifestSource, download: DownloadOptions): Promise<RawManifest> {
   if (source.kind === 'url') {
     // Downloaded here, once, before anything is sent: the night runs on the bytes hashed now.
-    const got = await downloadManifest(source.url);
+    const got = await downloadManifest(source.url, download);
     if ('problem' in got) return failed(source.shown, got.problem);
     const format = formatOfDownload(new URL(source.url), got.contentType, got.bytes);
     if (typeof format !== 'string') return failed(source.shown, format.problem);
@@ -128,9 +128,10 @@ function defaultVoiceProblems(defaults: RawDefaults, protocol: ModelProtocol): P
 
 /**
  * Loads and validates every manifest completely: all problems in all files, nothing sent.
- * Defaults apply in order pipeline file < manifest `defaults:` < the row itself.
+ * Defaults apply in order pipeline file < manifest `defaults:` < the row itself. `download`: how URL manifests are
+ * fetched (the command's signal, so Ctrl-C stops a download).
  */
-export async function loadManifests(args: readonly string[], pipeline: ManifestPipeline): Promise<LoadedManifests> {
+export async function loadManifests(args: readonly string[], pipeline: ManifestPipeline, download: DownloadOptions = {}): Promise<LoadedManifests> {
   const { sources, problems } = await expandManifestArgs(args);
   const protocol = protocolOf(pipeline);
   problems.push(...defaultVoiceProblems(pipeline.defaults, protocol));
@@ -151,7 +152,7 @@ export async function loadManifests(args: readonly string[], pipeline: ManifestP
       continue;
     }
     names.set(name.toLowerCase(), shown);
-    const raw = await readRawRows(source);
+    const raw = await readRawRows(source, download);
     problems.push(...raw.problems);
     problems.push(...defaultVoiceProblems(raw.defaults, protocol));
     const defaults: RawDefaults = new Map([...pipeline.defaults, ...raw.defaults]);
