@@ -6,6 +6,7 @@ import { test, type TestContext } from 'node:test';
 import { loadPipeline } from '../src/config/pipeline.js';
 import { InputError } from '../src/load/problem.js';
 import type { Report, ReportRow } from '../src/report/build.js';
+import { readStatus } from '../src/commands/status.js';
 import { noticeFor, type Notice } from '../src/report/notify.js';
 import { SLACK_MAX_BLOCKS, SLACK_TEXT_CHARS, type SlackNotice } from '../src/report/notice-slack.js';
 import { clipSafe } from '../src/report/notice-text.js';
@@ -43,7 +44,10 @@ test('the notice names the failed rows (ten, then "and N more") and links the re
   assert.equal(lines.length, 11);
   assert.match(lines[0]!, /^- m\/r0 failed \(.*m\.yaml:2\): GENERATION_FAILED: run [0-9a-f-]{36} failed: The model could not generate a video for this input$/);
   assert.equal(lines[10], 'and 2 more (see the report)');
-  assert.equal(generic.content, generic.text);
+  const content = generic.content.split('\n');
+  assert.ok(generic.content.length <= 2000);
+  assert.deepEqual(content.slice(0, -1), generic.text.split('\n').slice(0, content.length - 1), 'Discord gets the same lines, as many as fit');
+  assert.equal(content.at(-1), `and ${12 - (content.length - 2)} more (see the report)`);
   assert.equal(generic.clipmill.report, LINK);
   assert.deepEqual(
     generic.clipmill.attention.map((r) => `${r.manifest}/${r.id} ${r.status}`),
@@ -71,7 +75,7 @@ test('the notice names the failed rows (ten, then "and N more") and links the re
 function reportWith(rows: Partial<ReportRow>[]): Report {
   const full = rows.map((r, i) => ({ manifest: 'm', id: `r${i}`, file: 'manifests/m.csv', line: i + 2, status: 'failed', error: null, ...r }) as ReportRow);
   const totals = { rows: full.length, done: 0, owed: 1, failed: full.length - 1, skipped: 0, in_flight: 0, seconds: 0, estimated_usd: 1, actual_usd: 0.7 };
-  return { totals, money: { this_run_usd: 0.7 }, rows: full } as unknown as Report;
+  return { totals, money: { this_run_usd: 0.7, billed_usd: 0.7 }, rows: full } as unknown as Report;
 }
 
 test("a notice's rows: reasons redacted and cut short, owed rows named, within Slack's limits; the local path without public_url", () => {
@@ -186,4 +190,17 @@ test("Discord's content is built line by line within 2000 characters: whole rows
   const few = noticeFor(reportWith([{ error: 'a' }, { error: 'b' }]), outcome, '/srv/out/report.html') as Notice;
   assert.equal(few.content, few.text);
   assert.doesNotMatch(few.content, /more \(see the report\)/);
+});
+
+test("the notice's money agrees with clipmill status: tonight's, and every run billed in the folder (an edited row's earlier run too)", async (t) => {
+  const hook = await webhook(t);
+  const { night, out, edit } = await nightFolder(t, rowsYaml(3), { pipeline: `notify:\n  webhook_url: ${hook.url}\n` });
+  assert.equal((await night()).exitCode, 0);
+  await edit(rowsYaml(3).replace('prompt: "row 0"', 'prompt: "row 0, edited"'));
+  assert.equal((await night()).exitCode, 0);
+  const notice = hook.bodies[1] as Notice;
+  const status = await readStatus({ manifests: [], outDir: out });
+  assert.match(notice.text, /; spent \$0\.42 tonight, \$1\.68 billed in this folder\. /);
+  assert.deepEqual([notice.clipmill.billed_usd, notice.clipmill.this_run_usd], [status.money.spent_total_usd, status.money.spent_tonight_usd]);
+  assert.ok(notice.clipmill.actual_usd < notice.clipmill.billed_usd, "the rows' current versions cost less than all that was billed");
 });

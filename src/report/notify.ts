@@ -33,8 +33,11 @@ export interface Notice {
     owed: number;
     skipped: number;
     in_flight: number;
+    /** The rows' current versions (the report's totals). */
     actual_usd: number;
     this_run_usd: number;
+    /** Every run billed in the folder, earlier versions of edited rows too: the report's `billed_usd`, status's "spent in all". */
+    billed_usd: number;
     estimated_usd: number;
     /** The report's link: `<notify.public_url>report.html`, else its path on this machine. */
     report: string;
@@ -69,12 +72,13 @@ export function reportLink(reportPath: string, publicUrl: string | undefined): s
   return publicUrl === undefined ? reportPath : new URL('report.html', publicUrl).href;
 }
 
-/** Pure: the notice's first line: counts, money, why the run ended. */
+/** Pure: the notice's first line: counts, money (tonight's, and every run billed in the folder, as `clipmill status` and ledger.csv say), why the run ended. */
 export function headline(report: Report, outcome: Outcome): string {
   const t = report.totals;
   const icon = outcome.exitCode === 0 ? 'OK' : 'ATTENTION';
   const owed = t.owed > 0 ? `, ${t.owed} paid but owed` : '';
-  return `clipmill ${icon}: ${t.done}/${t.rows} videos done, ${t.failed} failed${owed}; spent ${formatUsd(usdToMicros(report.money.this_run_usd))} tonight (${formatUsd(usdToMicros(t.actual_usd))} in all). ${outcome.reason}.`;
+  const money = `spent ${formatUsd(usdToMicros(report.money.this_run_usd))} tonight, ${formatUsd(usdToMicros(report.money.billed_usd))} billed in this folder`;
+  return `clipmill ${icon}: ${t.done}/${t.rows} videos done, ${t.failed} failed${owed}; ${money}. ${outcome.reason}.`;
 }
 
 function moreLine(more: number): string {
@@ -129,6 +133,7 @@ function genericNotice(report: Report, outcome: Outcome, link: string, attention
       in_flight: t.in_flight,
       actual_usd: t.actual_usd,
       this_run_usd: report.money.this_run_usd,
+      billed_usd: report.money.billed_usd,
       estimated_usd: t.estimated_usd,
       report: link,
       attention: named,
