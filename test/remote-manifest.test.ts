@@ -8,10 +8,10 @@ import { test, type TestContext } from 'node:test';
 import ExcelJS from 'exceljs';
 import { loadManifests } from '../src/load/load.js';
 import { formatProblem, sortProblems, type Problem } from '../src/load/problem.js';
-import { downloadManifest, MANIFEST_MAX_BYTES } from '../src/load/remote.js';
+import { DownloadInterrupted, downloadManifest, MANIFEST_MAX_BYTES } from '../src/load/remote.js';
 import { urlSource } from '../src/load/source.js';
 import type { Report } from '../src/report/build.js';
-import { IMAGES_DIR, envFor, fastPipeline, runCli, startSimulator, tempDir, write } from './helpers.js';
+import { IMAGES_DIR, envFor, fastPipeline, runCli, startCli, startSimulator, tempDir, write } from './helpers.js';
 
 const noDefaults = { defaults: new Map() };
 const TOKEN = 'tok-7f3a9c1e55';
@@ -277,6 +277,34 @@ test('a download is tried again after a cut connection, a 5xx or a refused conne
   assert.deepEqual(await downloadManifest(`http://127.0.0.1:${port}/a.csv`, { retry: QUICK }), {
     problem: 'could not download from 127.0.0.1 after 3 attempts: the connection was refused',
   });
+});
+
+test('Ctrl-C stops a manifest download at once: loadManifests ends interrupted, and clipmill run exits 130 with nothing sent', async (t) => {
+  const asked: (() => void)[] = [];
+  const server = createServer(() => asked.shift()?.()); // never answers: only the signal can end the wait
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const url = `spring=http://127.0.0.1:${(server.address() as AddressInfo).port}/pub`;
+
+  const controller = new AbortController();
+  asked.push(() => controller.abort(new DOMException('interrupted', 'AbortError')));
+  const started = Date.now();
+  await assert.rejects(
+    loadManifests([url], noDefaults, { signal: controller.signal }),
+    (error) => error instanceof DownloadInterrupted && error.exit === 'interrupted',
+  );
+  assert.ok(Date.now() - started < 5000, 'not the 60 s timeout');
+
+  const dir = await tempDir(t);
+  const cli = startCli(['run', url, '--dry-run', '--out', path.join(dir, 'out')], { cwd: dir });
+  asked.push(() => cli.child.kill('SIGINT'));
+  const result = await cli.done;
+  assert.equal(result.code, 130, result.stderr);
+  assert.match(result.stderr, /interrupted while downloading a manifest; nothing was sent/);
+  assert.doesNotMatch(result.stderr, /internal error/);
 });
 
 /** Every file under a folder, as text (journal, reports, videos' names). */

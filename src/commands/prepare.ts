@@ -71,7 +71,7 @@ export async function prepare(options: RunOptions, env: NodeJS.ProcessEnv, needs
     if (configProblems.length > 0) throw new InputError(configProblems);
   }
   const outDir = outDirOf(pipeline.outputDir);
-  const loaded = await loadValidated(options.manifests, pipeline, options.skipInvalid ?? false);
+  const loaded = await loadValidated(options.manifests, pipeline, options.skipInvalid ?? false, options.signal);
   // A reviewer's marks are checked now (a bad review.json is an input error before anything); planFor applies them.
   const review = await readReview(outDir, options.ignoreReview);
   const selection = selectionOf(options, loaded);

@@ -1,7 +1,7 @@
 /** A manifest named by URL (a published Google Sheet, any https CSV or .xlsx): fetched once, capped, hashed. */
 import { createHash } from 'node:crypto';
 import { HttpClient } from '../infra/http.js';
-import { ApiError } from '../infra/errors.js';
+import { ApiError, ClipmillError } from '../infra/errors.js';
 import { parseRetryAfterMs, withRetry, type RetryPolicy } from '../infra/retry.js';
 import { isZip } from './xlsx.js';
 
@@ -20,7 +20,7 @@ export interface DownloadOptions {
   timeoutMs?: number;
   maxRedirects?: number;
   retry?: RetryPolicy;
-  /** The command's signal (Ctrl-C, SIGTERM): the download stops at once and its reason is thrown. */
+  /** The command's signal (Ctrl-C, SIGTERM): the download stops at once, as DownloadInterrupted. */
   signal?: AbortSignal;
 }
 
@@ -107,6 +107,15 @@ function redirectProblem(next: URL): string | undefined {
   return `cannot be downloaded: it redirects to a ${next.protocol}// address (only https is followed)`;
 }
 
+/** Ctrl-C (or SIGTERM) while a manifest downloads: the command ends as interrupted (exit 130), nothing sent. */
+export class DownloadInterrupted extends ClipmillError {
+  readonly exit = 'interrupted';
+  constructor(cause: unknown) {
+    super('interrupted while downloading a manifest; nothing was sent', { cause });
+    this.name = 'DownloadInterrupted';
+  }
+}
+
 /** One attempt's failure worth another try (a refused or cut connection, a timeout, a 5xx): `withRetry` tries again. */
 const hiccup = (reason: string, retryAfterMs?: number) =>
   new ApiError('transient', 'MANIFEST_DOWNLOAD', reason, retryAfterMs === undefined ? {} : { retryAfterMs });
@@ -175,7 +184,7 @@ async function attemptDownload(a: Attempt, capMs: number): Promise<Downloaded | 
 /**
  * Downloads a manifest URL, following redirects, within a size cap and a timeout per attempt. A refused or cut
  * connection, a timeout or a 5xx is tried again with backoff (nothing is paid for a download); the command's signal
- * (Ctrl-C) stops it at once and is thrown. Credentials written in the URL go as basic auth to its own origin only.
+ * (Ctrl-C) stops it at once (DownloadInterrupted). Credentials written in the URL go as basic auth to its own origin only.
  * Every problem is text without the path, the query or the credentials.
  */
 export async function downloadManifest(href: string, options: DownloadOptions = {}): Promise<Downloaded | { problem: string }> {
@@ -206,7 +215,7 @@ export async function downloadManifest(href: string, options: DownloadOptions = 
     };
     return await withRetry(download, retry, signal ?? new AbortController().signal);
   } catch (error) {
-    if (signal?.aborted) throw signal.reason ?? error;
+    if (signal?.aborted) throw new DownloadInterrupted(signal.reason ?? error);
     if (!(error instanceof ApiError)) throw error;
     const tries = attempts === 1 ? '' : ` after ${attempts} attempts`;
     return { problem: `could not download from ${hostOf(attempt.at)}${tries}: ${error.message}` };

@@ -6,10 +6,15 @@ import { isOtherSpreadsheet } from './source.js';
 /**
  * Loads and validates manifests against the pipeline; every problem found, or InputError. With
  * `skipInvalid`, manifests with problems are set aside (and returned) instead, as long as every problem
- * belongs to one manifest: a bad pipeline default still stops the night.
+ * belongs to one manifest: a bad pipeline default still stops the night. `signal` (Ctrl-C) stops a manifest's download.
  */
-export async function loadValidated(manifestArgs: string[], pipeline: Pipeline, skipInvalid = false): Promise<LoadedManifests & { skipped: Problem[] }> {
-  const loaded = await loadManifests(manifestArgs, pipeline);
+export async function loadValidated(
+  manifestArgs: string[],
+  pipeline: Pipeline,
+  skipInvalid = false,
+  signal?: AbortSignal,
+): Promise<LoadedManifests & { skipped: Problem[] }> {
+  const loaded = await loadManifests(manifestArgs, pipeline, signal ? { signal } : {});
   if (loaded.problems.length === 0) return { ...loaded, skipped: [] };
   const manifestFiles = new Set(loaded.manifests.map((m) => m.shown));
   const ownedByOneManifest = (p: Problem) => manifestFiles.has(p.file) || manifestArgs.includes(p.file) || isOtherSpreadsheet(p.file);
