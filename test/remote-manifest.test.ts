@@ -77,6 +77,11 @@ async function sheetServer(t: TestContext): Promise<SheetServer> {
       more();
     },
     '/slow.csv': () => {}, // never answers
+    // The bytes decide, whatever the URL or the Content-Type say.
+    '/mislabelled.csv': (_q, res) => res.writeHead(200, { 'content-type': 'text/csv' }).end(book),
+    '/signin': (_q, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('\n<!DOCTYPE html><html><body>Sign in</body></html>'),
+    '/old/book.xlsx': (_q, res) => res.writeHead(302, { location: '/moved/spring.csv' }).end(),
+    '/moved/spring.csv': (_q, res) => res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(SPRING_CSV),
     // A redirect to a signed path whose server cuts the connection: the error names the host, never the path.
     '/cut.csv': (_q, res) => res.writeHead(302, { location: `/signed/SIGNEDPATH456/2PACX-cut?token=${TOKEN}` }).end(),
     '/signed/SIGNEDPATH456/2PACX-cut': (req) => req.socket.destroy(),
@@ -169,6 +174,21 @@ test('URL manifests load once: CSV, a redirect, an .xlsx sheet picked with #, a 
   const leaves = manifests[2]?.rows[0]?.request;
   assert.deepEqual([leaves?.durationSeconds, leaves?.generateAudio], [6, true]);
   assert.ok(manifests.every((m) => !JSON.stringify(m).includes(TOKEN) && !JSON.stringify(m).includes('2PACX')));
+});
+
+test("a download's format is its bytes first: a zip is a workbook under any name, a web page is the publishing problem under any type, and a redirect's own extension counts", async (t) => {
+  const { base } = await sheetServer(t);
+  const { manifests, problems } = await loadManifests([`zipped=${base}/mislabelled.csv`, `moved=${base}/old/book.xlsx`, `signin=${base}/signin`], noDefaults);
+  assert.deepEqual(said(problems), [
+    `signin=${base}/…: the server answered with a web page, not a CSV or .xlsx file: for a Google Sheet use File → Share → Publish to web, pick CSV or Microsoft Excel (.xlsx), and use the link it gives`,
+  ]);
+  assert.deepEqual(
+    manifests.filter((m) => m.rows.length > 0).map((m) => [m.name, m.rows.map((r) => r.id).join(' ')]),
+    [
+      ['zipped', 'main-a'],
+      ['moved', 'opening close-up'],
+    ],
+  );
 });
 
 test('two sheets of one URL are two manifests; under one name they are the same-name problem; one argument given twice is read once', async (t) => {

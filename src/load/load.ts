@@ -6,7 +6,8 @@ import type { Problem } from './problem.js';
 import { parseCsvManifest } from './csv.js';
 import { inspectImage, type ImageInfo } from './images.js';
 import type { RawDefaults, RawRow } from './raw.js';
-import { downloadManifest, formatOfDownload, type DownloadOptions } from './remote.js';
+import { downloadManifest, type DownloadOptions } from './remote.js';
+import { formatOfDownload } from './remote-format.js';
 import { FAL_VOICE_IDS_MESSAGE, parseRow, type ImageUse, type Row } from './row.js';
 import { expandManifestArgs, nameProblem, type ManifestSource } from './source.js';
 import { parseXlsxManifest } from './xlsx.js';
@@ -57,7 +58,7 @@ async function readRawRows(source: ManifestSource, download: DownloadOptions): P
     // Downloaded here, once, before anything is sent: the night runs on the bytes hashed now.
     const got = await downloadManifest(source.url, download);
     if ('problem' in got) return failed(source.shown, got.problem);
-    const format = formatOfDownload(new URL(source.url), got.contentType, got.bytes);
+    const format = formatOfDownload(got.url, new URL(source.url), got.contentType, got.bytes);
     if (typeof format !== 'string') return failed(source.shown, format.problem);
     return { ...(await parseBytes(got.bytes, format, source)), sha256: got.sha256 };
   }

@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import { HttpClient } from '../infra/http.js';
 import { ApiError, ClipmillError } from '../infra/errors.js';
 import { parseRetryAfterMs, withRetry, type RetryPolicy } from '../infra/retry.js';
-import { isZip } from './xlsx.js';
 
 /** A manifest of 100,000 rows is about 11 MB as CSV; anything larger is not a sheet a person edits. */
 export const MANIFEST_MAX_BYTES = 20_000_000;
@@ -35,23 +34,6 @@ export interface Downloaded {
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 const hostOf = (url: URL) => url.hostname.replace(/^\[|\]$/g, '');
 const tooBig = (maxBytes: number) => `is larger than ${maxBytes / 1e6} MB (the most a manifest may be): split the sheet, or download it and name the file`;
-
-/** Pure: the format of a downloaded manifest: the path's extension, Google's `output=`, the Content-Type, else the bytes. */
-export function formatOfDownload(url: URL, contentType: string | undefined, bytes: Uint8Array): 'csv' | 'xlsx' | { problem: string } {
-  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-  if (type === 'text/html')
-    return {
-      problem:
-        'the server answered with a web page, not a CSV or .xlsx file: for a Google Sheet use File → Share → Publish to web, pick CSV or Microsoft Excel (.xlsx), and use the link it gives',
-    };
-  const ext = /\.([a-z0-9]+)$/i.exec(url.pathname)?.[1]?.toLowerCase();
-  if (ext === 'csv' || ext === 'tsv' || ext === 'xlsx') return ext === 'xlsx' ? 'xlsx' : 'csv';
-  const output = (url.searchParams.get('output') ?? url.searchParams.get('format') ?? '').toLowerCase();
-  if (output === 'csv' || output === 'tsv' || output === 'xlsx') return output === 'xlsx' ? 'xlsx' : 'csv';
-  if (type === 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet') return 'xlsx';
-  if (type === 'text/csv' || type === 'text/tab-separated-values' || type === 'text/plain') return 'csv';
-  return isZip(bytes) ? 'xlsx' : 'csv';
-}
 
 /** Reads a body up to `maxBytes`, stopping (and closing the connection) as soon as it is over. */
 async function readCapped(body: AsyncIterable<Buffer> & { destroy(): unknown }, maxBytes: number): Promise<Buffer | { problem: string }> {

@@ -21,6 +21,11 @@ export function isZip(bytes: Uint8Array): boolean {
   return startsWith(bytes, ZIP_MAGIC);
 }
 
+/** An OLE compound file: an encrypted .xlsx or an .xls, read as a workbook so its problem says so. */
+export function isOleWorkbook(bytes: Uint8Array): boolean {
+  return startsWith(bytes, CFB_MAGIC);
+}
+
 /** "A", "B" … "Z", "AA": how a spreadsheet names the column at a 0-based index. */
 export function columnLetters(index: number): string {
   let n = index + 1;
