@@ -159,6 +159,33 @@ test('a library-written workbook: typed cells validate as typed, every problem a
   assert.deepEqual(rich?.request.image, { kind: 'url', url: 'https://cdn.example.com/hero.jpg' });
 });
 
+test("numbers read as a spreadsheet shows them (15 significant digits), and a number format making an id's text is a problem naming the cell", async (t) => {
+  const dir = await workspace(t);
+  const book = new ExcelJS.Workbook();
+  const sheet = book.addWorksheet('Rows');
+  sheet.addRows([
+    ['id', 'image', 'prompt', 'duration', 'cfg_scale'],
+    ['sums', 'images/hero-landscape.jpg', 'x', { formula: '(0.7+0.1)*10', result: (0.7 + 0.1) * 10 }, { formula: '0.1+0.2', result: 0.1 + 0.2 }],
+    [7, 'images/hero-landscape.jpg', 'x', 5, 0.5],
+    [1, 'images/hero-landscape.jpg', 'x', 5, 0.5],
+  ]);
+  sheet.getCell('A4').numFmt = '000'; // shows 001
+  sheet.getCell('E3').numFmt = '0%'; // a number column: the format changes only its look
+  const file = await write(dir, 'numbers.xlsx', Buffer.from(await book.xlsx.writeBuffer()));
+  const { manifests, problems } = await loadManifests([file], noDefaults);
+  assert.deepEqual(said(problems), [
+    'numbers.xlsx:4: id: A4: the cell shows the number 1 through the number format "000", which clipmill does not apply: format the cells as Text and type the id as it should read',
+  ]);
+  const rows = manifests[0]?.rows ?? [];
+  assert.deepEqual(
+    rows.map((r) => [r.id, r.request.durationSeconds, r.request.cfgScale]),
+    [
+      ['sums', 8, 0.3],
+      ['7', 5, 0.5],
+    ],
+  );
+});
+
 test('a header named twice, or an empty sheet, are problems at their row', async (t) => {
   const dir = await tempDir(t);
   const twice = await write(dir, 'twice.xlsx', await workbook({ S: [null, ['id', 'Prompt', 'prompt ']] }));

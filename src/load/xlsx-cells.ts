@@ -35,7 +35,9 @@ function errorProblem(error: unknown): string {
 /** A cell's value: numbers, booleans and text as they are, dates as ISO text, formulas as their saved result, rich text as plain text. */
 export function readCell(value: CellValue, linkColumn: boolean): CellRead {
   if (value === null || value === undefined) return { value: undefined };
-  if (typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean') return { value };
+  // 15 significant digits, as spreadsheet programs show numbers (and export them to CSV): =(0.7+0.1)*10 is 8, 0.1+0.2 is 0.3.
+  if (typeof value === 'number') return { value: Number(value.toPrecision(15)) };
+  if (typeof value === 'string' || typeof value === 'boolean') return { value };
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? { problem: 'the cell holds a date that is not valid' } : { value: isoOfCellDate(value) };
   if ('error' in value) return { problem: errorProblem(value.error) };
   if ('formula' in value || 'sharedFormula' in value) {
@@ -52,4 +54,22 @@ export function readCell(value: CellValue, linkColumn: boolean): CellRead {
     return { value: linkColumn && /^https?:\/\//i.test(link) ? link : text || link };
   }
   return { problem: 'the cell holds a kind of value clipmill cannot read: type the value in plainly' };
+}
+
+/** Columns read as numbers or yes/no: a number format there changes only how the value looks. */
+export function isNumberColumn(name: string): boolean {
+  return /^(duration|cfg_scale|generate_audio|shot_\d+_duration)$/.test(name);
+}
+
+/**
+ * Why a number cell in a text column (an id, a prompt) cannot be read as the sheet shows it: its number format makes
+ * the text (`000` shows 7 as 007) and exceljs gives the number only. General, Text (`@`) and `0` on a whole number read as shown.
+ */
+export function formattedNumberProblem(value: CellValue, numFmt: string | undefined, column: string): string | undefined {
+  const result = typeof value === 'object' && value !== null && 'result' in value ? value.result : undefined;
+  const n = typeof value === 'number' ? value : typeof result === 'number' ? result : undefined;
+  const format = numFmt?.trim() ?? 'General';
+  if (n === undefined || column === '' || isNumberColumn(column) || /^(general|@)$/i.test(format)) return undefined;
+  if (format === '0' && Number.isInteger(n)) return undefined;
+  return `the cell shows the number ${n} through the number format ${JSON.stringify(format)}, which clipmill does not apply: format the cells as Text and type the ${column} as it should read`;
 }

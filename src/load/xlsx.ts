@@ -3,7 +3,7 @@ import ExcelJS from 'exceljs';
 import type { Problem } from './problem.js';
 import type { RawRow } from './raw.js';
 import { readHeader, readRecord, type ColumnLabel, type TableRecord } from './table.js';
-import { isLinkColumn, readCell } from './xlsx-cells.js';
+import { formattedNumberProblem, isLinkColumn, readCell, type CellRead } from './xlsx-cells.js';
 import { workbookSizeProblem, zipEntries } from './xlsx-zip.js';
 
 export interface LoadedXlsxManifest {
@@ -89,7 +89,8 @@ function rowCells(row: ExcelJS.Row, names: readonly string[], file: string, prob
     const i = column - 1;
     if (cell.isMerged && cell.master !== cell) return;
     const name = names[i] ?? '';
-    const read = readCell(cell.value, isLinkColumn(name));
+    const formatted = formattedNumberProblem(cell.value, cell.numFmt, name);
+    const read: CellRead = formatted ? { problem: formatted } : readCell(cell.value, isLinkColumn(name));
     if ('problem' in read) {
       problems.push({ file, line: row.number, field: name || sheetColumn(i), message: `${cell.address}: ${read.problem}` });
       readable = false;
