@@ -7,7 +7,8 @@ import { loadPipeline } from '../src/config/pipeline.js';
 import { InputError } from '../src/load/problem.js';
 import type { Report, ReportRow } from '../src/report/build.js';
 import { readStatus } from '../src/commands/status.js';
-import { noticeFor, type Notice } from '../src/report/notify.js';
+import { Logger } from '../src/infra/log.js';
+import { noticeFor, sendNotice, type Notice } from '../src/report/notify.js';
 import { SLACK_MAX_BLOCKS, SLACK_TEXT_CHARS, type SlackNotice } from '../src/report/notice-slack.js';
 import { clipSafe } from '../src/report/notice-text.js';
 import { nightFolder, rowsYaml, tempDir, write } from './helpers.js';
@@ -203,4 +204,57 @@ test("the notice's money agrees with clipmill status: tonight's, and every run b
   assert.match(notice.text, /; spent \$0\.42 tonight, \$1\.68 billed in this folder\. /);
   assert.deepEqual([notice.clipmill.billed_usd, notice.clipmill.this_run_usd], [status.money.spent_total_usd, status.money.spent_tonight_usd]);
   assert.ok(notice.clipmill.actual_usd < notice.clipmill.billed_usd, "the rows' current versions cost less than all that was billed");
+});
+
+test('an unanswered create is named as one in the notice, with what happens to it, not as "unknown"', () => {
+  const report = reportWith([
+    { status: 'unknown', error: null },
+    { status: 'owed', error: null },
+  ]);
+  const generic = noticeFor(report, { exitCode: 1, reason: '2 rows not done' }, '/srv/out/report.html') as Notice;
+  const lines = generic.text.split('\n').slice(1);
+  assert.equal(
+    lines[0],
+    '- m/r0 unanswered create (manifests/m.csv:2): the create got no answer, so a run may exist: the next run looks it up before any resubmit',
+  );
+  assert.match(lines[1]!, /^- m\/r1 owed \(paid, video not here\) \(manifests\/m\.csv:3\): generated and paid for, not downloaded yet/);
+  assert.equal(generic.clipmill.attention[0]?.status, 'unknown', "the figures keep the report's word");
+  const slack = noticeFor(report, { exitCode: 1, reason: '2 rows not done' }, '/srv/out/report.html', { notifyFormat: 'slack' }) as SlackNotice;
+  assert.match(slack.blocks[1]!.text.text, /^• `m\/r0` unanswered create \(/);
+});
+
+test("the notice's post stops when the run is interrupted during it; a run interrupted before still sends its notice", async (t) => {
+  const arrived: (() => void)[] = [];
+  let answer = true;
+  const server = createServer((req, res) => {
+    req.resume();
+    arrived.shift()?.();
+    if (answer) res.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  const logs: string[] = [];
+  const log = new Logger({ format: 'pretty', write: (line) => logs.push(line) });
+  const notice = noticeFor(reportWith([{ error: 'x' }]), { exitCode: 130, reason: 'interrupted' }, '/srv/out/report.html');
+
+  // Interrupted before the notice: it is still sent (an interrupted night is worth a notice).
+  const before = new AbortController();
+  before.abort();
+  assert.equal(await sendNotice(url, notice, log, { signal: before.signal }), true);
+
+  // Interrupted while the webhook has not answered: the post stops at once, not after its 10 s timeout.
+  answer = false;
+  const during = new AbortController();
+  arrived.push(() => during.abort());
+  const started = performance.now();
+  assert.equal(await sendNotice(url, notice, log, { signal: during.signal }), false);
+  assert.ok(performance.now() - started < 5_000);
+  assert.match(
+    logs.join('\n'),
+    /could not send the completion notice to http:\/\/127\.0\.0\.1:\d+ \(stopped: the run was interrupted\); the run itself is unaffected/,
+  );
 });

@@ -93,6 +93,19 @@ test('status mid-run: the holder alive, every row of the plan, runs in flight wi
     report.rows.map((r) => r.actual_usd),
   );
   assert.match(renderStatus(after), /lock: no run holds this folder/);
+  // --max-cost as run takes it (the lower of it and budget_usd), and every figure in integer micro-dollars too.
+  const capped = await runCli(['status', '--out', out, '--pipeline', pipelineFile, '--max-cost', '1', '--json'], { cwd: dir });
+  assert.equal(capped.code, 0, capped.stderr);
+  const money = (JSON.parse(capped.stdout) as Status).money;
+  const billedMicros = Math.round(report.money.billed_usd * 1e6);
+  assert.deepEqual(
+    [money.budget?.limit_micros, money.spent_total_micros, money.budget?.left_micros, money.reserved_micros],
+    [1_000_000, billedMicros, 1_000_000 - billedMicros, 0],
+  );
+  assert.deepEqual(
+    after.rows.map((r) => r.cost_micros),
+    after.rows.map((r) => Math.round((r.cost_usd ?? 0) * 1e6)),
+  );
 
   // A row added to the manifest: named, status shows it pending; the next night spends only on it, and "tonight" is that night's.
   await write(dir, 'm.yaml', rowsYaml(6));
@@ -184,9 +197,12 @@ function row(i: number, state: StatusRow['state']): StatusRow {
     last_event_at: null,
     age_seconds: 3700,
     estimated_usd: 0.42,
+    estimated_micros: 420_000,
     cost_usd: state === 'failed' ? 0 : 0.42,
+    cost_micros: state === 'failed' ? 0 : 420_000,
     cost_source: state === 'failed' ? 'not_billed' : 'provider',
     reserved_usd: null,
+    reserved_micros: null,
     attempts: 1,
     detail: state === 'failed' ? 'MODEL_ERROR: the model failed' : null,
   };
@@ -204,14 +220,19 @@ function statusWith(rows: StatusRow[], lock = NO_LOCK): Status {
     lock,
     money: {
       spent_tonight_usd: 1,
+      spent_tonight_micros: 1_000_000,
       tonight: { started_at: '2026-11-24T22:00:00.000Z', by: 'run', rows: rows.length, rows_worked: rows.length, rows_left_alone: 0 },
       spent_in_period_usd: 1,
+      spent_in_period_micros: 1_000_000,
       period: '12h',
       spent_total_usd: 2,
+      spent_total_micros: 2_000_000,
       billed_runs: 3,
       reserved_usd: 0,
+      reserved_micros: 0,
       reserved_runs: 0,
       unanswered_usd: 0,
+      unanswered_micros: 0,
       unanswered_creates: 0,
       unpriced_rows: 0,
       budget: null,

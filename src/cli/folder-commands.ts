@@ -30,6 +30,9 @@ export function addStatusCommand(program: Command): void {
     .argument('[manifests...]', "show these manifests' rows (validated as run does); by default the rows of the last run's plan")
     .addOption(settingOption('outDir', 'dir', OUT_HELP))
     .addOption(pipelineOption('pipeline file whose output.dir and budget to read'))
+    .addOption(
+      settingOption('maxCostUsd', 'usd', "the budget to count against, as run's --max-cost (the lower of it and budget_usd applies; a fleet's is in Redis)"),
+    )
     .option('--rows', `list every row even past ${ROWS_SHOWN}`)
     .option('--json', 'everything as one JSON document (every row, money in USD, the lock)');
   addFleetReadOptions(command).action(async (manifests: string[], opts: Opts & { rows?: boolean; json?: boolean }) => {

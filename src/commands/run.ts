@@ -271,6 +271,7 @@ async function execute(prepared: Prepared, plan: Plan, store: LocalStore, money:
   const summary = renderSummary(named, files, outcome, Date.now() - io.startedAtMs, process.cwd());
   if (io.json) printJson('summary', summary.join('\n'), { exit_code: outcome.exitCode, totals: named.totals, files });
   else for (const line of summary) io.print(line);
-  if (pipeline.notifyWebhookUrl) await sendNotice(pipeline.notifyWebhookUrl, noticeFor(named, outcome, path.join(outDir, 'report.html'), pipeline), io.log);
+  if (pipeline.notifyWebhookUrl)
+    await sendNotice(pipeline.notifyWebhookUrl, noticeFor(named, outcome, path.join(outDir, 'report.html'), pipeline), io.log, { signal: io.signal });
   return { exitCode: outcome.exitCode, plan, report, ...(stopped && { stopped }) };
 }

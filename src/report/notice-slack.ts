@@ -10,6 +10,9 @@ export interface NoticeRow {
   reason: string;
 }
 
+/** What a row's status means, said in a notice's line (`unknown` is the report's word for an unanswered create). */
+export const STATUS_WORDS: Record<NoticeRow['status'], string> = { failed: 'failed', owed: 'owed (paid, video not here)', unknown: 'unanswered create' };
+
 /** Slack's documented limits: a section's text, and the blocks of one message. */
 export const SLACK_TEXT_CHARS = 3000;
 export const SLACK_MAX_BLOCKS = 50;
@@ -38,7 +41,7 @@ function rowsText(rows: readonly NoticeRow[], total: number): string {
   let length = 0;
   for (const r of rows) {
     // Keys and paths in code spans: shown as written, never read as markup (an id with *bold* or a path with _).
-    const line = `• ${codeSpan(slackEscape(`${r.manifest}/${r.id}`))} ${r.status} (${codeSpan(slackEscape(`${r.file}:${r.line}`))}): ${chatSafe(r.reason)}`;
+    const line = `• ${codeSpan(slackEscape(`${r.manifest}/${r.id}`))} ${STATUS_WORDS[r.status]} (${codeSpan(slackEscape(`${r.file}:${r.line}`))}): ${chatSafe(r.reason)}`;
     // Room is kept for the last line, "and N more".
     if (length + line.length + 1 > SLACK_TEXT_CHARS - 40) break;
     lines.push(line);

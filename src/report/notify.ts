@@ -1,9 +1,10 @@
 import { request } from 'undici';
 import { redactText } from '../infra/http.js';
+import { linkedSignal } from '../infra/signals.js';
 import { formatUsd, usdToMicros } from '../money/cost.js';
 import type { Logger } from '../infra/log.js';
 import type { Report, ReportRow } from './build.js';
-import { slackNotice, type NoticeRow, type SlackNotice } from './notice-slack.js';
+import { slackNotice, STATUS_WORDS, type NoticeRow, type SlackNotice } from './notice-slack.js';
 import { chatSafe, clipSafe, discordSafe } from './notice-text.js';
 
 export type { NoticeRow } from './notice-slack.js';
@@ -53,6 +54,13 @@ export interface NoticeSettings {
   readonly notifyFormat?: 'generic' | 'slack';
 }
 
+/** A row's reason when the report gives none. */
+const NO_REASON: Record<NoticeRow['status'], string> = {
+  failed: 'failed (no reason recorded)',
+  owed: 'generated and paid for, not downloaded yet: the next run downloads it from the same run',
+  unknown: 'the create got no answer, so a run may exist: the next run looks it up before any resubmit',
+};
+
 /** Pure: the rows a notice names (failed, owed, unanswered), with their reasons redacted and cut short. */
 export function attentionOf(report: Report): NoticeRow[] {
   return report.rows
@@ -63,7 +71,7 @@ export function attentionOf(report: Report): NoticeRow[] {
       status: r.status,
       file: r.file,
       line: r.line,
-      reason: clipSafe(redactText(r.error ?? r.status), REASON_CHARS),
+      reason: clipSafe(redactText(r.error ?? NO_REASON[r.status]), REASON_CHARS),
     }));
 }
 
@@ -87,7 +95,7 @@ function moreLine(more: number): string {
 
 /** Pure: one line per row named (its id, path and reason made inert by `safe`), then "and N more". */
 export function rowLines(rows: readonly NoticeRow[], more: number, safe: (text: string) => string = chatSafe): string[] {
-  const lines = rows.map((r) => `- ${safe(`${r.manifest}/${r.id}`)} ${r.status} (${safe(`${r.file}:${r.line}`)}): ${safe(r.reason)}`);
+  const lines = rows.map((r) => `- ${safe(`${r.manifest}/${r.id}`)} ${STATUS_WORDS[r.status]} (${safe(`${r.file}:${r.line}`)}): ${safe(r.reason)}`);
   if (more > 0) lines.push(moreLine(more));
   return lines;
 }
@@ -150,8 +158,25 @@ export function noticeFor(report: Report, outcome: Outcome, reportPath: string, 
   return genericNotice(report, outcome, link, attention);
 }
 
-/** Posts the notice; a failure is a warning, never a failed run. The URL (a secret in its path) is never logged. */
-export async function sendNotice(url: string, notice: Notice | SlackNotice, log: Logger, timeoutMs = 10_000): Promise<boolean> {
+/** A failed post in a few words: a network code, or why it was stopped (a DOMException's numeric `code` says nothing). */
+function whyNotSent(error: unknown, timeoutMs: number): string {
+  const { code, name } = error as { code?: unknown; name?: string };
+  if (name === 'TimeoutError') return `no answer within ${timeoutMs / 1000} s`;
+  if (name === 'AbortError') return 'stopped: the run was interrupted';
+  return typeof code === 'string' ? code : (name ?? 'error');
+}
+
+/**
+ * Posts the notice; a failure is a warning, never a failed run. The URL (a secret in its path) is never logged. The
+ * run's `signal` stops a post under way (Ctrl-C during it); one already aborted does not: an interrupted night's notice
+ * is still sent, within `timeoutMs`.
+ */
+export async function sendNotice(
+  url: string,
+  notice: Notice | SlackNotice,
+  log: Logger,
+  o: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<boolean> {
   const where = (() => {
     try {
       return new URL(url).origin;
@@ -159,13 +184,10 @@ export async function sendNotice(url: string, notice: Notice | SlackNotice, log:
       return 'the webhook';
     }
   })();
+  const parents = [AbortSignal.timeout(o.timeoutMs ?? 10_000), ...(o.signal && !o.signal.aborted ? [o.signal] : [])];
+  const stop = linkedSignal(...parents);
   try {
-    const response = await request(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(notice),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
+    const response = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(notice), signal: stop.signal });
     await response.body.dump();
     if (response.statusCode >= 200 && response.statusCode < 300) {
       log.info('notified', `sent the completion notice to ${where}`);
@@ -173,10 +195,9 @@ export async function sendNotice(url: string, notice: Notice | SlackNotice, log:
     }
     log.warn('notify_failed', `the completion notice to ${where} was refused (HTTP ${response.statusCode}); the run itself is unaffected`);
   } catch (error) {
-    log.warn(
-      'notify_failed',
-      `could not send the completion notice to ${where} (${(error as { code?: string }).code ?? (error as Error).name}); the run itself is unaffected`,
-    );
+    log.warn('notify_failed', `could not send the completion notice to ${where} (${whyNotSent(error, o.timeoutMs ?? 10_000)}); the run itself is unaffected`);
+  } finally {
+    stop.unlink();
   }
   return false;
 }

@@ -48,10 +48,13 @@ export interface StatusRow {
   last_event_at: string | null;
   age_seconds: number | null;
   estimated_usd: number | null;
+  estimated_micros: number | null;
   cost_usd: number | null;
+  cost_micros: number | null;
   cost_source: CostSource;
   /** What the budget holds for the row: a run that exists at its reservation (its estimate, or the provider's last price when higher), an unanswered create at its estimate. */
   reserved_usd: number | null;
+  reserved_micros: number | null;
   attempts: number;
   /** Why it needs attention, or what happens to it next; null for rows done or pending. */
   detail: string | null;
@@ -146,9 +149,12 @@ function rowOf(
     last_event_at: at ?? null,
     age_seconds: at === undefined ? null : Math.max(0, Math.round((input.nowMs - Date.parse(at)) / 1000)),
     estimated_usd: null,
+    estimated_micros: null,
     cost_usd: cost.micros === undefined ? null : usd(cost.micros),
+    cost_micros: cost.micros ?? null,
     cost_source: cost.source,
     reserved_usd: hold === undefined ? null : usd(hold.micros),
+    reserved_micros: hold?.micros ?? null,
     attempts: state?.attempts ?? 0,
     detail: state ? detailOf(state, standing, input.fleet !== null ? 'fleet' : isActive(input.lock) ? 'run' : 'next') : null,
   };
@@ -161,6 +167,7 @@ function plannedRow(item: StatusItem, input: StatusInput): StatusRow {
   const place = { manifest: item.row.manifest, id: item.row.id, line: item.row.line };
   const row = rowOf(item.key, place, state, actualCost(state, item.estimateMicros), input);
   row.estimated_usd = usd(item.estimateMicros);
+  row.estimated_micros = item.estimateMicros;
   return row;
 }
 
@@ -176,7 +183,10 @@ function journalRow(state: RowState, input: StatusInput, byRun: ReadonlyMap<stri
       ? { micros: undefined, source: 'none' as const }
       : fromState;
   const row = rowOf(state.key, place, state, cost, input);
-  if (billed?.estimateMicros !== undefined) row.estimated_usd = usd(billed.estimateMicros);
+  if (billed?.estimateMicros !== undefined) {
+    row.estimated_usd = usd(billed.estimateMicros);
+    row.estimated_micros = billed.estimateMicros;
+  }
   return row;
 }
 

@@ -47,32 +47,42 @@ export interface StatusTonight {
   rows_left_alone: number | null;
 }
 
+/** Every figure in dollars (`*_usd`) and, exactly, in integer micro-dollars (`*_micros`). */
 export interface StatusMoney {
   /** Billed runs created since tonight's run started (`tonight`). */
   spent_tonight_usd: number;
+  spent_tonight_micros: number;
   tonight: StatusTonight;
   /** Billed runs within the budget's period (`period`), as `run` counts them. */
   spent_in_period_usd: number;
+  spent_in_period_micros: number;
   period: string;
   /** Every billed run the journal knows: what the invoice should say (ledger.csv). */
   spent_total_usd: number;
+  spent_total_micros: number;
   billed_runs: number;
   /** Runs that exist and the next run re-attaches (in flight, timed out), at what the budget reserves for them: `run`'s commitments. */
   reserved_usd: number;
+  reserved_micros: number;
   reserved_runs: number;
   /** Creates whose answer was lost, at their estimates: `run` looks them up first and counts them before any new row. */
   unanswered_usd: number;
+  unanswered_micros: number;
   unanswered_creates: number;
   /** Rows held at 0 because no recorded plan prices them (a repaired journal): their runs are money all the same. */
   unpriced_rows: number;
   /** `left_usd`: the limit less what its period spent and what is reserved (what `run --dry-run` says is left); `left_for_new_usd`: that less the unanswered creates. */
   budget: {
     limit_usd: number;
+    limit_micros: number;
     period: string;
     counted_by: 'journal' | 'fleet';
     spent_in_period_usd: number;
+    spent_in_period_micros: number;
     left_usd: number;
+    left_micros: number;
     left_for_new_usd: number;
+    left_for_new_micros: number;
   } | null;
 }
 
@@ -91,6 +101,11 @@ const PLAN_AFTER_LOCK_MS = 5 * 60_000;
 
 function usd(micros: number): number {
   return micros / MICROS_PER_USD;
+}
+
+/** A figure as `<name>_usd` and `<name>_micros` (integer micro-dollars: what a program adds up without rounding). */
+function both<N extends string>(name: N, micros: number): Record<`${N}_usd` | `${N}_micros`, number> {
+  return { [`${name}_usd`]: usd(micros), [`${name}_micros`]: Math.round(micros) } as Record<`${N}_usd` | `${N}_micros`, number>;
 }
 
 export function periodText(period: BudgetPeriod): string {
@@ -132,28 +147,29 @@ export function statusMoney(input: MoneyInput): StatusMoney {
   const tonightMicros = sum(input.billed.filter((run) => Date.parse(run.createdAt) >= since));
   const { limitMicros, spentMicros } = input.budget;
   const left = limitMicros === undefined ? 0 : limitMicros - spentMicros - held.committed.micros;
+  const total = sum(input.billed);
   return {
-    spent_tonight_usd: usd(tonightMicros),
+    ...both('spent_tonight', tonightMicros),
     tonight,
-    spent_in_period_usd: usd(spentMicros),
+    ...both('spent_in_period', spentMicros),
     period: periodText(input.budget.period),
-    spent_total_usd: usd(sum(input.billed)),
+    ...both('spent_total', total),
     billed_runs: input.billed.length,
-    reserved_usd: usd(held.committed.micros),
+    ...both('reserved', held.committed.micros),
     reserved_runs: held.committed.rows,
-    unanswered_usd: usd(held.lookup.micros),
+    ...both('unanswered', held.lookup.micros),
     unanswered_creates: held.lookup.rows,
     unpriced_rows: unpriced,
     budget:
       limitMicros === undefined
         ? null
         : {
-            limit_usd: usd(limitMicros),
+            ...both('limit', limitMicros),
             period: periodText(input.budget.period),
             counted_by: input.budget.countedBy,
-            spent_in_period_usd: usd(spentMicros),
-            left_usd: usd(left),
-            left_for_new_usd: usd(left - held.lookup.micros),
+            ...both('spent_in_period', spentMicros),
+            ...both('left', left),
+            ...both('left_for_new', left - held.lookup.micros),
           },
   };
 }
