@@ -104,7 +104,7 @@ function moneyLines(status: Status): string[] {
   ];
   if (m.unanswered_creates > 0)
     lines.push(
-      `  unanswered     ${money(m.unanswered_usd).padEnd(10)} ${m.unanswered_creates} create${plural(m.unanswered_creates)} with no answer, at their estimates: looked up before any new row`,
+      `  unanswered     ${money(m.unanswered_usd).padEnd(10)} ${m.unanswered_creates} create${plural(m.unanswered_creates)} with no answer, at ${m.unanswered_creates === 1 ? 'its estimate' : 'their estimates'}: looked up before any new row`,
     );
   const b = m.budget;
   if (b) lines.push(budgetLine(b, m));
