@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import ExcelJS from 'exceljs';
+import { retryRows } from '../src/commands/retry.js';
 import { runManifests } from '../src/commands/run.js';
 import { defaultPipeline } from '../src/config/pipeline.js';
 import { loadManifests } from '../src/load/load.js';
@@ -36,12 +37,23 @@ async function workbook(sheets: Record<string, (Cell[] | null)[]>): Promise<Buff
   return Buffer.from(await book.xlsx.writeBuffer());
 }
 
+/** Dates are wall-clock times without a zone: a test reading one runs far from UTC, so a local-time reading would show. */
+function farTimeZone(t: TestContext): void {
+  const before = process.env.TZ;
+  process.env.TZ = 'Pacific/Kiritimati'; // UTC+14
+  t.after(() => {
+    if (before === undefined) delete process.env.TZ;
+    else process.env.TZ = before;
+  });
+}
+
 /** Problems as a user reads them (sorted by line), with the file's base name. */
 const said = (problems: readonly Problem[]) => sortProblems(problems).map((p) => formatProblem({ ...p, file: path.basename(p.file) }));
 
 const fieldsOf = (row: { fields: Map<string, { value: unknown }> } | undefined) => Object.fromEntries([...(row?.fields ?? [])].map(([k, v]) => [k, v.value]));
 
-test('the LibreOffice-made .xlsx validates: typed cells (number, boolean, date, formulas) reach the rows, images resolve beside the file', async () => {
+test('the LibreOffice-made .xlsx validates: typed cells (number, boolean, date, formulas) reach the rows, images resolve beside the file', async (t) => {
+  farTimeZone(t);
   const raw = await parseXlsxManifest(await readFile(LIBREOFFICE_XLSX), 'campaign.xlsx');
   assert.deepEqual(raw.problems, []);
   assert.deepEqual(
@@ -110,6 +122,7 @@ test('file.xlsx#Sheet picks a worksheet, named <file>-<sheet>; an unknown sheet 
 });
 
 test('a library-written workbook: typed cells validate as typed, every problem at the sheet row with the column name and cell', async (t) => {
+  farTimeZone(t);
   const dir = await workspace(t);
   const hero = 'images/hero-landscape.jpg';
   const file = await write(
@@ -122,7 +135,7 @@ test('a library-written workbook: typed cells validate as typed, every problem a
         null,
         ['too-long', hero, 'x', 20, false],
         ['broken', hero, { error: '#N/A' }, 5, false],
-        ['unsaved', hero, 'x', { formula: 'B2*2' }, false],
+        ['unsaved', hero, 'x', { formula: 'B2*2' }, false], // Excel's ="" as exceljs reads it: in a calculated sheet, blank
         ['stray', hero, 'x', 5, 'maybe', null, 'left over'],
         [
           'rich',
@@ -149,9 +162,23 @@ test('a library-written workbook: typed cells validate as typed, every problem a
   assert.deepEqual(said(problems), [
     'book.xlsx:4: duration: 20 is out of range (whole seconds from 3 to 15)',
     'book.xlsx:5: prompt: C5: the cell shows the error #N/A: fix the formula or the value, or clear the cell',
-    'book.xlsx:6: duration: D6: formula has no saved value; open and save the file in a spreadsheet program',
+    'book.xlsx:6: duration: is required (whole seconds from 3 to 15)',
     'book.xlsx:7: column G: "left over" is in a column without a header name',
     'book.xlsx:7: generate_audio: "maybe" is not a yes/no value (true or false)',
+  ]);
+  // A script that does not calculate leaves every formula without a result: that is said, naming the cell.
+  const script = await write(
+    dir,
+    'script.xlsx',
+    await workbook({
+      Rows: [
+        ['id', 'image', 'prompt', 'duration'],
+        ['a', hero, 'x', { formula: '2+3' }],
+      ],
+    }),
+  );
+  assert.deepEqual(said((await loadManifests([script], noDefaults)).problems), [
+    'script.xlsx:2: duration: D2: formula has no saved value; open and save the file in a spreadsheet program',
   ]);
   const typed = manifests[0]?.rows.find((r) => r.id === 'typed');
   assert.deepEqual([typed?.line, typed?.request.durationSeconds, typed?.request.generateAudio], [2, 5, true]);
@@ -184,6 +211,50 @@ test("numbers read as a spreadsheet shows them (15 significant digits), and a nu
       ['7', 5, 0.5],
     ],
   );
+});
+
+test('blank rows above the header (spaces, ="" formulas) are skipped; a cell merged down from the row above is a problem naming it', async (t) => {
+  const dir = await workspace(t);
+  const book = new ExcelJS.Workbook();
+  const sheet = book.addWorksheet('Rows');
+  sheet.getCell('A1').value = { formula: '""', result: '' };
+  sheet.getCell('B2').value = '   ';
+  sheet.getRow(3).values = ['id', 'image', 'prompt', 'duration'];
+  sheet.getRow(4).values = ['a', 'images/hero-landscape.jpg', 'one prompt for two rows', 5];
+  sheet.getRow(5).values = ['b', 'images/hero-landscape.jpg', null, 5];
+  sheet.mergeCells('C4:C5');
+  sheet.getRow(6).values = ['c', 'images/hero-landscape.jpg', 'x', { formula: '2+3', result: 5 }];
+  sheet.mergeCells('E2:F2'); // a merge across one row (a title) is one value, no problem
+  const file = await write(dir, 'merged.xlsx', Buffer.from(await book.xlsx.writeBuffer()));
+  const { manifests, problems } = await loadManifests([file], noDefaults);
+  assert.deepEqual(said(problems), [
+    'merged.xlsx:5: prompt: C5 is inside the merged cells that start at C4, whose value belongs to that row only: unmerge them and fill in each row',
+  ]);
+  assert.deepEqual(
+    manifests[0]?.rows.map((r) => `${r.id}@${r.line}`),
+    ['a@4', 'c@6'],
+  );
+});
+
+test('clipmill retry finds a workbook whose own name holds .xlsx# (promo.xlsx#2.xlsx) before looking behind a #sheet', async (t) => {
+  const simulator = await startSimulator(t);
+  const dir = await workspace(t);
+  const file = await write(
+    dir,
+    'promo.xlsx#2.xlsx',
+    await workbook({
+      Main: [
+        ['id', 'image', 'prompt', 'duration'],
+        ['a', 'images/hero-landscape.jpg', 'x', 5],
+      ],
+    }),
+  );
+  const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
+  const options = { pipelineFile, outDir: path.join(dir, 'out'), env: envFor(simulator), print: () => {}, logLine: () => {} };
+  assert.equal((await runManifests({ ...options, manifests: [file] })).exitCode, 0);
+  const retried = await retryRows(['promo.xlsx#2/a'], options);
+  assert.equal(retried.exitCode, 0, "the last run's manifest was found and read again");
+  assert.equal(simulator.created.length, 1, 'a row that is done is not paid again');
 });
 
 test('a header named twice, or an empty sheet, are problems at their row', async (t) => {

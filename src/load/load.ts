@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Pipeline } from '../config/pipeline.js';
@@ -23,7 +24,7 @@ export interface Manifest {
   file: string;
   /** The manifest as problems name it: the file relative to the working folder when inside it, or `name=https://host/…` (source.ts `shownUrl`). */
   shown: string;
-  /** A URL manifest's bytes as downloaded, so a run can tell the sheet changed. */
+  /** A URL manifest's rows as read (`rowsDigest`), so a run can tell the sheet changed. */
   sha256?: string;
   rows: Row[];
 }
@@ -53,6 +54,16 @@ async function parseBytes(bytes: Buffer, format: 'yaml' | 'csv' | 'xlsx', source
   return parseYamlManifest(bytes.toString('utf8').replace(/^\uFEFF/, ''), source.shown);
 }
 
+/**
+ * The SHA-256 of the rows as read (each row's line and fields), not of the bytes: a server that rebuilds the same
+ * sheet with new bytes each time (an .xlsx export's timestamps) is not a changed sheet.
+ */
+export function rowsDigest(rows: readonly RawRow[]): string {
+  const hash = createHash('sha256');
+  for (const row of rows) hash.update(`${JSON.stringify([row.line, [...row.fields].map(([name, raw]) => [name, raw.value ?? null])])}\n`);
+  return hash.digest('hex');
+}
+
 async function readRawRows(source: ManifestSource, download: DownloadOptions): Promise<RawManifest> {
   if (source.kind === 'url') {
     // Downloaded here, once, before anything is sent: the night runs on the bytes hashed now.
@@ -60,7 +71,8 @@ async function readRawRows(source: ManifestSource, download: DownloadOptions): P
     if ('problem' in got) return failed(source.shown, got.problem);
     const format = formatOfDownload(got.url, new URL(source.url), got.contentType, got.bytes);
     if (typeof format !== 'string') return failed(source.shown, format.problem);
-    return { ...(await parseBytes(got.bytes, format, source)), sha256: got.sha256 };
+    const parsed = await parseBytes(got.bytes, format, source);
+    return { ...parsed, sha256: rowsDigest(parsed.rows) };
   }
   const ext = path.extname(source.path).toLowerCase();
   let bytes: Buffer;

@@ -1,5 +1,4 @@
-/** A manifest named by URL (a published Google Sheet, any https CSV or .xlsx): fetched once, capped, hashed. */
-import { createHash } from 'node:crypto';
+/** A manifest named by URL (a published Google Sheet, any https CSV or .xlsx): fetched once, capped, tried again on a network hiccup. */
 import { HttpClient } from '../infra/http.js';
 import { ApiError, ClipmillError } from '../infra/errors.js';
 import { parseRetryAfterMs, withRetry, type RetryPolicy } from '../infra/retry.js';
@@ -28,7 +27,6 @@ export interface Downloaded {
   /** Where the bytes came from, after redirects. */
   url: URL;
   contentType: string | undefined;
-  sha256: string;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
@@ -152,7 +150,7 @@ async function attemptDownload(a: Attempt, capMs: number): Promise<Downloaded | 
       const bytes = await readCapped(response.body, a.maxBytes);
       if ('problem' in bytes) return bytes;
       const type = answer['content-type'];
-      return { bytes, url: a.at, contentType: typeof type === 'string' ? type : undefined, sha256: createHash('sha256').update(bytes).digest('hex') };
+      return { bytes, url: a.at, contentType: typeof type === 'string' ? type : undefined };
     }
   } catch (error) {
     if ((error instanceof ApiError && error.code === 'MANIFEST_DOWNLOAD') || a.signal?.aborted) throw error;

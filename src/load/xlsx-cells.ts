@@ -1,5 +1,5 @@
 /** One worksheet cell as the value a row field gets: typed as the spreadsheet typed it, or why it cannot be read. */
-import type { CellValue } from 'exceljs';
+import type { CellValue, Worksheet } from 'exceljs';
 
 export type CellRead = { value: unknown } | { problem: string };
 
@@ -32,8 +32,11 @@ function errorProblem(error: unknown): string {
   return `the cell shows the error ${String(error)}: fix the formula or the value, or clear the cell`;
 }
 
-/** A cell's value: numbers, booleans and text as they are, dates as ISO text, formulas as their saved result, rich text as plain text. */
-export function readCell(value: CellValue, linkColumn: boolean): CellRead {
+/**
+ * A cell's value: numbers, booleans and text as they are, dates as ISO text, formulas as their saved result, rich text
+ * as plain text. `calculated`: the sheet was saved by a program that calculates (some formula has a saved result).
+ */
+export function readCell(value: CellValue, linkColumn: boolean, calculated = false): CellRead {
   if (value === null || value === undefined) return { value: undefined };
   // 15 significant digits, as spreadsheet programs show numbers (and export them to CSV): =(0.7+0.1)*10 is 8, 0.1+0.2 is 0.3.
   if (typeof value === 'number') return { value: Number(value.toPrecision(15)) };
@@ -42,8 +45,10 @@ export function readCell(value: CellValue, linkColumn: boolean): CellRead {
   if ('error' in value) return { problem: errorProblem(value.error) };
   if ('formula' in value || 'sharedFormula' in value) {
     const result = value.result;
-    // A file written by a program that does not calculate (a script, an export) has formulas without results.
-    if (result === undefined) return { problem: 'formula has no saved value; open and save the file in a spreadsheet program' };
+    // Excel and LibreOffice save an empty text result (="", =IF(…,"")) as an empty value, which exceljs reads as none:
+    // in a calculated sheet that is a blank. A program that does not calculate (a script) leaves every formula without one.
+    if (result === undefined)
+      return calculated ? { value: undefined } : { problem: 'formula has no saved value; open and save the file in a spreadsheet program' };
     return readCell(result, linkColumn);
   }
   if ('richText' in value) return { value: plainText(value) };
@@ -72,4 +77,17 @@ export function formattedNumberProblem(value: CellValue, numFmt: string | undefi
   if (n === undefined || column === '' || isNumberColumn(column) || /^(general|@)$/i.test(format)) return undefined;
   if (format === '0' && Number.isInteger(n)) return undefined;
   return `the cell shows the number ${n} through the number format ${JSON.stringify(format)}, which clipmill does not apply: format the cells as Text and type the ${column} as it should read`;
+}
+
+/** Whether a sheet's formulas were calculated when it was saved: some formula has a saved result. */
+export function hasSavedResults(worksheet: Worksheet): boolean {
+  let found = false;
+  worksheet.eachRow({ includeEmpty: false }, (row) => {
+    if (!found)
+      row.eachCell({ includeEmpty: false }, (cell) => {
+        const value = cell.value;
+        if (typeof value === 'object' && value !== null && ('formula' in value || 'sharedFormula' in value) && value.result !== undefined) found = true;
+      });
+  });
+  return found;
 }

@@ -2,8 +2,8 @@
 import ExcelJS from 'exceljs';
 import type { Problem } from './problem.js';
 import type { RawRow } from './raw.js';
-import { readHeader, readRecord, type ColumnLabel, type TableRecord } from './table.js';
-import { formattedNumberProblem, isLinkColumn, readCell, type CellRead } from './xlsx-cells.js';
+import { isBlankCell, readHeader, readRecord, type ColumnLabel, type TableRecord } from './table.js';
+import { formattedNumberProblem, hasSavedResults, isLinkColumn, readCell, type CellRead } from './xlsx-cells.js';
 import { workbookSizeProblem, zipEntries } from './xlsx-zip.js';
 
 export interface LoadedXlsxManifest {
@@ -81,16 +81,31 @@ function pickSheet(workbook: ExcelJS.Workbook, name: string | undefined): ExcelJ
   return { problem: `has no sheet named ${JSON.stringify(name)} (its sheets: ${sheets.map((s) => JSON.stringify(s.name)).join(', ')})` };
 }
 
-/** A worksheet row's cells by column (a merged area counts once, in its first cell); `readable` is false when a cell's problem was listed. */
-function rowCells(row: ExcelJS.Row, names: readonly string[], file: string, problems: Problem[]): { cells: unknown[]; readable: boolean } {
+interface SheetContext {
+  file: string;
+  problems: Problem[];
+  calculated: boolean;
+}
+
+/** A worksheet row's cells by column (a merged area counts once, in its first cell; one reaching down from a row above is a problem); `readable` is false when a cell's problem was listed. */
+function rowCells(row: ExcelJS.Row, names: readonly string[], sheet: SheetContext): { cells: unknown[]; readable: boolean } {
+  const { file, problems } = sheet;
   const sparse: unknown[] = [];
   let readable = true;
   row.eachCell({ includeEmpty: false }, (cell, column) => {
     const i = column - 1;
-    if (cell.isMerged && cell.master !== cell) return;
     const name = names[i] ?? '';
+    if (cell.isMerged && cell.master !== cell) {
+      // Merged down over rows, the value shows on each but belongs to the first: this row would read it as blank.
+      if (cell.master.row !== cell.row && name !== '') {
+        const message = `${cell.address} is inside the merged cells that start at ${cell.master.address}, whose value belongs to that row only: unmerge them and fill in each row`;
+        problems.push({ file, line: row.number, field: name, message });
+        readable = false;
+      }
+      return;
+    }
     const formatted = formattedNumberProblem(cell.value, cell.numFmt, name);
-    const read: CellRead = formatted ? { problem: formatted } : readCell(cell.value, isLinkColumn(name));
+    const read: CellRead = formatted ? { problem: formatted } : readCell(cell.value, isLinkColumn(name), sheet.calculated);
     if ('problem' in read) {
       problems.push({ file, line: row.number, field: name || sheetColumn(i), message: `${cell.address}: ${read.problem}` });
       readable = false;
@@ -111,13 +126,16 @@ export async function parseXlsxManifest(bytes: Uint8Array, file: string, sheet?:
   const worksheet = pickSheet(workbook, sheet);
   if ('problem' in worksheet) return { rows: [], problems: [{ file, line: 0, field: '', message: worksheet.problem }] };
   const rows: RawRow[] = [];
+  const context: SheetContext = { file, problems, calculated: hasSavedResults(worksheet) };
   let names: string[] | undefined;
   worksheet.eachRow({ includeEmpty: false }, (row) => {
     if (names === undefined) {
-      names = readHeader({ line: row.number, cells: rowCells(row, [], file, problems).cells }, file, problems);
+      const { cells } = rowCells(row, [], context);
+      // A row of blank cells (spaces, ="" formulas) above the header is not the header.
+      if (!cells.every(isBlankCell)) names = readHeader({ line: row.number, cells }, file, problems);
       return;
     }
-    const { cells, readable } = rowCells(row, names, file, problems);
+    const { cells, readable } = rowCells(row, names, context);
     if (!readable) return; // its cells' problems are listed; the row's own rules wait for them to be fixed
     const record: TableRecord = { line: row.number, cells };
     const raw = readRecord(names, record, file, problems, sheetColumn);
