@@ -139,10 +139,11 @@ test('a reason cannot ping a channel or disguise a link: escaped and defused in 
     line,
     '- m/r0 failed (manifests/m.csv:2): bad input &lt;!channel&gt; see &lt;https://evil.example|the docs&gt; &amp; @\u200beveryone @\u200bhere, [docs](https://evil.example)',
   );
-  for (const body of [generic.text, generic.content]) {
-    assert.doesNotMatch(body, /<!channel>|<https:|@everyone|@here/, 'no markup or mention reaches the chat as such');
-    assert.doesNotMatch(body, LONE_SURROGATE);
-  }
+  assert.doesNotMatch(generic.text, /<!channel>|<https:|@everyone|@here/, 'no markup or mention reaches the chat as such');
+  // Discord shows entities as typed: its content keeps < and & as they are, and pings nobody (allowed_mentions, defused @).
+  assert.match(generic.content, /bad input <!channel> see <https:\/\/evil\.example\|the docs> & @\u200beveryone/);
+  assert.doesNotMatch(generic.content, /&lt;|&amp;|@everyone|@here/);
+  for (const body of [generic.text, generic.content]) assert.doesNotMatch(body, LONE_SURROGATE);
   assert.match(generic.content, /\\\[docs\\\]\(https:\/\/evil\.example\)/, "Discord's masked link syntax is escaped");
   assert.deepEqual(generic.allowed_mentions, { parse: [] });
   assert.equal(generic.clipmill.attention[0]?.reason, evil, 'the figures keep the reason as it is, for a program');

@@ -15,9 +15,9 @@ export function chatSafe(text: string): string {
   return defuseMentions(escapeMarkup(text));
 }
 
-/** Discord reads `[label](url)` as a link under another name: its brackets are escaped (Discord honours the backslash). */
+/** Discord shows `&lt;` as it is (no HTML entities) and reads `[label](url)` as a link under another name: mentions defused, brackets escaped (Discord honours the backslash); `allowed_mentions` does the rest. */
 export function discordSafe(text: string): string {
-  return chatSafe(text).replace(/[[\]]/g, '\\$&');
+  return defuseMentions(text).replace(/[[\]]/g, '\\$&');
 }
 
 /** A code span's text: shown as it is by Slack and Markdown; a backtick would end the span. */

@@ -128,7 +128,12 @@ function genericNotice(report: Report, outcome: Outcome, link: string, attention
   const text = [first, ...rowLines(named, more)].join('\n');
   return {
     text,
-    content: linesWithin(first, rowLines(named, 0, discordSafe), attention.length, DISCORD_CHARS),
+    content: linesWithin(
+      `${discordSafe(headline(report, outcome))} Report: ${discordSafe(link)}`,
+      rowLines(named, 0, discordSafe),
+      attention.length,
+      DISCORD_CHARS,
+    ),
     // Discord: no @everyone, role or user mention in the text pings anyone.
     allowed_mentions: { parse: [] },
     clipmill: {
