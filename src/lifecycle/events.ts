@@ -46,7 +46,7 @@ export interface PlannedManifest {
   name: string;
   file: string;
   shown: string;
-  /** A manifest read from a URL: the sha256 of the bytes it answered, so a sheet changed between nights is seen. */
+  /** A manifest read from a URL: the sha256 of the rows it was read as, so a sheet changed between nights is seen. */
   sha256?: string;
 }
 
