@@ -96,6 +96,20 @@ test('a torn last line that ends with a newline is cut on open too, so later eve
   assert.equal((await Journal.read(dir)).get('m/a')?.runId, 'run_1');
 });
 
+test('a whole last event without its newline is kept and ended, not cut: a paid run is never left to a look-up', async (t) => {
+  const dir = await tempDir(t);
+  await mkdir(path.join(dir, '.clipmill'));
+  const intent = JSON.stringify({ at: '2026-11-23T00:00:00Z', key: 'm/a', request: 'h', type: 'submitting', attempt: 1 });
+  const paid = JSON.stringify({ at: '2026-11-23T00:00:01Z', key: 'm/a', request: 'h', type: 'submitted', runId: 'run_1' });
+  await writeFile(path.join(dir, '.clipmill', 'journal.jsonl'), `${intent}\n${paid}`);
+  const journal = await Journal.open(dir);
+  assert.equal(journal.states.get('m/a')?.runId, 'run_1', 'the run is known: it is re-attached, not looked up');
+  await journal.append({ type: 'succeeded', key: 'm/a', request: 'h', runId: 'run_1' });
+  await journal.close();
+  assert.equal(assertWholeLines(await readFile(journal.file, 'utf8')), 3);
+  assert.equal((await Journal.read(dir)).get('m/a')?.status, 'succeeded');
+});
+
 test('the disk fills during a run: it stops with exit 2 and a message naming the file, the journal holds only whole lines, and a rerun with space pays for nothing twice', async (t) => {
   const disk = await smallDisk(t, 256 * 1024);
   if (!disk) return;

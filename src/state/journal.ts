@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, readFile, truncate, type FileHandle } from 'node:fs/promises';
+import { appendFile, mkdir, open, readdir, readFile, truncate, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { JournalEvent, NewEvent, RowState, UploadRecord } from '../lifecycle/events.js';
 import { redactJson } from '../infra/http.js';
@@ -26,16 +26,16 @@ export interface ReadJournal {
 
 /**
  * Reads every line that parses; never throws (`clipmill repair` and `parseJournal` both start here).
- * A last line without its newline is torn even if it parses: its write never finished, so its caller
- * never took the step it recorded (and `Journal.open` cuts it off).
+ * A last line that parses is kept even without its newline: a JSON object that parses is whole, and
+ * dropping a `submitted` would leave a paid run to a look-up that fal cannot do (`Journal.open` ends it
+ * with its newline); a last line that does not parse is torn (its write never finished) and cut off.
  */
 export function readJournalText(text: string): ReadJournal {
   const all = text.split('\n');
-  const unfinished = all.at(-1) !== '';
-  if (!unfinished) all.pop();
+  if (all.at(-1) === '') all.pop();
   const result: ReadJournal = { events: [], lines: [], damaged: [], tornTail: false };
   all.forEach((line, i) => {
-    const event = i === all.length - 1 && unfinished ? undefined : parseEvent(line);
+    const event = parseEvent(line);
     if (event) {
       result.events.push(event);
       result.lines.push(line);
@@ -95,9 +95,14 @@ async function readUnclean(file: string): Promise<Replay> {
   const text = await readFile(file, 'utf8');
   const read = readJournalText(text);
   if (read.damaged.length > 0) parseJournal(text, file); // throws, with the line and the advice
-  if (text.length > 0 && (!text.endsWith('\n') || read.tornTail)) {
+  if (read.tornTail) {
     const body = text.endsWith('\n') ? text.slice(0, -1) : text;
     await truncate(file, Buffer.byteLength(body.slice(0, body.lastIndexOf('\n') + 1)));
+  } else if (text.length > 0 && !text.endsWith('\n')) {
+    // A whole event whose newline was never written: ended here, so the next event starts a line of its own.
+    await appendFile(file, '\n').catch((error: unknown) => {
+      throw new JournalWriteError(file, error);
+    });
   }
   return Replay.of(read.events);
 }
