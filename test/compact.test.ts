@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
@@ -10,7 +10,9 @@ import { compactJournal, compactedEvents, worthCompacting } from '../src/state/c
 import { Replay } from '../src/state/replay.js';
 import { Journal } from '../src/state/journal.js';
 import { acquireLock } from '../src/state/lock.js';
-import { nightFolder, rowsYaml } from './helpers.js';
+import { writeMarks } from '../src/review/marks.js';
+import type { Report } from '../src/report/build.js';
+import { nightFolder, rowsYaml, write } from './helpers.js';
 
 async function compactUnderLock(out: string) {
   const lock = await acquireLock(out);
@@ -117,4 +119,30 @@ test("after compaction, clipmill audit still knows a lost create's client_ref as
     assert.deepEqual(findings.otherFolders, []);
     assert.equal(findings.paidTwice.length, 1, 'the same row paid twice');
   }
+});
+
+test('compaction keeps the review notes of rows the last plan did not name: review.json lost afterwards, the redone row is not paid again at its original version', async (t) => {
+  const { simulator, night, out, dir, file } = await nightFolder(t, rowsYaml(2));
+  const other = await write(dir, 'n.yaml', rowsYaml(1, { from: 5 }));
+  const both = (extra = {}) => night({ manifests: [file, other], ...extra });
+  await both();
+  const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as Report;
+  const r1 = report.rows.find((row) => row.id === 'r1')!;
+  await writeMarks(out, [{ key: 'm/r1', request: r1.request, verdict: 'redo', note: 'make the sky bluer', at: '2026-01-02T03:04:05.000Z' }]);
+  await both();
+  assert.equal(simulator.created.length, 4, 'three rows, then the redo');
+  // A night over n.yaml only (m.yaml run another night, or skipped as invalid): its plan does not name m/r1.
+  await night({ manifests: [other] });
+  assert.ok(await compactUnderLock(out));
+  assert.deepEqual(
+    [...(await Journal.replay(out)).reviews],
+    [['m/r1', { base: r1.request, notes: ['make the sky bluer'] }]],
+    'the compacted journal still holds the notes',
+  );
+  await rm(path.join(out, 'review.json'));
+  assert.equal((await both({ dryRun: true })).plan?.counts.submit, 0, 'a dry run sees the redone version');
+  assert.equal((await both()).exitCode, 0);
+  assert.equal(simulator.created.length, 4, "m/r1's original version is not paid again");
+  const after = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as Report;
+  assert.equal(after.rows.find((row) => row.id === 'r1')?.prompt, 'row 1\n\nmake the sky bluer');
 });

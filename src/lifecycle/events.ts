@@ -32,8 +32,17 @@ export type JournalEvent =
   /**
    * What a run set out to do (key `plan:<session>`): lets `clipmill report` rebuild the reports from the journal alone.
    * With `base`, only the rows that differ from that session's plan, and `keys` (the row order) only when it changed.
+   * `reviews` (a compacted journal): the review notes every earlier plan recorded, by row key, rows outside this plan too.
    */
-  | (EventBase & { type: 'planned'; provider: string; manifests: PlannedManifest[]; items: PlannedItem[]; base?: string; keys?: string[] })
+  | (EventBase & {
+      type: 'planned';
+      provider: string;
+      manifests: PlannedManifest[];
+      items: PlannedItem[];
+      base?: string;
+      keys?: string[];
+      reviews?: Record<string, NonNullable<Row['review']>>;
+    })
   /** A compacted journal (`clipmill compact`): a row's whole state, in place of the events that made it. */
   | (EventBase & { type: 'row_state'; state: RowState; submits?: string[] })
   /**

@@ -32,9 +32,10 @@ export function worthCompacting(replay: Replay, bytes: number): boolean {
 }
 
 /**
- * Pure: what a journal adds up to, as events that replay to it exactly: the uploads, the last plan whole,
- * every run the ledger knows (billed or not, with its night and estimate), and every row's state, dated by
- * the row's last event (`lastEventAt`) so its age survives compaction (`clipmill status`).
+ * Pure: what a journal adds up to, as events that replay to it exactly: the uploads, the last plan whole with the
+ * review notes every plan recorded (rows it does not name too: a lost review.json must not take them back), every
+ * run the ledger knows (billed or not, with its night and estimate), and every row's state, dated by the row's
+ * last event (`lastEventAt`) so its age survives compaction (`clipmill status`).
  */
 export function* compactedEvents(replay: Replay, at: string, lastEventAt?: ReadonlyMap<string, string>): Generator<JournalEvent> {
   for (const [key, upload] of replay.uploads) {
@@ -44,7 +45,8 @@ export function* compactedEvents(replay: Replay, at: string, lastEventAt?: Reado
   const plan = replay.lastPlan;
   if (plan) {
     const { session, provider, manifests, items } = plan;
-    yield { type: 'planned', at, session, key: `plan:${session}`, request: session, provider, manifests, items };
+    const reviews = replay.reviews.size > 0 ? { reviews: Object.fromEntries(replay.reviews) } : {};
+    yield { type: 'planned', at, session, key: `plan:${session}`, request: session, provider, manifests, items, ...reviews };
   }
   yield* replay.runFacts();
   for (const state of replay.states.values()) {
@@ -54,7 +56,7 @@ export function* compactedEvents(replay: Replay, at: string, lastEventAt?: Reado
 }
 
 /**
- * A digest of what a command reads of a journal (row states, uploads, billed runs, the plan): the compacted one
+ * A digest of what a command reads of a journal (row states, uploads, billed runs, the plan, the review notes): the compacted one
  * must read the same, or it is not used. Hashed piece by piece, so neither reading is ever one string.
  */
 function readingOf(replay: Replay): string {
@@ -64,6 +66,7 @@ function readingOf(replay: Replay): string {
   for (const entry of replay.submits) add(entry);
   for (const entry of replay.uploads) add(entry);
   for (const run of replay.billedRuns()) add(run);
+  for (const entry of replay.reviews) add(entry);
   const plan = replay.lastPlan;
   if (plan) {
     add([plan.session, plan.provider, plan.manifests]);

@@ -56,6 +56,7 @@ export class Replay {
     }
     if (event.type === 'planned') {
       this.plan = applyPlanned(this.plan, event, this.options.planItems ?? false);
+      for (const [key, review] of Object.entries(event.reviews ?? {})) this.reviews.set(key, review);
       for (const item of event.items) if (item.row.review !== undefined) this.reviews.set(item.key, item.row.review);
       return undefined;
     }
