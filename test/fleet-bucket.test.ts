@@ -54,7 +54,7 @@ test('fleet videos in an S3 bucket: put in place under their names with sha256 a
   await night();
   const keys = (await client.send(new ListObjectsV2Command({ Bucket: 'videos', Prefix: 'night1/' }))).Contents?.map((o) => o.Key) ?? [];
   assert.deepEqual(keys.sort(), ['night1/m/r0.mp4', 'night1/m/r1.mp4', 'night1/m/r2.mp4', 'night1/m/r3.mp4'], 'no temporary key left behind');
-  const redisClient = connectRedis(redis.url);
+  const redisClient = await connectRedis(redis.url);
   t.after(() => redisClient.disconnect());
   const state = JSON.parse((await redisClient.hget(fleetKeys('bucket').rows, 'm/r0'))!) as RowState;
   const head = await client.send(new HeadObjectCommand({ Bucket: 'videos', Key: 'night1/m/r0.mp4' }));

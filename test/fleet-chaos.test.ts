@@ -29,7 +29,7 @@ test('fleet chaos: two enqueuers at once, kill -9 of a worker between a create a
   const fleet = ['--redis', server.url, '--queue', 'chaos', '--pipeline', pipelineFile, '--out', path.join(dir, 'out')];
   const env = { ...envFor(simulator), CLIPMILL_FLEET_LOCK_MS: '1500' };
   const worker = () => startCli(['worker', ...fleet, '--until-idle', '--log', 'json'], { env, cwd: dir });
-  const redis = connectRedis(server.url);
+  const redis = await connectRedis(server.url);
   t.after(() => redis.disconnect());
   const states = async () => Object.values(await redis.hgetall(fleetKeys('chaos').rows)).map((json) => JSON.parse(json) as RowState);
 
@@ -77,7 +77,7 @@ test('a worker stopped by SIGTERM mid-wait gives its rows back: the next worker 
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
   const fleet = ['--redis', server.url, '--queue', 'term', '--pipeline', pipelineFile, '--out', path.join(dir, 'out')];
   const env = { ...envFor(simulator), CLIPMILL_FLEET_LOCK_MS: '1500' };
-  const redis = connectRedis(server.url);
+  const redis = await connectRedis(server.url);
   t.after(() => redis.disconnect());
   const states = async () => Object.values(await redis.hgetall(fleetKeys('term').rows)).map((json) => JSON.parse(json) as RowState);
   assert.equal((await runCli(['enqueue', file, ...fleet], { env, cwd: dir })).code, 0);
@@ -104,7 +104,7 @@ test('a worker killed -9 while its videos download in the background: the downlo
   const pipelineFile = await write(dir, 'pipeline.yaml', fastPipeline());
   const fleet = ['--redis', server.url, '--queue', 'dl', '--pipeline', pipelineFile, '--out', path.join(dir, 'out')];
   const env = { ...envFor(simulator), CLIPMILL_FLEET_LOCK_MS: '1500' };
-  const redis = connectRedis(server.url);
+  const redis = await connectRedis(server.url);
   t.after(() => redis.disconnect());
   const states = async () => Object.values(await redis.hgetall(fleetKeys('dl').rows)).map((json) => JSON.parse(json) as RowState);
   assert.equal((await runCli(['enqueue', file, ...fleet], { env, cwd: dir })).code, 0);

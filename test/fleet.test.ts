@@ -59,7 +59,7 @@ test('a fleet: two enqueuers adding the same rows at once and three workers make
 
 test("a row's lease: one holder at a time, and a worker whose lease was taken cannot write the row's events", async (t) => {
   const server = await startRedis(t);
-  const [a, b] = [connectRedis(server.url), connectRedis(server.url)];
+  const [a, b] = await Promise.all([connectRedis(server.url), connectRedis(server.url)]);
   t.after(() => {
     a.disconnect();
     b.disconnect();
@@ -95,7 +95,7 @@ test("a row's lease: one holder at a time, and a worker whose lease was taken ca
 
 test('the shared budget: workers racing for the last dollars reserve exactly what fits, and bills settle in integer micro-dollars', async (t) => {
   const server = await startRedis(t);
-  const clients = [connectRedis(server.url), connectRedis(server.url), connectRedis(server.url)];
+  const clients = await Promise.all([connectRedis(server.url), connectRedis(server.url), connectRedis(server.url)]);
   t.after(() => clients.forEach((c) => c.disconnect()));
   const keys = fleetKeys('budget');
   await FleetBudget.open(clients[0]!, keys, { limitMicros: 4_000_000, spentMicros: 0, lastEventId: '0-0' });
@@ -133,7 +133,7 @@ test('the shared budget: workers racing for the last dollars reserve exactly wha
 
 test('a Redis that could lose an acknowledged write is refused before anything is enqueued or sent', async (t) => {
   const server = await startRedis(t);
-  const redis = connectRedis(server.url);
+  const redis = await connectRedis(server.url);
   t.after(() => redis.disconnect());
   await checkDurability(redis);
   await redis.config('SET', 'appendfsync', 'everysec');
@@ -144,7 +144,7 @@ test('a Redis that could lose an acknowledged write is refused before anything i
 
 test('the shared request gate: three workers together never pass the limit in any window, on Redis time', async (t) => {
   const server = await startRedis(t);
-  const clients = [connectRedis(server.url), connectRedis(server.url), connectRedis(server.url)];
+  const clients = await Promise.all([connectRedis(server.url), connectRedis(server.url), connectRedis(server.url)]);
   t.after(() => clients.forEach((c) => c.disconnect()));
   const keys = fleetKeys('gate');
   const windowMs = 300;

@@ -55,7 +55,7 @@ export async function enqueueManifests(options: EnqueueOptions): Promise<Enqueue
   const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
   const prepared = await prepare({ ...options, ignoreReview: print }, env, true);
   const connection = redisOptionsOf(options.redisUrl);
-  const redis = connectRedis(options.redisUrl);
+  const redis = await connectRedis(options.redisUrl);
   const keys = fleetKeys(options.queue);
   const queue = new Queue(queueNames(options.queue).rows, { connection });
   try {

@@ -13,7 +13,7 @@ export interface FleetRef {
 
 /** What a fleet's journal (its Redis stream) adds up to, as a folder's journal would: status, estimate and report read this. */
 export async function fleetReplay(fleet: FleetRef, options: ReplayOptions = {}): Promise<Replay> {
-  const redis = connectRedis(fleet.redisUrl);
+  const redis = await connectRedis(fleet.redisUrl);
   try {
     const replay = new Replay(options);
     for await (const event of fleetEvents(redis, fleetKeys(fleet.queue))) replay.apply(event);
@@ -27,7 +27,7 @@ export async function fleetReplay(fleet: FleetRef, options: ReplayOptions = {}):
 export async function exportFleetJournal(fleet: FleetRef, outDir: string): Promise<string> {
   const file = path.join(outDir, 'journal.jsonl');
   const partial = `${file}.partial`;
-  const redis = connectRedis(fleet.redisUrl);
+  const redis = await connectRedis(fleet.redisUrl);
   try {
     const out = createWriteStream(partial);
     for await (const event of fleetEvents(redis, fleetKeys(fleet.queue))) {

@@ -3,7 +3,7 @@
  * `clipmill:<queue>:`, so several fleets (or a test per fleet) can share one Redis.
  */
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { registerSecret } from '../infra/http.js';
 import type { Logger } from '../infra/log.js';
 import { InputError } from '../load/problem.js';
@@ -28,9 +28,11 @@ export function redisOptionsOf(url: string): { url: string } {
   return { url };
 }
 
-export function connectRedis(url: string): Redis {
+export async function connectRedis(url: string): Promise<Redis> {
   redisOptionsOf(url);
-  return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
+  // Loaded only when a fleet is reached: a single machine's commands do not pay ioredis's start-up.
+  const { Redis: Client } = await import('ioredis');
+  return new Client(url, { maxRetriesPerRequest: null, lazyConnect: false });
 }
 
 /**

@@ -71,7 +71,7 @@ async function sharedSettings(redis: Redis, keys: FleetKeys, ownRpm: number) {
 /** `clipmill worker`: takes rows from the fleet's queues until stopped (or idle, with `--until-idle`). */
 export async function runWorker(o: WorkerOptions): Promise<WorkerResult> {
   const connection = redisOptionsOf(o.redisUrl);
-  const redis = connectRedis(o.redisUrl);
+  const redis = await connectRedis(o.redisUrl);
   const keys = fleetKeys(o.queue);
   const names = queueNames(o.queue);
   const lockMs = lockMsOf(o.env);

@@ -9,7 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { CopyObjectCommand, DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type * as S3 from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+
+type Sdk = typeof S3;
 import { redactText, registerSecret } from './http.js';
 
 export function isBucketUrl(out: string): boolean {
@@ -30,8 +33,16 @@ export class Bucket {
     readonly url: string,
     private readonly bucket: string,
     private readonly prefix: string,
-    private readonly client: S3Client,
+    private readonly config: S3ClientConfig,
   ) {}
+
+  private made: Promise<{ client: S3Client; s3: Sdk }> | undefined;
+
+  /** The SDK and its client, loaded when the bucket is first used: a folder's commands do not pay the SDK's start-up. */
+  private async sdk(): Promise<{ client: S3Client; s3: Sdk }> {
+    this.made ??= import('@aws-sdk/client-s3').then((s3) => ({ client: new s3.S3Client(this.config), s3 }));
+    return this.made;
+  }
 
   private static readonly opened = new Map<string, Bucket>();
 
@@ -53,13 +64,13 @@ export class Bucket {
     // The SDK is pinned at a release that runs on Node 20; its notice that later ones will not is a plain stderr line in JSON logs.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     const endpoint = env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
-    const client = new S3Client({
+    const config: S3ClientConfig = {
       region: env.AWS_REGION ?? 'us-east-1',
       ...(endpoint !== undefined && { endpoint, forcePathStyle: true }),
       // Checksums only where S3 requires them: the SDK's default trailing checksum on every upload is refused by several S3-compatible services.
       requestChecksumCalculation: 'WHEN_REQUIRED',
-    });
-    return new Bucket(url.replace(/\/+$/, ''), match[1], match[2]!.replace(/\/+$/, ''), client);
+    };
+    return new Bucket(url.replace(/\/+$/, ''), match[1], match[2]!.replace(/\/+$/, ''), config);
   }
 
   private keyOf(rel: string): string {
@@ -80,16 +91,17 @@ export class Bucket {
     const { size } = await stat(file);
     const final = this.keyOf(rel);
     const temporary = this.keyOf(path.join(path.dirname(rel), `.${path.basename(rel)}.${randomBytes(4).toString('hex')}.part`));
+    const { client, s3 } = await this.sdk();
     const Body = createReadStream(file);
     await this.call(`uploading ${rel}`, () =>
-      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: temporary, Body, ContentLength: size, ContentType: contentType, Metadata: metadata })),
+      client.send(new s3.PutObjectCommand({ Bucket: this.bucket, Key: temporary, Body, ContentLength: size, ContentType: contentType, Metadata: metadata })),
     );
     await this.call(`putting ${rel} in place`, () =>
-      this.client.send(
-        new CopyObjectCommand({ Bucket: this.bucket, Key: final, CopySource: `${this.bucket}/${encodeURI(temporary)}`, MetadataDirective: 'COPY' }),
+      client.send(
+        new s3.CopyObjectCommand({ Bucket: this.bucket, Key: final, CopySource: `${this.bucket}/${encodeURI(temporary)}`, MetadataDirective: 'COPY' }),
       ),
     );
-    await this.call(`removing the upload of ${rel}`, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: temporary })));
+    await this.call(`removing the upload of ${rel}`, () => client.send(new s3.DeleteObjectCommand({ Bucket: this.bucket, Key: temporary })));
     const facts = await this.head(rel);
     if (facts?.bytes !== size) throw new BucketError(`${rel} in ${this.url}: ${facts?.bytes ?? 'no'} bytes after the copy, ${size} uploaded`);
     return facts;
@@ -98,15 +110,17 @@ export class Bucket {
   /** Copies `fromRel` to `toRel` (an edited row's earlier video kept aside). */
   async copy(fromRel: string, toRel: string): Promise<void> {
     const source = `${this.bucket}/${encodeURI(this.keyOf(fromRel))}`;
+    const { client, s3 } = await this.sdk();
     await this.call(`keeping ${fromRel}`, () =>
-      this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.keyOf(toRel), CopySource: source, MetadataDirective: 'COPY' })),
+      client.send(new s3.CopyObjectCommand({ Bucket: this.bucket, Key: this.keyOf(toRel), CopySource: source, MetadataDirective: 'COPY' })),
     );
   }
 
   /** The object's size, recorded sha256 and time, or undefined when there is none. */
   async head(rel: string): Promise<ObjectFacts | undefined> {
+    const { client, s3 } = await this.sdk();
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(rel) }));
+      const head = await client.send(new s3.HeadObjectCommand({ Bucket: this.bucket, Key: this.keyOf(rel) }));
       const facts: ObjectFacts = { bytes: head.ContentLength ?? 0 };
       if (head.Metadata?.sha256 !== undefined) facts.sha256 = head.Metadata.sha256;
       if (head.LastModified !== undefined) facts.modifiedMs = head.LastModified.getTime();
@@ -120,13 +134,14 @@ export class Bucket {
   /** A small file (a report) written whole. */
   async putFile(file: string, rel: string, contentType: string): Promise<void> {
     const { size } = await stat(file);
+    const { client, s3 } = await this.sdk();
     const Body = createReadStream(file);
     await this.call(`writing ${rel}`, () =>
-      this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.keyOf(rel), Body, ContentLength: size, ContentType: contentType })),
+      client.send(new s3.PutObjectCommand({ Bucket: this.bucket, Key: this.keyOf(rel), Body, ContentLength: size, ContentType: contentType })),
     );
   }
 
   close(): void {
-    this.client.destroy();
+    void this.made?.then(({ client }) => client.destroy());
   }
 }

@@ -1,5 +1,4 @@
 /** An .xlsx's size checked from its zip directory before exceljs opens it: exceljs unpacks and models every sheet in memory. */
-import unzipper from 'unzipper';
 
 export interface WorkbookLimits {
   /** The workbook file itself (the same cap as a manifest URL's download). */
@@ -45,6 +44,7 @@ export function workbookSizeProblem(fileBytes: number, entries: readonly ZipEntr
 /** The entries a zip's central directory lists, with their declared sizes, read without unpacking anything. */
 export async function zipEntries(bytes: Uint8Array): Promise<ZipEntrySize[] | { problem: string }> {
   try {
+    const { default: unzipper } = await import('unzipper'); // loaded only when a workbook is read, as exceljs
     const directory = await unzipper.Open.buffer(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     return directory.files.map((f) => ({ path: f.path, uncompressedSize: f.uncompressedSize }));
   } catch {
