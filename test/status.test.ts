@@ -358,7 +358,7 @@ test("a fleet's budget is read from Redis: the enqueuer's limit, the workers' re
   const worker = startCli(['worker', ...fleetArgs, '--until-idle', '--log', 'json'], { env, cwd: dir });
   t.after(() => worker.child.kill());
   await until('two runs queued', () => simulator.created.length === 2);
-  const redis = connectRedis(server.url);
+  const redis = await connectRedis(server.url);
   t.after(() => redis.disconnect());
   const keys = fleetKeys('st');
   await until('two reservations', async () => (await redis.hlen(keys.reserved)) === 2);

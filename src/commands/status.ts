@@ -70,7 +70,7 @@ async function foldFolder(outDir: string): Promise<Folded> {
 
 async function foldFleet(fleet: FleetRef): Promise<Folded> {
   const folded = newFold();
-  const redis = connectRedis(fleet.redisUrl);
+  const redis = await connectRedis(fleet.redisUrl);
   try {
     const keys = fleetKeys(fleet.queue);
     for await (const event of fleetEvents(redis, keys)) folded.apply(event);
