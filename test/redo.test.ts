@@ -8,7 +8,10 @@ import { InputError } from '../src/load/problem.js';
 import type { Row } from '../src/load/row.js';
 import type { Report } from '../src/report/build.js';
 import { latestMarks, parseMarks, renderMarks, withMark, writeMarks, type Mark } from '../src/review/marks.js';
-import { effectiveRow, withNote } from '../src/review/redo.js';
+import { effectiveRow, reviewStandingOf, withNote } from '../src/review/redo.js';
+import { checkPostedMark, notRedoable, verdictsFor } from '../src/review/posted.js';
+import { forgetRow } from '../src/commands/forget.js';
+import { Journal } from '../src/state/journal.js';
 import type { RowState } from '../src/lifecycle/events.js';
 import { enqueueManifests } from '../src/fleet/enqueue.js';
 import { repairWithProvider } from '../src/state/repair.js';
@@ -167,6 +170,13 @@ test('the redo rule: a version whose run may still be billed is kept (held), nev
     ['paid, not downloaded', { status: 'succeeded' }, true, 'paid'],
     ['downloaded, the file damaged', { status: 'downloaded' }, false, 'damaged'],
     ['timed out', { status: 'failed', ...failure('JOB_TIMEOUT') }, true, 'timed_out'],
+    [
+      'a lost create forgotten by hand (clipmill forget), never looked up',
+      { status: 'failed', clientRefs: ['c1'], ...failure('FORGOTTEN') },
+      true,
+      'forgotten_create',
+    ],
+    ['a lost run forgotten by hand (no create left to look up)', { status: 'failed', ...failure('FORGOTTEN') }, true, undefined],
     ['done', { status: 'downloaded' }, true, undefined],
     ['failed for good', { status: 'failed', ...failure('VALIDATION_ERROR') }, true, undefined],
     ['never run', { status: 'pending' }, true, undefined],
@@ -319,4 +329,42 @@ test('a corrupt review.json: an input error naming review.json, nothing sent', a
       !e.problems[0].message.includes('delete'),
   );
   assert.equal(simulator.created.length, 1);
+});
+
+test('a redo of a forgotten lost create waits for --retry-failed to look the create up: the run it made is fetched, never paid again beside the redo', async (t) => {
+  const { simulator, night, out, dir } = await nightFolder(t, rowsYaml(1), { simulator: { create_response_delay_ms: 400 } });
+  await write(dir, 'pipeline.yaml', fastPipeline().replace('request_timeout: 5s', 'request_timeout: 150ms'));
+  // The create's answer is lost (the provider made the run); the night is stopped before its look-up: the row is unanswered.
+  const stop = new AbortController();
+  const lost = await night({ signal: stop.signal, logLine: (line) => void (line.includes('looking the run up by client_ref') && stop.abort()) });
+  assert.equal(lost.exitCode, 130);
+  assert.equal(simulator.created.length, 1, 'the provider made the run');
+  await forgetRow(out, 'm/r0', 'support could not find it');
+  const forgotten = rowOf(await reportOf(out), 'r0');
+  const states = (await Journal.replay(out)).states;
+  const standing = reviewStandingOf(states.get('m/r0'));
+  assert.equal(verdictsFor(standing).redo, false, 'the review page offers no redo');
+  assert.match(notRedoable(standing, 'm/r0'), /clipmill run <manifests> --retry-failed --only 'm\/r0' looks it up first/);
+  const rows = new Map([['m/r0', { request: forgotten.request, standing, promptChars: 5 }]]);
+  const posted = checkPostedMark({ key: 'm/r0', request: forgotten.request, verdict: 'redo', note: 'bluer' }, rows, states, new Date());
+  assert.ok('status' in posted && posted.status === 400 && posted.message.includes('--retry-failed'), JSON.stringify(posted));
+
+  // A mark written anyway (by hand, or by a page loaded before the forget): the run-time rule holds it too.
+  await writeMarks(out, [mark('m/r0', forgotten.request, 'redo', 'make the sky bluer')]);
+  const lines: string[] = [];
+  const held = await night({ logLine: (line) => lines.push(line) });
+  assert.equal(simulator.created.length, 1, 'no new version is submitted while the forgotten create may have made a run');
+  assert.equal(held.exitCode, 1, 'the forgotten row stays failed');
+  assert.match(
+    lines.join('\n'),
+    /m\/r0: its redo note in .*review\.json is not applied tonight: .*forgotten by hand .*clipmill run <manifests> --retry-failed --only 'm\/r0' looks it up first/,
+  );
+
+  const retried = await night({ retryFailed: true, only: ['m/r0'] });
+  assert.equal(retried.exitCode, 0);
+  assert.equal(simulator.created.length, 1, 'the look-up found the run: nothing created');
+  assert.equal(rowOf(await reportOf(out), 'r0').run_id, simulator.created[0]?.id, 'its video is the run that was paid');
+  assert.equal((await night()).exitCode, 0);
+  assert.equal(simulator.created.length, 2, 'now the redo runs');
+  assert.equal(simulator.created[1]?.input?.prompt, 'row 0\n\nmake the sky bluer');
 });

@@ -6,8 +6,8 @@ import { display } from '../load/load.js';
 import { MAX_PROMPT_CHARS } from '../model/kling-v3.js';
 import type { Replay } from '../state/replay.js';
 import { marksFile, readMarks, type Mark } from './marks.js';
-import type { Standing } from '../lifecycle/standing.js';
-import { applyReview } from './redo.js';
+import { lookUpForgotten } from './posted.js';
+import { applyReview, type ReviewStanding } from './redo.js';
 
 /** review.json's marks, and the file as messages name it (none for a bucket, which holds no marks). */
 export interface ReviewMarks {
@@ -36,13 +36,20 @@ export async function readReview(outDir: string, ignore?: (warning: string) => v
 }
 
 /** Why a redo is not applied while the marked version stands so: its run may still be billed, and a new version would abandon it. */
-const HELD_BECAUSE: Partial<Record<Standing, string>> = {
+const HELD_BECAUSE: Partial<Record<ReviewStanding, string>> = {
   unanswered: 'its create got no answer, so a run may exist: it is looked up first',
   in_flight: 'its run is still at the provider: it is finished first',
   paid: 'its run is paid for and its video not downloaded yet: it is downloaded first',
   damaged: 'its video is missing or changed on disk: it is downloaded again from the same run first',
   timed_out: 'its run timed out and may still finish (and be billed): it is checked first',
 };
+
+/** Why the redo of `key` waits: a forgotten lost create is looked up only when asked (`--retry-failed`), so the user is told how. */
+function heldBecause(held: ReviewStanding, key: string): string {
+  if (held === 'forgotten_create')
+    return `its create got no answer and was forgotten by hand (clipmill forget), so a run may exist and be billed: ${lookUpForgotten(key)} looks it up first`;
+  return HELD_BECAUSE[held] ?? held;
+}
 
 /** A row whose redo waits, as the log says it. */
 export interface ReviewWarning {
@@ -68,7 +75,7 @@ export function reviewedManifests(
     const key = `${row.manifest}/${row.id}`;
     const [because, then] =
       tooLong === undefined
-        ? [HELD_BECAUSE[held ?? 'in_flight'] ?? String(held), 'the note applies on a later run']
+        ? [heldBecause(held ?? 'in_flight', key), 'the note applies on a later run']
         : [
             `it would make the prompt of ${row.file}:${row.line} ${tooLong.chars} characters, over the model's ${MAX_PROMPT_CHARS}`,
             `shorten the note in ${review.file} (or mark the row again on the review page)`,

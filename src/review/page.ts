@@ -13,7 +13,7 @@ function reviewBox(row: ReportRow, markable: Markable | undefined, latest: Reado
   const can = verdictsFor(markable.standing);
   // A run that may still be billed is not redone (a new version would abandon it): the box says why, with no buttons.
   if (!can.redo)
-    return `<div class="review review-held" data-key="${escapeHtml(key)}"><p class="verdict">${escapeHtml(`not yet: ${notRedoable(markable.standing)}`)}</p></div>`;
+    return `<div class="review review-held" data-key="${escapeHtml(key)}"><p class="verdict">${escapeHtml(`not yet: ${notRedoable(markable.standing, key)}`)}</p></div>`;
   const mark = latest.get(versionKey(key, row.request));
   const note = mark?.verdict === 'redo' ? (mark.note ?? '') : '';
   return `<div class="review" data-key="${escapeHtml(key)}" data-request="${escapeHtml(row.request)}" data-verdict="${mark?.verdict ?? ''}">

@@ -39,12 +39,24 @@ export interface RowHistory {
   outputIntact?: boolean;
 }
 
+/**
+ * Where a version stands for a redo: its standing, except `forgotten_create` for a lost create given up by hand
+ * (`clipmill forget`): failed, yet its client_refs kept, as the run it may have made is still billed if it exists.
+ */
+export type ReviewStanding = Standing | 'forgotten_create';
+
+/** Pure: a row's standing for the review: a failed state still holding client_refs is a forgotten lost create, never looked up. */
+export function reviewStandingOf(state: RowState | undefined, outputIntact = true): ReviewStanding {
+  if (state?.status === 'failed' && (state.clientRefs?.length ?? 0) > 0) return 'forgotten_create';
+  return standingOf(state, outputIntact);
+}
+
 /** A version may be redone once nothing of it can still be billed: never run, done, or failed for good. */
-export const REDO_FROM: ReadonlySet<Standing> = new Set(['new', 'done', 'failed']);
+export const REDO_FROM: ReadonlySet<ReviewStanding> = new Set(['new', 'done', 'failed']);
 
 /** Pure: where the marked version stands in the journal: its state's standing, or `new` when the journal is at another version. */
-export function standingOfVersion(history: RowHistory, request: string): Standing {
-  return history.state?.request === request ? standingOf(history.state, history.outputIntact ?? true) : 'new';
+export function standingOfVersion(history: RowHistory, request: string): ReviewStanding {
+  return history.state?.request === request ? reviewStandingOf(history.state, history.outputIntact ?? true) : 'new';
 }
 
 /**
@@ -55,7 +67,7 @@ export interface Effective {
   row: Row;
   request: string;
   notes: string[];
-  held?: Standing;
+  held?: ReviewStanding;
   tooLong?: { chars: number };
 }
 
@@ -112,7 +124,7 @@ function finish(row: Row, base: string, current: Row, request: string, notes: st
 /** A row whose next redo note was not applied: its version's run may still be billed (`held`), or the prompt would pass the model's cap. */
 export interface NotApplied {
   row: Row;
-  held?: Standing;
+  held?: ReviewStanding;
   tooLong?: { chars: number };
 }
 

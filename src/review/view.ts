@@ -4,11 +4,10 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { reportFromReplay } from '../commands/report.js';
 import type { RowState } from '../lifecycle/events.js';
-import { standingOf } from '../lifecycle/standing.js';
 import type { Report } from '../report/build.js';
 import { Journal, JOURNAL_FILE, STATE_DIR } from '../state/journal.js';
 import type { Markable } from './posted.js';
-import { longestPrompt } from './redo.js';
+import { longestPrompt, reviewStandingOf } from './redo.js';
 import type { Served } from './serve-file.js';
 
 /** The report as the page shows it, the files it may serve (by id) and the rows it may mark. */
@@ -49,8 +48,8 @@ export async function loadView(outDir: string, states: JournalStates): Promise<V
     add(row.image);
     const key = `${row.manifest}/${row.id}`;
     const state = replay.states.get(key);
-    // A failed row's run may have timed out and still be billed: the standing says, the report's "failed" does not.
-    const standing = row.status === 'done' ? 'done' : standingOf(state?.request === row.request ? state : undefined);
+    // A failed row's run may have timed out, or its lost create been forgotten, and still be billed: the standing says, the report's "failed" does not.
+    const standing = row.status === 'done' ? 'done' : reviewStandingOf(state?.request === row.request ? state : undefined);
     if (row.status === 'done' || row.status === 'failed') rows.set(key, { request: row.request, standing, promptChars: prompts.get(key) ?? 0 });
   }
   return { report, files, rows };
