@@ -5,7 +5,7 @@ import { HttpClient } from '../../infra/http.js';
 import { loadValidated } from '../../load/validate.js';
 import { requestHash, rowKey } from '../../plan/plan.js';
 import { readReview, reviewedManifests } from '../../review/notes.js';
-import { Journal } from '../journal.js';
+import type { Replay } from '../replay.js';
 import { configuredHosts, openProvider, pipelineForProvider } from '../../providers/index.js';
 import type { ListedRun } from '../../providers/provider.js';
 import type { ManifestRow } from './provider-runs.js';
@@ -43,9 +43,10 @@ export async function repairWithProvider(o: RepairWithProviderOptions): Promise<
   const review = await readReview(path.resolve(pipeline.outputDir));
   const local = await repairFolder(pipeline.outputDir);
   if (local.exitCode === REPAIR_EXIT.nothingHere) local.lines.pop(); // the provider may still know runs for an empty folder
-  // The rows as a run would plan them (review notes applied), or a redone row's original run would be journaled over its new one.
-  const reviewed = reviewedManifests(loaded, review, await Journal.replay(path.resolve(pipeline.outputDir)));
-  const rows: ManifestRow[] = reviewed.manifests.flatMap((m) => m.rows.map((row) => ({ key: rowKey(row), request: requestHash(row, loaded.images) })));
+  // The rows as a run would plan them (review notes applied), from the journal read under the folder's lock once the
+  // provider has answered: from an earlier reading, a redone row's original run could be journaled over its new one.
+  const rowsOf = (replay: Replay): ManifestRow[] =>
+    reviewedManifests(loaded, review, replay).manifests.flatMap((m) => m.rows.map((row) => ({ key: rowKey(row), request: requestHash(row, loaded.images) })));
   const http = new HttpClient({ connections: 4, allowedHosts: configuredHosts(pipeline, env) });
   const handle = await openProvider(pipeline, env, http, new RateGate(pipeline.requestsPerMinute));
   try {
@@ -57,7 +58,7 @@ export async function repairWithProvider(o: RepairWithProviderOptions): Promise<
         return { exitCode: exitWithoutRunList(local.exitCode), lines: [...local.lines, `cannot look runs up at the provider: ${error.message}`] };
       throw error;
     }
-    const found = await recoverFromProvider(pipeline.outputDir, rows, listed);
+    const found = await recoverFromProvider(pipeline.outputDir, rowsOf, listed);
     const exitCode = exitAfterProvider(local.exitCode, found.recovered.length);
     return { exitCode, lines: [...local.lines.filter((l) => !/^\(exit \d+\)$/.test(l)), ...found.lines, `(exit ${exitCode})`] };
   } finally {
