@@ -16,7 +16,7 @@ import type { RowState } from '../src/lifecycle/events.js';
 import { enqueueManifests } from '../src/fleet/enqueue.js';
 import { repairWithProvider } from '../src/state/repair.js';
 import { startRedis } from './redis-server.js';
-import { envFor, fastPipeline, nightFolder, rowsYaml, write } from './helpers.js';
+import { envFor, fastPipeline, nightFolder, rowsYaml, runCli, write } from './helpers.js';
 
 const AT = '2026-01-02T03:04:05.000Z';
 const mark = (key: string, request: string, verdict: Mark['verdict'], note?: string): Mark => ({ key, request, verdict, ...(note && { note }), at: AT });
@@ -367,4 +367,29 @@ test('a redo of a forgotten lost create waits for --retry-failed to look the cre
   assert.equal((await night()).exitCode, 0);
   assert.equal(simulator.created.length, 2, 'now the redo runs');
   assert.equal(simulator.created[1]?.input?.prompt, 'row 0\n\nmake the sky bluer');
+});
+
+test('status --redis and estimate --redis show the rows as the fleet runs them: review.json is ignored, and said so', async (t) => {
+  const redis = await startRedis(t);
+  const { simulator, out, file, pipelineFile, dir } = await nightFolder(t, rowsYaml(2));
+  const fleetArgs = ['--redis', redis.url, '--queue', 'q', '--pipeline', pipelineFile, '--out', out];
+  const env = envFor(simulator);
+  assert.equal((await runCli(['enqueue', file, ...fleetArgs], { env, cwd: dir })).code, 0);
+  const worker = await runCli(['worker', ...fleetArgs, '--until-idle', '--log', 'json'], { env, cwd: dir });
+  assert.equal(worker.code, 0, worker.stderr);
+  assert.equal(simulator.created.length, 2);
+  const request = (await estimateManifests({ manifests: [file], pipelineFile, outDir: out, env: {} })).plan.items[0]!.request;
+  // A review.json in the fleet's folder (written by hand: clipmill review refuses a fleet's folder).
+  await writeMarks(out, [mark('m/r0', request, 'redo', 'make the sky bluer')]);
+
+  const status = await runCli(['status', file, ...fleetArgs], { env, cwd: dir });
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, /m: 2 rows, 2 done/, 'the row is shown at the version the fleet made, not a redo it will never run');
+  assert.match(status.stderr, /review\.json: ignored: clipmill enqueue does not apply review marks/);
+  const warnings: string[] = [];
+  const fleet = { redisUrl: redis.url, queue: 'q' };
+  const estimate = await estimateManifests({ manifests: [file], pipelineFile, outDir: out, env: {}, fleet, ignoreReview: (w) => warnings.push(w) });
+  assert.equal(estimate.plan.counts.submit, 0, 'nothing to pay: the fleet does not run the redo');
+  assert.equal(estimate.plan.counts.done, 2);
+  assert.match(warnings.join('\n'), /review\.json: ignored/);
 });

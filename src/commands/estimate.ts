@@ -8,7 +8,9 @@ import { budgetViewOf, planFor, prepare, type RunOptions } from './prepare.js';
 export async function estimateManifests(
   options: RunOptions & { fleet?: FleetRef | undefined },
 ): Promise<{ plan: Plan; text: string; json: unknown; budgetMicros: number | undefined }> {
-  const prepared = await prepare(options, options.env ?? process.env, false);
+  // A fleet's rows are not reviewed: its estimate is of the rows as enqueue plans them (review.json ignored, and said so).
+  const ignoreReview = options.fleet ? (options.ignoreReview ?? ((warning: string) => process.stderr.write(`${warning}\n`))) : undefined;
+  const prepared = await prepare({ ...options, ...(ignoreReview && { ignoreReview }) }, options.env ?? process.env, false);
   const replay = options.fleet ? await fleetReplay(options.fleet) : await Journal.replay(prepared.outDir);
   const { plan, money } = await planFor(prepared, replay, options, undefined, false);
   const summary = summariseEstimate(plan);

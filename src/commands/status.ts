@@ -133,8 +133,10 @@ interface Rows {
 async function rowsOf(options: StatusOptions, env: NodeJS.ProcessEnv, outDir: string, folded: Folded, resolved: Pipeline, nowMs: number): Promise<Rows> {
   const { replay } = folded;
   if (options.manifests.length > 0) {
-    const { fleet: _fleet, env: _env, ...runOptions } = options;
-    const prepared = await prepare(runOptions, env, false);
+    const { fleet, env: _env, ...runOptions } = options;
+    // A fleet's rows are not reviewed: they are shown as enqueue plans them (review.json ignored, and said so on stderr).
+    const ignoreReview = (warning: string) => void process.stderr.write(`${warning}\n`);
+    const prepared = await prepare({ ...runOptions, ...(fleet && { ignoreReview }) }, env, false);
     const { plan, money } = await planFor(prepared, replay, {}, undefined, false);
     const damaged = new Set(plan.items.filter((i) => i.action === 'download' && i.state?.status === 'downloaded').map((i) => i.key));
     return { source: 'manifests', items: plan.items, work: plan.items, money, damaged, pipeline: prepared.pipeline };
