@@ -4,6 +4,7 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { estimateManifests } from '../src/commands/estimate.js';
+import { retryRows } from '../src/commands/retry.js';
 import { InputError } from '../src/load/problem.js';
 import type { Row } from '../src/load/row.js';
 import type { Report } from '../src/report/build.js';
@@ -392,4 +393,19 @@ test('status --redis and estimate --redis show the rows as the fleet runs them: 
   assert.equal(estimate.plan.counts.submit, 0, 'nothing to pay: the fleet does not run the redo');
   assert.equal(estimate.plan.counts.done, 2);
   assert.match(warnings.join('\n'), /review\.json: ignored/);
+});
+
+test('clipmill retry on a row whose redo note has not run yet leaves it, saying it is a redo, not an edit', async (t) => {
+  const { simulator, night, out, pipelineFile } = await nightFolder(t, rowsYaml(2));
+  await night();
+  await writeMarks(out, [mark('m/r1', rowOf(await reportOf(out), 'r1').request, 'redo', 'make the sky bluer')]);
+  const lines: string[] = [];
+  const retried = await retryRows(['m/r1'], { pipelineFile, outDir: out, env: envFor(simulator), print: () => {}, logLine: (line) => lines.push(line) });
+  assert.equal(simulator.created.length, 2, 'nothing sent');
+  assert.equal(retried.plan?.counts.submit, 0);
+  assert.match(
+    lines.join('\n'),
+    /m\/r1 has a redo note in review\.json that has not run yet \(a new version of the row, not a retry\): run it with clipmill run --only/,
+  );
+  assert.doesNotMatch(lines.join('\n'), /was edited/);
 });

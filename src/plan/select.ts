@@ -69,6 +69,9 @@ export function unmatchedPatterns(selection: RowSelection, keys: readonly string
 
 /** Why `clipmill retry` leaves a row it was named: only a row the journal knows in this version is submitted again. */
 function retryRefusal(item: WorkItem): string | undefined {
+  // A redo note not run yet makes a new version too: the manifest row is as it was, so "edited" would mislead.
+  if (item.action === 'submit' && item.state === undefined && item.row.review !== undefined)
+    return 'has a redo note in review.json that has not run yet (a new version of the row, not a retry): run it with clipmill run --only to pay for the redo';
   if (item.action === 'submit' && item.state === undefined)
     return item.changed
       ? 'was edited since its last run (or the pipeline defaults differ): run it with clipmill run --only to pay for the new version'
