@@ -32,12 +32,16 @@ export function addEnqueueCommand(program: Command): void {
     .option('--partial', 'when the estimate is over the budget, enqueue the rows that fit instead of refusing')
     .action(async (manifests: string[], opts: Opts) => {
       const env = process.env;
+      const fleet = fleetOf(opts, env);
+      // Ctrl-C stops a manifest download at once (exit 130, nothing enqueued), as it does for run.
+      const controller = abortOnSignals();
       const result = await enqueueManifests({
         manifests,
         ...sourcesOf(opts),
-        ...fleetOf(opts, env),
+        ...fleet,
         retryFailed: opts.retryFailed === true,
         partial: opts.partial === true,
+        signal: controller.signal,
       });
       process.exitCode = result.exitCode;
     });
