@@ -1,10 +1,7 @@
 import { Option, type Command } from 'commander';
 import { resolvePipeline } from '../config/pipeline.js';
-import { startDashboard } from '../fleet/dashboard.js';
-import { enqueueManifests } from '../fleet/enqueue.js';
 import { outDirOf } from '../commands/prepare.js';
 import { shownRedisUrl } from '../fleet/redis.js';
-import { runWorker } from '../fleet/worker.js';
 import { Logger } from '../infra/log.js';
 import { InputError } from '../load/problem.js';
 import { providerProblems } from '../providers/index.js';
@@ -35,6 +32,8 @@ export function addEnqueueCommand(program: Command): void {
       const fleet = fleetOf(opts, env);
       // Ctrl-C stops a manifest download at once (exit 130, nothing enqueued), as it does for run.
       const controller = abortOnSignals();
+      // The fleet's modules (BullMQ, bull-board) load only for its commands: a single machine's do not pay their start-up.
+      const { enqueueManifests } = await import('../fleet/enqueue.js');
       const result = await enqueueManifests({
         manifests,
         ...sourcesOf(opts),
@@ -71,6 +70,7 @@ export function addWorkerCommand(program: Command): void {
       const log = new Logger(opts.log === 'json' ? 'json' : 'pretty');
       const outDir = outDirOf(pipeline.outputDir);
       log.info('worker_start', `worker on fleet "${fleet.queue}": output in ${outDir}`);
+      const { runWorker } = await import('../fleet/worker.js');
       const done = await runWorker({ ...fleet, pipeline, env, outDir, log, signal: controller.signal, untilIdle: opts.untilIdle === true });
       log.info('worker_end', `worker done: ${done.rows} rows, ${done.downloads} downloads${done.stopped ? `; stopped: ${done.stopped.message}` : ''}`);
       const stoppedCode = done.stopped === undefined ? EXIT.ok : done.stopped.kind === 'io' ? EXIT.invalid : EXIT.stopped;
@@ -113,6 +113,7 @@ export function addDashboardCommand(program: Command): void {
         });
       if (port === undefined) problems.push({ file: '--port', line: 0, field: 'port', message: `"${String(opts.port)}": use a whole number from 0 to 65535` });
       if (problems.length > 0 || port === undefined) throw new InputError(problems);
+      const { startDashboard } = await import('../fleet/dashboard.js');
       const dashboard = await startDashboard({ ...fleet, host: String(opts.host), port, password });
       process.stdout.write(`dashboard of fleet "${fleet.queue}" (${shownRedisUrl(fleet.redisUrl)}) at ${dashboard.url}, user "clipmill"; Ctrl-C to stop\n`);
       const signal = await new Promise<NodeJS.Signals>((resolve) => {
