@@ -98,7 +98,7 @@ test('the shared budget: workers racing for the last dollars reserve exactly wha
   const clients = await Promise.all([connectRedis(server.url), connectRedis(server.url), connectRedis(server.url)]);
   t.after(() => clients.forEach((c) => c.disconnect()));
   const keys = fleetKeys('budget');
-  await FleetBudget.open(clients[0]!, keys, { limitMicros: 4_000_000, spentMicros: 0, lastEventId: '0-0' });
+  await FleetBudget.open(clients[0], keys, { limitMicros: 4_000_000, spentMicros: 0, lastEventId: '0-0' });
   // Ten rows on three workers, each row leased by the worker that reserves it, each reserving $1.
   const stores = clients.map((c, i) => new FleetStore(c, keys, `w${i}`));
   const rows = Array.from({ length: 10 }, (_, i) => ({ key: `m/r${i}`, store: stores[i % 3]! }));
@@ -111,24 +111,24 @@ test('the shared budget: workers racing for the last dollars reserve exactly wha
   const first = rows[at]!;
   const own = budgets[at % 3]!;
   assert.equal(await own.reserve(first.key, 1_000_000), true);
-  assert.equal(await clients[0]!.hget(keys.budget, 'committed'), '4000000');
+  assert.equal(await clients[0].hget(keys.budget, 'committed'), '4000000');
   // A worker that does not hold the row settles nothing.
   assert.equal(await budgets[(at + 1) % 3]!.settle(first.key, 1_000_000, 0), false);
-  assert.equal(await clients[0]!.hget(keys.budget, 'committed'), '4000000');
+  assert.equal(await clients[0].hget(keys.budget, 'committed'), '4000000');
   // Billed 840,000 micro-dollars instead of the million reserved: 160,000 come back.
   assert.equal(await own.settle(first.key, 1_000_000, 840_000), false);
-  assert.equal(await clients[0]!.hget(keys.budget, 'committed'), '3840000');
+  assert.equal(await clients[0].hget(keys.budget, 'committed'), '3840000');
   // Its worker died before recording the bill: the next worker re-attaches and settles again, counted once.
   await own.commit(first.key, 1_000_000);
   assert.equal(await own.settle(first.key, 1_000_000, 840_000), false);
-  assert.equal(await clients[0]!.hget(keys.budget, 'committed'), '3840000');
+  assert.equal(await clients[0].hget(keys.budget, 'committed'), '3840000');
 
   // A new night re-bases on what the journal says was spent, only with nothing in flight and no event since it was read.
-  await FleetBudget.open(clients[0]!, keys, { limitMicros: 4_000_000, spentMicros: 840_000, lastEventId: '0-0' });
-  assert.equal(await clients[0]!.hget(keys.budget, 'committed'), '3840000', 'three reservations are still open');
+  await FleetBudget.open(clients[0], keys, { limitMicros: 4_000_000, spentMicros: 840_000, lastEventId: '0-0' });
+  assert.equal(await clients[0].hget(keys.budget, 'committed'), '3840000', 'three reservations are still open');
   for (const [i, row] of rows.entries()) if (granted[i] && row !== first) await budgets[i % 3]!.settle(row.key, 1_000_000, 0);
-  await FleetBudget.open(clients[0]!, keys, { limitMicros: 4_000_000, spentMicros: 840_000, lastEventId: '0-0' });
-  assert.equal(await clients[0]!.hget(keys.budget, 'committed'), '840000');
+  await FleetBudget.open(clients[0], keys, { limitMicros: 4_000_000, spentMicros: 840_000, lastEventId: '0-0' });
+  assert.equal(await clients[0].hget(keys.budget, 'committed'), '840000');
 });
 
 test('a Redis that could lose an acknowledged write is refused before anything is enqueued or sent', async (t) => {
