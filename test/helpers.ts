@@ -229,3 +229,32 @@ export async function nightFolder(t: TestContext, yaml: string, o: { simulator?:
     runManifests({ manifests: [file], pipelineFile, outDir: out, env: envFor(simulator), print: () => {}, logLine: () => {}, ...extra });
   return { simulator, dir, file, pipelineFile, out, night, edit: (text: string) => write(dir, 'm.yaml', text) };
 }
+
+/** A loopback webhook that keeps every JSON body posted to it and answers `status`; its path holds a secret, as a real one does. */
+export async function webhook(t: TestContext, status = 200): Promise<{ url: string; bodies: unknown[] }> {
+  const bodies: unknown[] = [];
+  const server = createServer((req, res) => {
+    let text = '';
+    req.on('data', (d: Buffer) => (text += d.toString()));
+    req.on('end', () => {
+      bodies.push(JSON.parse(text));
+      res.writeHead(status);
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/T000/B000/secret-token`, bodies };
+}
+
+/** A loopback server that never answers a request: only the caller's signal can end the wait. Each request runs the next of `asked` (a test's Ctrl-C, say). */
+export async function silentServer(t: TestContext): Promise<{ port: number; asked: (() => void)[] }> {
+  const asked: (() => void)[] = [];
+  const server = createServer(() => asked.shift()?.());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return { port: (server.address() as AddressInfo).port, asked };
+}

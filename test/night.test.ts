@@ -1,27 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { runManifests } from '../src/commands/run.js';
-import { ROOT, envFor, fastPipeline, nightFolder, rowsYaml, runCli, startSimulator, tempDir, workspace, write } from './helpers.js';
-
-async function webhook(t: TestContext, status: number): Promise<{ url: string; bodies: unknown[] }> {
-  const bodies: unknown[] = [];
-  const server = createServer((req, res) => {
-    let text = '';
-    req.on('data', (d: Buffer) => (text += d.toString()));
-    req.on('end', () => {
-      bodies.push(JSON.parse(text));
-      res.writeHead(status);
-      res.end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => server.close());
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/T000/B000/secret-token`, bodies };
-}
+import { ROOT, envFor, fastPipeline, nightFolder, rowsYaml, runCli, startSimulator, tempDir, webhook, workspace, write } from './helpers.js';
 
 test('the completion notice is posted as JSON chat tools accept; a failing webhook is a warning, not a failed run', async (t) => {
   const simulator = await startSimulator(t);

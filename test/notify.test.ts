@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { loadPipeline } from '../src/config/pipeline.js';
 import { InputError } from '../src/load/problem.js';
 import type { Report, ReportRow } from '../src/report/build.js';
@@ -11,24 +11,7 @@ import { Logger } from '../src/infra/log.js';
 import { noticeFor, sendNotice, type Notice } from '../src/report/notify.js';
 import { SLACK_MAX_BLOCKS, SLACK_TEXT_CHARS, type SlackNotice } from '../src/report/notice-slack.js';
 import { clipSafe } from '../src/report/notice-text.js';
-import { nightFolder, rowsYaml, tempDir, write } from './helpers.js';
-
-/** A loopback webhook that keeps every body posted to it. */
-async function webhook(t: TestContext): Promise<{ url: string; bodies: unknown[] }> {
-  const bodies: unknown[] = [];
-  const server = createServer((req, res) => {
-    let text = '';
-    req.on('data', (d: Buffer) => (text += d.toString()));
-    req.on('end', () => {
-      bodies.push(JSON.parse(text));
-      res.writeHead(200);
-      res.end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => server.close());
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/T000/B000/secret-token`, bodies };
-}
+import { nightFolder, rowsYaml, tempDir, webhook, write } from './helpers.js';
 
 const LINK = 'https://reports.example.com/nightly/report.html';
 

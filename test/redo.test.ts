@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
 import { estimateManifests } from '../src/commands/estimate.js';
@@ -19,7 +17,7 @@ import type { RowState } from '../src/lifecycle/events.js';
 import { enqueueManifests } from '../src/fleet/enqueue.js';
 import { repairWithProvider } from '../src/state/repair.js';
 import { startRedis } from './redis-server.js';
-import { envFor, fastPipeline, nightFolder, rowsYaml, runCli, startCli, write } from './helpers.js';
+import { envFor, fastPipeline, nightFolder, rowsYaml, runCli, silentServer, startCli, write } from './helpers.js';
 
 const AT = '2026-01-02T03:04:05.000Z';
 const mark = (key: string, request: string, verdict: Mark['verdict'], note?: string): Mark => ({ key, request, verdict, ...(note && { note }), at: AT });
@@ -413,15 +411,9 @@ test('clipmill retry on a row whose redo note has not run yet leaves it, saying 
 });
 
 test('Ctrl-C stops clipmill enqueue during a manifest download at once: exit 130, nothing enqueued', async (t) => {
-  const asked: (() => void)[] = [];
-  const server = createServer(() => asked.shift()?.()); // never answers: only the signal can end the wait
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
+  const { port, asked } = await silentServer(t);
   const { out, pipelineFile, dir } = await nightFolder(t, rowsYaml(1));
-  const url = `spring=http://127.0.0.1:${(server.address() as AddressInfo).port}/pub`;
+  const url = `spring=http://127.0.0.1:${port}/pub`;
   // No Redis is reached: the download is stopped before enqueue connects.
   const cli = startCli(['enqueue', url, '--redis', 'redis://127.0.0.1:1', '--queue', 'q', '--pipeline', pipelineFile, '--out', out], {
     cwd: dir,

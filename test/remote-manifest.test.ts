@@ -11,7 +11,7 @@ import { formatProblem, sortProblems, type Problem } from '../src/load/problem.j
 import { DownloadInterrupted, downloadManifest, MANIFEST_MAX_BYTES } from '../src/load/remote.js';
 import { urlSource } from '../src/load/source.js';
 import type { Report } from '../src/report/build.js';
-import { IMAGES_DIR, envFor, fastPipeline, runCli, startCli, startSimulator, tempDir, write } from './helpers.js';
+import { IMAGES_DIR, envFor, fastPipeline, runCli, silentServer, startCli, startSimulator, tempDir, write } from './helpers.js';
 
 const noDefaults = { defaults: new Map() };
 const TOKEN = 'tok-7f3a9c1e55';
@@ -299,14 +299,8 @@ test('a download is tried again after a cut connection, a 5xx or a refused conne
 });
 
 test('Ctrl-C stops a manifest download at once: loadManifests ends interrupted, and clipmill run exits 130 with nothing sent', async (t) => {
-  const asked: (() => void)[] = [];
-  const server = createServer(() => asked.shift()?.()); // never answers: only the signal can end the wait
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  const url = `spring=http://127.0.0.1:${(server.address() as AddressInfo).port}/pub`;
+  const { port, asked } = await silentServer(t);
+  const url = `spring=http://127.0.0.1:${port}/pub`;
 
   const controller = new AbortController();
   asked.push(() => controller.abort(new DOMException('interrupted', 'AbortError')));
