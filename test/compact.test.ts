@@ -146,3 +146,27 @@ test('compaction keeps the review notes of rows the last plan did not name: revi
   const after = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as Report;
   assert.equal(after.rows.find((row) => row.id === 'r1')?.prompt, 'row 1\n\nmake the sky bluer');
 });
+
+test('a row edited while its run is unfinished: the old run counts at its estimate (no one polls it again), through a compaction too, and the run says so', async (t) => {
+  const { simulator, out, night, edit } = await nightFolder(t, rowsYaml(2));
+  simulator.hold();
+  const stop = new AbortController();
+  const first = await night({ signal: stop.signal, logLine: (line) => void (line.includes('m/r0: submitted as') && stop.abort()) });
+  assert.equal(first.exitCode, 130);
+  const oldRun = (await Journal.replay(out)).states.get('m/r0')?.runId;
+  assert.ok(oldRun, 'r0 was in flight when the night stopped');
+  simulator.release();
+
+  await edit(rowsYaml(2).replace('prompt: "row 0"', 'prompt: "row 0, edited"'));
+  const logged: string[] = [];
+  const second = await night({ logLine: (line) => logged.push(line) });
+  assert.equal(second.exitCode, 0);
+  assert.match(logged.join('\n'), new RegExp(`m/r0 was edited while its run ${oldRun} was unfinished: .*counts at its estimate`));
+  const old = second.report?.billed_runs.find((r) => r.run_id === oldRun);
+  assert.deepEqual([old?.superseded, old?.cost_source, old?.cost_usd], [true, 'estimate', 0.42], 'finance sees the run the provider may bill');
+  assert.equal(second.report?.money.billed_usd, 1.26, 'both rows, and the abandoned run of the earlier version');
+
+  const before = JSON.stringify((await Journal.replay(out)).billedRuns());
+  assert.ok(await compactUnderLock(out));
+  assert.equal(JSON.stringify((await Journal.replay(out)).billedRuns()), before, 'a compacted journal keeps it');
+});

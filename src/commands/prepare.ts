@@ -14,6 +14,8 @@ import { providerProblems } from '../providers/index.js';
 import { findDamagedOutputs } from '../state/outputs.js';
 import { isBucketUrl } from '../infra/bucket.js';
 import type { Replay } from '../state/replay.js';
+import type { RowState } from '../lifecycle/events.js';
+import { standingOf } from '../lifecycle/standing.js';
 import { readReview, reviewedManifests, type ReviewMarks } from '../review/notes.js';
 
 export interface RunOptions {
@@ -173,6 +175,10 @@ export async function planFor(
     resubmitUnknown: options.resubmitUnknown ?? false,
     damagedOutputs,
   });
+  for (const item of whole.items) {
+    const why = item.changed ? abandonedWork(replay.states.get(item.key)) : undefined;
+    if (why !== undefined) log?.warn('edited_unfinished', `${item.key} was edited while ${why}`, { row: item.key });
+  }
   const { plan, left } = prepared.selection ? selectRows(whole, prepared.selection) : { plan: whole, left: [] };
   const money = moneyOf(replay, pipeline, plan);
   const budget = budgetViewOf(prepared, plan, money);
@@ -180,6 +186,21 @@ export async function planFor(
   if (budget === undefined || !(holdBack || options.partial)) return { plan, money, left };
   const over = overBudget(plan.items, Math.max(0, budget.limitMicros - budget.committedMicros), options.partial ?? false);
   return { plan: over.length === 0 ? plan : withoutRowsOverBudget(plan, over), money, left };
+}
+
+/** What an edited row's earlier version leaves behind when the new version is planned: said once, so finance and audit are not surprised. */
+function abandonedWork(state: RowState | undefined): string | undefined {
+  switch (standingOf(state)) {
+    case 'in_flight':
+    case 'timed_out':
+      return `its run ${state?.runId} was unfinished: the new version is submitted, the old run is not polled again and counts at its estimate in the ledger (clipmill audit shows what the provider billed)`;
+    case 'paid':
+      return `its run ${state?.runId} was paid but not downloaded: the new version is submitted, that video is not fetched`;
+    case 'unanswered':
+      return `its create had no answer: the new version is submitted; if the old create made a run, clipmill audit lists it`;
+    default:
+      return undefined;
+  }
 }
 
 /** One line: what the plan does with the rows. */

@@ -28,6 +28,7 @@ export interface LogEvents {
   output_damaged: Free;
   not_retried: Free;
   manifest_changed: Free;
+  edited_unfinished: Free;
   review_held: Free;
   lock_taken_over: Free;
   lock_lost: Free;

@@ -49,7 +49,14 @@ export type JournalEvent =
    * A compacted journal: a run the ledger knows, billed or not, in place of the events that recorded it; `at` is
    * when its id was first recorded, `session` the night whose create made it, with what its plan said of it.
    */
-  | (EventBase & { type: 'run'; runId: string; billed?: { costMicros?: number }; planned?: { estimateMicros: number; seconds: number; audioMode: AudioMode } });
+  | (EventBase & {
+      type: 'run';
+      runId: string;
+      billed?: { costMicros?: number };
+      /** Not finished as far as the journal knows: once its row is edited, it counts at its estimate (no one polls it). */
+      open?: true;
+      planned?: { estimateMicros: number; seconds: number; audioMode: AudioMode };
+    });
 
 export interface PlannedManifest {
   name: string;

@@ -1,5 +1,6 @@
 import { audioModeOf, type AudioMode } from './cost.js';
 import type { JournalEvent } from '../lifecycle/events.js';
+import { TIMEOUT_CODES } from '../lifecycle/timeouts.js';
 
 /** One run the provider billed (or may have), as the journal knows it: what finance matches against the invoice. */
 export interface BilledRun {
@@ -25,6 +26,8 @@ interface RunFacts {
   createdAt: string;
   night: string | undefined;
   billed?: { costMicros: number | undefined };
+  /** Not finished as far as the journal knows (in flight, or past our deadline): it may still be billed. */
+  open?: boolean;
 }
 
 /** What a plan said of a row's request, all the ledger needs of it (not the whole row). */
@@ -66,6 +69,9 @@ export class LedgerFold {
     if (runId === undefined) return;
     const facts = this.runs.get(runId) ?? { key: event.key, request: event.request, createdAt: event.at, night: event.session };
     this.runs.set(runId, facts);
+    if (event.type === 'submitted') facts.open = true;
+    if (event.type === 'succeeded' || event.type === 'downloaded') delete facts.open;
+    if (event.type === 'failed' && !TIMEOUT_CODES.has(event.code)) delete facts.open;
     if (event.type === 'succeeded') facts.billed = { costMicros: event.costMicros ?? facts.billed?.costMicros };
     if (event.type === 'downloaded' && !facts.billed) facts.billed = { costMicros: undefined };
     if (event.type === 'failed') {
@@ -78,6 +84,7 @@ export class LedgerFold {
   private runFact(event: Extract<JournalEvent, { type: 'run' }>): void {
     const facts: RunFacts = { key: event.key, request: event.request, createdAt: event.at, night: event.session };
     if (event.billed) facts.billed = { costMicros: event.billed.costMicros };
+    if (event.open === true) facts.open = true;
     this.runs.set(event.runId, facts);
     const planned = `${event.key}\u0000${event.request}`;
     if (event.planned && !this.planned.has(planned)) this.planned.set(planned, event.planned);
@@ -100,6 +107,7 @@ export class LedgerFold {
         ...(facts.night !== undefined && { session: facts.night }),
         runId,
         ...(facts.billed && { billed: facts.billed.costMicros === undefined ? {} : { costMicros: facts.billed.costMicros } }),
+        ...(facts.open === true && { open: true }),
         ...(planned && { planned }),
       };
     }
@@ -109,7 +117,9 @@ export class LedgerFold {
   billedRuns(fallbackEstimates: ReadonlyMap<string, number> = new Map()): BilledRun[] {
     const out: BilledRun[] = [];
     for (const [runId, facts] of this.runs) {
-      if (!facts.billed) continue;
+      const superseded = this.latestRequest.get(facts.key) !== facts.request;
+      // A run left unfinished when its row was edited is polled by no one: the provider may still bill it, so it counts at its estimate.
+      if (!facts.billed && !(facts.open === true && superseded)) continue;
       const item = this.planned.get(`${facts.key}\u0000${facts.request}`);
       const estimate = item?.estimateMicros ?? fallbackEstimates.get(`${facts.key}\u0000${facts.request}`);
       out.push({
@@ -120,9 +130,9 @@ export class LedgerFold {
         night: facts.night,
         seconds: item?.seconds,
         audioMode: item?.audioMode,
-        costMicros: facts.billed.costMicros ?? estimate ?? 0,
-        costSource: facts.billed.costMicros !== undefined ? 'provider' : 'estimate',
-        superseded: this.latestRequest.get(facts.key) !== facts.request,
+        costMicros: facts.billed?.costMicros ?? estimate ?? 0,
+        costSource: facts.billed?.costMicros !== undefined ? 'provider' : 'estimate',
+        superseded,
         estimateMicros: estimate,
       });
     }
