@@ -110,6 +110,23 @@ test('a whole last event without its newline is kept and ended, not cut: a paid 
   assert.equal((await Journal.read(dir)).get('m/a')?.status, 'succeeded');
 });
 
+test('a last line without its newline: a reader beside the run sees a whole submitted as the run will; a submitting intent is cut (its create was never sent)', async (t) => {
+  const dir = await tempDir(t);
+  await mkdir(path.join(dir, '.clipmill'));
+  const file = path.join(dir, '.clipmill', 'journal.jsonl');
+  const intent = JSON.stringify({ at: '2026-11-23T00:00:00Z', key: 'm/a', request: 'h', type: 'submitting', attempt: 1 });
+  const paid = JSON.stringify({ at: '2026-11-23T00:00:01Z', key: 'm/a', request: 'h', type: 'submitted', runId: 'run_1' });
+  await writeFile(file, `${intent}\n${paid}`);
+  assert.equal((await Journal.replay(dir)).states.get('m/a')?.runId, 'run_1', 'status, estimate and a dry run read it as run does');
+  assert.equal(await readFile(file, 'utf8'), `${intent}\n${paid}`, 'a reader writes nothing');
+
+  await writeFile(file, `${paid.replace('"m/a"', '"m/b"')}\n${intent}`);
+  const journal = await Journal.open(dir);
+  assert.equal(journal.states.get('m/a'), undefined, 'the intent whose write never finished is gone: the row is new, not a look-up');
+  await journal.close();
+  assert.equal(assertWholeLines(await readFile(file, 'utf8')), 1);
+});
+
 test('the disk fills during a run: it stops with exit 2 and a message naming the file, the journal holds only whole lines, and a rerun with space pays for nothing twice', async (t) => {
   const disk = await smallDisk(t, 256 * 1024);
   if (!disk) return;

@@ -49,12 +49,27 @@ export async function foldJournalFile(file: string, apply: (event: JournalEvent)
       if (previous !== undefined && !applyLine(previous, apply)) return false;
       previous = line;
     }
-    return previous === undefined || torn || applyLine(previous, apply);
+    if (previous === undefined) return true;
+    if (!torn) return applyLine(previous, apply);
+    // A reader beside a running writer sees what `run` will: the same rule for a line without its newline.
+    const event = unterminatedEvent(previous);
+    if (event) apply(event);
+    return true;
   } finally {
     // The stream stops reading before its file is closed: a read still under way would otherwise hit a closed handle.
     stream?.destroy();
     await handle.close();
   }
+}
+
+/**
+ * A last line whose newline was never written: kept when it parses (a JSON object that parses is whole) and
+ * records what already happened (a run id, an answer); a `submitting` intent is cut, as its create was never sent
+ * (the writer waits for the line), so the row is simply new rather than a look-up fal cannot do.
+ */
+export function unterminatedEvent(line: string): JournalEvent | undefined {
+  const event = parseEvent(line);
+  return event?.type === 'submitting' ? undefined : event;
 }
 
 function applyLine(line: string, apply: (event: JournalEvent) => void): boolean {

@@ -4,7 +4,7 @@ import type { JournalEvent, NewEvent, RowState, UploadRecord } from '../lifecycl
 import { redactJson } from '../infra/http.js';
 import { InputError } from '../load/problem.js';
 import { JournalWriteError, writeFully } from './disk-write.js';
-import { foldJournalFile, parseEvent } from './journal-file.js';
+import { foldJournalFile, parseEvent, unterminatedEvent } from './journal-file.js';
 import { Replay, type ReplayOptions } from './replay.js';
 import type { StateStore } from './store.js';
 
@@ -26,16 +26,17 @@ export interface ReadJournal {
 
 /**
  * Reads every line that parses; never throws (`clipmill repair` and `parseJournal` both start here).
- * A last line that parses is kept even without its newline: a JSON object that parses is whole, and
- * dropping a `submitted` would leave a paid run to a look-up that fal cannot do (`Journal.open` ends it
- * with its newline); a last line that does not parse is torn (its write never finished) and cut off.
+ * A last line without its newline is kept when `unterminatedEvent` says so (`Journal.open` then ends it
+ * with its newline: dropping a `submitted` would leave a paid run to a look-up fal cannot do); otherwise it
+ * is torn (its write never finished) and cut off.
  */
 export function readJournalText(text: string): ReadJournal {
   const all = text.split('\n');
-  if (all.at(-1) === '') all.pop();
+  const unterminated = all.at(-1) !== '';
+  if (!unterminated) all.pop();
   const result: ReadJournal = { events: [], lines: [], damaged: [], tornTail: false };
   all.forEach((line, i) => {
-    const event = parseEvent(line);
+    const event = i === all.length - 1 && unterminated ? unterminatedEvent(line) : parseEvent(line);
     if (event) {
       result.events.push(event);
       result.lines.push(line);
@@ -97,7 +98,9 @@ async function readUnclean(file: string): Promise<Replay> {
   if (read.damaged.length > 0) parseJournal(text, file); // throws, with the line and the advice
   if (read.tornTail) {
     const body = text.endsWith('\n') ? text.slice(0, -1) : text;
-    await truncate(file, Buffer.byteLength(body.slice(0, body.lastIndexOf('\n') + 1)));
+    await truncate(file, Buffer.byteLength(body.slice(0, body.lastIndexOf('\n') + 1))).catch((error: unknown) => {
+      throw new JournalWriteError(file, error);
+    });
   } else if (text.length > 0 && !text.endsWith('\n')) {
     // A whole event whose newline was never written: ended here, so the next event starts a line of its own.
     await appendFile(file, '\n').catch((error: unknown) => {
