@@ -161,7 +161,7 @@ test('a row edited while its run is unfinished: the old run counts at its estima
   const logged: string[] = [];
   const second = await night({ logLine: (line) => logged.push(line) });
   assert.equal(second.exitCode, 0);
-  assert.match(logged.join('\n'), new RegExp(`m/r0 was edited while its run ${oldRun} was unfinished: .*counts at its estimate`));
+  assert.match(logged.join('\n'), new RegExp(`m/r0 changed .* while its run ${oldRun} was unfinished: .*counts at its estimate`));
   const old = second.report?.billed_runs.find((r) => r.run_id === oldRun);
   assert.deepEqual([old?.superseded, old?.cost_source, old?.cost_usd], [true, 'estimate', 0.42], 'finance sees the run the provider may bill');
   assert.equal(second.report?.money.billed_usd, 1.26, 'both rows, and the abandoned run of the earlier version');
@@ -169,4 +169,13 @@ test('a row edited while its run is unfinished: the old run counts at its estima
   const before = JSON.stringify((await Journal.replay(out)).billedRuns());
   assert.ok(await compactUnderLock(out));
   assert.equal(JSON.stringify((await Journal.replay(out)).billedRuns()), before, 'a compacted journal keeps it');
+
+  // Edited back: the old run is still polled by no one, so it still counts (the revert is a new run of that request).
+  await edit(rowsYaml(2));
+  const third = await night();
+  assert.equal(third.exitCode, 0);
+  assert.ok(
+    third.report?.billed_runs.some((r) => r.run_id === oldRun),
+    'an edit back does not make the abandoned run disappear from the ledger',
+  );
 });

@@ -175,29 +175,38 @@ export async function planFor(
     resubmitUnknown: options.resubmitUnknown ?? false,
     damagedOutputs,
   });
-  for (const item of whole.items) {
-    const why = item.changed ? abandonedWork(replay.states.get(item.key)) : undefined;
-    if (why !== undefined) log?.warn('edited_unfinished', `${item.key} was edited while ${why}`, { row: item.key });
-  }
   const { plan, left } = prepared.selection ? selectRows(whole, prepared.selection) : { plan: whole, left: [] };
   const money = moneyOf(replay, pipeline, plan);
   const budget = budgetViewOf(prepared, plan, money);
   // `estimate` shows the whole bill against the budget; a run (and --partial anywhere) holds new rows back.
-  if (budget === undefined || !(holdBack || options.partial)) return { plan, money, left };
-  const over = overBudget(plan.items, Math.max(0, budget.limitMicros - budget.committedMicros), options.partial ?? false);
-  return { plan: over.length === 0 ? plan : withoutRowsOverBudget(plan, over), money, left };
+  const over =
+    budget === undefined || !(holdBack || options.partial)
+      ? []
+      : overBudget(plan.items, Math.max(0, budget.limitMicros - budget.committedMicros), options.partial ?? false);
+  const planned = over.length === 0 ? plan : withoutRowsOverBudget(plan, over);
+  warnEditedUnfinished(planned, replay, log);
+  return { plan: planned, money, left };
 }
 
-/** What an edited row's earlier version leaves behind when the new version is planned: said once, so finance and audit are not surprised. */
+/** Rows submitted tonight as a new version while the old one's run is unfinished: said once, so finance and audit are not surprised. */
+function warnEditedUnfinished(plan: Plan, replay: Replay, log: Logger | undefined): void {
+  for (const item of plan.items) {
+    const why = item.action === 'submit' && item.changed ? abandonedWork(replay.states.get(item.key)) : undefined;
+    if (why !== undefined)
+      log?.warn('edited_unfinished', `${item.key} changed (its manifest row, review note or pipeline defaults) while ${why}`, { row: item.key });
+  }
+}
+
+/** What an edited row's earlier version leaves behind when the new version is planned. */
 function abandonedWork(state: RowState | undefined): string | undefined {
   switch (standingOf(state)) {
     case 'in_flight':
     case 'timed_out':
-      return `its run ${state?.runId} was unfinished: the new version is submitted, the old run is not polled again and counts at its estimate in the ledger (clipmill audit shows what the provider billed)`;
+      return `its run ${state?.runId} was unfinished: the new version is submitted, the old run is not polled again and counts at its estimate in the ledger (the provider may still bill it: clipmill audit on Runflow, fal's dashboard)`;
     case 'paid':
       return `its run ${state?.runId} was paid but not downloaded: the new version is submitted, that video is not fetched`;
     case 'unanswered':
-      return `its create had no answer: the new version is submitted; if the old create made a run, clipmill audit lists it`;
+      return `its create had no answer: the new version is submitted; if the old create made a run, clipmill audit lists it on Runflow (fal: its dashboard)`;
     default:
       return undefined;
   }

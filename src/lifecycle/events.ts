@@ -53,8 +53,10 @@ export type JournalEvent =
       type: 'run';
       runId: string;
       billed?: { costMicros?: number };
-      /** Not finished as far as the journal knows: once its row is edited, it counts at its estimate (no one polls it). */
+      /** Not finished as far as the journal knows (still open when compacted). */
       open?: true;
+      /** Left unfinished when its row was edited: no one polls it, so it counts at its estimate for good. */
+      abandoned?: true;
       planned?: { estimateMicros: number; seconds: number; audioMode: AudioMode };
     });
 

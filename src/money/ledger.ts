@@ -28,6 +28,8 @@ interface RunFacts {
   billed?: { costMicros: number | undefined };
   /** Not finished as far as the journal knows (in flight, or past our deadline): it may still be billed. */
   open?: boolean;
+  /** Left unfinished when its row moved to another request: polled by no one again, so it counts at its estimate for good. */
+  abandoned?: boolean;
 }
 
 /** What a plan said of a row's request, all the ledger needs of it (not the whole row). */
@@ -46,6 +48,8 @@ interface PlannedFacts {
 export class LedgerFold {
   private readonly runs = new Map<string, RunFacts>();
   private readonly latestRequest = new Map<string, string>();
+  /** Each row's last run, to mark it abandoned when the row moves on while it is unfinished. */
+  private readonly lastRun = new Map<string, string>();
   private readonly planned = new Map<string, PlannedFacts>();
 
   apply(event: JournalEvent): void {
@@ -65,10 +69,12 @@ export class LedgerFold {
       return;
     }
     this.latestRequest.set(event.key, event.request);
+    this.abandonOnMove(event.key, event.request);
     const runId = 'runId' in event ? event.runId : undefined;
     if (runId === undefined) return;
     const facts = this.runs.get(runId) ?? { key: event.key, request: event.request, createdAt: event.at, night: event.session };
     this.runs.set(runId, facts);
+    this.lastRun.set(event.key, runId);
     if (event.type === 'submitted') facts.open = true;
     if (event.type === 'succeeded' || event.type === 'downloaded') delete facts.open;
     if (event.type === 'failed' && !TIMEOUT_CODES.has(event.code)) delete facts.open;
@@ -80,12 +86,21 @@ export class LedgerFold {
     }
   }
 
+  /** A row's event for another request than its last run's, while that run is unfinished: the run is abandoned (an edit back does not revive it). */
+  private abandonOnMove(key: string, request: string): void {
+    const runId = this.lastRun.get(key);
+    const facts = runId === undefined ? undefined : this.runs.get(runId);
+    if (facts?.open === true && facts.request !== request) facts.abandoned = true;
+  }
+
   /** A compacted journal's run: the facts as they were, and what its plan said of it. */
   private runFact(event: Extract<JournalEvent, { type: 'run' }>): void {
     const facts: RunFacts = { key: event.key, request: event.request, createdAt: event.at, night: event.session };
     if (event.billed) facts.billed = { costMicros: event.billed.costMicros };
     if (event.open === true) facts.open = true;
+    if (event.abandoned === true) facts.abandoned = true;
     this.runs.set(event.runId, facts);
+    this.lastRun.set(event.key, event.runId);
     const planned = `${event.key}\u0000${event.request}`;
     if (event.planned && !this.planned.has(planned)) this.planned.set(planned, event.planned);
   }
@@ -108,6 +123,7 @@ export class LedgerFold {
         runId,
         ...(facts.billed && { billed: facts.billed.costMicros === undefined ? {} : { costMicros: facts.billed.costMicros } }),
         ...(facts.open === true && { open: true }),
+        ...(facts.abandoned === true && { abandoned: true }),
         ...(planned && { planned }),
       };
     }
@@ -119,7 +135,7 @@ export class LedgerFold {
     for (const [runId, facts] of this.runs) {
       const superseded = this.latestRequest.get(facts.key) !== facts.request;
       // A run left unfinished when its row was edited is polled by no one: the provider may still bill it, so it counts at its estimate.
-      if (!facts.billed && !(facts.open === true && superseded)) continue;
+      if (!facts.billed && facts.abandoned !== true) continue;
       const item = this.planned.get(`${facts.key}\u0000${facts.request}`);
       const estimate = item?.estimateMicros ?? fallbackEstimates.get(`${facts.key}\u0000${facts.request}`);
       out.push({
