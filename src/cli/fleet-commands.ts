@@ -8,7 +8,7 @@ import { providerProblems } from '../providers/index.js';
 import { EXIT } from '../report/summary.js';
 import { fleetOf, QUEUE_HELP, REDIS_HELP } from './fleet-options.js';
 import { pipelineOption, settingOption, sourcesOf } from './options.js';
-import { abortOnSignals } from './run-commands.js';
+import { abortOnSignals, MANIFESTS } from './run-commands.js';
 
 type Opts = Record<string, unknown>;
 
@@ -18,7 +18,7 @@ export function addEnqueueCommand(program: Command): void {
     .description(
       'fleet mode: check and plan the manifests as run does (against the fleet journal in Redis), then add one job per row for workers; sends nothing to the provider',
     )
-    .argument('<manifests...>', 'manifest files (.yaml, .yml, .csv) or folders of them')
+    .argument('<manifests...>', MANIFESTS)
     .option('--redis <url>', REDIS_HELP)
     .option('--queue <name>', QUEUE_HELP)
     .addOption(pipelineOption('pipeline file: provider, account cap (concurrency), limits, pricing, budget'))

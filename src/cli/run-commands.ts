@@ -8,7 +8,7 @@ import { jsonLine } from '../infra/log.js';
 import { onlyOf, onlyOption, pipelineOption, settingOption, sourcesOf } from './options.js';
 import { fleetIfNamed } from './fleet-options.js';
 
-const MANIFESTS = 'manifest files (.yaml, .yml, .csv, .xlsx, book.xlsx#Sheet), folders of them, or https URLs of a CSV or .xlsx (name=https://…)';
+export const MANIFESTS = 'manifest files (.yaml, .yml, .csv, .xlsx, book.xlsx#Sheet), folders of them, or https URLs of a CSV or .xlsx (name=https://…)';
 
 /** Ctrl-C or SIGTERM stops the run cleanly (reports written, exit 130); a second one exits at once. */
 export function abortOnSignals(json = false): AbortController {
